@@ -1,0 +1,43 @@
+"""Facts of the platform that several modules share — defined here once.
+
+Environment variable names and their embedded defaults live here too, so the CLI, the Dagster
+definitions and the docs agree. Nothing here imports a heavy library.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+# The simulated world starts here; daily and monthly partitions start here too.
+FIRST_DAY = date(2025, 1, 1)
+TIMEZONE = "UTC"
+
+# Outcomes (claim / no claim) become known this many days after the application date.
+LABEL_LAG_DAYS = 30
+# The world's seed unless one is given; same seed and day -> byte-identical rows.
+DEFAULT_WORLD_SEED = 20250101
+# Mean applications per day.
+DAILY_VOLUME = 1200
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Everything the embedded defaults write goes under this one git-ignored folder.
+ENV_HOME = "CLAIMS_HOME"
+ENV_WAREHOUSE_URL = "CLAIMS_WAREHOUSE_URL"
+ENV_STORAGE_URL = "CLAIMS_STORAGE_URL"
+
+
+def local_home() -> Path:
+    """The folder that holds all local state (warehouse, storage, MLflow, Dagster)."""
+    return Path(os.environ.get(ENV_HOME) or REPO_ROOT / ".local").resolve()
+
+
+def default_warehouse_url() -> str:
+    """SQLite file under the local home unless ``CLAIMS_WAREHOUSE_URL`` says otherwise."""
+    return os.environ.get(ENV_WAREHOUSE_URL) or f"sqlite:///{local_home() / 'warehouse.db'}"
+
+
+def default_storage_url() -> str:
+    """Local folder under the local home unless ``CLAIMS_STORAGE_URL`` says otherwise (s3://...)."""
+    return os.environ.get(ENV_STORAGE_URL) or str(local_home() / "storage")
