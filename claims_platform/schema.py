@@ -104,3 +104,10 @@ APPLICATION_COLUMNS: tuple[str, ...] = (APPLICATION_ID, APPLICATION_DATE, *FEATU
 OUTCOME_COLUMNS: tuple[str, ...] = (APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE)
 
 assert len(FEATURES) == 40, len(FEATURES)
+
+# The pandas dtype of each kind as the source system hands it over. Categoricals are plain strings
+# (object), not pandas ``category``: a fixed category dtype would silently turn an unknown level from
+# a bad source row into NaN, and the data contract has to see the bad value to reject it. Integer
+# columns become float64 only when a (bad) batch holds nulls in them, as pandas itself does.
+PANDAS_DTYPES: dict[str, str] = {"int": "int64", "float": "float64", "category": "object"}
+FEATURE_DTYPES: dict[str, str] = {c.name: PANDAS_DTYPES[c.kind] for c in COLUMNS}

@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each sets itself up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+export DAGSTER_HOME := $(CURDIR)
+export DO_NOT_TRACK := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install demo dev test test-fast lint bench clean
+
+# A locked install: the venv holds exactly what uv.lock says, from the package registries.
+$(BIN)/.installed: pyproject.toml uv.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --extra dev --python $(BIN)/python
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install  ## simulate, ingest (and later train, score, monitor) on embedded defaults
+	$(BIN)/claims-platform demo
+
+dev: install  ## the Dagster UI on http://127.0.0.1:3000, on the same instance the demo used
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+test: install  ## the whole suite, PostgreSQL and the S3 API server included
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install  ## performance figures -> bench/results.json and bench/results.md
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf .local $(VENV)

@@ -1,0 +1,249 @@
+"""The data contract for a batch of applications, and the routing of rows that break it.
+
+The contract is one pandera schema derived from :mod:`claims_platform.schema`. Validation runs in
+two passes because a value that cannot be read as its type (``"x"`` in ``age``) makes every later
+check on that column fail for the whole column:
+
+1. *types* — each column is coerced to its type; rows whose value cannot be read are rejected;
+2. *rules* — ranges, category levels, nullability, whole numbers, finite values, unique ids and the
+   application date inside the batch's window, on the rows that survived pass 1.
+
+Every row read ends up either in ``valid`` or in ``rejected`` (with every rule it broke), so
+``rows_read == len(valid) + len(rejected)`` always holds. Problems no row can carry — a missing
+column — are reported on the result and make the whole batch invalid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from claims_platform.schema import (
+    APPLICATION_COLUMNS,
+    APPLICATION_DATE,
+    APPLICATION_ID,
+    CATEGORICAL_FEATURES,
+    COLUMNS,
+    FEATURE_DTYPES,
+)
+
+REJECTION_REASON = "rejection_reason"
+ROW_NUMBER = "row_number"  # position of the row in the batch as read, so a rejected row can be found
+REJECTED_COLUMNS = (ROW_NUMBER, *APPLICATION_COLUMNS, REJECTION_REASON)
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome of validating one batch of applications."""
+
+    valid: pd.DataFrame
+    rejected: pd.DataFrame
+    rows_read: int
+    missing_columns: tuple[str, ...] = ()
+    unexpected_columns: tuple[str, ...] = ()
+    rule_counts: dict[str, int] = field(default_factory=dict)  # "column: rule" -> rows that broke it
+
+    @property
+    def duplicate_ids(self) -> int:
+        """Rows rejected because their application_id occurs more than once in the batch."""
+        return self.rule_counts.get(f"{APPLICATION_ID}: unique", 0)
+
+
+def _pandera():
+    import pandera.pandas as pa  # ~1.5 s import: only when a batch is validated
+
+    return pa
+
+
+def _type_of(kind: str) -> str:
+    # Whole-number columns are read as floats first so that 20.5 is caught by the
+    # `whole number` rule instead of being truncated silently by an int cast.
+    return "float64" if kind in ("int", "float") else "str"
+
+
+@lru_cache(maxsize=1)
+def _types_schema():
+    pa = _pandera()
+    columns = {
+        APPLICATION_ID: pa.Column("str", nullable=True, coerce=True),
+        APPLICATION_DATE: pa.Column("datetime64[ns]", nullable=True, coerce=True),
+    }
+    for col in COLUMNS:
+        columns[col.name] = pa.Column(_type_of(col.kind), nullable=True, coerce=True)
+    return pa.DataFrameSchema(columns, strict=False, name="application types")
+
+
+def _finite(s: pd.Series) -> pd.Series:
+    return pd.Series(np.isfinite(s.to_numpy(dtype="float64", na_value=np.nan)) | s.isna(), index=s.index)
+
+
+def _whole(s: pd.Series) -> pd.Series:
+    return (s.round() == s) | s.isna()
+
+
+@lru_cache(maxsize=16)
+def _rules_schema(first_day: date, last_day: date):
+    pa = _pandera()
+    finite = pa.Check(_finite, name="finite", element_wise=False)
+    whole = pa.Check(_whole, name="whole number", element_wise=False)
+    columns = {
+        APPLICATION_ID: pa.Column("str", nullable=False, unique=True, checks=pa.Check.str_length(min_value=1)),
+        APPLICATION_DATE: pa.Column(
+            "datetime64[ns]",
+            nullable=False,
+            checks=pa.Check.in_range(
+                pd.Timestamp(first_day),
+                pd.Timestamp(last_day),
+                error=f"inside the batch's days {first_day}..{last_day}",
+            ),
+        ),
+    }
+    for col in COLUMNS:
+        checks = []
+        if col.kind != "category":
+            checks.append(finite)
+        if col.kind == "int":
+            checks.append(whole)
+        if col.levels is not None:
+            checks.append(pa.Check.isin(list(col.levels), error=f"one of {_levels_text(col.levels)}"))
+        elif col.low is not None:
+            checks.append(pa.Check.in_range(col.low, col.high, error=f"in range {col.low:g}..{col.high:g}"))
+        columns[col.name] = pa.Column(_type_of(col.kind), nullable=col.nullable, checks=checks)
+    # `unique` is a column property in pandera; report it under its own rule name.
+    return pa.DataFrameSchema(columns, strict=False, name="application rules")
+
+
+def _levels_text(levels) -> str:
+    if len(levels) > 8:
+        return f"{levels[0]}..{levels[-1]}"
+    return ", ".join(str(v) for v in levels)
+
+
+_TYPE_NAMES = {"float64": "number", "str": "text", "datetime64[ns]": "date"}
+
+
+def _rule_name(check: str) -> str:
+    if check == "field_uniqueness":
+        return "unique"
+    if check == "not_nullable":
+        return "required (not null)"
+    if check.startswith(("coerce_dtype(", "dtype(")):
+        dtype = check[check.index("(") + 1 : -1].strip("'")
+        return f"readable as {_TYPE_NAMES.get(dtype, dtype)}"
+    return check
+
+
+def _failures(schema, frame: pd.DataFrame) -> pd.DataFrame:
+    """Row-level failures of ``frame`` against ``schema``: columns index, column, rule, value."""
+    pa = _pandera()
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+        cases = cases[cases["index"].notna()]
+        out = pd.DataFrame(
+            {
+                "index": cases["index"].astype("int64"),
+                "column": cases["column"].astype(str),
+                "rule": cases["check"].astype(str).map(_rule_name),
+                "value": cases["failure_case"].astype(str),
+            }
+        )
+        return out.drop_duplicates(["index", "column", "rule"])
+    return pd.DataFrame({"index": pd.Series(dtype="int64"), "column": [], "rule": [], "value": []})
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cast rows that passed every rule to the contract's final dtypes."""
+    out = pd.DataFrame(index=frame.index)
+    out[APPLICATION_ID] = frame[APPLICATION_ID].astype(str)
+    out[APPLICATION_DATE] = pd.to_datetime(frame[APPLICATION_DATE]).dt.date
+    for name, dtype in FEATURE_DTYPES.items():
+        out[name] = frame[name].astype(dtype if dtype != "object" else str)
+    return out.reset_index(drop=True)
+
+
+def empty_applications() -> pd.DataFrame:
+    """A zero-row batch with the contract's columns and dtypes."""
+    dtypes = {APPLICATION_ID: "object", APPLICATION_DATE: "object", **FEATURE_DTYPES}
+    return pd.DataFrame({name: pd.Series(dtype=dtypes[name]) for name in APPLICATION_COLUMNS})
+
+
+def _rejected_frame(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    """Rejected rows keep every value as read, as text, so nothing is lost and Parquet can hold them."""
+    rows = raw.loc[reasons.index]
+    out = pd.DataFrame({ROW_NUMBER: reasons.index.astype("int64")}, index=reasons.index)
+    for name in APPLICATION_COLUMNS:
+        if name in rows.columns:
+            out[name] = rows[name].map(lambda v: None if v is None else str(v)).astype("object")
+        else:
+            out[name] = None
+    out[REJECTION_REASON] = reasons.to_numpy()
+    return out.reset_index(drop=True)
+
+
+def validate_applications(raw: pd.DataFrame, first_day: date, last_day: date | None = None) -> ValidationResult:
+    """Validate a batch of applications dated ``first_day``..``last_day`` (inclusive).
+
+    Returns the valid rows, typed per the contract, and the rejected rows with a reason naming
+    each column and rule they broke. A missing column rejects every row (no row can be trusted) and
+    is listed in ``missing_columns``.
+    """
+    last_day = last_day or first_day
+    raw = raw.reset_index(drop=True)
+    rows_read = len(raw)
+    missing = tuple(c for c in APPLICATION_COLUMNS if c not in raw.columns)
+    unexpected = tuple(c for c in raw.columns if c not in APPLICATION_COLUMNS)
+    if missing:
+        reason = "; ".join(f"column '{c}': missing from the batch" for c in missing)
+        reasons = pd.Series(reason, index=raw.index, dtype="object")
+        return ValidationResult(
+            valid=empty_applications(),
+            rejected=_rejected_frame(raw, reasons),
+            rows_read=rows_read,
+            missing_columns=missing,
+            unexpected_columns=unexpected,
+            rule_counts={f"{c}: present": rows_read for c in missing},
+        )
+    frame = raw[list(APPLICATION_COLUMNS)]
+    # Categorical levels are strings; keep None as None so it fails `required`, not `isin`.
+    for name in CATEGORICAL_FEATURES:
+        frame[name] = frame[name].map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+
+    type_failures = _failures(_types_schema(), frame)
+    # A value that could not be read as its type fails that rule only; its `null` after coercion
+    # must not also be reported as a missing value.
+    bad_type_rows = pd.Index(type_failures["index"].unique())
+    readable = frame.drop(index=bad_type_rows)
+    coerced = _types_schema().validate(readable) if len(readable) else readable
+    rule_failures = _failures(_rules_schema(first_day, last_day), coerced)
+
+    failures = pd.concat([type_failures, rule_failures], ignore_index=True)
+    failures = failures[~((failures["rule"] == "required (not null)") & failures["index"].isin(bad_type_rows))]
+    if len(failures):
+        failures = failures.assign(
+            text="column '" + failures["column"] + "': " + failures["rule"] + " (value " + failures["value"] + ")"
+        )
+        reasons = failures.groupby("index", sort=True)["text"].agg("; ".join)
+        rule_counts = (failures["column"] + ": " + failures["rule"]).value_counts().to_dict()
+    else:
+        reasons = pd.Series(dtype="object")
+        rule_counts = {}
+    valid = coerced.drop(index=reasons.index.intersection(coerced.index))
+    return ValidationResult(
+        valid=_typed(valid) if len(valid) else empty_applications(),
+        rejected=_rejected_frame(raw, reasons) if len(reasons) else empty_rejected(),
+        rows_read=rows_read,
+        unexpected_columns=unexpected,
+        rule_counts={k: int(v) for k, v in rule_counts.items()},
+    )
+
+
+def empty_rejected() -> pd.DataFrame:
+    """A zero-row rejected batch with the rejected table's columns."""
+    frame = pd.DataFrame({name: pd.Series(dtype="object") for name in REJECTED_COLUMNS})
+    return frame.astype({ROW_NUMBER: "int64"})

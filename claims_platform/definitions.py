@@ -1,0 +1,46 @@
+"""The one `Definitions` of the claims_platform code location: it only assembles the domains.
+
+Resources are configured from environment variables, with embedded defaults under the git-ignored
+`.local/` folder when nothing is set (see README's configuration table). Values that may hold a
+secret (database URLs) are passed as `EnvVar` so the UI never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from claims_platform import settings
+from claims_platform.ingestion import assets as ingestion
+from claims_platform.ingestion.jobs import ingestion_job
+from claims_platform.resources import WarehouseSource
+from claims_platform.storage import ObjectIOManager, PartitionedParquetIOManager
+
+
+def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
+    # EnvVar keeps the value out of the UI and run config; the default is never a secret.
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def build_resources() -> dict[str, object]:
+    """Resources for the current environment: local defaults, or PostgreSQL/S3 when configured."""
+    s3 = S3Resource(
+        endpoint_url=_env_or_default("CLAIMS_S3_ENDPOINT_URL", "") or None,
+        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+    )
+    storage_url = os.environ.get(settings.ENV_STORAGE_URL) or settings.default_storage_url()
+    return {
+        "source": WarehouseSource(url=_env_or_default(settings.ENV_WAREHOUSE_URL, settings.default_warehouse_url())),
+        "io_manager": PartitionedParquetIOManager(base_path=storage_url, s3=s3),
+        "object_io_manager": ObjectIOManager(base_path=storage_url, s3=s3),
+        "s3": s3,
+    }
+
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([ingestion]),
+    jobs=[ingestion_job],
+    resources=build_resources(),
+)

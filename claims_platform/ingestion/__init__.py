@@ -1,0 +1,1 @@
+"""Ingestion: the day's applications read from the warehouse and held to the data contract."""

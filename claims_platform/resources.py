@@ -1,0 +1,50 @@
+"""Resources shared across domains: the source of applications and the storage settings.
+
+The source of applications is swappable, like the reference project's HN client: the SQL warehouse
+in every real deployment, and the simulator read directly (no database) for fast tests.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import date, datetime
+
+import dagster as dg
+from pydantic import Field
+import pandas as pd
+
+
+class ApplicationSource(dg.ConfigurableResource, ABC):
+    """Where applications and their outcomes are read from."""
+
+    @abstractmethod
+    def read_applications(self, first_day: date, last_day: date) -> pd.DataFrame:
+        """Every application dated ``first_day``..``last_day`` (inclusive), as stored."""
+
+    @abstractmethod
+    def read_outcomes(self, first_day: date, last_day: date, known_before: datetime) -> pd.DataFrame:
+        """Outcomes of applications dated ``first_day``..``last_day`` known strictly before the cutoff."""
+
+    @abstractmethod
+    def loaded_days(self, first_day: date, last_day: date) -> pd.DataFrame:
+        """Per application day in the range: rows stored and when the last of them was loaded."""
+
+
+class WarehouseSource(ApplicationSource):
+    """The policy-administration warehouse, over SQLAlchemy (SQLite file or PostgreSQL URL)."""
+
+    url: str = Field(description="SQLAlchemy URL of the warehouse; a secret in production, so set it by EnvVar.")
+
+    def _warehouse(self):
+        from claims_platform.source.warehouse import Warehouse
+
+        return Warehouse(self.url)
+
+    def read_applications(self, first_day: date, last_day: date) -> pd.DataFrame:
+        return self._warehouse().read_applications_between(first_day, last_day)
+
+    def read_outcomes(self, first_day: date, last_day: date, known_before: datetime) -> pd.DataFrame:
+        return self._warehouse().read_outcomes(known_before=known_before, first_day=first_day, last_day=last_day)
+
+    def loaded_days(self, first_day: date, last_day: date) -> pd.DataFrame:
+        return self._warehouse().loaded_days(first_day, last_day)
