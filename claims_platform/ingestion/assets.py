@@ -138,7 +138,7 @@ def ingest_applications(context: dg.AssetExecutionContext, config: IngestionConf
     yield dg.Output(
         {keys[d]: b.valid for d, b in batches.items()},
         output_name="applications",
-        metadata={**common, "dagster/row_count": valid_rows, "per_day": _counts_table(batches)},
+        metadata={**common, "per_day": _counts_table(batches)},
     )
     top_rules = sorted(result.rule_counts.items(), key=lambda kv: -kv[1])[:20]
     yield dg.Output(
@@ -146,7 +146,6 @@ def ingest_applications(context: dg.AssetExecutionContext, config: IngestionConf
         output_name="rejected_applications",
         metadata={
             **common,
-            "dagster/row_count": rejected_rows,
             "rules_broken": dg.MetadataValue.json(dict(top_rules)),
         },
     )

@@ -1,0 +1,13 @@
+"""The world outside the platform: a simulated policy administration system and its warehouse.
+
+- ``generator``: the deterministic, fixed-concept simulator (:class:`~.generator.World`,
+  :func:`~.generator.simulate_day`).
+- ``scenarios``: named drift scenarios switched on from a date.
+- ``warehouse``: the SQLAlchemy warehouse (SQLite by default, PostgreSQL by URL).
+- ``csv_import``: load an export in the seed's CSV format.
+
+Nothing heavy is imported here, so the CLI can list scenario names without loading pandas.
+"""
+
+# Names of the drift scenarios; ``scenarios.SCENARIOS`` is asserted to match.
+SCENARIO_NAMES: tuple[str, ...] = ("income_shift", "mix_shift", "concept_shift", "data_quality")

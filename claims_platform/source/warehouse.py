@@ -1,0 +1,360 @@
+"""The data warehouse the applications live in: SQLAlchemy Core over SQLite (default) or PostgreSQL.
+
+Two tables, typed from ``claims_platform.schema``:
+
+- ``applications``: ``application_id`` (TEXT, deliberately NOT unique — real warehouses rarely enforce
+  it, so duplicates must be caught by the data contract), ``application_date`` (DATE, indexed), the
+  40 features, ``loaded_at`` (TIMESTAMP, UTC, when the row was written).
+- ``claim_outcomes``: ``application_id``, ``claim_status``, ``known_date``.
+
+Missing and non-finite values: pandas' NaN is written as SQL NULL on both engines, because it means
+"missing" (``family_history_3``, ``employment_type``) and SQL should see it with ``IS NULL``. SQLite
+would store a NaN REAL as NULL anyway; PostgreSQL could keep 'NaN' but is kept consistent with SQLite.
++inf and -inf round-trip on both engines (SQLite REAL and PostgreSQL DOUBLE PRECISION hold them).
+On reading, NULL comes back as NaN in numeric columns and None in text columns; an integer column with
+a NULL comes back as float64 (as pandas would hold it), otherwise int64.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from claims_platform import schema, settings
+
+APPLICATIONS = "applications"
+CLAIM_OUTCOMES = "claim_outcomes"
+LOADED_AT = "loaded_at"
+
+_SQL_TYPES = {"int": sa.BigInteger, "float": sa.Float, "category": sa.Text}
+_IN_LIST_CHUNK = 5_000
+
+
+def _metadata() -> tuple[sa.MetaData, sa.Table, sa.Table]:
+    metadata = sa.MetaData()
+    applications = sa.Table(
+        APPLICATIONS,
+        metadata,
+        sa.Column(schema.APPLICATION_ID, sa.Text, nullable=False, index=True),
+        sa.Column(schema.APPLICATION_DATE, sa.Date, nullable=False, index=True),
+        # Feature columns accept NULL: the warehouse stores what the source sends, the contract judges it.
+        *(sa.Column(c.name, _SQL_TYPES[c.kind](), nullable=True) for c in schema.COLUMNS),
+        sa.Column(LOADED_AT, sa.DateTime(timezone=False), nullable=False),
+    )
+    outcomes = sa.Table(
+        CLAIM_OUTCOMES,
+        metadata,
+        sa.Column(schema.APPLICATION_ID, sa.Text, nullable=False, index=True),
+        sa.Column(schema.CLAIM_STATUS, sa.Integer, nullable=False),
+        sa.Column(schema.KNOWN_DATE, sa.Date, nullable=False, index=True),
+    )
+    return metadata, applications, outcomes
+
+
+def _utc_naive(moment: datetime) -> datetime:
+    """Timestamps are stored as naive UTC (SQLite has no time zones)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _as_date(value: date | datetime | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def _column_values(series: pd.Series) -> list:
+    """A column as DBAPI-ready Python values: NaN/NA -> None, numpy scalars -> Python scalars.
+
+    An integer column that pandas holds as float64 (it has nulls) goes back to ints; a fractional value
+    there cannot be stored in an INTEGER column and is an error, not a silent rounding.
+    """
+    values = series.tolist()
+    column = schema.COLUMNS_BY_NAME.get(str(series.name))
+    if series.dtype.kind == "f" and column is not None and column.kind == "int":
+        finite = series[np.isfinite(series)]
+        if not (finite == np.round(finite)).all() or np.isinf(series).any():
+            bad = (
+                series[np.isinf(series) | (np.isfinite(series) & (series != np.round(series)))]
+                .head(3)
+                .tolist()
+            )
+            raise ValueError(f"integer column {series.name!r} holds non-integer values, e.g. {bad}")
+        return [None if math.isnan(v) else int(v) for v in values]
+    if series.dtype.kind == "f":
+        return [None if math.isnan(v) else v for v in values]
+    if series.dtype == object:
+        return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
+    return values
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets readers (Dagster) read while a writer (the simulator) writes; with WAL, synchronous=NORMAL
+    is still safe against application crashes and saves an fsync per transaction (a day)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _check_columns(frame: pd.DataFrame, expected: Sequence[str], what: str) -> None:
+    missing = [c for c in expected if c not in frame.columns]
+    unknown = [c for c in frame.columns if c not in expected]
+    if missing or unknown:
+        raise ValueError(f"{what}: missing columns {missing}, unknown columns {unknown}")
+
+
+class Warehouse:
+    """The applications warehouse at ``url`` (SQLAlchemy URL; default ``settings.default_warehouse_url()``)."""
+
+    def __init__(self, url: str | None = None, *, engine: sa.Engine | None = None) -> None:
+        self.url = url or settings.default_warehouse_url()
+        if engine is None and self.url.startswith("sqlite:///"):
+            path = self.url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = engine or sa.create_engine(self.url)
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.metadata, self.applications, self.outcomes = _metadata()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def create_tables(self) -> None:
+        """Create the tables and indexes if they do not exist."""
+        self.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        """Close the pooled connections."""
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------- writing
+    def write_day(
+        self,
+        day: date,
+        applications: pd.DataFrame,
+        outcomes: pd.DataFrame,
+        *,
+        loaded_at: datetime | None = None,
+    ) -> int:
+        """Replace ``day``'s applications and their outcomes in one transaction; returns rows written.
+
+        Idempotent: writing the same day twice leaves one copy. ``loaded_at`` defaults to now (UTC);
+        tests of late arrivals can pass an explicit time.
+        """
+        _check_columns(applications, schema.APPLICATION_COLUMNS, "applications")
+        _check_columns(outcomes, schema.OUTCOME_COLUMNS, "outcomes")
+        dates = set(applications[schema.APPLICATION_DATE].unique())
+        if dates - {day}:
+            raise ValueError(f"write_day({day}): rows dated {sorted(dates - {day})}")
+        stamp = _utc_naive(loaded_at or datetime.now(UTC))
+        app_columns = self._columns(applications, self.applications, {LOADED_AT: stamp})
+        outcome_columns = self._columns(outcomes, self.outcomes, {})
+        day_ids = sa.select(self.applications.c[schema.APPLICATION_ID]).where(
+            self.applications.c[schema.APPLICATION_DATE] == day
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(self.outcomes).where(
+                    self.outcomes.c[schema.APPLICATION_ID].in_(day_ids.scalar_subquery())
+                )
+            )
+            conn.execute(
+                sa.delete(self.applications).where(self.applications.c[schema.APPLICATION_DATE] == day)
+            )
+            # Outcomes of the new ids could exist under another day (an id moved); never keep two.
+            new_ids = outcomes[schema.APPLICATION_ID].tolist()
+            for i in range(0, len(new_ids), _IN_LIST_CHUNK):
+                chunk = new_ids[i : i + _IN_LIST_CHUNK]
+                conn.execute(
+                    sa.delete(self.outcomes).where(self.outcomes.c[schema.APPLICATION_ID].in_(chunk))
+                )
+            self._bulk_insert(conn, self.applications, app_columns)
+            self._bulk_insert(conn, self.outcomes, outcome_columns)
+        return len(applications)
+
+    @staticmethod
+    def _columns(frame: pd.DataFrame, table: sa.Table, constants: dict) -> list[list]:
+        """The frame's values column by column in ``table``'s column order, DBAPI-ready."""
+        return [
+            [constants[c.name]] * len(frame) if c.name in constants else _column_values(frame[c.name])
+            for c in table.columns
+        ]
+
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, columns: list[list]) -> None:
+        """Insert values (one list per column of ``table``) the fastest way the engine offers.
+
+        SQLAlchemy's executemany spends most of its time building one parameter dict per row, so the
+        rows go straight to the driver: sqlite3's executemany, PostgreSQL's COPY.
+        """
+        if not columns[0]:
+            return
+        if self.dialect == "postgresql":
+            self._copy_postgres(conn, table, list(zip(*columns, strict=True)))
+            return
+        # Date/time values go through SQLAlchemy's own bind processors so they are stored exactly as
+        # SQLAlchemy reads them back; each distinct value is processed once (a day has one date).
+        for i, column in enumerate(table.columns):
+            processor = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            if processor is not None:
+                converted = {v: processor(v) for v in set(columns[i]) if v is not None}
+                columns[i] = [None if v is None else converted[v] for v in columns[i]]
+        sql = str(table.insert().compile(dialect=conn.dialect))
+        conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+    @staticmethod
+    def _copy_postgres(conn: sa.Connection, table: sa.Table, rows: list[tuple]) -> None:
+        buffer = io.StringIO()
+        # csv writes None as an unquoted empty field, which COPY's csv format reads as NULL; floats are
+        # written with repr (exact), and PostgreSQL reads 'inf' / '-inf' as infinities.
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        buffer.seek(0)
+        quote = conn.dialect.identifier_preparer.quote
+        columns = ", ".join(quote(c.name) for c in table.columns)
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.copy_expert(f"COPY {quote(table.name)} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+        finally:
+            cursor.close()
+
+    # ---------------------------------------------------------------- reading
+    def _read(self, statement: sa.Select) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            result = conn.execute(statement)
+            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+        return frame
+
+    @staticmethod
+    def _typed_applications(frame: pd.DataFrame) -> pd.DataFrame:
+        dtypes = {}
+        for column in schema.COLUMNS:
+            series = frame[column.name]
+            if column.kind == "category":
+                # None stays None; everything else is text as stored.
+                dtypes[column.name] = object
+            elif column.kind == "int" and not series.isna().any():
+                dtypes[column.name] = np.int64
+            else:
+                dtypes[column.name] = np.float64
+        frame = frame.astype(dtypes)
+        for column in schema.CATEGORICAL_FEATURES:
+            frame[column] = frame[column].where(frame[column].notna(), None)
+        return frame[list(schema.APPLICATION_COLUMNS)]
+
+    def read_applications(self, day: date) -> pd.DataFrame:
+        """``day``'s applications: ``schema.APPLICATION_COLUMNS``, sorted by id, the generator's dtypes."""
+        return self.read_applications_between(day, day)
+
+    def read_applications_between(
+        self, start: date, end: date, *, with_loaded_at: bool = False
+    ) -> pd.DataFrame:
+        """Applications dated ``start`` to ``end`` inclusive, sorted by date then id.
+
+        ``with_loaded_at`` adds the ``loaded_at`` column (naive UTC).
+        """
+        table = self.applications
+        columns = [table.c[c] for c in schema.APPLICATION_COLUMNS]
+        if with_loaded_at:
+            columns.append(table.c[LOADED_AT])
+        statement = sa.select(*columns).where(table.c[schema.APPLICATION_DATE].between(start, end))
+        frame = self._read(statement)
+        frame[schema.APPLICATION_DATE] = [_as_date(d) for d in frame[schema.APPLICATION_DATE]]
+        # Sorted in pandas, not SQL: PostgreSQL's text collation may order ids differently from Python.
+        frame = frame.sort_values(
+            [schema.APPLICATION_DATE, schema.APPLICATION_ID], kind="stable", ignore_index=True
+        )
+        loaded = frame.pop(LOADED_AT) if with_loaded_at else None
+        typed = self._typed_applications(frame)
+        if loaded is not None:
+            typed[LOADED_AT] = pd.to_datetime(loaded)
+        return typed
+
+    def read_outcomes(
+        self,
+        known_before: datetime | date,
+        *,
+        application_ids: Iterable[str] | None = None,
+        first_day: date | None = None,
+        last_day: date | None = None,
+    ) -> pd.DataFrame:
+        """Outcomes already known at ``known_before``, sorted by application id.
+
+        An outcome is known from the first instant of its ``known_date`` (UTC), so it is returned when
+        that instant is strictly before ``known_before`` (a date means its midnight): for the monthly
+        cutoff "first instant of M+1" that is ``known_date`` <= the last day of M. Restrict to
+        ``application_ids`` and/or to applications dated ``first_day``..``last_day`` (inclusive).
+        """
+        if isinstance(known_before, datetime):
+            cutoff = _utc_naive(known_before)
+        else:
+            cutoff = datetime.combine(known_before, time())
+        last_known_day = cutoff.date() if cutoff.time() > time() else cutoff.date() - timedelta(days=1)
+        table = self.outcomes
+        statement = sa.select(*(table.c[c] for c in schema.OUTCOME_COLUMNS)).where(
+            table.c[schema.KNOWN_DATE] <= last_known_day
+        )
+        if first_day is not None or last_day is not None:
+            apps = self.applications
+            in_range = sa.select(apps.c[schema.APPLICATION_ID])
+            if first_day is not None:
+                in_range = in_range.where(apps.c[schema.APPLICATION_DATE] >= first_day)
+            if last_day is not None:
+                in_range = in_range.where(apps.c[schema.APPLICATION_DATE] <= last_day)
+            statement = statement.where(table.c[schema.APPLICATION_ID].in_(in_range.scalar_subquery()))
+        if application_ids is None:
+            frame = self._read(statement)
+        else:
+            ids = list(application_ids)
+            parts = [
+                self._read(statement.where(table.c[schema.APPLICATION_ID].in_(ids[i : i + _IN_LIST_CHUNK])))
+                for i in range(0, len(ids), _IN_LIST_CHUNK)
+            ]
+            frame = pd.concat(parts, ignore_index=True) if parts else self._read(statement.where(sa.false()))
+        frame = frame.astype({schema.CLAIM_STATUS: np.int64})
+        frame[schema.KNOWN_DATE] = [_as_date(d) for d in frame[schema.KNOWN_DATE]]
+        return frame.sort_values(schema.APPLICATION_ID, kind="stable", ignore_index=True)
+
+    def loaded_days(self, start: date, end: date) -> pd.DataFrame:
+        """Per application day in ``start``..``end``: ``application_date``, ``rows``, ``last_loaded_at``.
+
+        Days without rows are absent. ``last_loaded_at`` (naive UTC) moves when a day is (re)written,
+        which is what a late-arrival sensor watches.
+        """
+        table = self.applications
+        statement = (
+            sa.select(
+                table.c[schema.APPLICATION_DATE],
+                sa.func.count().label("rows"),
+                sa.func.max(table.c[LOADED_AT]).label("last_loaded_at"),
+            )
+            .where(table.c[schema.APPLICATION_DATE].between(start, end))
+            .group_by(table.c[schema.APPLICATION_DATE])
+            .order_by(table.c[schema.APPLICATION_DATE])
+        )
+        frame = self._read(statement)
+        frame[schema.APPLICATION_DATE] = [_as_date(d) for d in frame[schema.APPLICATION_DATE]]
+        frame["rows"] = frame["rows"].astype(np.int64)
+        # SQLite's max() over a DATETIME column returns the stored text; parse it back.
+        frame["last_loaded_at"] = pd.to_datetime(frame["last_loaded_at"])
+        return frame
+
+    def days_present(self) -> list[date]:
+        """Every application date with at least one row, ascending."""
+        column = self.applications.c[schema.APPLICATION_DATE]
+        with self.engine.connect() as conn:
+            values = conn.execute(sa.select(column).distinct().order_by(column)).scalars().all()
+        return [_as_date(v) for v in values]

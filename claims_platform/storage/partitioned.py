@@ -1,0 +1,282 @@
+"""A ``UPathIOManager`` that stores and loads MANY partitions in one step.
+
+Dagster's ``UPathIOManager.handle_output`` refuses an output that spans several partitions, but
+every daily asset here runs a year-long backfill as ONE run (``BackfillPolicy.single_run()``).
+This base class keeps UPath's layout (``<base>/<asset key path>/<partition key><extension>``) and
+adds:
+
+- outputs spanning several partitions: the asset returns ``Mapping[partition_key, value]`` covering
+  exactly the run's partition keys, and each value is written to its own file;
+- concurrent loading and writing (a year is 365 files; on S3 each one is a round trip);
+- a dict of partitions whenever the input is annotated as a dict, even for one partition, so an
+  asset that handles a range can always iterate;
+- errors that say which asset and partition are missing and what to materialize first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dagster import InputContext, MetadataValue, OutputContext, UPathIOManager
+from dagster._core.storage.upath_io_manager import is_dict_type
+
+if TYPE_CHECKING:
+    from upath import UPath
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Partition keys listed in an error message before it says "and N more".
+_MAX_KEYS_IN_MESSAGE = 10
+_MISSING = object()
+
+
+def _format_keys(keys: Sequence[str]) -> str:
+    shown = ", ".join(keys[:_MAX_KEYS_IN_MESSAGE])
+    more = len(keys) - _MAX_KEYS_IN_MESSAGE
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+class StoredAssetNotFoundError(FileNotFoundError):
+    """A stored asset (or partition of one) that an input needs has never been written.
+
+    Subclasses ``FileNotFoundError`` so code that already handles missing files keeps working.
+    """
+
+
+class MissingPartitionError(StoredAssetNotFoundError):
+    """One or more upstream partitions needed by an input are not in storage."""
+
+    def __init__(self, asset_key: str, missing: Mapping[str, str], requested: int):
+        self.asset_key = asset_key
+        self.missing_partition_keys = list(missing)
+        self.paths = dict(missing)
+        keys = self.missing_partition_keys
+        first_path = missing[keys[0]]
+        if len(keys) == 1:
+            what = f"Partition {keys[0]} of asset '{asset_key}' has not been materialized (no file at {first_path})."
+            todo = f"Materialize '{asset_key}' for partition {keys[0]} first"
+        else:
+            what = (
+                f"{len(keys)} of the {requested} requested partitions of asset '{asset_key}' have not"
+                f" been materialized: {_format_keys(keys)} (e.g. no file at {first_path})."
+            )
+            todo = f"Materialize '{asset_key}' for partitions {keys[0]} to {keys[-1]} first (one backfill)"
+        super().__init__(
+            f"{what} {todo}, or set metadata allow_missing_partitions=True on this input to skip"
+            " missing partitions."
+        )
+
+
+class PartitionKeysMismatchError(ValueError):
+    """A multi-partition output's mapping does not cover exactly the run's partition keys."""
+
+
+class PartitionedUPathIOManager(UPathIOManager):
+    """UPath IO manager base that writes outputs spanning several partitions and loads concurrently.
+
+    Subclasses implement ``dump_to_path`` / ``load_from_path`` for ONE partition's value, as with
+    ``UPathIOManager``; they may set ``value_type`` to check every value (e.g. ``pd.DataFrame``)
+    and override ``get_partitions_metadata`` to describe what was written.
+    """
+
+    # The type one partition's value must have; None accepts anything (e.g. pickled objects).
+    value_type: type | tuple[type, ...] | None = None
+    # Concurrent reads/writes. botocore's and aiobotocore's connection pools default to 10, so
+    # more threads would only queue (and botocore warns "Connection pool is full").
+    max_workers: int = 10
+
+    # ----------------------------------------------------------------------------------- hooks
+
+    def display_path(self, path: UPath) -> str:
+        """How a stored path is shown in metadata and error messages (overridden for boto-based S3)."""
+        return str(path)
+
+    def wants_partition_dict(self, typing_type: Any) -> bool:
+        """Whether an input annotated ``typing_type`` gets ``{partition_key: value}`` even for one partition."""
+        return is_dict_type(typing_type)
+
+    def get_partitions_metadata(
+        self, context: OutputContext, values_by_partition: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Metadata describing the partitions just written; override to add row counts etc."""
+        return {}
+
+    # ---------------------------------------------------------------------------------- output
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        if not context.has_asset_partitions:
+            super().handle_output(context, obj)
+            return
+
+        paths = self._get_paths_for_partitions(context)
+        values = self._values_by_partition(context, obj, list(paths))
+
+        if not self.extension:
+            # Without an extension a previously unpartitioned file sits exactly where the
+            # partition folder must go; UPath knows how to move it aside.
+            self._handle_transition_to_partitioned_asset(context, self._get_path_without_extension(context))
+        for parent in {str(path.parent): path.parent for path in paths.values()}.values():
+            self.make_directory(parent)
+
+        context.log.debug(
+            f"Writing {len(paths)} partition(s) of {context.asset_key.to_user_string()} under"
+            f" {self.display_path(self._get_path_without_extension(context))}"
+        )
+        self._run_concurrently(
+            lambda key: self.dump_to_path(context=context, obj=values[key], path=paths[key]), list(paths)
+        )
+
+        metadata: dict[str, Any] = {"partitions_written": len(paths)}
+        if len(paths) == 1:
+            metadata["path"] = MetadataValue.path(self.display_path(next(iter(paths.values()))))
+        else:
+            # One prefix instead of 365 paths; the files under it are named by partition key.
+            metadata["path_prefix"] = MetadataValue.path(
+                self.display_path(self._get_path_without_extension(context))
+            )
+            keys = list(paths)
+            metadata["partition_range"] = f"{keys[0]} to {keys[-1]}"
+        metadata.update(self.get_partitions_metadata(context, values))
+        context.add_output_metadata(metadata)
+
+    def _values_by_partition(
+        self, context: OutputContext, obj: Any, partition_keys: Sequence[str]
+    ) -> dict[str, Any]:
+        """The value to store for each partition key, validated against the run's partition keys."""
+        asset = context.asset_key.to_user_string()
+        if len(partition_keys) == 1:
+            key = partition_keys[0]
+            if self.value_type is not None and isinstance(obj, self.value_type):
+                values = {key: obj}
+            elif isinstance(obj, Mapping) and set(obj) == {key}:
+                values = dict(obj)
+            elif isinstance(obj, Mapping) and self.value_type is not None:
+                # A mapping of values keyed by the wrong partition(s): report it like a range.
+                values = self._check_mapping(asset, obj, partition_keys)
+            elif self.value_type is None:
+                # A pickled object may itself be a dict; it is only unwrapped when keyed by the partition.
+                values = {key: obj}
+            else:
+                raise TypeError(
+                    f"Asset '{asset}' partition {key} returned {type(obj).__name__}; expected"
+                    f" {self._value_type_name()} or a one-key mapping {{'{key}': ...}}."
+                )
+        else:
+            if not isinstance(obj, Mapping):
+                raise TypeError(
+                    f"Asset '{asset}' is materializing {len(partition_keys)} partitions in one run"
+                    f" ({partition_keys[0]} to {partition_keys[-1]}) but returned {type(obj).__name__}."
+                    " Return a Mapping[partition_key, value] with one entry per partition key"
+                    " (context.partition_keys)."
+                )
+            values = self._check_mapping(asset, obj, partition_keys)
+
+        if self.value_type is not None:
+            for key, value in values.items():
+                if not isinstance(value, self.value_type):
+                    raise TypeError(
+                        f"Asset '{asset}' partition {key}: expected {self._value_type_name()}, got"
+                        f" {type(value).__name__}."
+                    )
+        return values
+
+    @staticmethod
+    def _check_mapping(asset: str, obj: Mapping[str, Any], partition_keys: Sequence[str]) -> dict[str, Any]:
+        expected = set(partition_keys)
+        given = set(obj)
+        if given != expected:
+            missing = [key for key in partition_keys if key not in given]
+            extra = sorted(str(key) for key in given - expected)
+            problems = []
+            if missing:
+                problems.append(f"missing {len(missing)}: {_format_keys(missing)}")
+            if extra:
+                problems.append(f"unexpected {len(extra)}: {_format_keys(extra)}")
+            raise PartitionKeysMismatchError(
+                f"Asset '{asset}' returned a mapping whose keys do not match the run's"
+                f" {len(partition_keys)} partition key(s) ({partition_keys[0]} to {partition_keys[-1]}):"
+                f" {'; '.join(problems)}. Return exactly one entry per key in context.partition_keys."
+            )
+        # Key order follows the partitions definition, not the asset's dict.
+        return {key: obj[key] for key in partition_keys}
+
+    def _value_type_name(self) -> str:
+        types = self.value_type if isinstance(self.value_type, tuple) else (self.value_type,)
+        return " or ".join(t.__name__ for t in types if t is not None)
+
+    # ----------------------------------------------------------------------------------- input
+
+    def load_input(self, context: InputContext) -> Any:
+        if not context.has_asset_key:
+            return super().load_input(context)
+        if not context.has_asset_partitions:
+            path = self._get_path(context)
+            try:
+                return super().load_input(context)
+            except FileNotFoundError as error:
+                asset = context.asset_key.to_user_string()
+                raise StoredAssetNotFoundError(
+                    f"Asset '{asset}' has not been materialized (no file at {self.display_path(path)})."
+                    f" Materialize '{asset}' first."
+                ) from error
+
+        wants_dict = self.wants_partition_dict(context.dagster_type.typing_type)
+        keys = list(context.asset_partition_keys)
+        if not keys:
+            return {} if wants_dict else None
+
+        paths = self._get_paths_for_partitions(context)
+        backcompat_paths = self._get_multipartition_backcompat_paths(context)
+        context.log.debug(
+            f"Loading {len(keys)} partition(s) of {context.asset_key.to_user_string()} from"
+            f" {self.display_path(self._get_path_without_extension(context))}"
+        )
+
+        def load(key: str) -> Any:
+            # A multi-dimensional key may also sit where very old Dagster versions wrote it.
+            for path in (paths[key], backcompat_paths.get(key)):
+                if path is None:
+                    continue
+                try:
+                    return self.load_from_path(context=context, path=path)
+                except FileNotFoundError:
+                    continue
+            return _MISSING
+
+        loaded = dict(zip(keys, self._run_concurrently(load, keys), strict=True))
+        missing = [key for key, value in loaded.items() if value is _MISSING]
+        if missing:
+            if not self._allows_missing_partitions(context):
+                raise MissingPartitionError(
+                    context.asset_key.to_user_string(),
+                    {key: self.display_path(paths[key]) for key in missing},
+                    requested=len(keys),
+                )
+            context.log.warning(
+                f"Skipped {len(missing)} missing partition(s) of {context.asset_key.to_user_string()}"
+                f" ({_format_keys(missing)}) because the input allows missing partitions."
+            )
+        found = {key: value for key, value in loaded.items() if value is not _MISSING}
+        if len(keys) == 1 and not wants_dict:
+            return found.get(keys[0])
+        return found
+
+    @staticmethod
+    def _allows_missing_partitions(context: InputContext) -> bool:
+        metadata = context.definition_metadata or {}
+        return bool(metadata.get("allow_missing_partitions", False))
+
+    # ----------------------------------------------------------------------------------- util
+
+    def _run_concurrently(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``[fn(item) for item in items]`` on a thread pool; the first exception propagates."""
+        items = list(items)
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(
+            max_workers=min(self.max_workers, len(items)), thread_name_prefix="io-partitions"
+        ) as pool:
+            return list(pool.map(fn, items))
