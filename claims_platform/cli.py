@@ -89,9 +89,17 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Simulate the last months and run the platform on them through Dagster."""
+    from claims_platform.demo import main as run_demo
+
+    return run_demo(months=args.months, seed=args.seed)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "simulate": cmd_simulate,
     "import-csv": cmd_import_csv,
+    "demo": cmd_demo,
 }
 
 
@@ -135,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--daily-volume", type=int, default=settings.DAILY_VOLUME, help="rows per day (default: %(default)s)"
     )
     _add_warehouse(import_csv)
+
+    demo = commands.add_parser("demo", help="simulate the last months and run the platform on them (embedded defaults)")
+    demo.add_argument("--months", type=int, default=6, help="months to simulate before today (default: %(default)s)")
+    demo.add_argument(
+        "--seed", type=int, default=settings.DEFAULT_WORLD_SEED, help="world seed (default: %(default)s)"
+    )
     return parser
 
 
