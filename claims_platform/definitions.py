@@ -17,6 +17,9 @@ from claims_platform.ingestion import assets as ingestion
 from claims_platform.ingestion.jobs import ingestion_job
 from claims_platform.resources import WarehouseSource
 from claims_platform.storage import ObjectIOManager, PartitionedParquetIOManager
+from claims_platform.training import assets as training
+from claims_platform.training.jobs import monthly_training_job, monthly_training_schedule, rollback_champion
+from claims_platform.training.resources import ModelRegistry, claims_mlflow_tracking
 
 
 def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
@@ -31,7 +34,21 @@ def build_resources() -> dict[str, object]:
         region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
     )
     storage_url = os.environ.get(settings.ENV_STORAGE_URL) or settings.default_storage_url()
+    tracking_uri = _env_or_default(settings.ENV_MLFLOW_TRACKING_URI, settings.default_mlflow_tracking_uri())
+    mlflow_uri_config = {"env": settings.ENV_MLFLOW_TRACKING_URI} if isinstance(tracking_uri, dg.EnvVar) else tracking_uri
     return {
+        "mlflow": claims_mlflow_tracking.configured(
+            {
+                "experiment_name": settings.MLFLOW_EXPERIMENT,
+                "mlflow_tracking_uri": mlflow_uri_config,
+                "artifact_location": settings.default_mlflow_artifact_location(),
+            }
+        ),
+        "registry": ModelRegistry(
+            tracking_uri=tracking_uri,
+            model_name=settings.REGISTERED_MODEL_NAME,
+            ui_url=os.environ.get(settings.ENV_MLFLOW_UI_URL) or None,
+        ),
         "source": WarehouseSource(url=_env_or_default(settings.ENV_WAREHOUSE_URL, settings.default_warehouse_url())),
         "io_manager": PartitionedParquetIOManager(base_path=storage_url, s3=s3),
         "object_io_manager": ObjectIOManager(base_path=storage_url, s3=s3),
@@ -40,7 +57,8 @@ def build_resources() -> dict[str, object]:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion]),
-    jobs=[ingestion_job],
+    assets=dg.load_assets_from_modules([ingestion, training]),
+    jobs=[ingestion_job, monthly_training_job, rollback_champion],
+    schedules=[monthly_training_schedule],
     resources=build_resources(),
 )

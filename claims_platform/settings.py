@@ -41,3 +41,21 @@ def default_warehouse_url() -> str:
 def default_storage_url() -> str:
     """Local folder under the local home unless ``CLAIMS_STORAGE_URL`` says otherwise (s3://...)."""
     return os.environ.get(ENV_STORAGE_URL) or str(local_home() / "storage")
+
+# Training: months of applications in a training window (the partition mapping is built from it).
+TRAINING_WINDOW_MONTHS = 12
+ENV_MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_MLFLOW_ARTIFACT_LOCATION = "CLAIMS_MLFLOW_ARTIFACT_LOCATION"
+ENV_MLFLOW_UI_URL = "CLAIMS_MLFLOW_UI_URL"
+REGISTERED_MODEL_NAME = "claims_classifier"
+MLFLOW_EXPERIMENT = "claims_model"
+
+
+def default_mlflow_tracking_uri() -> str:
+    """SQLite-backed MLflow under the local home unless ``MLFLOW_TRACKING_URI`` is set."""
+    return os.environ.get(ENV_MLFLOW_TRACKING_URI) or f"sqlite:///{local_home() / 'mlflow.db'}"
+
+
+def default_mlflow_artifact_location() -> str:
+    """Where new experiments keep artifacts: a local folder unless configured (e.g. s3://...)."""
+    return os.environ.get(ENV_MLFLOW_ARTIFACT_LOCATION) or (local_home() / "mlartifacts").as_uri()

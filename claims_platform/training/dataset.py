@@ -1,0 +1,126 @@
+"""The point-in-time training set: a trailing window of applications, labelled as of a cutoff.
+
+Pure functions, no Dagster. The rule that protects every model from leakage lives here: an outcome
+is usable only if it was known strictly before the cutoff, and no application after the training
+month is ever included, whatever the source hands over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import pandas as pd
+
+from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """Applications dated ``first_day``..``last_day``, labelled with outcomes known before ``cutoff``."""
+
+    month: date  # first day of the training month M
+    first_day: date
+    last_day: date
+    cutoff: datetime  # naive UTC; the first instant of M+1 unless an off-cycle retrain says later
+
+    def as_metadata(self) -> dict[str, str]:
+        """The window as text, for metadata and MLflow tags."""
+        return {
+            "training_month": self.month.strftime("%Y-%m"),
+            "window_first_day": self.first_day.isoformat(),
+            "window_last_day": self.last_day.isoformat(),
+            "label_cutoff": self.cutoff.isoformat(),
+        }
+
+
+def add_months(month: date, months: int) -> date:
+    """The first day of the month ``months`` after (or before) ``month``'s month."""
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def training_window(
+    month: date, window_months: int, label_cutoff: datetime | None = None, earliest: date | None = None
+) -> TrainingWindow:
+    """The window for training month ``month``: ``window_months`` months ending with it.
+
+    ``label_cutoff`` defaults to the first instant of the next month; an explicit one may only be
+    later (an off-cycle retrain that waited for more outcomes), never earlier than the month's end.
+    """
+    if window_months < 1:
+        raise ValueError(f"window_months must be at least 1, got {window_months}")
+    first_of_month = month.replace(day=1)
+    next_month = add_months(first_of_month, 1)
+    default_cutoff = datetime.combine(next_month, time())
+    if label_cutoff is not None and label_cutoff.replace(tzinfo=None) < default_cutoff:
+        raise ValueError(
+            f"label_cutoff {label_cutoff.isoformat()} is before the end of training month "
+            f"{first_of_month:%Y-%m}; it may only be later than {default_cutoff.isoformat()}"
+        )
+    first_day = add_months(first_of_month, 1 - window_months)
+    if earliest is not None:
+        first_day = max(first_day, earliest)
+    return TrainingWindow(
+        month=first_of_month,
+        first_day=first_day,
+        last_day=next_month - timedelta(days=1),
+        cutoff=(label_cutoff.replace(tzinfo=None) if label_cutoff else default_cutoff),
+    )
+
+
+MIN_MONTH_COVERAGE = 0.9  # a month whose outcomes are this complete counts as labelled
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """The training rows and how completely each month of the window is labelled."""
+
+    rows: pd.DataFrame
+    coverage: dict[str, float]  # "YYYY-MM" -> share of the month's applications with a known outcome
+    applications: int  # applications in the window
+    excluded_rows: int  # labelled rows of months below the coverage floor
+
+
+def label_applications(
+    applications: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    window: TrainingWindow,
+    min_month_coverage: float = MIN_MONTH_COVERAGE,
+) -> LabelledSet:
+    """Applications inside the window joined to the outcomes known before the cutoff.
+
+    An outcome is known from the first instant of its ``known_date``; applications without a known
+    outcome are not training rows. With a 30-day label lag the last month of the window is barely
+    labelled at its cutoff: its few labelled rows are the earliest days only, so months labelled
+    below ``min_month_coverage`` are left out, and the most recent month in the set — the holdout —
+    is a whole, fully labelled month.
+    """
+    dates = pd.to_datetime(applications[APPLICATION_DATE])
+    in_window = (dates >= pd.Timestamp(window.first_day)) & (dates <= pd.Timestamp(window.last_day))
+    known = pd.to_datetime(outcomes[KNOWN_DATE]) < pd.Timestamp(window.cutoff)
+    labels = outcomes.loc[known, [APPLICATION_ID, CLAIM_STATUS]].drop_duplicates(APPLICATION_ID)
+    inside = applications.loc[in_window]
+    labelled = inside.merge(labels, on=APPLICATION_ID, how="inner", validate="one_to_one")
+    labelled[CLAIM_STATUS] = labelled[CLAIM_STATUS].astype("int64")
+
+    month_of_all = pd.to_datetime(inside[APPLICATION_DATE]).dt.strftime("%Y-%m")
+    month_of_labelled = pd.to_datetime(labelled[APPLICATION_DATE]).dt.strftime("%Y-%m")
+    coverage = (month_of_labelled.value_counts() / month_of_all.value_counts()).fillna(0.0).sort_index()
+    keep = month_of_labelled.isin(coverage[coverage >= min_month_coverage].index)
+    rows = labelled.loc[keep].sort_values([APPLICATION_DATE, APPLICATION_ID], kind="stable", ignore_index=True)
+    return LabelledSet(
+        rows=rows,
+        coverage={m: round(float(c), 4) for m, c in coverage.items()},
+        applications=len(inside),
+        excluded_rows=int((~keep).sum()),
+    )
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A stable digest of a frame's content (rows, columns and values), for lineage."""
+    digest = hashlib.sha256()
+    digest.update(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
