@@ -16,6 +16,12 @@ from claims_platform import settings
 from claims_platform.ingestion import assets as ingestion
 from claims_platform.ingestion.jobs import ingestion_job
 from claims_platform.resources import WarehouseSource
+from claims_platform.scoring import assets as scoring
+from claims_platform.scoring.jobs import (
+    late_applications_sensor,
+    nightly_scoring_job,
+    nightly_scoring_schedule,
+)
 from claims_platform.storage import ObjectIOManager, PartitionedParquetIOManager
 from claims_platform.training import assets as training
 from claims_platform.training.jobs import monthly_training_job, monthly_training_schedule, rollback_champion
@@ -57,8 +63,9 @@ def build_resources() -> dict[str, object]:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, training]),
-    jobs=[ingestion_job, monthly_training_job, rollback_champion],
-    schedules=[monthly_training_schedule],
+    assets=dg.load_assets_from_modules([ingestion, training, scoring]),
+    jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion],
+    schedules=[monthly_training_schedule, nightly_scoring_schedule],
+    sensors=[late_applications_sensor],
     resources=build_resources(),
 )

@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 from datetime import date, datetime
 
 import dagster as dg
-from pydantic import Field
 import pandas as pd
+from pydantic import Field
 
 
 class ApplicationSource(dg.ConfigurableResource, ABC):

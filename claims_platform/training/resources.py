@@ -54,14 +54,19 @@ def claims_mlflow_tracking(context) -> MlFlow:
 
 
 @lru_cache(maxsize=32)
-def _load_pyfunc(tracking_uri: str, model_uri: str):
+def _load_pyfunc(tracking_uri: str, model_name: str, version: int):
     # Models are immutable per version, so a process (a year-long scoring backfill) loads each once.
+    # The download URI is resolved with an explicit client: a `models:/` URI would be resolved
+    # against MLflow's global registry URI, which may not be ours.
     import os
 
     import mlflow
+    from mlflow.tracking import MlflowClient
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in run logs
-    local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    source = client.get_model_version_download_uri(model_name, str(version))
+    local = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=tracking_uri)
     return mlflow.pyfunc.load_model(local)
 
 
@@ -106,7 +111,7 @@ class ModelRegistry(dg.ConfigurableResource):
 
     def load(self, version: int):
         """The pyfunc model of one version (cached per process)."""
-        return _load_pyfunc(self.tracking_uri, self.model_uri(version))
+        return _load_pyfunc(self.tracking_uri, self.model_name, int(version))
 
     def version_url(self, version: int) -> str:
         """A link to the version in the MLflow UI, or its registry URI when no UI is configured."""

@@ -1,0 +1,1 @@
+"""Nightly scoring: the model in force per day, decisions, and the claims-reserve forecast."""
