@@ -33,39 +33,60 @@ def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
-def build_resources() -> dict[str, object]:
-    """Resources for the current environment: local defaults, or PostgreSQL/S3 when configured."""
-    s3 = S3Resource(
-        endpoint_url=_env_or_default("CLAIMS_S3_ENDPOINT_URL", "") or None,
-        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
-    )
-    storage_url = os.environ.get(settings.ENV_STORAGE_URL) or settings.default_storage_url()
-    tracking_uri = _env_or_default(settings.ENV_MLFLOW_TRACKING_URI, settings.default_mlflow_tracking_uri())
-    mlflow_uri_config = {"env": settings.ENV_MLFLOW_TRACKING_URI} if isinstance(tracking_uri, dg.EnvVar) else tracking_uri
+def build_resources(
+    *,
+    warehouse_url: str | dg.EnvVar,
+    storage_url: str,
+    tracking_uri: str | dg.EnvVar,
+    artifact_location: str,
+    s3: S3Resource | None = None,
+    mlflow_ui_url: str | None = None,
+) -> dict[str, object]:
+    """Every resource the code location needs, from explicit settings (tests build theirs here)."""
+    s3 = s3 or S3Resource()
+    uri_config = {"env": tracking_uri.env_var_name} if isinstance(tracking_uri, dg.EnvVar) else tracking_uri
     return {
         "mlflow": claims_mlflow_tracking.configured(
             {
                 "experiment_name": settings.MLFLOW_EXPERIMENT,
-                "mlflow_tracking_uri": mlflow_uri_config,
-                "artifact_location": settings.default_mlflow_artifact_location(),
+                "mlflow_tracking_uri": uri_config,
+                "artifact_location": artifact_location,
             }
         ),
         "registry": ModelRegistry(
-            tracking_uri=tracking_uri,
-            model_name=settings.REGISTERED_MODEL_NAME,
-            ui_url=os.environ.get(settings.ENV_MLFLOW_UI_URL) or None,
+            tracking_uri=tracking_uri, model_name=settings.REGISTERED_MODEL_NAME, ui_url=mlflow_ui_url
         ),
-        "source": WarehouseSource(url=_env_or_default(settings.ENV_WAREHOUSE_URL, settings.default_warehouse_url())),
+        "source": WarehouseSource(url=warehouse_url),
         "io_manager": PartitionedParquetIOManager(base_path=storage_url, s3=s3),
         "object_io_manager": ObjectIOManager(base_path=storage_url, s3=s3),
         "s3": s3,
     }
 
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, training, scoring]),
-    jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion],
-    schedules=[monthly_training_schedule, nightly_scoring_schedule],
-    sensors=[late_applications_sensor],
-    resources=build_resources(),
-)
+def resources_from_env() -> dict[str, object]:
+    """Resources for the current environment: local defaults, or PostgreSQL/S3/MLflow server when set."""
+    return build_resources(
+        warehouse_url=_env_or_default(settings.ENV_WAREHOUSE_URL, settings.default_warehouse_url()),
+        storage_url=settings.default_storage_url(),
+        tracking_uri=_env_or_default(settings.ENV_MLFLOW_TRACKING_URI, settings.default_mlflow_tracking_uri()),
+        artifact_location=settings.default_mlflow_artifact_location(),
+        s3=S3Resource(
+            endpoint_url=os.environ.get("CLAIMS_S3_ENDPOINT_URL") or None,
+            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+        ),
+        mlflow_ui_url=os.environ.get(settings.ENV_MLFLOW_UI_URL) or None,
+    )
+
+
+def build_definitions(resources: dict[str, object]) -> dg.Definitions:
+    """The code location with the given resources (the module's `defs` uses the environment's)."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([ingestion, training, scoring]),
+        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion],
+        schedules=[monthly_training_schedule, nightly_scoring_schedule],
+        sensors=[late_applications_sensor],
+        resources=resources,
+    )
+
+
+defs = build_definitions(resources_from_env())

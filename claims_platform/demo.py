@@ -1,8 +1,9 @@
 """`claims-platform demo`: the platform's main job on embedded defaults, end to end.
 
-Simulates the last months into the warehouse, then materializes the daily `applications`
-partitions of those days through Dagster as ONE backfill run, into the same Dagster instance
-(`DAGSTER_HOME`) that `make dev` shows, and prints what it did.
+Simulates the last months into the warehouse, ingests them through Dagster as ONE backfill run,
+trains and decides a champion for every month that has enough labelled history, scores the days
+with the model in force each month (one backfill run), and prints what it did. Everything goes
+into the same Dagster instance (`DAGSTER_HOME`) that `make dev` shows.
 """
 
 from __future__ import annotations
@@ -47,54 +48,112 @@ def _instance():
     return DagsterInstance.get()
 
 
-def run_range(job_name: str, first_key: str, last_key: str, instance):
-    """Execute a partitioned job over a partition range as ONE run (a single-run backfill)."""
+# A smaller tuning budget than the monthly schedule's, so the demo trains several months quickly.
+DEMO_TRAINING = {"n_trials": 8, "timeout_seconds": 20.0, "tuning_rows": 50_000}
+
+
+def trainable_months(window: DemoWindow) -> list[str]:
+    """Months whose training set has two fully labelled months before their cutoff, up to last month."""
+    from claims_platform.training.dataset import add_months
+
+    first = add_months(window.first_day.replace(day=1), 2)
+    last = add_months(window.last_day.replace(day=1), -1)
+    months = []
+    while first <= last:
+        months.append(first.isoformat())
+        first = add_months(first, 1)
+    return months
+
+
+def _execute(job_name: str, instance, *, partition_key: str | None = None, first: str | None = None, last: str | None = None, run_config=None, asset_selection=None):
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from claims_platform.definitions import defs
 
-    job = defs.resolve_job_def(job_name)
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first_key, ASSET_PARTITION_RANGE_END_TAG: last_key, "source": "demo"}
+    job = defs.resolve_implicit_global_asset_job_def() if job_name == "__ASSET_JOB" else defs.resolve_job_def(job_name)
+    tags = {"source": "demo"}
+    if first is not None:
+        tags.update({ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})
     # The console logger would print every one of the hundreds of per-partition events.
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    return job.execute_in_process(instance=instance, tags=tags, run_config=quiet, raise_on_error=True)
+    config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **(run_config or {})}
+    return job.execute_in_process(
+        instance=instance, tags=tags, partition_key=partition_key, run_config=config, asset_selection=asset_selection
+    )
 
 
 def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAULT_WORLD_SEED) -> int:
     """Run the demo; returns a process exit code."""
+    from dagster import AssetKey
+
     from claims_platform.source.simulate import simulate_range
     from claims_platform.source.warehouse import Warehouse
+    from claims_platform.training.dataset import add_months
 
     window = demo_window(today or date.today(), months)
     started = time.perf_counter()
     settings.local_home().mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(settings.default_warehouse_url())
-    _log(f"[1/2] simulating {window.days} days {window.first_day}..{window.last_day} into {warehouse.url}")
+    _log(f"[1/4] simulating {window.days} days {window.first_day}..{window.last_day} into {warehouse.url}")
     simulated = simulate_range(warehouse, window.first_day, window.last_day, seed=seed)
 
-    _log("[2/2] ingesting the days through Dagster as one backfill run")
     instance = _instance()
-    result = run_range("daily_ingestion", window.first_day.isoformat(), window.last_day.isoformat(), instance)
-    ingest = result.output_for_node("ingest_applications", "applications")
-    valid = sum(len(v) for v in ingest.values())
-    rejected_frames = result.output_for_node("ingest_applications", "rejected_applications")
-    rejected = sum(len(v) for v in rejected_frames.values())
+    first, last = window.first_day.isoformat(), window.last_day.isoformat()
+    _log("[2/4] ingesting the days through Dagster as one backfill run")
+    ingest = _execute("daily_ingestion", instance, first=first, last=last)
+    valid = sum(len(v) for v in ingest.output_for_node("ingest_applications", "applications").values())
+    rejected = sum(len(v) for v in ingest.output_for_node("ingest_applications", "rejected_applications").values())
 
-    elapsed = time.perf_counter() - started
-    print(
-        "\n".join(
-            [
-                "",
-                f"claims_platform demo — done in {elapsed:.0f} s",
-                f"  warehouse     {warehouse.url}",
-                f"  simulated     {window.days} days, {simulated:,} applications",
-                f"  ingested      run {result.run_id[:8]}: {valid:,} valid, {rejected:,} rejected "
-                f"({window.first_day}..{window.last_day}, one run)",
-                f"  storage       {settings.default_storage_url()}",
-                f"  dagster home  {os.environ['DAGSTER_HOME']}",
-                "",
-                "Open the UI:  make dev   then browse http://127.0.0.1:3000/assets/applications",
-            ]
+    months_to_train = trainable_months(window)
+    if not months_to_train:
+        raise SystemExit(f"{months} months are too few to train on: use at least 3 (two labelled months + one to score)")
+    decisions = []
+    for i, month in enumerate(months_to_train, start=1):
+        _log(f"[3/4] training and deciding the champion for {month[:7]} ({i}/{len(months_to_train)})")
+        result = _execute(
+            "monthly_training", instance, partition_key=month, run_config={"ops": {"claims_model": {"config": DEMO_TRAINING}}}
         )
+        decisions.append((result.output_for_node("claims_model"), result.output_for_node("champion_model")))
+
+    # The first month with a model in force is the one after the first trained month.
+    scoring_first = add_months(date.fromisoformat(months_to_train[0]), 1)
+    _log(f"[4/4] scoring {scoring_first}..{last} with the model in force each month, as one backfill run")
+    _execute(
+        "__ASSET_JOB",
+        instance,
+        first=scoring_first.isoformat(),
+        last=window.last_day.replace(day=1).isoformat(),
+        asset_selection=[AssetKey("model_in_force")],
     )
+    scoring = _execute("nightly_scoring", instance, first=scoring_first.isoformat(), last=last)
+    forecast = scoring.output_for_node("reserve_forecast")[last].iloc[0]
+
+    model, champion = decisions[-1]
+    metrics = model["holdout_metrics"]
+    elapsed = time.perf_counter() - started
+    lines = [
+        "",
+        f"claims_platform demo — done in {elapsed:.0f} s",
+        f"  warehouse     {warehouse.url}",
+        f"  simulated     {window.days} days, {simulated:,} applications",
+        f"  ingested      {valid:,} valid, {rejected:,} rejected ({first}..{last}, one run)",
+        "  models        "
+        + ", ".join(f"{m['holdout_month']}→v{m['version']}{'*' if c['decision']['promote'] else ''}" for m, c in decisions)
+        + "   (* promoted)",
+        f"  champion      {champion['model_name']} v{champion['version']} scores {champion['decision']['scores_month']}"
+        f" — candidate v{model['version']}: {champion['decision']['reason']}",
+        f"  holdout {model['holdout_month']}: kappa {metrics['kappa']:.3f}, AUC {metrics['roc_auc']:.3f}, "
+        f"Brier {metrics['brier']:.4f}, ECE {metrics['ece']:.4f} at threshold {model['threshold']:.2f}",
+        f"  yesterday     {last}: {forecast['accept_count']} accepted, {forecast['refer_count']} referred, "
+        f"{forecast['decline_count']} declined",
+        f"  reserve       expected claims among accepted {forecast['accepted_expected_claims']:.1f} "
+        f"(95% {forecast['accepted_claims_low']}–{forecast['accepted_claims_high']}) → "
+        f"{forecast['accepted_reserve']:,.0f} at {forecast['average_claim_cost']:,.0f} per claim "
+        f"(without filtering: {forecast['all_reserve']:,.0f})",
+        f"  storage       {settings.default_storage_url()}",
+        f"  mlflow        {settings.default_mlflow_tracking_uri()}",
+        f"  dagster home  {os.environ['DAGSTER_HOME']}",
+        "",
+        "Open the UI:  make dev   then browse http://127.0.0.1:3000/assets",
+    ]
+    print("\n".join(lines))
     return 0

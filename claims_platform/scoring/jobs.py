@@ -78,7 +78,5 @@ def late_applications_sensor(context: dg.SensorEvaluationContext, source: Applic
     requests, cursor = late_rescore_requests(loaded, scored, handled)
     # Keep the cursor small: forget days that left the look-back window.
     cursor = {d: w for d, w in cursor.items() if d >= first.isoformat()}
-    context.update_cursor(json.dumps(cursor, sort_keys=True))
-    if not requests:
-        return dg.SkipReason(f"no scored day received applications after it was scored (last {LOOKBACK_DAYS} days)")
-    return requests
+    skip = None if requests else f"no scored day received applications after it was scored (last {LOOKBACK_DAYS} days)"
+    return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from claims_platform import schema
+from claims_platform.training import features, model_code
+from claims_platform.training.metrics import evaluate
+
+
+def test_model_ranks_and_calibrates_well_on_the_out_of_time_holdout(trained, parts):
+    y = parts.holdout[schema.CLAIM_STATUS].to_numpy()
+    metrics = evaluate(y, trained.predict_proba(parts.holdout), trained.threshold)
+    assert metrics["roc_auc"] > 0.85
+    assert metrics["kappa"] > 0.5
+    # Better than the best constant forecast (the claim rate itself).
+    assert metrics["brier"] < 0.6 * y.mean() * (1 - y.mean())
+
+
+def test_calibration_keeps_or_improves_brier_on_validation(trained):
+    chosen = trained.calibration[trained.calibration["method"]]
+    assert chosen["brier"] <= trained.calibration["uncalibrated"]["brier"] + 1e-4
+    assert trained.validation_metrics["brier"] == pytest.approx(chosen["brier"])
+
+
+def test_trained_model_records_its_recipe(trained, parts):
+    assert trained.rows["train"] + trained.rows["validation"] == len(parts.development)
+    assert trained.tuning["n_trials"] == 3
+    assert 0 < trained.best_iteration == trained.booster.num_trees()
+    assert 0.01 <= trained.threshold <= 0.99
+    assert trained.booster.feature_name() == [name.replace(" ", "_") for name in trained.spec["features"]]
+    json.dumps({"spec": trained.spec, "calibrator": trained.calibrator, "tuning": trained.tuning})
+    assert set(trained.params_for_logging()) >= {"best_iteration", "decision_threshold", "calibration_method"}
+
+
+def test_prediction_ignores_extra_columns_and_column_order(trained, parts):
+    rows = parts.holdout.head(50)
+    shuffled = rows[list(reversed(rows.columns))].assign(unexpected="x")
+    p = trained.predict_proba(rows)
+    np.testing.assert_array_equal(p, trained.predict_proba(shuffled))
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_category_codes_do_not_depend_on_which_levels_a_batch_holds(trained, parts):
+    rows = parts.holdout
+    alone = rows[rows["location"] == "Z"]
+    np.testing.assert_allclose(
+        trained.predict_proba(alone), trained.predict_proba(rows)[rows["location"].eq("Z").to_numpy()]
+    )
+    prepared = model_code.prepare_features(alone, trained.spec)
+    assert list(prepared["location"].cat.categories) == list(schema.COLUMNS_BY_NAME["location"].levels)
+    assert (prepared["location"].cat.codes == 25).all()
+
+
+def test_feature_spec_follows_the_schema():
+    spec = features.feature_spec()
+    assert "income level" not in spec["features"] and "income level" in spec["dropped"]
+    assert schema.APPLICATION_ID in spec["dropped"] and schema.APPLICATION_DATE in spec["dropped"]
+    assert "bmi" in spec["features"]
+    assert len(spec["features"]) == len(schema.FEATURES) - 1
+    assert set(spec["categorical"]) == set(schema.CATEGORICAL_FEATURES)
+
+
+def test_prepare_features_names_missing_columns():
+    frame = pd.DataFrame({"age": [30]})
+    with pytest.raises(KeyError, match="height_cm"):
+        model_code.prepare_features(frame, features.feature_spec())
