@@ -60,6 +60,11 @@ def model_in_force(context: dg.AssetExecutionContext, champion_model: dict[str, 
     in_force = {}
     for month in months:
         previous = (pd.Timestamp(month) - pd.DateOffset(months=1)).strftime("%Y-%m-%d")
+        if previous < scoring_months.get_first_partition_key():
+            raise dg.Failure(
+                f"{month[:7]} is the platform's first month: no champion can have been decided before it. "
+                "Scoring starts with the month after the first trained month."
+            )
         if previous not in champion_model:
             raise dg.Failure(
                 f"No champion decided for {month[:7]}: materialize `champion_model` partition {previous} first."

@@ -119,7 +119,7 @@ def test_the_first_month_has_no_month_before_it_and_says_so(world):
     result = world.materialize_in_force("2025-01-01", "2025-01-01", raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "materialize `champion_model` partition 2024-12-01 first" in str(failure.event_specific_data.error.message)
+    assert "2025-01 is the platform's first month" in str(failure.event_specific_data.error.message)
 
 
 def test_rollback_restores_the_previous_champion_audits_and_rescoring_follows(world):
