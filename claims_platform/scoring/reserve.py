@@ -20,7 +20,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import norm
 
 EXACT_MAX_APPLICANTS = 20_000  # exact below this many applicants (~1 s); refined normal above
 
@@ -53,6 +52,8 @@ def exact_distribution(p: np.ndarray) -> np.ndarray:
 
 
 def _refined_cdf(k: np.ndarray, mu: float, sigma: float, gamma: float) -> np.ndarray:
+    from scipy.stats import norm  # ~1 s to import: only for the large pools that need it
+
     x = (k + 0.5 - mu) / sigma
     return np.clip(norm.cdf(x) + gamma * (1 - x**2) * norm.pdf(x) / 6, 0.0, 1.0)
 
