@@ -7,7 +7,11 @@ import dagster as dg
 import pytest
 
 from claims_platform.resources import WarehouseSource
-from claims_platform.scoring.jobs import late_applications_sensor, late_rescore_requests, nightly_scoring_schedule
+from claims_platform.scoring.jobs import (
+    late_applications_sensor,
+    late_rescore_requests,
+    nightly_scoring_schedule,
+)
 from claims_platform.source.simulate import simulate_range
 from claims_platform.source.warehouse import Warehouse
 from claims_platform.training.jobs import monthly_training_schedule

@@ -1,0 +1,148 @@
+"""Nightly scoring: one day in process, a nightly run as the daemon launches it, a year as one backfill.
+
+The world: 2025-01-01..2026-02-28 simulated and ingested; one model trained on March 2025's
+window and registered. `model_in_force` for the scored months is seeded with that model through
+the real object IO manager (training twelve models would measure training, not scoring).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+SCORED = ("2025-03-01", "2026-02-28")  # 365 days
+SCORING_ASSETS = [dg.AssetKey("application_scores"), dg.AssetKey("reserve_forecast")]
+NIGHTLY_SELECTION = "applications,rejected_applications,application_scores,reserve_forecast"
+
+
+def _seed_model_in_force(world, record: dict) -> None:
+    from claims_platform.partitions import scoring_months
+    from claims_platform_tests.dagster_helpers import materialize_range
+
+    @dg.asset(name="model_in_force", partitions_def=scoring_months, io_manager_key="object_io_manager",
+              backfill_policy=dg.BackfillPolicy.single_run())
+    def seeded(context: dg.AssetExecutionContext) -> dict[str, dict]:
+        return {key: record for key in context.partition_keys}
+
+    materialize_range([seeded], "2025-03-01", "2026-02-01", resources=world.resources, instance=world.instance)
+
+
+def _scores_range(world, first: str, last: str) -> float:
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from claims_platform_tests.platform_world import QUIET
+
+    job = world.defs.resolve_implicit_global_asset_job_def()
+    started = time.perf_counter()
+    result = job.execute_in_process(
+        instance=world.instance,
+        asset_selection=SCORING_ASSETS,
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        run_config=QUIET,
+    )
+    assert result.success
+    return time.perf_counter() - started
+
+
+def _subprocess_seconds(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, cwd=REPO, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def run() -> list[dict]:
+    """Build the world once, then take every scoring measurement on it."""
+    from claims_platform.scoring.decisions import DecisionPolicy, risk_band
+    from claims_platform_tests.platform_world import PlatformWorld
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        world = PlatformWorld(home)
+        world.simulate(pd.Timestamp("2025-01-01").date(), pd.Timestamp(SCORED[1]).date())
+        assert world.run_range("daily_ingestion", "2025-01-01", SCORED[1]).success
+        trained = world.train("2025-03-01")
+        _seed_model_in_force(world, trained.output_for_node("champion_model"))
+        model = world.registry.load(1)
+        policy = DecisionPolicy()
+
+        # 1. One day in process.
+        day_path = home / "storage" / "applications" / "2025-06-20.parquet"
+        day = pd.read_parquet(day_path)
+        model.predict(day)  # warm
+        core, whole = [], []
+        for _ in range(20):
+            started = time.perf_counter()
+            p = np.asarray(model.predict(day), dtype="float64")
+            policy.decide(p), risk_band(p)
+            core.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            frame = pd.read_parquet(day_path)
+            p = np.asarray(model.predict(frame), dtype="float64")
+            pd.DataFrame({"p": p, "decision": policy.decide(p), "band": risk_band(p)}).to_parquet(Path(tmp) / "out.parquet")
+            whole.append(time.perf_counter() - started)
+        results += [
+            {"name": f"score one day ({len(day)} rows): predict + decide", "value": round(statistics.median(core) * 1000, 1),
+             "unit": "ms", "target": "<= 50 ms"},
+            {"name": "one day: read + score + write", "value": round(statistics.median(whole) * 1000, 1), "unit": "ms",
+             "target": None},
+        ]
+
+        # 2. A whole nightly run as a subprocess (as the daemon launches it) vs a trivial one-asset run.
+        env = {**os.environ, "CLAIMS_HOME": str(home), "DAGSTER_HOME": str(Path(tmp) / "dagster_home"),
+               "DO_NOT_TRACK": "1"}
+        Path(env["DAGSTER_HOME"]).mkdir()
+        dagster = str(Path(sys.executable).parent / "dagster")
+        nightly = [dagster, "asset", "materialize", "-m", "claims_platform.definitions", "--select", NIGHTLY_SELECTION,
+                   "--partition", "2025-06-21"]
+        trivial = [dagster, "asset", "materialize", "-m", "bench.trivial_defs", "--select", "trivial",
+                   "--partition", "2025-06-21"]
+        nightly_s = min(_subprocess_seconds(nightly, env) for _ in range(2))
+        trivial_s = min(_subprocess_seconds(trivial, env) for _ in range(2))
+        results += [
+            {"name": "nightly scoring run (subprocess)", "value": round(nightly_s, 2), "unit": "s", "target": None},
+            {"name": "trivial one-asset run (subprocess)", "value": round(trivial_s, 2), "unit": "s", "target": None},
+            {"name": "nightly / trivial", "value": round(nightly_s / trivial_s, 2), "unit": "x", "target": "<= 1.5"},
+        ]
+
+        # 3. A year of daily scoring partitions as one run vs one run per partition.
+        rows = sum(len(pd.read_parquet(p)) for p in sorted((home / "storage" / "applications").glob("*.parquet"))
+                   if SCORED[0] <= p.stem <= SCORED[1])
+        year_s = _scores_range(world, *SCORED)
+        days = pd.date_range("2025-04-01", periods=10).strftime("%Y-%m-%d")
+        per_run = [_scores_range(world, d, d) for d in days]
+        extrapolated = statistics.mean(per_run) * 365
+        results += [
+            {"name": f"365 days ({rows:,} applications) scored as one run", "value": round(year_s, 1), "unit": "s",
+             "target": "<= 60 s"},
+            {"name": "one run per day (mean of 10) x 365", "value": round(extrapolated, 1), "unit": "s", "target": None},
+            {"name": "one run vs run per partition", "value": round(extrapolated / year_s, 1), "unit": "x",
+             "target": ">= 20x"},
+        ]
+
+        # 4. Throughput on a million rows.
+        pool = pd.concat([pd.read_parquet(p) for p in sorted((home / "storage" / "applications").glob("*.parquet"))[:900]],
+                         ignore_index=True)
+        million = pool.iloc[np.arange(1_000_000) % len(pool)].reset_index(drop=True)
+        started = time.perf_counter()
+        p = np.asarray(model.predict(million), dtype="float64")
+        policy.decide(p)
+        seconds = time.perf_counter() - started
+        results.append({"name": "scoring throughput, 1,000,000 rows", "value": round(len(million) / seconds), "unit": "rows/s",
+                        "target": None})
+    return results
+
+
+if __name__ == "__main__":
+    for measurement in run():
+        print(measurement)
