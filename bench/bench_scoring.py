@@ -5,7 +5,6 @@ window and registered. `model_in_force` for the scored months is seeded with tha
 the real object IO manager (training twelve models would measure training, not scoring).
 """
 
-from __future__ import annotations
 
 import os
 import statistics

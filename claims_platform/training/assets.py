@@ -13,6 +13,7 @@ from claims_platform.partitions import monthly_partitions
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import CLAIM_STATUS
 from claims_platform.settings import FIRST_DAY, TRAINING_WINDOW_MONTHS
+from claims_platform.training.config import TrainingConfig
 from claims_platform.training.dataset import (
     MIN_MONTH_COVERAGE,
     fingerprint,
@@ -117,12 +118,15 @@ def training_set(
     return rows
 
 
+_BUDGET = TrainingConfig()
+
+
 class ClaimsModelConfig(dg.Config):
     """Tuning budget and the quality gate a candidate must pass before it may be promoted."""
 
-    n_trials: int = Field(default=40, description="Optuna trials at most.")
-    timeout_seconds: float = Field(default=150.0, description="Tuning stops after this many seconds.")
-    tuning_rows: int = Field(default=100_000, description="Train rows (stratified sample) each trial fits on.")
+    n_trials: int = Field(default=_BUDGET.n_trials, description="Optuna trials at most.")
+    timeout_seconds: float = Field(default=_BUDGET.timeout_seconds, description="Tuning stops after this many seconds.")
+    tuning_rows: int = Field(default=_BUDGET.tuning_rows, description="Train rows (stratified sample) each trial fits on.")
     min_auc: float = Field(default=0.85, description="Quality gate: holdout ROC AUC at least this.")
     max_ece: float = Field(default=0.03, description="Quality gate: holdout expected calibration error at most this.")
 
@@ -205,7 +209,7 @@ def claims_model(
     from claims_platform.training.packaging import log_trained_model
     from claims_platform.training.plots import calibration_png, feature_importance_png, roc_curve_png
     from claims_platform.training.split import out_of_time_split
-    from claims_platform.training.train import TrainingConfig, train_model
+    from claims_platform.training.train import train_model
 
     split = out_of_time_split(training_set)
     trained = train_model(

@@ -37,25 +37,11 @@ import pandas as pd
 from claims_platform import schema
 from claims_platform.training import features, model_code
 from claims_platform.training.calibration import choose_calibrator
+from claims_platform.training.config import TrainingConfig
 from claims_platform.training.metrics import choose_threshold, evaluate
 from claims_platform.training.split import validation_split
 
 EXAMPLE_ROWS = 5  # warehouse-format rows kept as the registered model's input example
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """The training budget and the fixed parts of the recipe."""
-
-    n_trials: int = 40
-    timeout_seconds: float = 140.0  # tuning stops at n_trials or this wall time, whichever comes first
-    tuning_rows: int = 80_000  # stratified subsample of train rows each trial fits on
-    validation_fraction: float = 0.15
-    max_boost_rounds: int = 2000
-    early_stopping_rounds: int = 50
-    calibration_folds: int = 5
-    seed: int = 0
-    num_threads: int = 2
 
 
 @dataclass
