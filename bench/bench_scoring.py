@@ -72,22 +72,22 @@ def run() -> list[dict]:
         assert world.run_range("daily_ingestion", "2025-01-01", SCORED[1]).success
         trained = world.train("2025-03-01")
         _seed_model_in_force(world, trained.output_for_node("champion_model"))
-        model = world.registry.load(1)
+        registry = world.registry
         policy = DecisionPolicy()
 
         # 1. One day in process.
         day_path = home / "storage" / "applications" / "2025-06-20.parquet"
         day = pd.read_parquet(day_path)
-        model.predict(day)  # warm
+        registry.predict(1, day)  # warm
         core, whole = [], []
         for _ in range(20):
             started = time.perf_counter()
-            p = np.asarray(model.predict(day), dtype="float64")
+            p = registry.predict(1, day)
             policy.decide(p), risk_band(p)
             core.append(time.perf_counter() - started)
             started = time.perf_counter()
             frame = pd.read_parquet(day_path)
-            p = np.asarray(model.predict(frame), dtype="float64")
+            p = registry.predict(1, frame)
             pd.DataFrame({"p": p, "decision": policy.decide(p), "band": risk_band(p)}).to_parquet(Path(tmp) / "out.parquet")
             whole.append(time.perf_counter() - started)
         results += [
@@ -114,19 +114,27 @@ def run() -> list[dict]:
             {"name": "nightly / trivial", "value": round(nightly_s / trivial_s, 2), "unit": "x", "target": "<= 1.5"},
         ]
 
-        # 3. A year of daily scoring partitions as one run vs one run per partition.
+        # 3. A year of daily scoring partitions as one run vs one run per partition, each run a
+        #    subprocess as the daemon launches it (a multi-run backfill launches one per day).
         rows = sum(len(pd.read_parquet(p)) for p in sorted((home / "storage" / "applications").glob("*.parquet"))
                    if SCORED[0] <= p.stem <= SCORED[1])
-        year_s = _scores_range(world, *SCORED)
+        scoring = [dagster, "asset", "materialize", "-m", "claims_platform.definitions", "--select",
+                   "application_scores,reserve_forecast"]
+        year_s = _subprocess_seconds([*scoring, "--partition-range", f"{SCORED[0]}...{SCORED[1]}"], env)
         days = pd.date_range("2025-04-01", periods=10).strftime("%Y-%m-%d")
-        per_run = [_scores_range(world, d, d) for d in days]
+        per_run = [_subprocess_seconds([*scoring, "--partition", d], env) for d in days]
         extrapolated = statistics.mean(per_run) * 365
+        in_process_year = _scores_range(world, *SCORED)
+        in_process_day = statistics.mean(_scores_range(world, d, d) for d in days)
         results += [
-            {"name": f"365 days ({rows:,} applications) scored as one run", "value": round(year_s, 1), "unit": "s",
-             "target": "<= 60 s"},
-            {"name": "one run per day (mean of 10) x 365", "value": round(extrapolated, 1), "unit": "s", "target": None},
+            {"name": f"365 days ({rows:,} applications) scored as one run (subprocess)", "value": round(year_s, 1),
+             "unit": "s", "target": "<= 60 s"},
+            {"name": "one run per day (subprocess, mean of 10) x 365", "value": round(extrapolated, 1), "unit": "s",
+             "target": None},
             {"name": "one run vs run per partition", "value": round(extrapolated / year_s, 1), "unit": "x",
              "target": ">= 20x"},
+            {"name": "365 days as one run, in process", "value": round(in_process_year, 1), "unit": "s", "target": None},
+            {"name": "one day, in process (mean of 10)", "value": round(in_process_day, 2), "unit": "s", "target": None},
         ]
 
         # 4. Throughput on a million rows.
@@ -134,7 +142,7 @@ def run() -> list[dict]:
                          ignore_index=True)
         million = pool.iloc[np.arange(1_000_000) % len(pool)].reset_index(drop=True)
         started = time.perf_counter()
-        p = np.asarray(model.predict(million), dtype="float64")
+        p = registry.predict(1, million)
         policy.decide(p)
         seconds = time.perf_counter() - started
         results.append({"name": "scoring throughput, 1,000,000 rows", "value": round(len(million) / seconds), "unit": "rows/s",

@@ -117,7 +117,7 @@ def score_days(
         probability = np.empty(0)
         if frames:
             batch = pd.concat(frames, ignore_index=True)
-            probability = np.asarray(registry.load(version).predict(batch), dtype="float64").ravel()
+            probability = registry.predict(version, batch)
         offset = 0
         for day in group.index:
             frame = days[day]

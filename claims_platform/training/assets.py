@@ -300,8 +300,7 @@ class ChampionConfig(dg.Config):
 def _kappa(registry: ModelRegistry, version: int, threshold: float, holdout: pd.DataFrame) -> float:
     from claims_platform.training.metrics import evaluate
 
-    features = holdout.drop(columns=[CLAIM_STATUS])
-    p = np.asarray(registry.load(version).predict(features), dtype="float64").ravel()
+    p = registry.predict(version, holdout.drop(columns=[CLAIM_STATUS]))
     return float(evaluate(holdout[CLAIM_STATUS].to_numpy(), p, threshold)["kappa"])
 
 

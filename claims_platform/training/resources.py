@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 import dagster as dg
+import numpy as np
 from pydantic import Field
 
 CHAMPION = "champion"
@@ -122,6 +123,18 @@ class ModelRegistry(dg.ConfigurableResource):
     def load(self, version: int):
         """The pyfunc model of one version (cached per process)."""
         return _load_pyfunc(self.tracking_uri, self.model_name, int(version))
+
+    def predict(self, version: int, frame) -> np.ndarray:
+        """Calibrated claim probabilities of one version for warehouse-format rows.
+
+        Calls the registered model's own Python model (the code any pyfunc user runs), without
+        MLflow's per-value schema enforcement, which costs 3/4 of the time on a big batch; the
+        frames scored here come from the data contract, which has already enforced the schema.
+        """
+        if len(frame) == 0:
+            return np.empty(0)
+        model = self.load(version).unwrap_python_model()
+        return np.asarray(model.predict(None, frame), dtype="float64")
 
     def version_url(self, version: int) -> str:
         """A link to the version in the MLflow UI, or its registry URI when no UI is configured."""
