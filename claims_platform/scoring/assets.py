@@ -103,24 +103,22 @@ def score_days(
     days: dict[str, pd.DataFrame], in_force: dict[str, dict], registry: ModelRegistry, policy: DecisionPolicy
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """Score each day with the model in force in its month; one predict call per model version."""
-    versions: dict[str, tuple[str, int]] = {}
+    days_by_model: dict[tuple[str, int], list[str]] = {}
     notes: dict[str, str] = {}
+    resolved = {v: _resolve(registry, v) for v in {int(in_force[_month_key(d)]["version"]) for d in days}}
     for day in days:
         record = in_force[_month_key(day)]
-        version, note = _resolve(registry, int(record["version"]))
-        versions[day] = (record["model_name"], version)
+        version, note = resolved[int(record["version"])]
+        days_by_model.setdefault((record["model_name"], version), []).append(day)
         if note:
             notes[day] = note
     scored: dict[str, pd.DataFrame] = {}
-    for (model_name, version), group in pd.Series(versions).groupby(lambda d: versions[d]):
-        frames = [days[d] for d in group.index if len(days[d])]
-        probability = np.empty(0)
-        if frames:
-            batch = pd.concat(frames, ignore_index=True)
-            probability = registry.predict(version, batch)
+    for (model_name, version), model_days in days_by_model.items():
+        frames = [days[d] for d in model_days]
+        batch = pd.concat(frames, ignore_index=True)
+        probability = registry.predict(version, batch)
         offset = 0
-        for day in group.index:
-            frame = days[day]
+        for day, frame in zip(model_days, frames, strict=True):
             p = probability[offset : offset + len(frame)]
             offset += len(frame)
             scored[day] = pd.DataFrame(

@@ -25,7 +25,7 @@ class RollbackConfig(dg.Config):
     reason: str = Field(description="Why the current champion is withdrawn.")
 
 
-@dg.op(description="Make `previous_champion` the champion again; tag the withdrawn version; audit.")
+@dg.op(out={}, description="Make `previous_champion` the champion again; tag the withdrawn version; audit.")
 def restore_previous_champion(context: dg.OpExecutionContext, config: RollbackConfig, registry: ModelRegistry):
     """Swap the aliases back and record who, when and why."""
     audit = {
@@ -39,7 +39,6 @@ def restore_previous_champion(context: dg.OpExecutionContext, config: RollbackCo
         asset_key="champion_model",
         metadata={"rollback": dg.MetadataValue.json({**audit, "withdrawn": withdrawn, "restored": restored})},
     )
-    yield dg.Output({"withdrawn": withdrawn, "restored": restored})
 
 
 @dg.job(description="Roll the champion model back to the previous champion (audited).")
