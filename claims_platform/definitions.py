@@ -19,6 +19,7 @@ from claims_platform.resources import WarehouseSource
 from claims_platform.scoring import assets as scoring
 from claims_platform.scoring.jobs import (
     late_applications_sensor,
+    model_in_force_automation,
     nightly_scoring_job,
     nightly_scoring_schedule,
 )
@@ -84,7 +85,7 @@ def build_definitions(resources: dict[str, object]) -> dg.Definitions:
         assets=dg.load_assets_from_modules([ingestion, training, scoring]),
         jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion],
         schedules=[monthly_training_schedule, nightly_scoring_schedule],
-        sensors=[late_applications_sensor],
+        sensors=[late_applications_sensor, model_in_force_automation],
         resources=resources,
         # The steps of a run are sequential and light; one process per run (not one per step)
         # spares every step the ~3 s it takes a new process to import the code location.

@@ -34,9 +34,7 @@ def test_definitions_load_and_pin_the_asset_graph():
         "rollback_champion",
     ]
     assert sorted(s.name for s in repo.schedule_defs) == ["monthly_training_schedule", "nightly_scoring_schedule"]
-    assert sorted(s.name for s in repo.sensor_defs if not s.name.startswith("default_automation")) == [
-        "late_applications_sensor"
-    ]
+    assert sorted(s.name for s in repo.sensor_defs) == ["late_applications_sensor", "model_in_force_automation"]
 
 
 def test_daily_assets_backfill_in_one_run():

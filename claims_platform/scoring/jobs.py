@@ -80,3 +80,14 @@ def late_applications_sensor(context: dg.SensorEvaluationContext, source: Applic
     cursor = {d: w for d, w in cursor.items() if d >= first.isoformat()}
     skip = None if requests else f"no scored day received applications after it was scored (last {LOOKBACK_DAYS} days)"
     return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
+
+
+# Materializes `model_in_force` for the next month as soon as a champion decision lands (its
+# eager automation condition). Running by default: without it the first nightly run of a month
+# would find no model in force.
+model_in_force_automation = dg.AutomationConditionSensorDefinition(
+    "model_in_force_automation",
+    target=dg.AssetSelection.assets("model_in_force"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Materialize the model in force for a month once the month before has its champion decision.",
+)

@@ -9,8 +9,10 @@ metadata and as a model-version tag, so whoever loads the champion can decide as
 from __future__ import annotations
 
 import json
+import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -59,6 +61,19 @@ def write_artifacts(trained: TrainedModel, folder: Path) -> dict[str, str]:
     return {name: str(path) for name, path in paths.items()}
 
 
+@contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 def log_trained_model(
     trained: TrainedModel,
     *,
@@ -74,7 +89,9 @@ def log_trained_model(
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("log_trained_model needs an active MLflow run (start one with mlflow.start_run())")
-    with tempfile.TemporaryDirectory(prefix="claims_model_") as folder:
+    # The model's environment is `pip_requirements()`, pinned; MLflow would otherwise also copy the
+    # whole platform's uv.lock and pyproject.toml (Dagster and all) into the model's artifacts.
+    with _env("MLFLOW_LOG_UV_FILES", "false"), tempfile.TemporaryDirectory(prefix="claims_model_") as folder:
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,
             python_model=str(Path(model_code.__file__)),
