@@ -22,6 +22,8 @@ from claims_platform.scoring.jobs import (
     model_in_force_automation,
     nightly_scoring_job,
     nightly_scoring_schedule,
+    refresh_model_in_force_job,
+    rollback_refresh_sensor,
 )
 from claims_platform.storage import ObjectIOManager, PartitionedParquetIOManager
 from claims_platform.training import assets as training
@@ -83,9 +85,9 @@ def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The code location with the given resources (the module's `defs` uses the environment's)."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, training, scoring]),
-        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion],
+        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, refresh_model_in_force_job, rollback_champion],
         schedules=[monthly_training_schedule, nightly_scoring_schedule],
-        sensors=[late_applications_sensor, model_in_force_automation],
+        sensors=[late_applications_sensor, model_in_force_automation, rollback_refresh_sensor],
         resources=resources,
         # The steps of a run are sequential and light; one process per run (not one per step)
         # spares every step the ~3 s it takes a new process to import the code location.

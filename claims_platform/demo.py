@@ -31,8 +31,9 @@ class DemoWindow:
 
 def demo_window(today: date, months: int) -> DemoWindow:
     """From the first day of the month ``months`` months before today's month, to yesterday."""
-    month_index = today.year * 12 + today.month - 1 - months
-    first = date(month_index // 12, month_index % 12 + 1, 1)
+    from claims_platform.training.dataset import add_months
+
+    first = add_months(today.replace(day=1), -months)
     return DemoWindow(max(first, settings.FIRST_DAY), today - timedelta(days=1))
 
 

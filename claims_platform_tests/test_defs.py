@@ -31,10 +31,15 @@ def test_definitions_load_and_pin_the_asset_graph():
         "daily_ingestion",
         "monthly_training",
         "nightly_scoring",
+        "refresh_model_in_force",
         "rollback_champion",
     ]
     assert sorted(s.name for s in repo.schedule_defs) == ["monthly_training_schedule", "nightly_scoring_schedule"]
-    assert sorted(s.name for s in repo.sensor_defs) == ["late_applications_sensor", "model_in_force_automation"]
+    assert sorted(s.name for s in repo.sensor_defs) == [
+        "late_applications_sensor",
+        "model_in_force_automation",
+        "rollback_refresh_sensor",
+    ]
 
 
 def test_daily_assets_backfill_in_one_run():

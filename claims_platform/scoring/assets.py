@@ -12,7 +12,7 @@ from claims_platform.partitions import daily_partitions, scoring_months
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
 from claims_platform.scoring.decisions import DECISIONS, DecisionPolicy, decision_counts, risk_band
 from claims_platform.scoring.reserve import forecast_claims
-from claims_platform.training.resources import ModelRegistry
+from claims_platform.training.resources import ModelRegistry, load_scorer_cached
 
 GROUP = "scoring"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -54,8 +54,15 @@ def _month_key(day_key: str) -> str:
         "before. Daily scores depend on it, so the lineage shows which model scored which day."
     ),
 )
-def model_in_force(context: dg.AssetExecutionContext, champion_model: dict[str, dict]) -> dict[str, dict]:
-    """For each month of the run, the champion decided in the previous month's partition."""
+def model_in_force(
+    context: dg.AssetExecutionContext, champion_model: dict[str, dict], registry: ModelRegistry
+) -> dict[str, dict]:
+    """For each month of the run, the champion decided in the previous month's partition.
+
+    A version withdrawn by a rollback is replaced by the version restored in its place (the
+    rollback job re-materializes the current month). The record carries the model's artifact
+    location, so nightly scoring reads the model without touching the registry.
+    """
     months = context.partition_keys
     in_force = {}
     for month in months:
@@ -70,15 +77,20 @@ def model_in_force(context: dg.AssetExecutionContext, champion_model: dict[str, 
                 f"No champion decided for {month[:7]}: materialize `champion_model` partition {previous} first."
             )
         decision = champion_model[previous]
+        version, note = registry.resolve_in_force(int(decision["version"]))
         in_force[month] = {
             "model_name": decision["model_name"],
-            "version": int(decision["version"]),
-            "threshold": float(decision["threshold"]),
+            "version": version,
+            "decided_version": int(decision["version"]),
+            "model_uri": registry.artifact_uri(version),
             "decided_in": previous[:7],
+            "note": note,
         }
+    notes = {m[:7]: r["note"] for m, r in in_force.items() if r["note"]}
     context.add_output_metadata(
         {
-            "model_versions": dg.MetadataValue.json({m[:7]: v["version"] for m, v in in_force.items()}),
+            "model_versions": dg.MetadataValue.json({m[:7]: r["version"] for m, r in in_force.items()}),
+            **({"rollback_resolutions": dg.MetadataValue.json(notes)} if notes else {}),
         }
     )
     return in_force
@@ -91,32 +103,18 @@ class ScoringConfig(dg.Config):
     decline_at: float = Field(default=_DEFAULT_POLICY.decline_at, description="Decline at or above this probability.")
 
 
-def _resolve(registry: ModelRegistry, version: int) -> tuple[int, str]:
-    """The version to score with: a rolled-back (withdrawn) version is replaced by its replacement."""
-    tags = registry.version_tags(version)
-    if tags.get("withdrawn") == "true":
-        return int(tags["replaced_by"]), f"v{version} withdrawn by rollback, replaced by v{tags['replaced_by']}"
-    return version, ""
-
-
 def score_days(
-    days: dict[str, pd.DataFrame], in_force: dict[str, dict], registry: ModelRegistry, policy: DecisionPolicy
-) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Score each day with the model in force in its month; one predict call per model version."""
-    days_by_model: dict[tuple[str, int], list[str]] = {}
-    notes: dict[str, str] = {}
-    resolved = {v: _resolve(registry, v) for v in {int(in_force[_month_key(d)]["version"]) for d in days}}
+    days: dict[str, pd.DataFrame], in_force: dict[str, dict], policy: DecisionPolicy
+) -> dict[str, pd.DataFrame]:
+    """Score each day with the model in force in its month; one predict call per model."""
+    days_by_model: dict[tuple[str, int, str], list[str]] = {}
     for day in days:
         record = in_force[_month_key(day)]
-        version, note = resolved[int(record["version"])]
-        days_by_model.setdefault((record["model_name"], version), []).append(day)
-        if note:
-            notes[day] = note
+        days_by_model.setdefault((record["model_name"], int(record["version"]), record["model_uri"]), []).append(day)
     scored: dict[str, pd.DataFrame] = {}
-    for (model_name, version), model_days in days_by_model.items():
+    for (model_name, version, model_uri), model_days in days_by_model.items():
         frames = [days[d] for d in model_days]
-        batch = pd.concat(frames, ignore_index=True)
-        probability = registry.predict(version, batch)
+        probability = load_scorer_cached(model_uri).predict(pd.concat(frames, ignore_index=True))
         offset = 0
         for day, frame in zip(model_days, frames, strict=True):
             p = probability[offset : offset + len(frame)]
@@ -133,7 +131,7 @@ def score_days(
                 },
                 columns=list(SCORE_COLUMNS),
             )
-    return {day: scored[day] for day in days}, notes
+    return {day: scored[day] for day in days}
 
 
 @dg.asset(
@@ -160,7 +158,7 @@ def application_scores(
     missing = sorted({_month_key(d) for d in applications} - set(model_in_force))
     if missing:
         raise dg.Failure(f"No model in force for month(s) {missing}: materialize `model_in_force` for them first.")
-    scored, notes = score_days(applications, model_in_force, registry, policy)
+    scored = score_days(applications, model_in_force, policy)
     everything = pd.concat(scored.values(), ignore_index=True) if scored else pd.DataFrame(columns=SCORE_COLUMNS)
     p = everything["claim_probability"].to_numpy(dtype="float64")
     quantiles = {f"p{int(q * 100)}": round(float(np.quantile(p, q)), 4) for q in (0.1, 0.5, 0.9, 0.99)} if len(p) else {}
@@ -175,7 +173,6 @@ def application_scores(
             if versions and registry.ui_url
             else (registry.model_uri(versions[-1]) if versions else "none"),
             "thresholds": dg.MetadataValue.json({"refer_at": policy.refer_at, "decline_at": policy.decline_at}),
-            **({"rollback_resolutions": dg.MetadataValue.json(notes)} if notes else {}),
         }
     )
     return scored

@@ -5,8 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from claims_platform.partitions import daily_partitions
+from claims_platform.partitions import daily_partitions, scoring_months
 from claims_platform.resources import ApplicationSource
+from claims_platform.training.jobs import rollback_champion
 
 nightly_scoring_job = dg.define_asset_job(
     "nightly_scoring",
@@ -91,3 +92,29 @@ model_in_force_automation = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Materialize the model in force for a month once the month before has its champion decision.",
 )
+
+
+refresh_model_in_force_job = dg.define_asset_job(
+    "refresh_model_in_force",
+    selection=dg.AssetSelection.assets("model_in_force"),
+    partitions_def=scoring_months,
+    description="Re-resolve the model in force for a month (after a rollback).",
+)
+
+
+def current_scoring_month(now: datetime) -> str:
+    """The partition key of the month ``now`` falls in."""
+    return now.strftime("%Y-%m-01")
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[rollback_champion],
+    request_job=refresh_model_in_force_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a rollback, re-materialize this month's model in force so scoring uses the restored model.",
+)
+def rollback_refresh_sensor(context: dg.RunStatusSensorContext):
+    """One refresh of the current month per successful rollback run."""
+    month = current_scoring_month(datetime.now(UTC))
+    return dg.RunRequest(run_key=f"rollback-{context.dagster_run.run_id}", partition_key=month)

@@ -20,7 +20,7 @@ import mlflow
 from mlflow.models import ModelSignature
 from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
-from claims_platform.training import model_code
+from claims_platform.training import model_code, model_core
 from claims_platform.training.train import TrainedModel
 
 MODEL_NAME_IN_RUN = "model"
@@ -44,20 +44,20 @@ def model_signature(spec: Mapping[str, object]) -> ModelSignature:
     """
     inputs = Schema([ColSpec(type=AnyType(), name=name) for name in spec["features"]])
     return ModelSignature(
-        inputs=inputs, outputs=Schema([ColSpec(DataType.double, model_code.PROBABILITY_COLUMN)])
+        inputs=inputs, outputs=Schema([ColSpec(DataType.double, model_core.PROBABILITY_COLUMN)])
     )
 
 
 def write_artifacts(trained: TrainedModel, folder: Path) -> dict[str, str]:
     """Booster text, calibrator and feature-spec JSON into ``folder``; the pyfunc's artifacts mapping."""
     paths = {
-        model_code.ARTIFACT_BOOSTER: folder / "booster.txt",
-        model_code.ARTIFACT_CALIBRATOR: folder / "calibrator.json",
-        model_code.ARTIFACT_SPEC: folder / "feature_spec.json",
+        model_core.ARTIFACT_BOOSTER: folder / "booster.txt",
+        model_core.ARTIFACT_CALIBRATOR: folder / "calibrator.json",
+        model_core.ARTIFACT_SPEC: folder / "feature_spec.json",
     }
-    trained.booster.save_model(str(paths[model_code.ARTIFACT_BOOSTER]))
-    paths[model_code.ARTIFACT_CALIBRATOR].write_text(json.dumps(trained.calibrator), encoding="utf-8")
-    paths[model_code.ARTIFACT_SPEC].write_text(json.dumps(trained.spec, indent=2), encoding="utf-8")
+    trained.booster.save_model(str(paths[model_core.ARTIFACT_BOOSTER]))
+    paths[model_core.ARTIFACT_CALIBRATOR].write_text(json.dumps(trained.calibrator), encoding="utf-8")
+    paths[model_core.ARTIFACT_SPEC].write_text(json.dumps(trained.spec, indent=2), encoding="utf-8")
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -95,6 +95,7 @@ def log_trained_model(
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,
             python_model=str(Path(model_code.__file__)),
+            code_paths=[str(Path(model_core.__file__))],
             artifacts=write_artifacts(trained, Path(folder)),
             input_example=trained.input_example,
             signature=model_signature(trained.spec),

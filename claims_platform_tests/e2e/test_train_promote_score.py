@@ -139,8 +139,13 @@ def test_rollback_restores_the_previous_champion_audits_and_rescoring_follows(wo
     audit = registry.client().get_registered_model(registry.model_name).tags
     assert any(k.startswith("audit.") and k.endswith(f"rollback_v{other}_to_v{current}") for k in audit)
     assert any("bad calibration seen in May" in v for v in audit.values())
-    # A day whose model in force was withdrawn is re-scored by its replacement.
+    # The rollback refreshes the month's model in force (the sensor asks for it); a day whose
+    # model was withdrawn is then re-scored by its replacement.
     in_force_may = world.april.output_for_node("champion_model")["version"]
+    refreshed = world.materialize_in_force("2025-05-01", "2025-05-01").output_for_node("model_in_force")
+    if in_force_may == other:
+        assert refreshed["version"] == current and refreshed["decided_version"] == other
+        assert "withdrawn by rollback" in refreshed["note"]
     rescored = world.run_range("nightly_scoring", "2025-05-03", "2025-05-03").output_for_node("application_scores")
     expected = current if in_force_may == other else in_force_may
     assert set(rescored["2025-05-03"]["model_version"]) == {expected}
