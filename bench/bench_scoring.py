@@ -55,7 +55,9 @@ def _scores_range(world, first: str, last: str) -> float:
 
 def _subprocess_seconds(args: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(args, cwd=REPO, env=env, check=True, capture_output=True)
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - started
 
 
@@ -70,8 +72,19 @@ def run() -> list[dict]:
         world = PlatformWorld(home)
         world.simulate(pd.Timestamp("2025-01-01").date(), pd.Timestamp(SCORED[1]).date())
         assert world.run_range("daily_ingestion", "2025-01-01", SCORED[1]).success
-        trained = world.train("2025-03-01")
-        _seed_model_in_force(world, trained.output_for_node("champion_model"))
+        champion = world.train("2025-03-01").output_for_node("champion_model")
+        version = int(champion["version"])
+        _seed_model_in_force(
+            world,
+            {
+                "model_name": champion["model_name"],
+                "version": version,
+                "decided_version": version,
+                "model_uri": world.registry.artifact_uri(version),
+                "decided_in": "2025-03",
+                "note": "seeded by the benchmark",
+            },
+        )
         registry = world.registry
         policy = DecisionPolicy()
 
