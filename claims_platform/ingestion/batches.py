@@ -57,5 +57,6 @@ def split_by_day(result: ValidationResult, raw: pd.DataFrame, days: Iterable[dat
 
 def validate_days(raw: pd.DataFrame, first_day: date, last_day: date) -> tuple[ValidationResult, dict[date, DayBatch]]:
     """Validate a multi-day read once (fast) and split the outcome per day."""
+    raw = raw.reset_index(drop=True)  # rejected rows are found again by their position (row_number)
     result = validate_applications(raw, first_day, last_day)
     return result, split_by_day(result, raw, days_between(first_day, last_day))

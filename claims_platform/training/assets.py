@@ -211,32 +211,32 @@ def claims_model(
     from claims_platform.training.split import out_of_time_split
     from claims_platform.training.train import train_model
 
-    split = out_of_time_split(training_set)
-    trained = train_model(
-        split.development,
-        TrainingConfig(n_trials=config.n_trials, timeout_seconds=config.timeout_seconds, tuning_rows=config.tuning_rows),
-    )
-    y = split.holdout[CLAIM_STATUS].to_numpy()
-    p = trained.predict_proba(split.holdout)
-    missing = int(np.isnan(p).sum())
-    metrics = evaluate(y, np.nan_to_num(p, nan=0.0), trained.threshold)
-    plots = {
-        "roc_curve": roc_curve_png(y, p),
-        "calibration": calibration_png(y, p),
-        "feature_importance": feature_importance_png(trained.booster),
-    }
-    tags = _log_to_mlflow(mlflow, context, trained, split, metrics, plots, training_set)
-    run_id = mlflow.active_run().info.run_id
-    version = log_trained_model(
-        trained,
-        registered_model_name=registry.model_name,
-        tags={
-            **tags,
-            "mlflow_run_id": run_id,
-            THRESHOLD_TAG: str(trained.threshold),
-            "holdout_month": split.holdout_month,
-        },
-    )
+    try:
+        split = out_of_time_split(training_set)
+        trained = train_model(
+            split.development,
+            TrainingConfig(n_trials=config.n_trials, timeout_seconds=config.timeout_seconds, tuning_rows=config.tuning_rows),
+        )
+        y = split.holdout[CLAIM_STATUS].to_numpy()
+        p = trained.predict_proba(split.holdout)
+        missing = int(np.isnan(p).sum())
+        metrics = evaluate(y, np.nan_to_num(p, nan=0.0), trained.threshold)
+        plots = {
+            "roc_curve": roc_curve_png(y, p),
+            "calibration": calibration_png(y, p),
+            "feature_importance": feature_importance_png(trained.booster),
+        }
+        tags = _log_to_mlflow(mlflow, context, trained, split, metrics, plots, training_set)
+        run_id = mlflow.active_run().info.run_id
+        version = log_trained_model(
+            trained,
+            registered_model_name=registry.model_name,
+            tags={**tags, "mlflow_run_id": run_id, THRESHOLD_TAG: str(trained.threshold), "holdout_month": split.holdout_month},
+        )
+    except BaseException:
+        # The run fails loudly; its MLflow run must not stay RUNNING forever.
+        mlflow.end_run(status="FAILED")
+        raise
     # dagster-mlflow ends its run only through a job hook; end it here so the run is complete even
     # when the asset is materialized from the UI.
     mlflow.end_run()
