@@ -14,23 +14,9 @@ import mlflow
 import pandas as pd
 
 try:  # inside the platform
-    from claims_platform.training.model_core import (
-        ARTIFACT_BOOSTER,
-        ARTIFACT_CALIBRATOR,
-        ARTIFACT_SPEC,
-        PROBABILITY_COLUMN,
-        load_json,
-        predict_claim_probability,
-    )
+    from claims_platform.training import model_core as core
 except ImportError:  # inside a loaded model, where model_core.py is on the path as a code path
-    from model_core import (  # type: ignore[no-redef]
-        ARTIFACT_BOOSTER,
-        ARTIFACT_CALIBRATOR,
-        ARTIFACT_SPEC,
-        PROBABILITY_COLUMN,
-        load_json,
-        predict_claim_probability,
-    )
+    import model_core as core  # type: ignore[no-redef]
 
 
 class ClaimsModel(mlflow.pyfunc.PythonModel):
@@ -38,16 +24,16 @@ class ClaimsModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         """Load booster, calibrator and feature spec from the model's artifacts."""
-        self.booster = lgb.Booster(model_file=context.artifacts[ARTIFACT_BOOSTER])
-        self.calibrator = load_json(context.artifacts[ARTIFACT_CALIBRATOR])
-        self.spec = load_json(context.artifacts[ARTIFACT_SPEC])
+        self.booster = lgb.Booster(model_file=context.artifacts[core.ARTIFACT_BOOSTER])
+        self.calibrator = core.load_json(context.artifacts[core.ARTIFACT_CALIBRATOR])
+        self.spec = core.load_json(context.artifacts[core.ARTIFACT_SPEC])
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.Series:
         """``claim_probability`` per input row (same index), calibrated, in [0, 1]."""
-        p = predict_claim_probability(self.booster, self.calibrator, self.spec, model_input)
-        return pd.Series(p, index=model_input.index, name=PROBABILITY_COLUMN)
+        p = core.predict_claim_probability(self.booster, self.calibrator, self.spec, model_input)
+        return pd.Series(p, index=model_input.index, name=core.PROBABILITY_COLUMN)
 
 
 mlflow.models.set_model(ClaimsModel())
