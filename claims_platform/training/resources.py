@@ -72,23 +72,6 @@ def load_scorer_cached(model_uri: str):
     return load_scorer(model_uri)
 
 
-@lru_cache(maxsize=32)
-def _load_pyfunc(tracking_uri: str, model_name: str, version: int):
-    # Models are immutable per version, so a process (a year-long scoring backfill) loads each once.
-    # The download URI is resolved with an explicit client: a `models:/` URI would be resolved
-    # against MLflow's global registry URI, which may not be ours.
-    import os
-
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in run logs
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    source = client.get_model_version_download_uri(model_name, str(version))
-    local = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=tracking_uri)
-    return mlflow.pyfunc.load_model(local)
-
-
 class ModelRegistry(dg.ConfigurableResource):
     """The MLflow model registry of the claims model: versions, aliases, audit tags."""
 
@@ -127,10 +110,6 @@ class ModelRegistry(dg.ConfigurableResource):
     def model_uri(self, version: int) -> str:
         """The registry URI of one version."""
         return f"models:/{self.model_name}/{version}"
-
-    def load(self, version: int):
-        """The pyfunc model of one version (cached per process)."""
-        return _load_pyfunc(self.tracking_uri, self.model_name, int(version))
 
     def artifact_uri(self, version: int) -> str:
         """Where a version's model files are stored (a folder or s3:// URI)."""
