@@ -84,7 +84,15 @@ def _execute(job_name: str, instance, *, partition_key: str | None = None, first
 
 def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAULT_WORLD_SEED) -> int:
     """Run the demo; returns a process exit code."""
-    from dagster import AssetKey
+    import warnings
+
+    from dagster import AssetKey, BetaWarning, PreviewWarning
+
+    # The demo prints a summary for a person; library chatter would bury it (it stays in run logs).
+    warnings.filterwarnings("ignore", category=BetaWarning)
+    warnings.filterwarnings("ignore", category=PreviewWarning)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     from claims_platform.source.simulate import simulate_range
     from claims_platform.source.warehouse import Warehouse
