@@ -134,7 +134,14 @@ def ingest_applications(context: dg.AssetExecutionContext, config: IngestionConf
         raise RuntimeError(
             f"Row accounting broken: read {len(raw)}, attributed {rows_read}, valid {valid_rows} + rejected {rejected_rows}"
         )
-    common = {"days": len(batches), "rows_read": rows_read, "valid_rows": valid_rows, "rejected_rows": rejected_rows}
+    # Dagster copies a run's output metadata onto every partition it materializes, so totals over a
+    # backfill's range say so in their names; `per_day` has each day's own counts.
+    common = {
+        "run_days": len(batches),
+        "run_rows_read": rows_read,
+        "run_valid_rows": valid_rows,
+        "run_rejected_rows": rejected_rows,
+    }
     yield dg.Output(
         {keys[d]: b.valid for d, b in batches.items()},
         output_name="applications",
@@ -146,7 +153,7 @@ def ingest_applications(context: dg.AssetExecutionContext, config: IngestionConf
         output_name="rejected_applications",
         metadata={
             **common,
-            "rules_broken": dg.MetadataValue.json(dict(top_rules)),
+            "run_rules_broken": dg.MetadataValue.json(dict(top_rules)),
         },
     )
     yield dg.AssetCheckResult(

@@ -165,9 +165,11 @@ def application_scores(
     versions = sorted({int(v) for v in everything["model_version"]}) if len(everything) else []
     context.add_output_metadata(
         {
-            "rows_scored": len(everything),
-            **{f"decision_{d}": c for d, c in decision_counts(everything["decision"]).items()},
-            "probability_quantiles": dg.MetadataValue.json(quantiles),
+            # Totals over the run's days (Dagster copies them onto each partition of a backfill).
+            "run_days": len(scored),
+            "run_rows_scored": len(everything),
+            **{f"run_decision_{d}": c for d, c in decision_counts(everything["decision"]).items()},
+            "run_probability_quantiles": dg.MetadataValue.json(quantiles),
             "model_versions": dg.MetadataValue.json(versions),
             "model": dg.MetadataValue.url(registry.version_url(versions[-1]))
             if versions and registry.ui_url
@@ -236,12 +238,13 @@ def reserve_forecast(
     table = pd.DataFrame(list(rows.values()))
     last = rows[max(rows)]
     metadata = {
-        "days": len(rows),
-        "accepted_expected_claims": round(float(table["accepted_expected_claims"].sum()), 2),
-        "accepted_reserve": round(float(table["accepted_reserve"].sum()), 2),
-        "all_reserve": round(float(table["all_reserve"].sum()), 2),
-        "reserve_saved_by_filtering": round(float((table["all_reserve"] - table["accepted_reserve"]).sum()), 2),
-        "last_day": dg.MetadataValue.json(last),
+        # Totals over the run's days (Dagster copies them onto each partition of a backfill).
+        "run_days": len(rows),
+        "run_accepted_expected_claims": round(float(table["accepted_expected_claims"].sum()), 2),
+        "run_accepted_reserve": round(float(table["accepted_reserve"].sum()), 2),
+        "run_all_reserve": round(float(table["all_reserve"].sum()), 2),
+        "run_reserve_saved_by_filtering": round(float((table["all_reserve"] - table["accepted_reserve"]).sum()), 2),
+        "last_day_forecast": dg.MetadataValue.json(last),
     }
     if len(table) > 1:
         metadata["expected_claims_plot"] = _reserve_plot(table)

@@ -267,7 +267,7 @@ def claims_model(
             "holdout_rows": int(metrics["rows"]),
             "fit_seconds": round(trained.fit_seconds, 1),
             "best_params": dg.MetadataValue.json(trained.best_params),
-            **{name: _png_markdown(png, name) for name, png in plots.items()},
+            **{f"plot_{name}": _png_markdown(png, name) for name, png in plots.items()},
         },
     )
     failures = []

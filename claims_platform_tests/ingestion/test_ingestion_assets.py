@@ -60,7 +60,9 @@ def test_a_range_of_days_is_one_run_one_file_per_day_and_every_row_accounted(war
     by_key = {(m.asset_key.to_user_string(), m.partition) for m in materializations}
     assert ("applications", "2025-02-02") in by_key and ("rejected_applications", "2025-02-03") in by_key
     metadata = next(m.metadata for m in materializations if m.asset_key.to_user_string() == "applications")
-    assert metadata["rows_read"].value == metadata["valid_rows"].value + metadata["rejected_rows"].value
+    assert metadata["run_rows_read"].value == metadata["run_valid_rows"].value + metadata["run_rejected_rows"].value
+    per_day = {r.data["day"]: r.data for r in metadata["per_day"].records}
+    assert per_day["2025-02-03"]["read"] == per_day["2025-02-03"]["valid"] + per_day["2025-02-03"]["rejected"]
 
 
 def test_duplicate_ids_fail_a_blocking_check(warehouse, tmp_path):
