@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import date, datetime
+from functools import lru_cache
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
+
+
+@lru_cache(maxsize=8)
+def _warehouse_for(url: str):
+    # One engine (and connection pool) per warehouse per process: a sensor ticking every few
+    # minutes in a long-lived code server must not open a new pool on every call.
+    from claims_platform.source.warehouse import Warehouse
+
+    return Warehouse(url)
 
 
 class ApplicationSource(dg.ConfigurableResource, ABC):
@@ -36,9 +46,7 @@ class WarehouseSource(ApplicationSource):
     url: str = Field(description="SQLAlchemy URL of the warehouse; a secret in production, so set it by EnvVar.")
 
     def _warehouse(self):
-        from claims_platform.source.warehouse import Warehouse
-
-        return Warehouse(self.url)
+        return _warehouse_for(self.url)
 
     def read_applications(self, first_day: date, last_day: date) -> pd.DataFrame:
         return self._warehouse().read_applications_between(first_day, last_day)

@@ -1,17 +1,19 @@
 """Daily scoring assets: the model in force, the scored applications, the reserve forecast."""
 
-import base64
 import io
+from datetime import date
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from claims_platform.metadata import png_markdown
 from claims_platform.partitions import daily_partitions, scoring_months
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
 from claims_platform.scoring.decisions import DECISIONS, DecisionPolicy, decision_counts, risk_band
 from claims_platform.scoring.reserve import forecast_claims
+from claims_platform.training.dataset import add_months
 from claims_platform.training.resources import ModelRegistry, load_scorer_cached
 
 GROUP = "scoring"
@@ -66,7 +68,7 @@ def model_in_force(
     months = context.partition_keys
     in_force = {}
     for month in months:
-        previous = (pd.Timestamp(month) - pd.DateOffset(months=1)).strftime("%Y-%m-%d")
+        previous = add_months(date.fromisoformat(month), -1).isoformat()
         if previous < scoring_months.get_first_partition_key():
             raise dg.Failure(
                 f"{month[:7]} is the platform's first month: no champion can have been decided before it. "
@@ -216,7 +218,7 @@ def _reserve_plot(table: pd.DataFrame) -> dg.MarkdownMetadataValue:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
-    return dg.MetadataValue.md(f"![reserve](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})")
+    return png_markdown(buffer.getvalue(), "expected claims per day")
 
 
 @dg.asset(

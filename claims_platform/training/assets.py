@@ -1,6 +1,5 @@
 """Monthly assets: the point-in-time training set, the tuned calibrated model, the champion decision."""
 
-import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +8,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from claims_platform.metadata import png_markdown
 from claims_platform.partitions import monthly_partitions
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import CLAIM_STATUS
@@ -30,10 +30,6 @@ THRESHOLD_TAG = "decision_threshold"
 
 def _month_of(context: dg.AssetExecutionContext):
     return context.partition_time_window.start.date()
-
-
-def _png_markdown(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 class TrainingSetConfig(dg.Config):
@@ -267,7 +263,7 @@ def claims_model(
             "holdout_rows": int(metrics["rows"]),
             "fit_seconds": round(trained.fit_seconds, 1),
             "best_params": dg.MetadataValue.json(trained.best_params),
-            **{f"plot_{name}": _png_markdown(png, name) for name, png in plots.items()},
+            **{f"plot_{name}": png_markdown(png, name) for name, png in plots.items()},
         },
     )
     failures = []
