@@ -103,7 +103,6 @@ NUMERIC_FEATURES: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.kind != "
 APPLICATION_COLUMNS: tuple[str, ...] = (APPLICATION_ID, APPLICATION_DATE, *FEATURES)
 OUTCOME_COLUMNS: tuple[str, ...] = (APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE)
 
-assert len(FEATURES) == 40, len(FEATURES)
 
 # The pandas dtype of each kind as the source system hands it over. Categoricals are plain strings
 # (object), not pandas ``category``: a fixed category dtype would silently turn an unknown level from

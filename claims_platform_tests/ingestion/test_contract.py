@@ -120,3 +120,10 @@ def test_rejected_rows_survive_parquet(good_day, tmp_path):
     result.rejected.to_parquet(tmp_path / "rejected.parquet")
     back = pd.read_parquet(tmp_path / "rejected.parquet")
     assert list(back["age"]) == ["x", "300"]
+
+
+def test_the_record_has_the_seeds_forty_features_once_each():
+    from claims_platform.schema import FEATURES
+
+    assert len(FEATURES) == 40 and len(set(FEATURES)) == 40
+    assert "income level" in FEATURES  # the seed's name, space included
