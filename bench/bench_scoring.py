@@ -63,7 +63,7 @@ def _subprocess_seconds(args: list[str], env: dict[str, str]) -> float:
 
 def run() -> list[dict]:
     """Build the world once, then take every scoring measurement on it."""
-    from claims_platform.scoring.decisions import DecisionPolicy, risk_band
+    from claims_platform.models.policy import DecisionPolicy, risk_band
     from claims_platform_tests.platform_world import PlatformWorld
 
     results = []

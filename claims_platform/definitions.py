@@ -15,6 +15,8 @@ from dagster_aws.s3 import S3Resource
 from claims_platform import settings
 from claims_platform.ingestion import assets as ingestion
 from claims_platform.ingestion.jobs import ingestion_job
+from claims_platform.models.registry import ModelRegistry
+from claims_platform.models.tracking import claims_mlflow_tracking
 from claims_platform.resources import WarehouseSource
 from claims_platform.scoring import assets as scoring
 from claims_platform.scoring.jobs import (
@@ -28,7 +30,6 @@ from claims_platform.scoring.jobs import (
 from claims_platform.storage import ObjectIOManager, PartitionedParquetIOManager
 from claims_platform.training import assets as training
 from claims_platform.training.jobs import monthly_training_job, monthly_training_schedule, rollback_champion
-from claims_platform.training.resources import ModelRegistry, claims_mlflow_tracking
 
 
 def _env_or_default(name: str, default: str) -> str | dg.EnvVar:

@@ -31,7 +31,7 @@ class DemoWindow:
 
 def demo_window(today: date, months: int) -> DemoWindow:
     """From the first day of the month ``months`` months before today's month, to yesterday."""
-    from claims_platform.training.dataset import add_months
+    from claims_platform.months import add_months
 
     first = add_months(today.replace(day=1), -months)
     return DemoWindow(max(first, settings.FIRST_DAY), today - timedelta(days=1))
@@ -55,7 +55,7 @@ DEMO_TRAINING = {"n_trials": 8, "timeout_seconds": 20.0, "tuning_rows": 50_000}
 
 def trainable_months(window: DemoWindow) -> list[str]:
     """Months whose training set has two fully labelled months before their cutoff, up to last month."""
-    from claims_platform.training.dataset import add_months
+    from claims_platform.months import add_months
 
     first = add_months(window.first_day.replace(day=1), 2)
     last = add_months(window.last_day.replace(day=1), -1)
@@ -94,9 +94,9 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
+    from claims_platform.months import add_months
     from claims_platform.source.simulate import simulate_range
     from claims_platform.source.warehouse import Warehouse
-    from claims_platform.training.dataset import add_months
 
     window = demo_window(today or date.today(), months)
     started = time.perf_counter()

@@ -9,12 +9,13 @@ import pandas as pd
 from pydantic import Field
 
 from claims_platform.metadata import png_markdown
+from claims_platform.models.loading import load_scorer_cached
+from claims_platform.models.policy import DECISIONS, DecisionPolicy, decision_counts, risk_band
+from claims_platform.models.registry import ModelRegistry
+from claims_platform.months import add_months
 from claims_platform.partitions import daily_partitions, scoring_months
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
-from claims_platform.scoring.decisions import DECISIONS, DecisionPolicy, decision_counts, risk_band
 from claims_platform.scoring.reserve import forecast_claims
-from claims_platform.training.dataset import add_months
-from claims_platform.training.resources import ModelRegistry, load_scorer_cached
 
 GROUP = "scoring"
 OWNERS = ["team:data-science", "team:actuarial"]

@@ -1,5 +1,5 @@
-"""Training the claim model.
+"""Training the claim model: the point-in-time training set and the month's candidate model.
 
-The pure core — ``model_code``, ``features``, ``split``, ``train``, ``calibration``, ``metrics``,
-``plots`` and ``packaging`` — imports no Dagster; importing this package imports nothing.
+The pure core — ``dataset``, ``features``, ``split``, ``train``, ``calibration``, ``metrics`` and
+``plots`` — imports no Dagster; importing this package imports nothing.
 """

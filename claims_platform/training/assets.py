@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from claims_platform.metadata import png_markdown
+from claims_platform.models.registry import CHAMPION, ModelRegistry
 from claims_platform.partitions import monthly_partitions
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import CLAIM_STATUS
@@ -20,7 +21,6 @@ from claims_platform.training.dataset import (
     label_applications,
     training_window,
 )
-from claims_platform.training.resources import CHAMPION, ModelRegistry
 
 GROUP = "training"
 OWNERS = ["team:data-science"]
@@ -201,8 +201,8 @@ def claims_model(
     registry: ModelRegistry,
 ):
     """Train, evaluate on the holdout, log everything to MLflow, register; the version's summary."""
+    from claims_platform.models.packaging import log_trained_model
     from claims_platform.training.metrics import evaluate
-    from claims_platform.training.packaging import log_trained_model
     from claims_platform.training.plots import calibration_png, feature_importance_png, roc_curve_png
     from claims_platform.training.split import out_of_time_split
     from claims_platform.training.train import train_model

@@ -1,7 +1,7 @@
 """Probability calibration of the booster's margins, chosen on validation data by cross-fitting.
 
 Both candidates map the booster's raw margin (log-odds) to a probability and are stored as plain JSON
-that ``model_core.apply_calibrator`` evaluates — no pickled scikit-learn objects in the model:
+that ``runtime.apply_calibrator`` evaluates — no pickled scikit-learn objects in the model:
 
 - ``isotonic``: a monotone step-and-ramp fit (flexible; needs many rows, can overfit few);
 - ``sigmoid`` (Platt): ``1 / (1 + exp(-(a·m + b)))`` (two parameters; fixes a global over- or
@@ -26,7 +26,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from claims_platform.training import model_core
+from claims_platform.models import runtime
 from claims_platform.training.metrics import expected_calibration_error
 
 METHODS = ("isotonic", "sigmoid")
@@ -68,7 +68,7 @@ def choose_calibrator(margin: Any, y: Any, *, folds: int = 5, seed: int = 0) -> 
     for fit_rows, predict_rows in splitter.split(margin.reshape(-1, 1), y):
         for method in METHODS:
             calibrator = FITTERS[method](margin[fit_rows], y[fit_rows])
-            out_of_fold[method][predict_rows] = model_core.apply_calibrator(calibrator, margin[predict_rows])
+            out_of_fold[method][predict_rows] = runtime.apply_calibrator(calibrator, margin[predict_rows])
 
     def scores(p: np.ndarray) -> dict[str, float]:
         clipped = np.clip(p, 1e-15, 1 - 1e-15)
@@ -82,7 +82,7 @@ def choose_calibrator(margin: Any, y: Any, *, folds: int = 5, seed: int = 0) -> 
     report = {method: scores(out_of_fold[method]) for method in METHODS}
     # The booster's own probabilities, for the record: what calibration bought.
     report["uncalibrated"] = scores(
-        model_core.apply_calibrator({"method": "sigmoid", "a": 1.0, "b": 0.0}, margin)
+        runtime.apply_calibrator({"method": "sigmoid", "a": 1.0, "b": 0.0}, margin)
     )
     best = min(METHODS, key=lambda method: (report[method]["brier"], report[method]["ece"]))
     return CalibrationChoice(

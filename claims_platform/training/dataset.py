@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 
+from claims_platform.months import add_months
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE
 
 
@@ -33,12 +34,6 @@ class TrainingWindow:
             "window_last_day": self.last_day.isoformat(),
             "label_cutoff": self.cutoff.isoformat(),
         }
-
-
-def add_months(month: date, months: int) -> date:
-    """The first day of the month ``months`` after (or before) ``month``'s month."""
-    index = month.year * 12 + month.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def training_window(

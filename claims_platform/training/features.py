@@ -34,7 +34,7 @@ def model_features() -> tuple[str, ...]:
 
 
 def feature_spec() -> dict[str, Any]:
-    """The JSON-serialisable feature spec that ``model_core.prepare_features`` applies.
+    """The JSON-serialisable feature spec that ``models.runtime.prepare_features`` applies.
 
     Categorical levels are the schema's fixed levels, so category codes do not depend on the data.
     """

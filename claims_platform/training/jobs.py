@@ -3,8 +3,8 @@
 import dagster as dg
 from pydantic import Field
 
+from claims_platform.models.registry import ModelRegistry
 from claims_platform.partitions import monthly_partitions
-from claims_platform.training.resources import ModelRegistry
 
 monthly_training_job = dg.define_asset_job(
     "monthly_training",

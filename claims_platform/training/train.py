@@ -35,7 +35,8 @@ import optuna
 import pandas as pd
 
 from claims_platform import schema
-from claims_platform.training import features, model_core
+from claims_platform.models import runtime
+from claims_platform.training import features
 from claims_platform.training.calibration import choose_calibrator
 from claims_platform.training.config import TrainingConfig
 from claims_platform.training.metrics import choose_threshold, evaluate
@@ -49,7 +50,7 @@ class TrainedModel:
     """A fitted, calibrated booster with everything needed to log, explain and use it."""
 
     booster: lgb.Booster
-    calibrator: dict[str, Any]  # JSON form, see model_core.apply_calibrator
+    calibrator: dict[str, Any]  # JSON form, see runtime.apply_calibrator
     spec: dict[str, Any]  # JSON form, see features.feature_spec
     threshold: float  # the frozen production decision threshold (metrics.py says why)
     best_params: dict[str, Any]
@@ -64,7 +65,7 @@ class TrainedModel:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated claim probabilities for warehouse-format rows (the pyfunc's exact code path)."""
-        return model_core.predict_claim_probability(self.booster, self.calibrator, self.spec, frame)
+        return runtime.predict_claim_probability(self.booster, self.calibrator, self.spec, frame)
 
     def params_for_logging(self) -> dict[str, Any]:
         """Flat parameters for MLflow: tuned LightGBM params, budget, threshold, calibration, rows."""
@@ -237,8 +238,8 @@ def train_model(development: pd.DataFrame, config: TrainingConfig | None = None)
     train, validation, validation_start = validation_split(development, fraction=config.validation_fraction)
     y_train = train[schema.CLAIM_STATUS].to_numpy(np.int64)
     y_valid = validation[schema.CLAIM_STATUS].to_numpy(np.int64)
-    x_train = model_core.prepare_features(train, spec)
-    x_valid = model_core.prepare_features(validation, spec)
+    x_train = runtime.prepare_features(train, spec)
+    x_valid = runtime.prepare_features(validation, spec)
 
     stage_seconds = {"prepare": time.perf_counter() - started}
     tuning_rows = _stratified_subsample(y_train, config.tuning_rows, config.seed)

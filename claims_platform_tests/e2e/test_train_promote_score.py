@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform.scoring.decisions import DECISIONS
-from claims_platform.training.resources import CHAMPION, PREVIOUS_CHAMPION
+from claims_platform.models.policy import DECISIONS
+from claims_platform.models.registry import CHAMPION, PREVIOUS_CHAMPION
 from claims_platform_tests.platform_world import PlatformWorld
 
 

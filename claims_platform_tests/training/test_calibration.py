@@ -5,7 +5,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from claims_platform.training import model_core
+from claims_platform.models import runtime
 from claims_platform.training.calibration import choose_calibrator, fit_isotonic, fit_sigmoid
 
 
@@ -22,11 +22,11 @@ def test_json_calibrators_predict_what_sklearn_predicts():
     fresh = np.linspace(-20, 20, 301)
     iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(margin, y)
     np.testing.assert_allclose(
-        model_core.apply_calibrator(fit_isotonic(margin, y), fresh), iso.predict(fresh), atol=1e-12
+        runtime.apply_calibrator(fit_isotonic(margin, y), fresh), iso.predict(fresh), atol=1e-12
     )
     logistic = LogisticRegression(penalty=None).fit(margin.reshape(-1, 1), y)
     np.testing.assert_allclose(
-        model_core.apply_calibrator(fit_sigmoid(margin, y), fresh),
+        runtime.apply_calibrator(fit_sigmoid(margin, y), fresh),
         logistic.predict_proba(fresh.reshape(-1, 1))[:, 1],
         atol=1e-6,
     )
@@ -40,8 +40,8 @@ def test_chosen_calibrator_improves_brier_on_fresh_rows():
         choice.report[m]["brier"] for m in ("isotonic", "sigmoid")
     )
     fresh_margin, fresh_y = _overconfident(20_000, 2)
-    raw = model_core.apply_calibrator({"method": "sigmoid", "a": 1.0, "b": 0.0}, fresh_margin)
-    calibrated = model_core.apply_calibrator(choice.calibrator, fresh_margin)
+    raw = runtime.apply_calibrator({"method": "sigmoid", "a": 1.0, "b": 0.0}, fresh_margin)
+    calibrated = runtime.apply_calibrator(choice.calibrator, fresh_margin)
     assert np.mean((calibrated - fresh_y) ** 2) < np.mean((raw - fresh_y) ** 2) - 0.002
     # Out-of-fold probabilities cover every row and are proper probabilities.
     assert choice.out_of_fold.shape == y.shape
@@ -50,4 +50,4 @@ def test_chosen_calibrator_improves_brier_on_fresh_rows():
 
 def test_unknown_calibration_method_is_an_error():
     with pytest.raises(ValueError, match="unknown calibration method"):
-        model_core.apply_calibrator({"method": "magic"}, np.zeros(3))
+        runtime.apply_calibrator({"method": "magic"}, np.zeros(3))

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from claims_platform import schema
-from claims_platform.training import features, model_core
+from claims_platform.models import runtime
+from claims_platform.training import features
 from claims_platform.training.metrics import evaluate
 
 
@@ -50,7 +51,7 @@ def test_category_codes_do_not_depend_on_which_levels_a_batch_holds(trained, par
     np.testing.assert_allclose(
         trained.predict_proba(alone), trained.predict_proba(rows)[rows["location"].eq("Z").to_numpy()]
     )
-    prepared = model_core.prepare_features(alone, trained.spec)
+    prepared = runtime.prepare_features(alone, trained.spec)
     assert list(prepared["location"].cat.categories) == list(schema.COLUMNS_BY_NAME["location"].levels)
     assert (prepared["location"].cat.codes == 25).all()
 
@@ -67,4 +68,4 @@ def test_feature_spec_follows_the_schema():
 def test_prepare_features_names_missing_columns():
     frame = pd.DataFrame({"age": [30]})
     with pytest.raises(KeyError, match="height_cm"):
-        model_core.prepare_features(frame, features.feature_spec())
+        runtime.prepare_features(frame, features.feature_spec())

@@ -1,6 +1,6 @@
 """Log a trained model to MLflow as a "models from code" pyfunc and register it as a new version.
 
-The logged model is ``model_code.py`` plus three plain-text artifacts (booster text, calibrator
+The logged model is ``pyfunc.py`` plus three plain-text artifacts (booster text, calibrator
 JSON, feature spec JSON): no pickles of project classes, so ``mlflow.pyfunc.load_model`` works in a
 process that has never heard of ``claims_platform``. The decision threshold travels in the model's
 metadata and as a model-version tag, so whoever loads the champion can decide as it was validated.
@@ -20,7 +20,7 @@ import mlflow
 from mlflow.models import ModelSignature
 from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
-from claims_platform.training import model_code, model_core
+from claims_platform.models import pyfunc, runtime
 from claims_platform.training.train import TrainedModel
 
 MODEL_NAME_IN_RUN = "model"
@@ -30,7 +30,7 @@ RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow")
 
 
 def pip_requirements() -> list[str]:
-    """The installed versions of the packages ``model_code.py`` needs, pinned exactly."""
+    """The installed versions of the packages ``pyfunc.py`` needs, pinned exactly."""
     return [f"{name}=={version(name)}" for name in RUNTIME_PACKAGES]
 
 
@@ -44,20 +44,20 @@ def model_signature(spec: Mapping[str, object]) -> ModelSignature:
     """
     inputs = Schema([ColSpec(type=AnyType(), name=name) for name in spec["features"]])
     return ModelSignature(
-        inputs=inputs, outputs=Schema([ColSpec(DataType.double, model_core.PROBABILITY_COLUMN)])
+        inputs=inputs, outputs=Schema([ColSpec(DataType.double, runtime.PROBABILITY_COLUMN)])
     )
 
 
 def write_artifacts(trained: TrainedModel, folder: Path) -> dict[str, str]:
     """Booster text, calibrator and feature-spec JSON into ``folder``; the pyfunc's artifacts mapping."""
     paths = {
-        model_core.ARTIFACT_BOOSTER: folder / "booster.txt",
-        model_core.ARTIFACT_CALIBRATOR: folder / "calibrator.json",
-        model_core.ARTIFACT_SPEC: folder / "feature_spec.json",
+        runtime.ARTIFACT_BOOSTER: folder / "booster.txt",
+        runtime.ARTIFACT_CALIBRATOR: folder / "calibrator.json",
+        runtime.ARTIFACT_SPEC: folder / "feature_spec.json",
     }
-    trained.booster.save_model(str(paths[model_core.ARTIFACT_BOOSTER]))
-    paths[model_core.ARTIFACT_CALIBRATOR].write_text(json.dumps(trained.calibrator), encoding="utf-8")
-    paths[model_core.ARTIFACT_SPEC].write_text(json.dumps(trained.spec, indent=2), encoding="utf-8")
+    trained.booster.save_model(str(paths[runtime.ARTIFACT_BOOSTER]))
+    paths[runtime.ARTIFACT_CALIBRATOR].write_text(json.dumps(trained.calibrator), encoding="utf-8")
+    paths[runtime.ARTIFACT_SPEC].write_text(json.dumps(trained.spec, indent=2), encoding="utf-8")
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -94,8 +94,8 @@ def log_trained_model(
     with _env("MLFLOW_LOG_UV_FILES", "false"), tempfile.TemporaryDirectory(prefix="claims_model_") as folder:
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,
-            python_model=str(Path(model_code.__file__)),
-            code_paths=[str(Path(model_core.__file__))],
+            python_model=str(Path(pyfunc.__file__)),
+            code_paths=[str(Path(runtime.__file__))],
             artifacts=write_artifacts(trained, Path(folder)),
             input_example=trained.input_example,
             signature=model_signature(trained.spec),

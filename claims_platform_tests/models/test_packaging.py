@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from claims_platform import schema
-from claims_platform.training import packaging
+from claims_platform.models import packaging
 
 MODEL_NAME = "claims_classifier_test"
 

@@ -1,6 +1,6 @@
 """The claim-likelihood model's computation: feature preparation, calibration, prediction.
 
-This file ships inside every registered model (a ``code_paths`` entry beside ``model_code.py``, the
+This file ships inside every registered model (a ``code_paths`` entry beside ``pyfunc.py``, the
 pyfunc wrapper), so it must stay SELF-CONTAINED — stdlib, numpy, pandas and lightgbm only, never
 ``claims_platform`` or mlflow — and everything it needs comes from the model's artifacts:
 

@@ -1,7 +1,7 @@
 """The registered pyfunc wrapper, logged with the model ("models from code").
 
 MLflow copies this file into the model and runs it in whatever process calls
-``mlflow.pyfunc.load_model``; ``model_core.py`` ships beside it as a code path. So it must stay
+``mlflow.pyfunc.load_model``; ``runtime.py`` ships beside it as a code path. So it must stay
 SELF-CONTAINED — never importing ``claims_platform`` when loaded from a model.
 """
 
@@ -14,9 +14,9 @@ import mlflow
 import pandas as pd
 
 try:  # inside the platform
-    from claims_platform.training import model_core as core
-except ImportError:  # inside a loaded model, where model_core.py is on the path as a code path
-    import model_core as core  # type: ignore[no-redef]
+    from claims_platform.models import runtime as core
+except ImportError:  # inside a loaded model, where runtime.py is on the path as a code path
+    import runtime as core  # type: ignore[no-redef]
 
 
 class ClaimsModel(mlflow.pyfunc.PythonModel):

@@ -1,0 +1,99 @@
+"""The MLflow model registry of the claims model, as a typed resource.
+
+The registry holds versions, their tags and two aliases. The aliases `champion` and
+`previous_champion` are a PROJECTION of the latest champion decision (the chain of
+`champion_decision` partitions is the truth); nothing that scores reads them. Stages are
+deprecated and never used.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+CHAMPION = "champion"
+PREVIOUS_CHAMPION = "previous_champion"
+
+
+class ModelRegistry(dg.ConfigurableResource):
+    """The MLflow model registry of the claims model: versions, aliases, audit tags, links."""
+
+    tracking_uri: str = Field(description="MLflow tracking (and registry) URI; a secret in production (EnvVar).")
+    model_name: str = Field(default="claims_classifier", description="The one registered model.")
+    ui_url: str | None = Field(default=None, description="Base URL of the MLflow UI, for links in metadata.")
+
+    def client(self):
+        """An MLflow client bound to this registry (no global state)."""
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def alias_version(self, alias: str) -> int | None:
+        """The version number ``alias`` points at, or None if it is not set (or no model exists)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return int(self.client().get_model_version_by_alias(self.model_name, alias).version)
+        except MlflowException as error:
+            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+
+    def project_aliases(self, champion: int | None, previous_champion: int | None) -> dict[str, int | None]:
+        """Point `champion` and `previous_champion` at the given versions (None removes the alias).
+
+        Idempotent: projecting the same decision twice changes nothing. Returns the aliases as set.
+        """
+        client = self.client()
+        wanted = {CHAMPION: champion, PREVIOUS_CHAMPION: previous_champion}
+        for alias, version in wanted.items():
+            current = self.alias_version(alias)
+            if current == version:
+                continue
+            if version is None:
+                client.delete_registered_model_alias(self.model_name, alias)
+            else:
+                client.set_registered_model_alias(self.model_name, alias, str(version))
+        return wanted
+
+    def version_tags(self, version: int) -> dict[str, str]:
+        """The tags of a model version."""
+        return dict(self.client().get_model_version(self.model_name, str(version)).tags)
+
+    def tag_version(self, version: int, tags: dict[str, Any]) -> None:
+        """Set tags on a version (values as text; dicts as JSON)."""
+        client = self.client()
+        for key, value in tags.items():
+            text = json.dumps(value, default=str, sort_keys=True) if isinstance(value, dict | list) else str(value)
+            client.set_model_version_tag(self.model_name, str(version), key, text)
+
+    def model_uri(self, version: int) -> str:
+        """The registry URI of one version."""
+        return f"models:/{self.model_name}/{version}"
+
+    def artifact_uri(self, version: int) -> str:
+        """Where a version's model files are stored (a folder or s3:// URI)."""
+        return self.client().get_model_version_download_uri(self.model_name, str(version))
+
+    def version_url(self, version: int) -> str:
+        """A link to the version in the MLflow UI, or its registry URI when no UI is configured."""
+        if self.ui_url:
+            return f"{self.ui_url.rstrip('/')}/#/models/{self.model_name}/versions/{version}"
+        return self.model_uri(version)
+
+    def version_reference(self, version: int | None) -> dg.MetadataValue | str:
+        """A version as Dagster metadata: a clickable link when the MLflow UI is known."""
+        if version is None:
+            return "none"
+        return dg.MetadataValue.url(self.version_url(version)) if self.ui_url else self.model_uri(version)
+
+    def record(self, event: str, audit: dict[str, Any]) -> None:
+        """Append an audit record to the registered model's tags (one tag per event, timestamped)."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        self.client().set_registered_model_tag(
+            self.model_name, f"audit.{stamp}.{event}", json.dumps(audit, default=str, sort_keys=True)
+        )
