@@ -1,8 +1,9 @@
 """Nightly scoring: one day in process, a nightly run as the daemon launches it, a year as one backfill.
 
 The world: 2025-01-01..2026-02-28 simulated and ingested; one model trained on March 2025's
-window and registered. `model_in_force` for the scored months is seeded with that model through
-the real object IO manager (training twelve models would measure training, not scoring).
+window and registered (the first champion of a chain started that month). `model_in_force` for the
+scored months is seeded with that decision's record through the real object IO manager (training
+twelve models would measure training, not scoring).
 """
 
 
@@ -72,35 +73,28 @@ def run() -> list[dict]:
         world = PlatformWorld(home)
         world.simulate(pd.Timestamp("2025-01-01").date(), pd.Timestamp(SCORED[1]).date())
         assert world.run_range("daily_ingestion", "2025-01-01", SCORED[1]).success
-        champion = world.train("2025-03-01").output_for_node("champion_model")
-        version = int(champion["version"])
-        _seed_model_in_force(
-            world,
-            {
-                "model_name": champion["model_name"],
-                "version": version,
-                "decided_version": version,
-                "model_uri": world.registry.artifact_uri(version),
-                "decided_in": "2025-03",
-                "note": "seeded by the benchmark",
-            },
-        )
-        registry = world.registry
-        policy = DecisionPolicy()
+        decision = world.train("2025-03-01").output_for_node("champion_decision")
+        from claims_platform.models.assets import model_in_force_record
+        from claims_platform.models.loading import load_scorer_cached
+
+        record = model_in_force_record(decision, "2025-03-01")
+        _seed_model_in_force(world, {**record, "reason": "seeded by the benchmark"})
+        scorer = load_scorer_cached(record["model_uri"])
+        policy = DecisionPolicy.from_dict(record["policy"])
 
         # 1. One day in process.
         day_path = home / "storage" / "applications" / "2025-06-20.parquet"
         day = pd.read_parquet(day_path)
-        registry.predict(1, day)  # warm
+        scorer.predict(day)  # warm
         core, whole = [], []
         for _ in range(20):
             started = time.perf_counter()
-            p = registry.predict(1, day)
+            p = scorer.predict(day)
             policy.decide(p), risk_band(p)
             core.append(time.perf_counter() - started)
             started = time.perf_counter()
             frame = pd.read_parquet(day_path)
-            p = registry.predict(1, frame)
+            p = scorer.predict(frame)
             pd.DataFrame({"p": p, "decision": policy.decide(p), "band": risk_band(p)}).to_parquet(Path(tmp) / "out.parquet")
             whole.append(time.perf_counter() - started)
         results += [
@@ -161,7 +155,7 @@ def run() -> list[dict]:
                          ignore_index=True)
         million = pool.iloc[np.arange(1_000_000) % len(pool)].reset_index(drop=True)
         started = time.perf_counter()
-        p = registry.predict(1, million)
+        p = scorer.predict(million)
         policy.decide(p)
         seconds = time.perf_counter() - started
         results.append({"name": "scoring throughput, 1,000,000 rows", "value": round(len(million) / seconds), "unit": "rows/s",

@@ -13,23 +13,24 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from claims_platform import settings
+from claims_platform.alerts.resource import AlertsResource, alerts_from_env
+from claims_platform.alerts.sensors import run_failure_alert_sensor
 from claims_platform.ingestion import assets as ingestion
 from claims_platform.ingestion.jobs import ingestion_job
+from claims_platform.models import assets as models
+from claims_platform.models.jobs import model_in_force_automation, rollback_champion
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.models.tracking import claims_mlflow_tracking
 from claims_platform.resources import WarehouseSource
 from claims_platform.scoring import assets as scoring
 from claims_platform.scoring.jobs import (
     late_applications_sensor,
-    model_in_force_automation,
     nightly_scoring_job,
     nightly_scoring_schedule,
-    refresh_model_in_force_job,
-    rollback_refresh_sensor,
 )
 from claims_platform.storage import ObjectIOManager, PartitionedParquetIOManager
 from claims_platform.training import assets as training
-from claims_platform.training.jobs import monthly_training_job, monthly_training_schedule, rollback_champion
+from claims_platform.training.jobs import monthly_training_job, monthly_training_schedule
 
 
 def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
@@ -45,6 +46,7 @@ def build_resources(
     artifact_location: str,
     s3: S3Resource | None = None,
     mlflow_ui_url: str | None = None,
+    alerts: AlertsResource | None = None,
 ) -> dict[str, object]:
     """Every resource the code location needs, from explicit settings (tests build theirs here)."""
     s3 = s3 or S3Resource()
@@ -64,6 +66,8 @@ def build_resources(
         "io_manager": PartitionedParquetIOManager(base_path=storage_url, s3=s3),
         "object_io_manager": ObjectIOManager(base_path=storage_url, s3=s3),
         "s3": s3,
+        # Log-only unless a webhook is configured (CLAIMS_ALERT_WEBHOOK_URL).
+        "alerts": alerts or AlertsResource(),
     }
 
 
@@ -79,16 +83,17 @@ def resources_from_env() -> dict[str, object]:
             region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
         ),
         mlflow_ui_url=os.environ.get(settings.ENV_MLFLOW_UI_URL) or None,
+        alerts=alerts_from_env(),
     )
 
 
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The code location with the given resources (the module's `defs` uses the environment's)."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, training, scoring]),
-        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, refresh_model_in_force_job, rollback_champion],
+        assets=dg.load_assets_from_modules([ingestion, training, models, scoring]),
+        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion],
         schedules=[monthly_training_schedule, nightly_scoring_schedule],
-        sensors=[late_applications_sensor, model_in_force_automation, rollback_refresh_sensor],
+        sensors=[late_applications_sensor, model_in_force_automation, run_failure_alert_sensor],
         resources=resources,
         # The steps of a run are sequential and light; one process per run (not one per step)
         # spares every step the ~3 s it takes a new process to import the code location.

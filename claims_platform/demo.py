@@ -49,15 +49,20 @@ def _instance():
     return DagsterInstance.get()
 
 
-# A smaller tuning budget than the monthly schedule's, so the demo trains several months quickly.
-DEMO_TRAINING = {"n_trials": 8, "timeout_seconds": 20.0, "tuning_rows": 50_000}
+# A smaller tuning budget than the monthly schedule's, so the demo trains several months quickly:
+# a NUMBER of real trials (never seconds), so the demo's models do not depend on the machine's load.
+DEMO_TRAINING = {"n_trials": 6, "warm_start_trials": 3, "tuning_rows": 30_000}
 
 
-def trainable_months(window: DemoWindow) -> list[str]:
-    """Months whose training set has two fully labelled months before their cutoff, up to last month."""
+def decision_months(window: DemoWindow) -> list[str]:
+    """Every month of the window up to last month: the champion chain starts at the first one.
+
+    The first two cannot train yet (an out-of-time split needs two labelled months): their
+    decisions say "no model", as the platform's own first months would.
+    """
     from claims_platform.months import add_months
 
-    first = add_months(window.first_day.replace(day=1), 2)
+    first = window.first_day.replace(day=1)
     last = add_months(window.last_day.replace(day=1), -1)
     months = []
     while first <= last:
@@ -80,6 +85,21 @@ def _execute(job_name: str, instance, *, partition_key: str | None = None, first
     return job.execute_in_process(
         instance=instance, tags=tags, partition_key=partition_key, run_config=config, asset_selection=asset_selection
     )
+
+
+def _short(decision: dict) -> str:
+    champion = decision["champion"]
+    return f"{decision['outcome']}" + (f" (v{champion['version']})" if champion else "")
+
+
+def _holdout_line(model: dict, decision: dict) -> list[str]:
+    if model.get("status") != "trained":
+        return [f"  candidate     {model.get('failure')}"]
+    metrics, policy = model["holdout_metrics"], decision["policy"]
+    return [
+        f"  holdout {model['holdout_month']}: kappa {metrics['kappa']:.3f} (screen p >= {policy['refer_at']}), "
+        f"AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.4f}, ECE {metrics['ece']:.4f}"
+    ]
 
 
 def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAULT_WORLD_SEED) -> int:
@@ -112,19 +132,22 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     valid = sum(len(v) for v in ingest.output_for_node("ingest_applications", "applications").values())
     rejected = sum(len(v) for v in ingest.output_for_node("ingest_applications", "rejected_applications").values())
 
-    months_to_train = trainable_months(window)
-    if not months_to_train:
-        raise SystemExit(f"{months} months are too few to train on: use at least 3 (two labelled months + one to score)")
+    months_to_decide = decision_months(window)
+    if len(months_to_decide) < 3:
+        raise SystemExit(f"{months} months are too few to train on: use at least 4 (two labelled months + one to score)")
     decisions = []
-    for i, month in enumerate(months_to_train, start=1):
-        _log(f"[3/4] training and deciding the champion for {month[:7]} ({i}/{len(months_to_train)})")
+    for i, month in enumerate(months_to_decide, start=1):
+        _log(f"[3/4] training and deciding the champion for {month[:7]} ({i}/{len(months_to_decide)})")
         result = _execute(
-            "monthly_training", instance, partition_key=month, run_config={"ops": {"claims_model": {"config": DEMO_TRAINING}}}
+            "monthly_training", instance, partition_key=month, run_config={"ops": {"candidate_model": {"config": DEMO_TRAINING}}}
         )
-        decisions.append((result.output_for_node("claims_model"), result.output_for_node("champion_model")))
+        decisions.append((result.output_for_node("candidate_model"), result.output_for_node("champion_decision")))
 
-    # The first month with a model in force is the one after the first trained month.
-    scoring_first = add_months(date.fromisoformat(months_to_train[0]), 1)
+    # The first month with a model in force is the one after the first month with a champion.
+    first_champion = next((c["training_month"] for _, c in decisions if c["champion"]), None)
+    if first_champion is None:
+        raise SystemExit("no month produced an eligible model: see the champion decisions in the Dagster UI")
+    scoring_first = add_months(date.fromisoformat(f"{first_champion}-01"), 1)
     _log(f"[4/4] scoring {scoring_first}..{last} with the model in force each month, as one backfill run")
     _execute(
         "__ASSET_JOB",
@@ -136,8 +159,8 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     scoring = _execute("nightly_scoring", instance, first=scoring_first.isoformat(), last=last)
     forecast = scoring.output_for_node("reserve_forecast")[last].iloc[0]
 
-    model, champion = decisions[-1]
-    metrics = model["holdout_metrics"]
+    model, decision = decisions[-1]
+    champion = decision["champion"]
     elapsed = time.perf_counter() - started
     lines = [
         "",
@@ -145,13 +168,10 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
         f"  warehouse     {warehouse.url}",
         f"  simulated     {window.days} days, {simulated:,} applications",
         f"  ingested      {valid:,} valid, {rejected:,} rejected ({first}..{last}, one run)",
-        "  models        "
-        + ", ".join(f"{m['holdout_month']}→v{m['version']}{'*' if c['decision']['promote'] else ''}" for m, c in decisions)
-        + "   (* promoted)",
-        f"  champion      {champion['model_name']} v{champion['version']} scores {champion['decision']['scores_month']}"
-        f" — candidate v{model['version']}: {champion['decision']['reason']}",
-        f"  holdout {model['holdout_month']}: kappa {metrics['kappa']:.3f}, AUC {metrics['roc_auc']:.3f}, "
-        f"Brier {metrics['brier']:.4f}, ECE {metrics['ece']:.4f} at threshold {model['threshold']:.2f}",
+        "  decisions     " + ", ".join(f"{c['training_month']}: {_short(c)}" for _, c in decisions),
+        f"  champion      {decision['model_name']} v{champion['version']} scores {decision['scores_month']}"
+        f" — {decision['reason']}",
+        *_holdout_line(model, decision),
         f"  yesterday     {last}: {forecast['accept_count']} accepted, {forecast['refer_count']} referred, "
         f"{forecast['decline_count']} declined",
         f"  reserve       expected claims among accepted {forecast['accepted_expected_claims']:.1f} "

@@ -6,13 +6,18 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 
+def range_tags(first_key: str, last_key: str) -> dict[str, str]:
+    """The tags that make one run cover a partition range (what a single-run backfill sets)."""
+    return {ASSET_PARTITION_RANGE_START_TAG: first_key, ASSET_PARTITION_RANGE_END_TAG: last_key}
+
+
 def materialize_range(assets, first_key: str, last_key: str, *, resources, instance=None, run_config=None, raise_on_error=True):
     """Materialize ``assets`` over a partition range as ONE run, as a single-run backfill does."""
     return dg.materialize(
         assets,
         resources=resources,
         instance=instance or dg.DagsterInstance.ephemeral(),
-        tags={ASSET_PARTITION_RANGE_START_TAG: first_key, ASSET_PARTITION_RANGE_END_TAG: last_key},
+        tags=range_tags(first_key, last_key),
         run_config=run_config,
         raise_on_error=raise_on_error,
     )

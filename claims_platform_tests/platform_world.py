@@ -13,12 +13,15 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from claims_platform.alerts.resource import AlertsResource
 from claims_platform.definitions import build_definitions, build_resources
 from claims_platform.source.simulate import simulate_range
 from claims_platform.source.warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-SMALL_BUDGET = {"n_trials": 2, "timeout_seconds": 20.0, "tuning_rows": 20_000}
+SMALL_BUDGET = {"n_trials": 2, "warm_start_trials": 2, "tuning_rows": 20_000, "max_boost_rounds": 150}
+# Promote whenever the candidate is not worse beyond noise: lets a test build a lineage quickly.
+EAGER_PROMOTION = {"margin": -0.5}
 
 
 @dataclass
@@ -27,6 +30,7 @@ class PlatformWorld:
 
     home: Path
     instance: dg.DagsterInstance = field(default_factory=dg.DagsterInstance.ephemeral)
+    webhook_url: str | None = None
 
     def __post_init__(self) -> None:
         self.warehouse = Warehouse(f"sqlite:///{self.home / 'warehouse.db'}")
@@ -36,6 +40,7 @@ class PlatformWorld:
             storage_url=str(self.home / "storage"),
             tracking_uri=self.tracking_uri,
             artifact_location=(self.home / "mlartifacts").as_uri(),
+            alerts=AlertsResource(webhook_url=self.webhook_url, retries=0),
         )
         self.defs = build_definitions(self.resources)
 
@@ -52,17 +57,28 @@ class PlatformWorld:
         tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
         return job.execute_in_process(instance=self.instance, tags=tags, run_config={**QUIET, **(run_config or {})}, **kwargs)
 
-    def train(self, month: str, promote: bool = True, **kwargs):
+    def train(self, month: str, promote: bool = True, decision: dict | None = None, **kwargs):
         """The monthly training job for one month, with the small test budget."""
         config = {
             **QUIET,
             "ops": {
-                "claims_model": {"config": SMALL_BUDGET},
-                "champion_model": {"config": {"promote": promote}},
+                "candidate_model": {"config": SMALL_BUDGET},
+                "champion_decision": {"config": {"promote": promote, **(decision or {})}},
             },
         }
         job = self.defs.resolve_job_def("monthly_training")
         return job.execute_in_process(instance=self.instance, partition_key=month, run_config=config, **kwargs)
+
+    def decide(self, month: str, job: str = "monthly_training", **config):
+        """Only the champion decision for ``month`` (re-decide it, or roll it back with ``job="rollback_champion"``)."""
+        run_config = {**QUIET, "ops": {"champion_decision": {"config": config}}}
+        return self.defs.resolve_job_def(job).execute_in_process(
+            instance=self.instance,
+            partition_key=month,
+            run_config=run_config,
+            asset_selection=[dg.AssetKey("champion_decision")],
+            raise_on_error=False,
+        )
 
     def materialize_in_force(self, first_month: str, last_month: str, **kwargs):
         """`model_in_force` for a range of months, as one run."""
@@ -71,5 +87,3 @@ class PlatformWorld:
         return job.execute_in_process(
             instance=self.instance, asset_selection=[dg.AssetKey("model_in_force")], tags=tags, run_config=QUIET, **kwargs
         )
-
-

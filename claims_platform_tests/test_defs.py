@@ -11,8 +11,8 @@ def test_definitions_load_and_pin_the_asset_graph():
     assert sorted(k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()) == [
         "application_scores",
         "applications",
-        "champion_model",
-        "claims_model",
+        "candidate_model",
+        "champion_decision",
         "model_in_force",
         "rejected_applications",
         "reserve_forecast",
@@ -25,21 +25,25 @@ def test_definitions_load_and_pin_the_asset_graph():
         "applications:plausible_daily_volume",
         "applications:rejected_share_within_limit",
         "applications:unique_application_ids",
-        "claims_model:candidate_quality",
+        "candidate_model:candidate_quality",
     ]
     assert sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")) == [
         "daily_ingestion",
         "monthly_training",
         "nightly_scoring",
-        "refresh_model_in_force",
         "rollback_champion",
     ]
     assert sorted(s.name for s in repo.schedule_defs) == ["monthly_training_schedule", "nightly_scoring_schedule"]
     assert sorted(s.name for s in repo.sensor_defs) == [
         "late_applications_sensor",
         "model_in_force_automation",
-        "rollback_refresh_sensor",
+        "run_failure_alert_sensor",
     ]
+    # The nightly and monthly cycle runs as soon as the daemon does.
+    assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in repo.schedule_defs)
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
+    # Every resource a sensor or asset asks for is there (a missing one fails only at tick time).
+    assert {"alerts", "registry", "source", "mlflow", "io_manager", "object_io_manager"} <= set(defs.resources)
 
 
 def test_daily_assets_backfill_in_one_run():
@@ -54,5 +58,9 @@ def test_a_day_depends_on_the_model_in_force_of_its_month_decided_the_month_befo
     graph = defs.get_repository_def().asset_graph
     scores = dg.AssetKey("application_scores")
     in_force = dg.AssetKey("model_in_force")
+    decision = dg.AssetKey("champion_decision")
     assert in_force in graph.get(scores).parent_keys
-    assert dg.AssetKey("champion_model") in graph.get(in_force).parent_keys
+    assert decision in graph.get(in_force).parent_keys
+    # The champion chain is partitioned state: each month's decision depends on the month before.
+    assert decision in graph.get(decision).parent_keys
+    assert graph.get(decision).pools == {"champion_chain"}

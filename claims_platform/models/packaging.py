@@ -1,60 +1,124 @@
 """Log a trained model to MLflow as a "models from code" pyfunc and register it as a new version.
 
-The logged model is ``pyfunc.py`` plus three plain-text artifacts (booster text, calibrator
-JSON, feature spec JSON): no pickles of project classes, so ``mlflow.pyfunc.load_model`` works in a
-process that has never heard of ``claims_platform``. The decision threshold travels in the model's
-metadata and as a model-version tag, so whoever loads the champion can decide as it was validated.
+A registered model is self-contained. Its files (under the model's ``artifacts/`` folder):
+
+- ``claims_runtime.py`` (artifact ``runtime``): a copy of :mod:`claims_platform.models.runtime`, the
+  computation and the contract check, which ``pyfunc.py`` and ``loading`` import BY PATH under a
+  name unique to its content — what runs when the version is loaded is what was registered;
+- ``booster.txt``, ``calibrator.json``, ``feature_spec.json`` (artifacts ``booster``, ``calibrator``,
+  ``feature_spec``): plain text, no pickles; the spec carries every feature's contract.
+
+Beside them MLflow keeps ``pyfunc.py`` (the wrapper, under ``code/``), the typed signature, the
+synthetic input example and the pinned requirements. ``mlflow.pyfunc.load_model`` works in any process
+with MLflow, LightGBM and pandas, whether or not it can import ``claims_platform``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
+from mlflow.types.schema import ColSpec, DataType, Schema
 
 from claims_platform.models import pyfunc, runtime
 from claims_platform.training.train import TrainedModel
 
 MODEL_NAME_IN_RUN = "model"
-THRESHOLD_TAG = "decision_threshold"
-# What the model needs at load time; pinned to what it was trained and tested with.
-RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow")
+RUNTIME_FILE_NAME = "claims_runtime.py"  # the runtime's file name inside the model
+# What the model needs at load time (pyfunc.py and the runtime); pinned to what it was trained and tested with.
+RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "mlflow")
 
 
 def pip_requirements() -> list[str]:
-    """The installed versions of the packages ``pyfunc.py`` needs, pinned exactly."""
+    """The installed versions of the packages the model's code needs, pinned exactly."""
     return [f"{name}=={version(name)}" for name in RUNTIME_PACKAGES]
 
 
-def model_signature(spec: Mapping[str, object]) -> ModelSignature:
-    """Inputs: the spec's feature columns by NAME, type ``Any``; output: ``claim_probability`` (double).
+def column_type(rules: Mapping[str, Any]) -> DataType:
+    """The MLflow type of one feature from its contract.
 
-    Names only, on purpose: MLflow will not convert int64 to double ("unsafe"), and an integer column
-    that holds a null in one batch arrives as float64, so typed columns would reject valid batches.
-    ``prepare_features`` does the typing; MLflow still rejects a batch lacking a feature column and
-    drops columns the model does not use (ids, dates).
+    Categories are strings; required integer columns ``long``; nullable integer columns ``double``
+    (a null makes pandas store the column as float64, and MLflow refuses float64 → long). MLflow
+    does accept int64 input for a ``double`` column when it holds only 0 and 1 — exactly what the
+    nullable integer columns of the contract hold — and floats are ``double``.
     """
-    inputs = Schema([ColSpec(type=AnyType(), name=name) for name in spec["features"]])
+    if rules["kind"] == "category":
+        return DataType.string
+    if rules["kind"] == "int" and not rules["nullable"]:
+        return DataType.long
+    return DataType.double
+
+
+def model_signature(spec: Mapping[str, Any]) -> ModelSignature:
+    """Inputs: the spec's feature columns, typed from the contract; output: ``claim_probability`` (double).
+
+    MLflow refuses a batch lacking a feature column or holding a value it cannot convert (text in a
+    number column, a null in a ``long`` one) and drops columns the model does not use (an index,
+    ids, labels) with a warning; the model's own contract check refuses the rest.
+    """
+    contract = spec["contract"]
+    inputs = Schema([ColSpec(column_type(contract[name]), name) for name in spec["features"]])
     return ModelSignature(
         inputs=inputs, outputs=Schema([ColSpec(DataType.double, runtime.PROBABILITY_COLUMN)])
     )
 
 
-def write_artifacts(trained: TrainedModel, folder: Path) -> dict[str, str]:
-    """Booster text, calibrator and feature-spec JSON into ``folder``; the pyfunc's artifacts mapping."""
+def _example_values(rules: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Two valid values of one feature: a typical one, and another (null when the column is nullable)."""
+    levels = rules["levels"]
+    if levels is not None:
+        first, second = levels[0], levels[-1]
+    elif rules["kind"] == "int":
+        first = int((rules["low"] + rules["high"]) // 2)
+        second = int(rules["low"] + (rules["high"] - rules["low"]) // 4)
+    else:
+        first = (rules["low"] + rules["high"]) / 2
+        second = rules["low"] + (rules["high"] - rules["low"]) / 4
+    return first, (None if rules["nullable"] else second)
+
+
+def input_example(spec: Mapping[str, Any]) -> pd.DataFrame:
+    """Two SYNTHETIC rows built from the contract, typed as the signature: no applicant's data.
+
+    Row 0 holds mid-range values and first levels; row 1 other valid values, last levels and a null
+    in every nullable column.
+    """
+    contract = spec["contract"]
+    columns: dict[str, pd.Series] = {}
+    for name in spec["features"]:
+        dtype = {DataType.long: np.int64, DataType.double: np.float64, DataType.string: object}[
+            column_type(contract[name])
+        ]
+        values = [np.nan if v is None and dtype is np.float64 else v for v in _example_values(contract[name])]
+        columns[name] = pd.Series(values, dtype=dtype)
+    return pd.DataFrame(columns)
+
+
+def write_artifacts(trained: TrainedModel, folder: Path, runtime_file: Path | None = None) -> dict[str, str]:
+    """The model's files into ``folder``: runtime code, booster text, calibrator and spec JSON.
+
+    Returns the pyfunc's artifacts mapping (key → path). ``runtime_file`` defaults to the installed
+    :mod:`claims_platform.models.runtime`, the code the model was trained and validated with.
+    """
     paths = {
+        pyfunc.RUNTIME_ARTIFACT: folder / RUNTIME_FILE_NAME,
         runtime.ARTIFACT_BOOSTER: folder / "booster.txt",
         runtime.ARTIFACT_CALIBRATOR: folder / "calibrator.json",
         runtime.ARTIFACT_SPEC: folder / "feature_spec.json",
     }
+    shutil.copyfile(runtime_file or Path(runtime.__file__), paths[pyfunc.RUNTIME_ARTIFACT])
     trained.booster.save_model(str(paths[runtime.ARTIFACT_BOOSTER]))
     paths[runtime.ARTIFACT_CALIBRATOR].write_text(json.dumps(trained.calibrator), encoding="utf-8")
     paths[runtime.ARTIFACT_SPEC].write_text(json.dumps(trained.spec, indent=2), encoding="utf-8")
@@ -79,12 +143,13 @@ def log_trained_model(
     *,
     registered_model_name: str,
     tags: Mapping[str, str] | None = None,
+    runtime_file: Path | None = None,
 ) -> int:
     """Log ``trained`` into the ACTIVE MLflow run and register it; the new model version number.
 
     ``tags`` (e.g. partition, window, label cutoff) are set on the model version, beside the
-    decision threshold and calibration method. Raises ``RuntimeError`` without an active run: the
-    caller owns the run, its params and its metrics.
+    calibration method and the run id. ``runtime_file`` replaces the shipped runtime (tests only).
+    Raises ``RuntimeError`` without an active run: the caller owns the run, its params and its metrics.
     """
     run = mlflow.active_run()
     if run is None:
@@ -92,21 +157,25 @@ def log_trained_model(
     # The model's environment is `pip_requirements()`, pinned; MLflow would otherwise also copy the
     # whole platform's uv.lock and pyproject.toml (Dagster and all) into the model's artifacts.
     with _env("MLFLOW_LOG_UV_FILES", "false"), tempfile.TemporaryDirectory(prefix="claims_model_") as folder:
+        artifacts = write_artifacts(trained, Path(folder), runtime_file)
+        shipped = Path(artifacts[pyfunc.RUNTIME_ARTIFACT]).read_bytes()
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,
             python_model=str(Path(pyfunc.__file__)),
-            code_paths=[str(Path(runtime.__file__))],
-            artifacts=write_artifacts(trained, Path(folder)),
-            input_example=trained.input_example,
+            artifacts=artifacts,
+            input_example=input_example(trained.spec),
             signature=model_signature(trained.spec),
             pip_requirements=pip_requirements(),
-            metadata={THRESHOLD_TAG: trained.threshold, "calibration_method": trained.calibration["method"]},
+            metadata={
+                "calibration_method": trained.calibration["method"],
+                "spec_version": trained.spec["spec_version"],
+                "runtime_sha256": hashlib.sha256(shipped).hexdigest(),
+            },
             registered_model_name=registered_model_name,
         )
     model_version = int(info.registered_model_version)
     client = mlflow.MlflowClient()
     version_tags = {
-        THRESHOLD_TAG: str(trained.threshold),
         "calibration_method": trained.calibration["method"],
         "run_id": run.info.run_id,
         **dict(tags or {}),

@@ -1,7 +1,13 @@
-"""From a calibrated claim probability to a risk band and a decision (pure).
+"""The ONE decision policy: from a calibrated claim probability to accept / refer / decline (pure).
 
-The thresholds are defined here once; the scoring asset's run config may override them, and the
-values used are recorded with every scored day.
+The thresholds are a BUSINESS setting, defined here once, not a property of each model: the
+platform's probabilities are calibrated, so "p >= 0.30" means the same risk whichever model
+produced it, and the risk appetite it encodes belongs to underwriting, not to the training run.
+The same policy is used twice, and must be: promotion compares candidate and champion on the
+decision this policy makes (its SCREEN, see :meth:`DecisionPolicy.screen`), and scoring applies it.
+Each champion decision records the policy it judged on and hands it to the model in force, so the
+days of a month are scored with the policy their model was chosen under — a backfill of an old day
+reproduces it, even after the setting changed. docs/models.md says more.
 """
 
 from __future__ import annotations
@@ -32,6 +38,23 @@ class DecisionPolicy:
     def __post_init__(self) -> None:
         if not 0.0 < self.refer_at <= self.decline_at <= 1.0:
             raise ValueError(f"need 0 < refer_at <= decline_at <= 1, got {self.refer_at}, {self.decline_at}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DecisionPolicy:
+        """The policy recorded in a decision (``as_dict`` form)."""
+        return cls(refer_at=float(values["refer_at"]), decline_at=float(values["decline_at"]))
+
+    def as_dict(self) -> dict[str, float]:
+        """The thresholds as plain values, for records and metadata."""
+        return {"refer_at": self.refer_at, "decline_at": self.decline_at}
+
+    def screen(self, probability: np.ndarray) -> np.ndarray:
+        """True where the applicant is NOT accepted automatically (referred or declined).
+
+        This is the decision that decides who enters the book, and with it the claims reserve, so
+        it is the one promotion judges models on (Cohen's kappa of the screen against the outcome).
+        """
+        return np.asarray(probability, dtype="float64") >= self.refer_at
 
     def decide(self, probability: np.ndarray) -> np.ndarray:
         """The decision for each probability."""

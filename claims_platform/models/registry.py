@@ -17,6 +17,12 @@ from pydantic import Field
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous_champion"
+MODEL_DESCRIPTION = (
+    "Calibrated probability that an insurance applicant makes a claim (LightGBM, tuned and calibrated), trained "
+    "monthly by the claims_platform Dagster code location. Input: an application in the warehouse's column format; "
+    "output: claim_probability. The alias `champion` points at the model in force (a projection of the latest "
+    "champion decision); `previous_champion` at the one a rollback would restore."
+)
 
 
 class ModelRegistry(dg.ConfigurableResource):
@@ -31,6 +37,18 @@ class ModelRegistry(dg.ConfigurableResource):
         from mlflow.tracking import MlflowClient
 
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def ensure_registered_model(self) -> None:
+        """Create the registered model (with its description) if no version was ever registered."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        try:
+            client.get_registered_model(self.model_name)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            client.create_registered_model(self.model_name, description=MODEL_DESCRIPTION)
 
     def alias_version(self, alias: str) -> int | None:
         """The version number ``alias`` points at, or None if it is not set (or no model exists)."""
@@ -48,6 +66,7 @@ class ModelRegistry(dg.ConfigurableResource):
 
         Idempotent: projecting the same decision twice changes nothing. Returns the aliases as set.
         """
+        self.ensure_registered_model()
         client = self.client()
         wanted = {CHAMPION: champion, PREVIOUS_CHAMPION: previous_champion}
         for alias, version in wanted.items():
@@ -94,6 +113,7 @@ class ModelRegistry(dg.ConfigurableResource):
     def record(self, event: str, audit: dict[str, Any]) -> None:
         """Append an audit record to the registered model's tags (one tag per event, timestamped)."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        self.ensure_registered_model()
         self.client().set_registered_model_tag(
             self.model_name, f"audit.{stamp}.{event}", json.dumps(audit, default=str, sort_keys=True)
         )

@@ -1,8 +1,10 @@
-"""The claim-likelihood model's computation: feature preparation, calibration, prediction.
+"""The claim-likelihood model's computation: contract check, feature preparation, calibration, prediction.
 
-This file ships inside every registered model (a ``code_paths`` entry beside ``pyfunc.py``, the
-pyfunc wrapper), so it must stay SELF-CONTAINED — stdlib, numpy, pandas and lightgbm only, never
-``claims_platform`` or mlflow — and everything it needs comes from the model's artifacts:
+This file ships inside every registered model as an ARTIFACT (``packaging`` copies it in; ``pyfunc``
+and ``loading`` import that copy by path under a name unique to its content), so a model runs the
+code it was registered with wherever it is loaded. It must therefore stay SELF-CONTAINED — stdlib,
+numpy, pandas and lightgbm only, never ``claims_platform`` or mlflow — and everything else it needs
+comes from the model's other artifacts:
 
 - ``booster``: the LightGBM booster as text (``Booster.save_model``), not a pickle;
 - ``calibrator``: JSON, ``{"method": "isotonic", "x": [...], "y": [...]}`` (piecewise-linear
@@ -10,18 +12,21 @@ pyfunc wrapper), so it must stay SELF-CONTAINED — stdlib, numpy, pandas and li
   ``IsotonicRegression(out_of_bounds="clip")`` predicts) or ``{"method": "sigmoid", "a": ., "b": .}``
   (Platt: ``1 / (1 + exp(-(a·m + b)))``). Both act on the booster's raw margin ``m`` (log-odds);
 - ``feature_spec``: JSON, the ordered feature list, the categorical columns with their FIXED levels,
-  and the dropped columns with the reason (built by ``claims_platform.training.features``).
+  every feature's contract (kind, bounds, levels, nullable) and the dropped columns with the reason
+  (built by ``claims_platform.training.features``).
 
-The rest of the platform imports :func:`prepare_features` and :func:`predict_claim_probability` from
-here too, so training, nightly scoring and the registered model share one code path. Nightly scoring
-reads a registered model's artifacts with :func:`load_scorer` instead of importing MLflow, which
-would cost every run process about a second.
+What a loader may rely on, in this and every later version of the file: :func:`scorer_from_artifacts`
+and the :class:`Scorer` it returns (``predict(frame, check=...)``), and :class:`ContractViolation`.
+
+Training imports this module from the platform too (:func:`prepare_features`,
+:func:`apply_calibrator`, :func:`predict_claim_probability`), so training, nightly scoring and the
+registered model share one code path.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +39,140 @@ ARTIFACT_CALIBRATOR = "calibrator"
 ARTIFACT_SPEC = "feature_spec"
 PROBABILITY_COLUMN = "claim_probability"
 
+# The rules of the contract, in the order a value is judged: a value breaks at most one, the first.
+RULE_PRESENT = "column present"
+RULE_REQUIRED = "required (not null)"
+RULE_NUMBER = "a number"
+RULE_WHOLE = "a whole number"
+RULE_LEVELS = "one of the levels"
+RULE_RANGE = "in range"
+
+MAX_LISTED_VIOLATIONS = 20  # in an error message; the rest are counted
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One value (or a whole column) that breaks the model's data contract."""
+
+    row: int | None  # 0-based position of the row in the input; None for a missing column
+    column: str
+    rule: str  # one of the RULE_* constants
+    value: Any = None
+    terms: str = ""  # the rule's parameters as text: "A..Z", "18..95"
+
+    def __str__(self) -> str:
+        if self.row is None:
+            return f"column {self.column!r}: missing from the input"
+        where = f"row {self.row}, column {self.column!r}"
+        if self.rule == RULE_REQUIRED:
+            return f"{where}: value is null, but the column is required (not nullable)"
+        if self.rule in (RULE_NUMBER, RULE_WHOLE):
+            return f"{where}: value {self.value!r} is not {self.rule}"
+        if self.rule == RULE_LEVELS:
+            return f"{where}: value {self.value!r} is not one of the levels {self.terms}"
+        return f"{where}: value {self.value!r} is out of range {self.terms}"
+
+
+class ContractViolation(ValueError):
+    """Rows that break the model's data contract; the message lists them (the first few, then a count)."""
+
+    def __init__(self, violations: Sequence[Violation]):
+        self.violations = list(violations)
+        listed = [f"  {v}" for v in self.violations[:MAX_LISTED_VIOLATIONS]]
+        more = len(self.violations) - len(listed)
+        if more:
+            listed.append(f"  ... and {more} more")
+        super().__init__(
+            f"The input breaks the model's data contract ({len(self.violations)} violation(s); rows are "
+            "numbered from 0 in input order):\n" + "\n".join(listed)
+        )
+
+
+def _levels_text(levels: Sequence[Any]) -> str:
+    if len(levels) > 8:
+        return f"{levels[0]}..{levels[-1]}"
+    return ", ".join(str(v) for v in levels)
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{low:g}..{high:g}"
+    return f">= {low:g}" if low is not None else f"<= {high:g}"
+
+
+def _as_numbers(values: pd.Series) -> np.ndarray:
+    """Each value as float64; NaN where it is null or not a real number (text, booleans, objects)."""
+    if values.dtype.kind in "iuf":
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    out = np.full(len(values), np.nan)
+    if values.dtype.kind == "b":
+        return out
+    for i, value in enumerate(values.to_numpy(dtype=object)):
+        if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+            out[i] = float(value)
+    return out
+
+
+def _column_violations(name: str, values: pd.Series, rules: Mapping[str, Any]) -> list[Violation]:
+    """The violations of one column, judged vectorised (a valid column costs a few array operations)."""
+    null = values.isna().to_numpy()
+    broken: list[tuple[str, np.ndarray, str]] = []  # (rule, mask, terms), in judging order
+    if not rules["nullable"]:
+        broken.append((RULE_REQUIRED, null, ""))
+    present = ~null
+    levels = rules.get("levels")
+    if rules["kind"] == "category":
+        broken.append((RULE_LEVELS, present & ~values.isin(list(levels)).to_numpy(), _levels_text(levels)))
+    else:
+        number = _as_numbers(values)
+        numeric = present & ~np.isnan(number)
+        broken.append((RULE_NUMBER, present & ~numeric, ""))
+        if rules["kind"] == "int":
+            with np.errstate(invalid="ignore"):  # floor(inf) is fine; inf is caught by the range
+                broken.append((RULE_WHOLE, numeric & (np.floor(number) != number), ""))
+        if levels is not None:
+            broken.append(
+                (RULE_LEVELS, numeric & ~np.isin(number, np.asarray(levels, float)), _levels_text(levels))
+            )
+        elif rules.get("low") is not None or rules.get("high") is not None:
+            low, high = rules.get("low"), rules.get("high")
+            outside = np.zeros(len(values), dtype=bool)
+            if low is not None:
+                outside |= number < low
+            if high is not None:
+                outside |= number > high
+            broken.append((RULE_RANGE, numeric & outside, _range_text(low, high)))
+    judged = np.zeros(len(values), dtype=bool)
+    found: list[Violation] = []
+    for rule, mask, terms in broken:
+        fresh = mask & ~judged
+        judged |= mask
+        for position in np.flatnonzero(fresh):
+            value = values.iloc[position]
+            value = value.item() if isinstance(value, np.generic) else value
+            found.append(Violation(int(position), name, rule, value, terms))
+    return found
+
+
+def check_contract(frame: pd.DataFrame, spec: Mapping[str, Any]) -> list[Violation]:
+    """Every value of ``frame``'s feature columns that breaks the spec's contract; empty when valid.
+
+    Per feature (``spec["contract"]``): not null unless nullable; categories one of their levels;
+    numbers real numbers (not text, not booleans), whole in int columns, one of the levels (0/1
+    columns) or inside the inclusive bounds. A value breaks at most one rule, the first it fails in
+    that order; a missing feature column is one violation with ``row`` None. Sorted by row, then by
+    the spec's feature order. Extra columns are ignored. Pure: reads ``frame``, changes nothing.
+    """
+    contract: Mapping[str, Mapping[str, Any]] = spec["contract"]
+    found: list[tuple[int, int, Violation]] = []
+    for order, name in enumerate(spec["features"]):
+        if name not in frame.columns:
+            found.append((-1, order, Violation(None, name, RULE_PRESENT)))
+            continue
+        found.extend((v.row, order, v) for v in _column_violations(name, frame[name], contract[name]))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [v for _, _, v in found]
+
 
 def prepare_features(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:
     """The model's input matrix from rows in the warehouse's column format.
@@ -41,8 +180,9 @@ def prepare_features(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFra
     Columns come out in ``spec["features"]`` order; extra columns (ids, dates, labels) are ignored.
     Categoricals become pandas ``Categorical`` with the spec's FIXED levels, so a level keeps the same
     integer code on every day whatever levels that day happens to contain (LightGBM splits on codes).
-    A value outside the levels becomes missing — the data contract rejects such rows before scoring.
-    Everything else becomes float64 (nullable 0/1 columns arrive as floats with NaN anyway).
+    A value outside the levels becomes missing — :func:`check_contract` (or the platform's data
+    contract) refuses such rows before scoring. Everything else becomes float64 (nullable 0/1 columns
+    arrive as floats with NaN anyway).
 
     Raises ``KeyError`` naming every missing feature column.
     """
@@ -89,12 +229,6 @@ def predict_claim_probability(
     return apply_calibrator(calibrator, margin)
 
 
-def load_json(path: str) -> dict[str, Any]:
-    """A JSON artifact as a dict."""
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 @dataclass(frozen=True)
 class Scorer:
     """A registered model's booster, calibrator and feature spec, ready to score."""
@@ -103,28 +237,31 @@ class Scorer:
     calibrator: Mapping[str, Any]
     spec: Mapping[str, Any]
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Calibrated claim probabilities for warehouse-format rows."""
+    def check(self, frame: pd.DataFrame) -> list[Violation]:
+        """The rows and values of ``frame`` that break this model's contract (see :func:`check_contract`)."""
+        return check_contract(frame, self.spec)
+
+    def predict(self, frame: pd.DataFrame, check: bool = False) -> np.ndarray:
+        """Calibrated claim probabilities for warehouse-format rows.
+
+        ``check=True`` first holds the rows to the model's contract and raises
+        :class:`ContractViolation` listing what breaks it. Off by default: the platform scores rows
+        that already passed its own data contract, and a refused value would otherwise be scored as
+        missing (an unknown level) or fail deep inside pandas.
+        """
+        if check:
+            violations = check_contract(frame, self.spec)
+            if violations:
+                raise ContractViolation(violations)
         return predict_claim_probability(self.booster, self.calibrator, self.spec, frame)
 
 
-def load_scorer(model_uri: str) -> Scorer:
-    """The model stored at ``model_uri`` (its MLflow artifact location: a folder, file:// or s3:// URI).
+def scorer_from_artifacts(read: Callable[[str], str]) -> Scorer:
+    """This runtime's scorer for a model whose artifacts ``read(key)`` returns as text.
 
-    Reads the pyfunc flavor's artifact paths from the model's ``MLmodel`` file, then the three
-    artifacts, with fsspec (any filesystem MLflow can store models on).
+    The one entry point loaders call on a shipped runtime: which artifacts a model needs, and how
+    they are parsed, is this file's business, so it travels with the model.
     """
-    import fsspec
-    import yaml
-
-    base = model_uri.rstrip("/")
-    with fsspec.open(f"{base}/MLmodel", "r", encoding="utf-8") as handle:
-        artifacts = yaml.safe_load(handle)["flavors"]["python_function"]["artifacts"]
-
-    def read(name: str) -> str:
-        with fsspec.open(f"{base}/{artifacts[name]['path']}", "r", encoding="utf-8") as handle:
-            return handle.read()
-
     return Scorer(
         booster=lgb.Booster(model_str=read(ARTIFACT_BOOSTER)),
         calibrator=json.loads(read(ARTIFACT_CALIBRATOR)),

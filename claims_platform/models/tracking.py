@@ -1,6 +1,6 @@
 """dagster-mlflow's tracking resource, wrapped so the experiment is created where we configure.
 
-Why wrapped (see docs/mlflow.md): dagster-mlflow's `mlflow_tracking` starts one MLflow run per
+Why wrapped (see docs/models.md): dagster-mlflow's `mlflow_tracking` starts one MLflow run per
 Dagster run and tags it with the Dagster run id — exactly what tracking needs — but it creates its
 experiment with MLflow's default artifact location (a `mlruns/` folder in the working directory).
 `claims_mlflow_tracking` creates the experiment first, with the artifact location we configure

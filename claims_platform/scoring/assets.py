@@ -1,7 +1,10 @@
-"""Daily scoring assets: the model in force, the scored applications, the reserve forecast."""
+"""Daily scoring assets: the scored applications and the reserve forecast.
+
+Each day is scored by the model in force in its month (`model_in_force`, decided the month before)
+with the decision policy that model was chosen under, so a backfill of an old day reproduces it.
+"""
 
 import io
-from datetime import date
 
 import dagster as dg
 import numpy as np
@@ -12,14 +15,13 @@ from claims_platform.metadata import png_markdown
 from claims_platform.models.loading import load_scorer_cached
 from claims_platform.models.policy import DECISIONS, DecisionPolicy, decision_counts, risk_band
 from claims_platform.models.registry import ModelRegistry
-from claims_platform.months import add_months
-from claims_platform.partitions import daily_partitions, scoring_months
+from claims_platform.months import month_key
+from claims_platform.partitions import daily_partitions
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
 from claims_platform.scoring.reserve import forecast_claims
 
 GROUP = "scoring"
 OWNERS = ["team:data-science", "team:actuarial"]
-_DEFAULT_POLICY = DecisionPolicy()
 
 SCORE_COLUMNS = (
     APPLICATION_ID,
@@ -32,90 +34,25 @@ SCORE_COLUMNS = (
 )
 
 
-def _month_key(day_key: str) -> str:
-    return f"{day_key[:7]}-01"
+class NoModelInForce(Exception):
+    """A month has no model to score it with (the platform's first months, or only ineligible candidates)."""
 
 
-@dg.asset(
-    partitions_def=scoring_months,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    io_manager_key="object_io_manager",
-    ins={
-        "champion_model": dg.AssetIn(
-            # The first month has no month before it: the asset then fails with a clear message.
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            ),
-        )
-    },
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"mlflow"},
-    automation_condition=dg.AutomationCondition.eager(),
-    description=(
-        "The model that scores the days of this month: the one `champion_model` chose in the month "
-        "before. Daily scores depend on it, so the lineage shows which model scored which day."
-    ),
-)
-def model_in_force(
-    context: dg.AssetExecutionContext, champion_model: dict[str, dict], registry: ModelRegistry
-) -> dict[str, dict]:
-    """For each month of the run, the champion decided in the previous month's partition.
-
-    A version withdrawn by a rollback is replaced by the version restored in its place (the
-    rollback job re-materializes the current month). The record carries the model's artifact
-    location, so nightly scoring reads the model without touching the registry.
-    """
-    months = context.partition_keys
-    in_force = {}
-    for month in months:
-        previous = add_months(date.fromisoformat(month), -1).isoformat()
-        if previous < scoring_months.get_first_partition_key():
-            raise dg.Failure(
-                f"{month[:7]} is the platform's first month: no champion can have been decided before it. "
-                "Scoring starts with the month after the first trained month."
-            )
-        if previous not in champion_model:
-            raise dg.Failure(
-                f"No champion decided for {month[:7]}: materialize `champion_model` partition {previous} first."
-            )
-        decision = champion_model[previous]
-        version, note = registry.resolve_in_force(int(decision["version"]))
-        in_force[month] = {
-            "model_name": decision["model_name"],
-            "version": version,
-            "decided_version": int(decision["version"]),
-            "model_uri": registry.artifact_uri(version),
-            "decided_in": previous[:7],
-            "note": note,
-        }
-    notes = {m[:7]: r["note"] for m, r in in_force.items() if r["note"]}
-    context.add_output_metadata(
-        {
-            "model_versions": dg.MetadataValue.json({m[:7]: r["version"] for m, r in in_force.items()}),
-            **({"rollback_resolutions": dg.MetadataValue.json(notes)} if notes else {}),
-        }
-    )
-    return in_force
-
-
-class ScoringConfig(dg.Config):
-    """The decision thresholds (defaults defined once, in `DecisionPolicy`)."""
-
-    refer_at: float = Field(default=_DEFAULT_POLICY.refer_at, description="Refer at or above this probability.")
-    decline_at: float = Field(default=_DEFAULT_POLICY.decline_at, description="Decline at or above this probability.")
-
-
-def score_days(
-    days: dict[str, pd.DataFrame], in_force: dict[str, dict], policy: DecisionPolicy
-) -> dict[str, pd.DataFrame]:
-    """Score each day with the model in force in its month; one predict call per model."""
-    days_by_model: dict[tuple[str, int, str], list[str]] = {}
+def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict[str, pd.DataFrame]:
+    """Score each day with the model in force in its month and its policy; one predict call per model."""
+    days_by_model: dict[tuple, list[str]] = {}
     for day in days:
-        record = in_force[_month_key(day)]
-        days_by_model.setdefault((record["model_name"], int(record["version"]), record["model_uri"]), []).append(day)
+        record = in_force[month_key(day)]
+        if record["version"] is None:
+            raise NoModelInForce(
+                f"No model in force for {day[:7]} ({day}): {record['reason']}. The first model is trained once two "
+                "months of outcomes are known; then run `monthly_training` for the month before the day's month."
+            )
+        policy = (record["policy"]["refer_at"], record["policy"]["decline_at"])
+        days_by_model.setdefault((record["model_name"], int(record["version"]), record["model_uri"], policy), []).append(day)
     scored: dict[str, pd.DataFrame] = {}
-    for (model_name, version, model_uri), model_days in days_by_model.items():
+    for (model_name, version, model_uri, (refer_at, decline_at)), model_days in days_by_model.items():
+        policy = DecisionPolicy(refer_at=refer_at, decline_at=decline_at)
         frames = [days[d] for d in model_days]
         probability = load_scorer_cached(model_uri).predict(pd.concat(frames, ignore_index=True))
         offset = 0
@@ -145,41 +82,36 @@ def score_days(
     owners=OWNERS,
     kinds={"pandas", "parquet", "mlflow"},
     description=(
-        "Every valid application of the day scored by the model in force in its month: calibrated claim "
-        "probability, risk band, accept / refer / decline, and the registered model name and version."
+        "Every valid application of the day scored by the model in force in its month, with the decision policy it "
+        "was chosen under: calibrated claim probability, risk band, accept / refer / decline, model name and version."
     ),
 )
 def application_scores(
     context: dg.AssetExecutionContext,
-    config: ScoringConfig,
     applications: dict[str, pd.DataFrame],
     model_in_force: dict[str, dict],
     registry: ModelRegistry,
 ) -> dict[str, pd.DataFrame]:
     """Score the partition range's days; a backfill of an old day uses the model in force then."""
-    policy = DecisionPolicy(refer_at=config.refer_at, decline_at=config.decline_at)
-    missing = sorted({_month_key(d) for d in applications} - set(model_in_force))
+    missing = sorted({month_key(d) for d in applications} - set(model_in_force))
     if missing:
         raise dg.Failure(f"No model in force for month(s) {missing}: materialize `model_in_force` for them first.")
-    scored = score_days(applications, model_in_force, policy)
-    everything = pd.concat(scored.values(), ignore_index=True) if scored else pd.DataFrame(columns=SCORE_COLUMNS)
-    p = everything["claim_probability"].to_numpy(dtype="float64")
-    quantiles = {f"p{int(q * 100)}": round(float(np.quantile(p, q)), 4) for q in (0.1, 0.5, 0.9, 0.99)} if len(p) else {}
-    versions = sorted({int(v) for v in everything["model_version"]}) if len(everything) else []
-    context.add_output_metadata(
-        {
-            # Totals over the run's days (Dagster copies them onto each partition of a backfill).
-            "run_days": len(scored),
-            "run_rows_scored": len(everything),
-            **{f"run_decision_{d}": c for d, c in decision_counts(everything["decision"]).items()},
-            "run_probability_quantiles": dg.MetadataValue.json(quantiles),
-            "model_versions": dg.MetadataValue.json(versions),
-            "model": dg.MetadataValue.url(registry.version_url(versions[-1]))
-            if versions and registry.ui_url
-            else (registry.model_uri(versions[-1]) if versions else "none"),
-            "thresholds": dg.MetadataValue.json({"refer_at": policy.refer_at, "decline_at": policy.decline_at}),
-        }
-    )
+    try:
+        scored = score_days(applications, model_in_force)
+    except NoModelInForce as error:
+        raise dg.Failure(str(error)) from error
+    for day, frame in scored.items():
+        # Each day's own figures on its own partition, also in a single-run backfill.
+        version = int(frame["model_version"].iloc[0]) if len(frame) else model_in_force[month_key(day)]["version"]
+        context.add_asset_metadata(
+            {
+                "rows_scored": len(frame),
+                **{f"decision_{d}": c for d, c in decision_counts(frame["decision"]).items()},
+                "model_version": version,
+                "model": registry.version_reference(version),
+            },
+            partition_key=day,
+        )
     return scored
 
 

@@ -5,9 +5,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from claims_platform.partitions import daily_partitions, scoring_months
+from claims_platform.partitions import daily_partitions
 from claims_platform.resources import ApplicationSource
-from claims_platform.training.jobs import rollback_champion
 
 nightly_scoring_job = dg.define_asset_job(
     "nightly_scoring",
@@ -21,7 +20,7 @@ nightly_scoring_job = dg.define_asset_job(
 # 07:00 UTC for the day just ended. Not earlier: the model that scores the first day of a month is
 # decided by the monthly training at 06:00 on day 2, and that day is scored on day 2 too.
 nightly_scoring_schedule = dg.build_schedule_from_partitioned_job(
-    nightly_scoring_job, name="nightly_scoring_schedule", hour_of_day=7
+    nightly_scoring_job, name="nightly_scoring_schedule", hour_of_day=7, default_status=dg.DefaultScheduleStatus.RUNNING
 )
 
 LOOKBACK_DAYS = 60  # late applications older than this are left to a deliberate backfill
@@ -81,40 +80,3 @@ def late_applications_sensor(context: dg.SensorEvaluationContext, source: Applic
     cursor = {d: w for d, w in cursor.items() if d >= first.isoformat()}
     skip = None if requests else f"no scored day received applications after it was scored (last {LOOKBACK_DAYS} days)"
     return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
-
-
-# Materializes `model_in_force` for the next month as soon as a champion decision lands (its
-# eager automation condition). Running by default: without it the first nightly run of a month
-# would find no model in force.
-model_in_force_automation = dg.AutomationConditionSensorDefinition(
-    "model_in_force_automation",
-    target=dg.AssetSelection.assets("model_in_force"),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Materialize the model in force for a month once the month before has its champion decision.",
-)
-
-
-refresh_model_in_force_job = dg.define_asset_job(
-    "refresh_model_in_force",
-    selection=dg.AssetSelection.assets("model_in_force"),
-    partitions_def=scoring_months,
-    description="Re-resolve the model in force for a month (after a rollback).",
-)
-
-
-def current_scoring_month(now: datetime) -> str:
-    """The partition key of the month ``now`` falls in."""
-    return now.strftime("%Y-%m-01")
-
-
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[rollback_champion],
-    request_job=refresh_model_in_force_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After a rollback, re-materialize this month's model in force so scoring uses the restored model.",
-)
-def rollback_refresh_sensor(context: dg.RunStatusSensorContext):
-    """One refresh of the current month per successful rollback run."""
-    month = current_scoring_month(datetime.now(UTC))
-    return dg.RunRequest(run_key=f"rollback-{context.dagster_run.run_id}", partition_key=month)

@@ -255,7 +255,9 @@ class PartitionedUPathIOManager(UPathIOManager):
                     {key: self.display_path(paths[key]) for key in missing},
                     requested=len(keys),
                 )
-            context.log.warning(
+            # Expected where an input allows it (a training window reaching back before the first
+            # ingested day), so not a warning; the asset's own metadata counts what it loaded.
+            context.log.info(
                 f"Skipped {len(missing)} missing partition(s) of {context.asset_key.to_user_string()}"
                 f" ({_format_keys(missing)}) because the input allows missing partitions."
             )

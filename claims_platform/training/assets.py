@@ -1,5 +1,6 @@
-"""Monthly assets: the point-in-time training set, the tuned calibrated model, the champion decision."""
+"""Monthly training assets: the point-in-time training set and the month's candidate model."""
 
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -8,8 +9,12 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from claims_platform.alerts.resource import Alert, AlertsResource
 from claims_platform.metadata import png_markdown
-from claims_platform.models.registry import CHAMPION, ModelRegistry
+from claims_platform.models.gate import QualityGate
+from claims_platform.models.policy import DecisionPolicy
+from claims_platform.models.registry import ModelRegistry
+from claims_platform.months import shift_month_key
 from claims_platform.partitions import monthly_partitions
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import CLAIM_STATUS
@@ -25,7 +30,6 @@ from claims_platform.training.dataset import (
 GROUP = "training"
 OWNERS = ["team:data-science"]
 CANDIDATE_QUALITY = "candidate_quality"
-THRESHOLD_TAG = "decision_threshold"
 
 
 def _month_of(context: dg.AssetExecutionContext):
@@ -94,7 +98,9 @@ def training_set(
     labelled = label_applications(apps, outcomes, window, config.min_month_coverage)
     rows = labelled.rows
     if rows.empty:
-        raise dg.Failure(
+        # The platform's first month(s): nothing is labelled yet. Not an error of this asset: the
+        # candidate records why no model can be trained, and the champion chain still decides.
+        context.log.warning(
             f"No month of {window.first_day:%Y-%m}..{window.last_day:%Y-%m} is labelled to "
             f"{config.min_month_coverage:.0%} by {window.cutoff.isoformat()} (coverage {labelled.coverage})."
         )
@@ -106,7 +112,7 @@ def training_set(
             "applications_in_window": labelled.applications,
             "training_rows": len(rows),
             "rows_of_partly_labelled_months": labelled.excluded_rows,
-            "claim_rate": round(float(rows[CLAIM_STATUS].mean()), 4),
+            "claim_rate": round(float(rows[CLAIM_STATUS].mean()), 4) if len(rows) else "n/a",
             "label_coverage": dg.MetadataValue.json(labelled.coverage),
             "fingerprint": fingerprint(rows),
         }
@@ -117,14 +123,28 @@ def training_set(
 _BUDGET = TrainingConfig()
 
 
-class ClaimsModelConfig(dg.Config):
-    """Tuning budget and the quality gate a candidate must pass before it may be promoted."""
+class CandidateModelConfig(dg.Config):
+    """The tuning budget: numbers of trials (the result never depends on the machine's load)."""
 
-    n_trials: int = Field(default=_BUDGET.n_trials, description="Optuna trials at most.")
-    timeout_seconds: float = Field(default=_BUDGET.timeout_seconds, description="Tuning stops after this many seconds.")
-    tuning_rows: int = Field(default=_BUDGET.tuning_rows, description="Train rows (stratified sample) each trial fits on.")
-    min_auc: float = Field(default=0.85, description="Quality gate: holdout ROC AUC at least this.")
-    max_ece: float = Field(default=0.03, description="Quality gate: holdout expected calibration error at most this.")
+    n_trials: int = Field(default=_BUDGET.n_trials, ge=1, le=500, description="Optuna trials of a cold start.")
+    warm_start_trials: int = Field(
+        default=_BUDGET.warm_start_trials,
+        ge=1,
+        le=500,
+        description="Optuna trials when the search starts from the incumbent champion's hyperparameters.",
+    )
+    warm_start: bool = Field(default=True, description="Start the search from the incumbent's hyperparameters.")
+    tuning_rows: int = Field(
+        default=_BUDGET.tuning_rows, ge=1000, description="Train rows (stratified sample) each trial fits on."
+    )
+    max_boost_rounds: int = Field(
+        default=_BUDGET.max_boost_rounds, ge=10, description="Boosting rounds at most (early stopping usually ends sooner)."
+    )
+    max_tuning_seconds: float = Field(
+        default=_BUDGET.max_tuning_seconds,
+        gt=0,
+        description="A guard, not a budget: tuning that runs longer fails the candidate (recorded), it is never cut short.",
+    )
 
 
 _LINEAGE_KEYS = ("window_first_day", "window_last_day", "label_cutoff", "fingerprint")
@@ -144,34 +164,42 @@ def _training_set_lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
     return lineage
 
 
-def _log_to_mlflow(mlflow, context, trained, split, metrics: dict[str, float], plots: dict[str, bytes], rows: pd.DataFrame):
-    import mlflow as mlflow_module
-
-    month = context.partition_key[:7]
-    tags = {
-        "dagster_run_id": context.run_id,
-        "dagster_partition": context.partition_key,
-        "training_month": month,
-        **_training_set_lineage(context),
-    }
-    tags.setdefault("training_set_fingerprint", fingerprint(rows))
-    mlflow.set_tags(tags)
-    mlflow.log_params({**trained.params_for_logging(), **{f"split_{k}": v for k, v in split.summary().items()}})
-    mlflow.log_metrics({f"holdout_{k}": float(v) for k, v in metrics.items()})
-    mlflow.log_metrics({f"validation_{k}": float(v) for k, v in trained.validation_metrics.items()})
-    dataset = mlflow_module.data.from_pandas(rows, name=f"training_set_{month}", targets=CLAIM_STATUS)
-    mlflow.log_input(dataset, context="training")
-    for name, png in plots.items():
-        mlflow.log_image(_as_image(png), f"plots/{name}.png")
-    return tags
-
-
 def _as_image(png: bytes):
     import io
 
     from PIL import Image
 
     return Image.open(io.BytesIO(png))
+
+
+def _log_training_dataset(mlflow, training_set: pd.DataFrame, month: str) -> None:
+    """Log the training set as the run's MLflow dataset (its schema inferred from the frame)."""
+    import warnings
+
+    import mlflow as mlflow_module
+
+    with warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot hold missing values concerns model signatures;
+        # the registered model's signature is typed from the data contract instead (models/packaging.py).
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        dataset = mlflow_module.data.from_pandas(training_set, name=f"training_set_{month[:7]}", targets=CLAIM_STATUS)
+        mlflow.log_input(dataset, context="training")
+
+
+def _incumbent_params(instance: dg.DagsterInstance, month: str) -> tuple[int | None, dict]:
+    """The champion left by the decision of the month before, and its hyperparameters (warm start).
+
+    Read from that decision's record (a partition that does not change), not from the registry's
+    alias. Not a declared input: the decision of M depends on this asset, so a dependency on the
+    decision of M−1 would make the asset graph cyclic.
+    """
+    from claims_platform.models.assets import recorded_decision
+
+    decision = recorded_decision(instance, shift_month_key(month, -1))
+    champion = (decision or {}).get("champion")
+    if not champion:
+        return None, {}
+    return int(champion["version"]), dict(champion.get("params") or {})
 
 
 @dg.asset(
@@ -183,51 +211,92 @@ def _as_image(png: bytes):
     check_specs=[
         dg.AssetCheckSpec(
             CANDIDATE_QUALITY,
-            asset="claims_model",
-            blocking=True,
-            description="Holdout AUC above the floor, calibration error under the ceiling, no missing predictions.",
+            asset="candidate_model",
+            # Not blocking: the champion decision must run to record "ineligible, champion kept"
+            # (it enforces the same gate itself).
+            blocking=False,
+            description="Trained, holdout AUC above the floor, calibration error under the ceiling, no missing predictions.",
         )
     ],
     description=(
-        "LightGBM tuned with Optuna and calibrated on validation data, evaluated on the out-of-time holdout "
-        "(the most recent labelled month), tracked in MLflow and registered as a new model version."
+        "The month's candidate: LightGBM tuned with Optuna (a number of trials, warm-started from the incumbent's "
+        "hyperparameters) and calibrated, evaluated on the out-of-time holdout at the decision policy, tracked in "
+        "MLflow and registered as a new version. A training failure is recorded as an ineligible candidate."
     ),
 )
-def claims_model(
+def candidate_model(
     context: dg.AssetExecutionContext,
-    config: ClaimsModelConfig,
+    config: CandidateModelConfig,
     training_set: pd.DataFrame,
     mlflow: dg.ResourceParam[Any],
     registry: ModelRegistry,
+    alerts: AlertsResource,
 ):
-    """Train, evaluate on the holdout, log everything to MLflow, register; the version's summary."""
-    from claims_platform.models.packaging import log_trained_model
+    """Train, evaluate, log to MLflow and register; a record of the candidate (trained or failed)."""
     from claims_platform.training.metrics import evaluate
     from claims_platform.training.plots import calibration_png, feature_importance_png, roc_curve_png
     from claims_platform.training.split import out_of_time_split
     from claims_platform.training.train import train_model
 
+    month = context.partition_key
+    policy, gate = DecisionPolicy(), QualityGate()
+    incumbent_version, warm_params = _incumbent_params(context.instance, month)
+    warm_start = warm_params if config.warm_start and warm_params else None
+    budget = TrainingConfig(
+        n_trials=config.n_trials,
+        warm_start_trials=config.warm_start_trials,
+        tuning_rows=config.tuning_rows,
+        max_boost_rounds=config.max_boost_rounds,
+        max_tuning_seconds=config.max_tuning_seconds,
+    )
+    mlflow.set_tags(
+        {
+            "mlflow.runName": f"candidate_model {month[:7]}",
+            "dagster_run_id": context.run_id,
+            "dagster_partition": month,
+            "training_month": month[:7],
+            **_training_set_lineage(context),
+        }
+    )
     try:
+        if training_set.empty:
+            raise ValueError("no labelled rows before the cutoff (see the training_set partition's label coverage)")
         split = out_of_time_split(training_set)
-        trained = train_model(
-            split.development,
-            TrainingConfig(n_trials=config.n_trials, timeout_seconds=config.timeout_seconds, tuning_rows=config.tuning_rows),
-        )
+        trained = train_model(split.development, budget, warm_start=warm_start)
         y = split.holdout[CLAIM_STATUS].to_numpy()
         p = trained.predict_proba(split.holdout)
         missing = int(np.isnan(p).sum())
-        metrics = evaluate(y, np.nan_to_num(p, nan=0.0), trained.threshold)
-        plots = {
-            "roc_curve": roc_curve_png(y, p),
-            "calibration": calibration_png(y, p),
-            "feature_importance": feature_importance_png(trained.booster),
-        }
-        tags = _log_to_mlflow(mlflow, context, trained, split, metrics, plots, training_set)
+        metrics = evaluate(y, np.nan_to_num(p, nan=0.0), policy.refer_at)
+    except Exception as error:  # noqa: BLE001 — any training failure makes an ineligible candidate, loudly
+        yield from _failed_candidate(context, month, error, mlflow, alerts)
+        return
+
+    from claims_platform.models.packaging import log_trained_model
+
+    plots = {
+        "roc_curve": roc_curve_png(y, p),
+        "calibration": calibration_png(y, p),
+        "feature_importance": feature_importance_png(trained.booster),
+    }
+    try:
         run_id = mlflow.active_run().info.run_id
+        mlflow.log_params({**trained.params_for_logging(), **{f"split_{k}": v for k, v in split.summary().items()}})
+        mlflow.log_params({"warm_start": bool(warm_start), "warm_start_from_version": incumbent_version or "none"})
+        mlflow.log_metrics({f"holdout_{k}": float(v) for k, v in metrics.items()})
+        mlflow.log_metrics({f"validation_{k}": float(v) for k, v in trained.validation_metrics.items()})
+        _log_training_dataset(mlflow, training_set, month)
+        for name, png in plots.items():
+            mlflow.log_image(_as_image(png), f"plots/{name}.png")
         version = log_trained_model(
             trained,
             registered_model_name=registry.model_name,
-            tags={**tags, "mlflow_run_id": run_id, THRESHOLD_TAG: str(trained.threshold), "holdout_month": split.holdout_month},
+            tags={
+                "dagster_run_id": context.run_id,
+                "dagster_partition": month,
+                "training_month": month[:7],
+                "holdout_month": split.holdout_month,
+                "mlflow_run_id": run_id,
+            },
         )
     except BaseException:
         # The run fails loudly; its MLflow run must not stay RUNNING forever.
@@ -236,132 +305,80 @@ def claims_model(
     # dagster-mlflow ends its run only through a job hook; end it here so the run is complete even
     # when the asset is materialized from the UI.
     mlflow.end_run()
-    summary = {
+    gate_failures = gate.failures(metrics["roc_auc"], metrics["ece"], missing)
+    record = {
+        "status": "trained",
+        "failure": None,
         "model_name": registry.model_name,
         "version": version,
+        "model_uri": registry.artifact_uri(version),
         "mlflow_run_id": run_id,
-        "threshold": trained.threshold,
+        "training_month": month[:7],
         "holdout_month": split.holdout_month,
-        "holdout_metrics": metrics,
-        "validation_metrics": trained.validation_metrics,
-        "missing_predictions": missing,
+        "holdout_rows": int(metrics["rows"]),
+        "policy": policy.as_dict(),
+        "holdout_metrics": {k: float(v) for k, v in metrics.items()},
+        "validation_metrics": {k: float(v) for k, v in trained.validation_metrics.items()},
+        "gate": {**gate.as_dict(), "passed": not gate_failures, "failures": gate_failures},
+        "params": trained.best_params,
+        "warm_start": {"from_version": incumbent_version, "used": bool(warm_start)},
+        "tuning": {k: v for k, v in trained.tuning.items() if k != "trials"},
         "calibration": trained.calibration["method"],
-        "fit_seconds": trained.fit_seconds,
+        "fit_seconds": round(trained.fit_seconds, 2),
     }
     yield dg.Output(
-        summary,
+        record,
         metadata={
+            "status": "trained",
             "model_version": version,
-            "model": dg.MetadataValue.url(registry.version_url(version))
-            if registry.ui_url
-            else registry.model_uri(version),
+            "model": registry.version_reference(version),
             "mlflow_run_id": run_id,
-            "decision_threshold": trained.threshold,
+            "warm_start": f"from v{incumbent_version}" if warm_start else "cold start",
+            "trials": int(trained.tuning.get("n_trials", 0)),
             "calibration": trained.calibration["method"],
             "holdout_month": split.holdout_month,
-            **{f"holdout_{k}": round(float(v), 5) for k, v in metrics.items() if k not in ("rows",)},
             "holdout_rows": int(metrics["rows"]),
+            **{f"holdout_{k}": round(float(v), 5) for k, v in metrics.items() if k not in ("rows", "threshold")},
+            "kappa_at": f"the decision policy's screen, p >= {policy.refer_at}",
             "fit_seconds": round(trained.fit_seconds, 1),
             "best_params": dg.MetadataValue.json(trained.best_params),
             **{f"plot_{name}": png_markdown(png, name) for name, png in plots.items()},
         },
     )
-    failures = []
-    if metrics["roc_auc"] < config.min_auc:
-        failures.append(f"holdout AUC {metrics['roc_auc']:.4f} < {config.min_auc}")
-    if metrics["ece"] > config.max_ece:
-        failures.append(f"holdout ECE {metrics['ece']:.4f} > {config.max_ece}")
-    if missing:
-        failures.append(f"{missing} missing predictions")
     yield dg.AssetCheckResult(
         check_name=CANDIDATE_QUALITY,
-        passed=not failures,
-        description="; ".join(failures) or "candidate fit to be compared with the champion",
+        passed=not gate_failures,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(gate_failures) or "candidate fit to be compared with the champion",
         metadata={
             "roc_auc": float(metrics["roc_auc"]),
             "ece": float(metrics["ece"]),
             "missing_predictions": missing,
-            "min_auc": config.min_auc,
-            "max_ece": config.max_ece,
+            **gate.as_dict(),
         },
     )
 
 
-class ChampionConfig(dg.Config):
-    """Whether a decision to promote moves the registry aliases (False: record-only backfills)."""
-
-    promote: bool = Field(default=True, description="Move the `champion` alias when the candidate wins.")
-
-
-def _kappa(registry: ModelRegistry, version: int, threshold: float, holdout: pd.DataFrame) -> float:
-    from claims_platform.training.metrics import evaluate
-
-    p = registry.predict(version, holdout.drop(columns=[CLAIM_STATUS]))
-    return float(evaluate(holdout[CLAIM_STATUS].to_numpy(), p, threshold)["kappa"])
-
-
-@dg.asset(
-    partitions_def=monthly_partitions,
-    io_manager_key="object_io_manager",
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"mlflow"},
-    description=(
-        "Which model scores the days of the NEXT month: the candidate is promoted only if its Cohen's kappa "
-        "on its own holdout beats the champion's on the same rows (ties keep the champion). Audited."
-    ),
-)
-def champion_model(
-    context: dg.AssetExecutionContext,
-    config: ChampionConfig,
-    training_set: pd.DataFrame,
-    claims_model: dict,
-    registry: ModelRegistry,
-) -> dict:
-    """Compare candidate and champion on the candidate's holdout; move aliases; record the decision."""
-    from claims_platform.training.promotion import decide_promotion
-    from claims_platform.training.split import out_of_time_split
-
-    holdout = out_of_time_split(training_set).holdout
-    candidate = int(claims_model["version"])
-    candidate_kappa = _kappa(registry, candidate, float(claims_model["threshold"]), holdout)
-    champion = registry.alias_version(CHAMPION)
-    champion_threshold = champion_kappa = None
-    if champion is not None and champion != candidate:
-        champion_threshold = float(registry.version_tags(champion)[THRESHOLD_TAG])
-        champion_kappa = _kappa(registry, champion, champion_threshold, holdout)
-    decision = decide_promotion(candidate, candidate_kappa, champion, champion_kappa)
-    in_force = candidate if decision.promote else champion
-    audit = {
-        **decision.as_dict(),
-        "training_month": context.partition_key[:7],
-        "scores_month": context.partition_time_window.end.strftime("%Y-%m"),
-        "holdout_month": claims_model["holdout_month"],
-        "holdout_rows": len(holdout),
-        "candidate_threshold": claims_model["threshold"],
-        "champion_threshold": champion_threshold,
-        "aliases_moved": bool(config.promote and decision.promote),
-        "promote_switch": config.promote,
-        "dagster_run_id": context.run_id,
-        "decided_by": context.run.tags.get("user", context.run.tags.get("dagster/schedule_name", "manual or backfill")),
-        "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    if config.promote and decision.promote:
-        registry.promote(candidate, audit)
-    registry.tag_version(candidate, {f"decision.{context.partition_key[:7]}": audit})
-    registry.record(f"decision_{context.partition_key[:7]}", audit)
-    threshold = claims_model["threshold"] if in_force == candidate else champion_threshold
-    context.add_output_metadata(
-        {
-            "decision": "promoted" if decision.promote else "kept champion",
-            "reason": decision.reason,
-            "model_in_force_next_month": in_force,
-            "candidate_version": candidate,
-            "candidate_kappa": round(candidate_kappa, 5),
-            "champion_version": champion if champion is not None else "none",
-            "champion_kappa": round(champion_kappa, 5) if champion_kappa is not None else "n/a",
-            "aliases_moved": audit["aliases_moved"],
-            "audit": dg.MetadataValue.json(audit),
-        }
+def _failed_candidate(context: dg.AssetExecutionContext, month: str, error: Exception, mlflow, alerts: AlertsResource):
+    """The record, check and alert of a candidate whose training failed (the chain still decides)."""
+    reason = f"{type(error).__name__}: {error}"
+    context.log.error(f"Training failed for {month[:7]}; the candidate is ineligible.\n{traceback.format_exc()}")
+    mlflow.set_tag("failure", reason[:5000])
+    mlflow.end_run(status="FAILED")
+    alerts.send(
+        Alert(
+            "error",
+            f"Training failed for {month[:7]}",
+            f"{reason}. The candidate is ineligible; the champion decision keeps the incumbent.",
+            fields={"month": month[:7], "run": context.run_id},
+        ),
+        log=context.log,
     )
-    return {"model_name": registry.model_name, "version": in_force, "threshold": threshold, "decision": audit}
+    record = {"status": "failed", "failure": reason, "version": None, "training_month": month[:7]}
+    yield dg.Output(record, metadata={"status": "failed", "failure": reason})
+    yield dg.AssetCheckResult(
+        check_name=CANDIDATE_QUALITY,
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"training failed: {reason}",
+    )

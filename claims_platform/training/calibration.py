@@ -12,8 +12,8 @@ isotonic every time. So the validation slice is cut into K stratified folds; eac
 on K−1 folds and predicts the remaining one, giving out-of-fold probabilities for every validation row.
 The candidate with the lower out-of-fold Brier score (a proper scoring rule: it rewards calibration
 and sharpness together) wins; ECE and log loss are recorded beside it. The winner is then refitted on
-the whole validation slice. The out-of-fold probabilities of the winner are what the decision
-threshold is chosen on, so that choice is not judged on rows its calibrator was fitted on either.
+the whole validation slice. The out-of-fold probabilities of the winner are what the validation
+metrics are computed on, so they are not judged on rows the calibrator was fitted on either.
 """
 
 from __future__ import annotations

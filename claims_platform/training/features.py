@@ -19,7 +19,8 @@ from typing import Any
 
 from claims_platform import schema
 
-SPEC_VERSION = 1
+# 2: a per-feature ``contract`` (kind, bounds, levels, nullable) that the registered model enforces.
+SPEC_VERSION = 2
 
 DROPPED_COLUMNS: dict[str, str] = {
     schema.APPLICATION_ID: "identifier, no information about the applicant",
@@ -33,10 +34,27 @@ def model_features() -> tuple[str, ...]:
     return tuple(name for name in schema.FEATURES if name not in DROPPED_COLUMNS)
 
 
-def feature_spec() -> dict[str, Any]:
-    """The JSON-serialisable feature spec that ``models.runtime.prepare_features`` applies.
+def feature_contract(name: str) -> dict[str, Any]:
+    """One feature's contract as JSON: its kind, inclusive bounds, allowed levels and nullability.
 
-    Categorical levels are the schema's fixed levels, so category codes do not depend on the data.
+    The registered model carries this (inside its feature spec) so that it can refuse a row that
+    breaks the contract wherever it is served, without :mod:`claims_platform.schema` at hand.
+    """
+    column = schema.COLUMNS_BY_NAME[name]
+    return {
+        "kind": column.kind,
+        "low": column.low,
+        "high": column.high,
+        "levels": list(column.levels) if column.levels is not None else None,
+        "nullable": column.nullable,
+    }
+
+
+def feature_spec() -> dict[str, Any]:
+    """The JSON-serialisable feature spec that ``models.runtime`` applies and enforces.
+
+    Categorical levels are the schema's fixed levels, so category codes do not depend on the data;
+    ``contract`` holds every feature's rules (see :func:`feature_contract`).
     """
     features = model_features()
     categorical = {
@@ -48,6 +66,7 @@ def feature_spec() -> dict[str, Any]:
         "spec_version": SPEC_VERSION,
         "features": list(features),
         "categorical": categorical,
+        "contract": {name: feature_contract(name) for name in features},
         "dropped": dict(DROPPED_COLUMNS),
         "target": schema.CLAIM_STATUS,
     }

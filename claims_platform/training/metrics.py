@@ -1,16 +1,11 @@
 """How good a model's calibrated claim probabilities are: ranking, calibration, and the decision.
 
-**The production decision threshold.** A row is flagged as a likely claim when ``p >= threshold``.
-The threshold is the one that maximises Cohen's kappa on the VALIDATION slice (out-of-fold calibrated
-predictions, see ``train.py``), chosen on a 0.01 grid and then FROZEN with the model (a model-version
-tag and the pyfunc's metadata). Why:
-
-- the seed's 0.5 is arbitrary for a 15% claim rate: calibrated probabilities rarely reach it, so
-  it flags almost nobody and kappa is low by construction, not by model quality;
-- kappa is the promotion criterion, so the threshold it is measured at must belong to the model and be
-  fixed before the holdout is seen. Choosing it on the holdout would flatter every candidate;
-- promotion then compares candidate and champion each at its OWN frozen threshold on the SAME holdout,
-  i.e. each model as it would actually decide.
+**The decision.** Models carry no threshold of their own: accept / refer / decline is the ONE
+:class:`~claims_platform.models.policy.DecisionPolicy`, the same for scoring and for promotion. A
+model's kappa is therefore measured at the policy's SCREEN, ``p >= refer_at`` (referred or declined,
+i.e. not accepted automatically) against the claim outcome: call
+``evaluate(y, p, threshold=DecisionPolicy().refer_at)``. Every model is judged as it would decide,
+and no threshold is fitted on any data, so none can flatter a candidate.
 
 **Expected calibration error** uses 10 EQUAL-MASS bins (deciles of ``p``): with a 15% claim rate most
 probabilities sit below 0.2, where equal-width bins would lump almost every row into one or two
@@ -29,7 +24,6 @@ import pandas as pd
 from sklearn.metrics import brier_score_loss, cohen_kappa_score, log_loss, roc_auc_score
 
 ECE_BINS = 10
-THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 
 def _arrays(y_true: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -69,29 +63,6 @@ def expected_calibration_error(y_true: Any, p: Any, n_bins: int = ECE_BINS) -> f
     bins = calibration_bins(y_true, p, n_bins)
     weights = bins["rows"] / bins["rows"].sum()
     return float((weights * (bins["claim_rate"] - bins["mean_probability"]).abs()).sum())
-
-
-def _kappa_per_threshold(y: np.ndarray, prob: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    # Confusion counts for all thresholds at once: kappa = (po - pe) / (1 - pe).
-    flagged = prob[None, :] >= thresholds[:, None]
-    n = len(y)
-    tp = (flagged & (y == 1)).sum(axis=1)
-    n_flagged = flagged.sum(axis=1)
-    positives = int(y.sum())
-    tn = (n - positives) - (n_flagged - tp)
-    observed = (tp + tn) / n
-    expected = (n_flagged * positives + (n - n_flagged) * (n - positives)) / n**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = (observed - expected) / (1 - expected)
-    # 1 - pe == 0 only when everything and every label fall in one class: no agreement beyond chance.
-    return np.where(expected < 1, kappa, 0.0)
-
-
-def choose_threshold(y_val: Any, p_val: Any, grid: np.ndarray = THRESHOLD_GRID) -> float:
-    """The kappa-maximising decision threshold on validation predictions (lowest one on a tie)."""
-    y, prob = _arrays(y_val, p_val)
-    kappas = _kappa_per_threshold(y, prob, np.asarray(grid, dtype=np.float64))
-    return float(grid[int(np.argmax(kappas))])
 
 
 def evaluate(y_true: Any, p: Any, threshold: float) -> dict[str, float]:

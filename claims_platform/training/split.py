@@ -3,10 +3,10 @@
 The model is used on days after its window, so it is judged on rows after the ones it learned from:
 
 - **holdout**: the most recent labelled calendar month of the window. Tuning, early stopping,
-  calibration and threshold choice never see it; candidate and champion are compared on it.
+  calibration never see it; candidate and champion are compared on it.
 - **validation**: the most recent ``validation_fraction`` (default 15%) of the remaining rows, cut on
-  a day boundary so no day is split. Early stopping, tuning objective, calibration choice and the
-  decision threshold use it.
+  a day boundary so no day is split. Early stopping, the tuning objective and the calibration
+  choice use it (the decision thresholds are the business's policy, not fitted).
 - **train**: everything before; the only rows the booster's trees are fitted on.
 """
 

@@ -5,28 +5,43 @@ Recipe (each step sees only what it may):
 1. :func:`~claims_platform.training.split.validation_split` cuts the most recent ~15% of the
    development rows (by day) as the validation slice. The holdout month was removed by the caller.
 2. **Tuning** — Optuna's TPE sampler (fixed seed) over LightGBM's main capacity and regularisation
-   knobs, within ``n_trials`` and ``timeout_seconds``. Each trial fits on a stratified SUBSAMPLE of
-   the train rows (``tuning_rows``; the budget is 5 minutes for ~440k rows on 2 cores) and early-stops
-   on the validation slice, never on train rows. The objective is validation **log loss**: a proper
-   scoring rule that rewards sharp AND calibrated probabilities — what the reserve (Σp) and the
-   decision thresholds consume — and, unlike AUC, it is the very quantity early stopping watches, so
-   "best iteration" and "best trial" mean the same thing. No intermediate-value pruning: comparing
-   log loss after N rounds would systematically kill small learning rates; a wall-clock deadline
-   bounds the study instead.
+   knobs, for a fixed NUMBER of trials: ``n_trials`` from cold, ``warm_start_trials`` when
+   warm-started from the incumbent's parameters. Each trial fits on a seeded, stratified SUBSAMPLE of
+   the train rows (``tuning_rows``) and early-stops on the validation slice, never on train rows. The
+   objective is validation **log loss**: a proper scoring rule that rewards sharp AND calibrated
+   probabilities — what the reserve (Σp) and the decision policy consume — and, unlike AUC, it is the
+   very quantity early stopping watches, so "best iteration" and "best trial" mean the same thing.
+   Every trial runs to completion: no pruning (comparing log loss after N rounds would systematically
+   kill small learning rates) and no deadline, so the model never depends on the machine's load.
+   ``max_tuning_seconds`` is a guard checked between trials: a study slower than that fails the run
+   (:class:`TuningGuardExceeded`); it never shortens one.
 3. **Refit** on ALL train rows with the best parameters; early stopping on the validation slice again
    finds the number of trees for the larger sample (the best iteration of the subsample fit would be too
    few). The final booster keeps exactly ``best_iteration`` trees.
 4. **Calibration** on the validation margins: isotonic vs sigmoid by cross-fitted Brier
    (:mod:`~claims_platform.training.calibration`).
-5. **Decision threshold**: the kappa-maximising one on the chosen calibrator's out-of-fold validation
-   probabilities (:func:`~claims_platform.training.metrics.choose_threshold`), frozen with the model.
+
+There is no per-model decision threshold: accept / refer / decline is the ONE
+:class:`~claims_platform.models.policy.DecisionPolicy`, and the validation metrics are reported at
+its screen (``p >= refer_at``: not accepted automatically), as promotion compares models.
+
+**Warm start.** A monthly retrain passes the incumbent's tuned parameters (its ``best_params``): they
+are the first trial, and TPE samples around them from the second trial on (no random start-up
+trials), so a smaller budget matches the incumbent. Keys outside the search space are dropped,
+values outside it clipped, missing ones taken from the default trial — all recorded in ``tuning``.
+
+**Reproducible.** LightGBM runs with ``deterministic=True``, ``force_col_wise=True`` and a fixed
+``num_threads``; Optuna's sampler, the subsample and the calibration folds are seeded; trials run one
+at a time. The same development rows and config give the same booster, byte for byte.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -36,13 +51,19 @@ import pandas as pd
 
 from claims_platform import schema
 from claims_platform.models import runtime
+from claims_platform.models.policy import DecisionPolicy
 from claims_platform.training import features
 from claims_platform.training.calibration import choose_calibrator
 from claims_platform.training.config import TrainingConfig
-from claims_platform.training.metrics import choose_threshold, evaluate
+from claims_platform.training.metrics import evaluate
 from claims_platform.training.split import validation_split
 
-EXAMPLE_ROWS = 5  # warehouse-format rows kept as the registered model's input example
+# A study that used this share of max_tuning_seconds is recorded as close to the guard.
+GUARD_CLOSE_SHARE = 0.5
+
+
+class TuningGuardExceeded(RuntimeError):
+    """The tuning study ran longer than ``TrainingConfig.max_tuning_seconds``: the run fails."""
 
 
 @dataclass
@@ -52,31 +73,32 @@ class TrainedModel:
     booster: lgb.Booster
     calibrator: dict[str, Any]  # JSON form, see runtime.apply_calibrator
     spec: dict[str, Any]  # JSON form, see features.feature_spec
-    threshold: float  # the frozen production decision threshold (metrics.py says why)
-    best_params: dict[str, Any]
+    best_params: dict[str, Any]  # tuned LightGBM params: what a later retrain warm-starts from
     best_iteration: int
-    tuning: dict[str, Any]  # summary of the Optuna study
+    tuning: dict[str, Any]  # summary of the Optuna study (budget, warm start, guard, every trial)
     calibration: dict[str, Any]  # chosen method and the out-of-fold scores of every candidate
-    validation_metrics: dict[str, float]  # chosen calibrator, out-of-fold, at the threshold
+    validation_metrics: dict[str, float]  # chosen calibrator, out-of-fold, at the decision policy's screen
     rows: dict[str, int]
     fit_seconds: float
     stage_seconds: dict[str, float]  # prepare / tuning / refit / calibration wall times
-    input_example: pd.DataFrame = field(repr=False)  # a few rows in the warehouse's column format
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated claim probabilities for warehouse-format rows (the pyfunc's exact code path)."""
         return runtime.predict_claim_probability(self.booster, self.calibrator, self.spec, frame)
 
     def params_for_logging(self) -> dict[str, Any]:
-        """Flat parameters for MLflow: tuned LightGBM params, budget, threshold, calibration, rows."""
+        """Flat parameters for MLflow: tuned LightGBM params, trial budget, calibration, rows.
+
+        Whether the search was warm-started is the caller's to log, beside the incumbent it came from.
+        """
         return {
             **{f"lgbm_{k}": v for k, v in self.best_params.items()},
             "best_iteration": self.best_iteration,
-            "decision_threshold": self.threshold,
             "calibration_method": self.calibration["method"],
             "dropped_columns": ",".join(self.spec["dropped"]),
             **{f"{k}_rows": v for k, v in self.rows.items()},
-            "n_trials_run": self.tuning["n_trials"],
+            "n_trials": self.tuning["n_trials"],
+            "best_trial": self.tuning["best_trial"],
         }
 
 
@@ -88,28 +110,29 @@ def _base_params(config: TrainingConfig) -> dict[str, Any]:
         "num_threads": config.num_threads,
         "seed": config.seed,
         "deterministic": True,
-        "force_col_wise": True,  # skip LightGBM's row/col-wise timing probe on every fit
+        "force_col_wise": True,  # deterministic AND skips LightGBM's row/col-wise timing probe
         "bagging_freq": 1,
     }
 
 
-def _suggest(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.3, log=True),
-        "num_leaves": trial.suggest_int("num_leaves", 8, 128, log=True),
-        "min_child_samples": trial.suggest_int("min_child_samples", 10, 500, log=True),
-        "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
-        "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
-        "lambda_l1": trial.suggest_float("lambda_l1", 1e-8, 10.0, log=True),
-        "lambda_l2": trial.suggest_float("lambda_l2", 1e-8, 10.0, log=True),
-        "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
-    }
+# The tuned knobs: name -> (low, high, log scale, integer). Warm-start values are clipped to these.
+# The learning rate's floor keeps the refit affordable: trees grow as 1/learning rate and the refit
+# on all train rows (~340k for 12 months) costs 30-50 ms a tree on 2 cores. With a 0.03 floor the
+# 12-month search chose 0.031 and its refit took 40 s (865 trees) for no better holdout than 0.05's.
+SEARCH_SPACE: dict[str, tuple[float, float, bool, bool]] = {
+    "learning_rate": (0.05, 0.3, True, False),
+    "num_leaves": (8, 128, True, True),
+    "min_child_samples": (10, 500, True, True),
+    "feature_fraction": (0.4, 1.0, False, False),
+    "bagging_fraction": (0.5, 1.0, False, False),
+    "lambda_l1": (1e-8, 10.0, True, False),
+    "lambda_l2": (1e-8, 10.0, True, False),
+    "cat_smooth": (1.0, 50.0, True, False),
+}
 
-
-# Close to LightGBM's defaults (learning rate halved, bagging off) as the first trial, so TPE starts
-# from a known-sane point.
-_DEFAULT_TRIAL = {
-    "learning_rate": 0.05,
+# LightGBM's defaults (bagging off): a cold start's first trial, so TPE starts from a known-sane point.
+DEFAULT_TRIAL = {
+    "learning_rate": 0.1,
     "num_leaves": 31,
     "min_child_samples": 20,
     "feature_fraction": 1.0,
@@ -119,25 +142,69 @@ _DEFAULT_TRIAL = {
     "cat_smooth": 10.0,
 }
 
+# Random start-up trials of a cold TPE search before it models the results (Optuna's default).
+COLD_STARTUP_TRIALS = 10
 
-def _deadline_callback(deadline: float):
-    """End a fit at its best round so far once ``deadline`` (``time.perf_counter``) has passed.
 
-    Optuna's timeout is only checked between trials; one slow trial (many leaves, a small learning
-    rate, a busy machine) could otherwise overrun the whole training budget. The cut fit is a real
-    model validated at its best round, so its score is a fair — if pessimistic — trial value.
+def _suggest(trial: optuna.Trial) -> dict[str, Any]:
+    return {
+        name: trial.suggest_int(name, int(low), int(high), log=log)
+        if integer
+        else trial.suggest_float(name, low, high, log=log)
+        for name, (low, high, log, integer) in SEARCH_SPACE.items()
+    }
+
+
+def warm_start_params(incumbent: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The incumbent's parameters made a valid first trial: ``(params, adjustments)``.
+
+    Unknown keys (and fixed recipe keys such as ``bagging_freq``) are dropped, values outside the
+    search space clipped to it, unreadable or missing ones taken from :data:`DEFAULT_TRIAL`. Values
+    may be strings (parameters read back from MLflow). ``adjustments`` says what was changed.
     """
-    best: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    adjustments: dict[str, Any] = {"dropped": {}, "clipped": {}, "defaulted": {}}
+    for key, value in incumbent.items():
+        if key not in SEARCH_SPACE:
+            adjustments["dropped"][str(key)] = _recordable(value)
+    for name, (low, high, _log, integer) in SEARCH_SPACE.items():
+        if name not in incumbent:
+            params[name] = DEFAULT_TRIAL[name]
+            adjustments["defaulted"][name] = "missing"
+            continue
+        try:
+            number = float(incumbent[name])
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            params[name] = DEFAULT_TRIAL[name]
+            adjustments["defaulted"][name] = _recordable(incumbent[name])
+            continue
+        used = min(max(number, low), high)
+        if integer:
+            used = int(min(max(round(used), low), high))
+        if used != number:
+            adjustments["clipped"][name] = [_recordable(incumbent[name]), used]
+        params[name] = used
+    return params, {kind: found for kind, found in adjustments.items() if found}
 
-    def callback(env: lgb.callback.CallbackEnv) -> None:
-        score = next(r for r in env.evaluation_result_list if r[0] == "validation")
-        if "score" not in best or score[2] < best["score"][2]:
-            best.update(score=score, iteration=env.iteration)
-        if time.perf_counter() > deadline:
-            raise lgb.callback.EarlyStopException(best["iteration"], [best["score"]])
 
-    callback.order = 40  # after LightGBM's own early stopping (order 30) has had its say this round
-    return callback
+_SPINNING_THREADS_HINT = (
+    " OMP_WAIT_POLICY is not PASSIVE: on a machine busier than its cores, OpenMP threads that spin at"
+    " every barrier can make a multi-threaded LightGBM fit ten times slower or worse."
+)
+
+
+def _spinning_threads(config: TrainingConfig) -> bool:
+    # libgomp reads the policy once, when LightGBM is loaded; the environment is the best evidence left.
+    return config.num_threads > 1 and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
+
+
+def _recordable(value: Any) -> Any:
+    """``value`` as it can be recorded in the JSON tuning summary (finite numbers, text otherwise)."""
+    if isinstance(value, bool | int | str) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return str(value)
 
 
 def _dataset(x: pd.DataFrame, y: np.ndarray, reference: lgb.Dataset | None = None) -> lgb.Dataset:
@@ -163,58 +230,78 @@ def _stratified_subsample(y: np.ndarray, rows: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
-def _fit(
-    params: dict[str, Any], train: lgb.Dataset, valid: lgb.Dataset, config: TrainingConfig, callbacks: list
-) -> lgb.Booster:
+def _fit(params: dict[str, Any], train: lgb.Dataset, valid: lgb.Dataset, config: TrainingConfig) -> lgb.Booster:
     return lgb.train(
         params,
         train,
         num_boost_round=config.max_boost_rounds,
         valid_sets=[valid],
         valid_names=["validation"],
-        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False), *callbacks],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
     )
 
 
 def _tune(
-    train: lgb.Dataset, valid: lgb.Dataset, config: TrainingConfig
+    train: lgb.Dataset, valid: lgb.Dataset, config: TrainingConfig, warm_start: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run the Optuna study; ``(best_params, summary)``."""
-
-    deadline = time.perf_counter() + config.timeout_seconds
+    """Run the Optuna study for its whole trial budget; ``(best_params, summary)``."""
+    if not warm_start:  # None, or an incumbent without parameters: a cold start
+        first_trial, adjustments, budget = dict(DEFAULT_TRIAL), {}, config.n_trials
+        sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=COLD_STARTUP_TRIALS)
+    else:
+        first_trial, adjustments = warm_start_params(warm_start)
+        budget = config.warm_start_trials
+        # The incumbent is the only start-up trial: TPE samples around it from the second trial on.
+        sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=1)
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**_base_params(config), **_suggest(trial)}
-        booster = _fit(params, train, valid, config, [_deadline_callback(deadline)])
+        booster = _fit({**_base_params(config), **_suggest(trial)}, train, valid, config)
         trial.set_user_attr("best_iteration", booster.best_iteration)
         return float(booster.best_score["validation"]["binary_logloss"])
+
+    started = time.perf_counter()
+
+    def guard(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        # Checked between trials only: a fit is never cut, so no trial's value depends on the load.
+        seconds = time.perf_counter() - started
+        if seconds > config.max_tuning_seconds:
+            raise TuningGuardExceeded(
+                f"tuning exceeded its guard: {len(study.trials)} of {budget} trials took {seconds:.1f} s, "
+                f"over max_tuning_seconds={config.max_tuning_seconds:g}. The run fails rather than train "
+                "on a smaller budget; raise max_tuning_seconds or lower the trials / tuning_rows."
+                + (_SPINNING_THREADS_HINT if _spinning_threads(config) else "")
+            )
 
     optuna_logging = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(logging.WARNING)  # one INFO line per trial is noise in a Dagster log
     try:
-        study = optuna.create_study(
-            direction="minimize",
-            sampler=optuna.samplers.TPESampler(seed=config.seed),
-        )
-        study.enqueue_trial(_DEFAULT_TRIAL)
-        study.optimize(objective, n_trials=config.n_trials, timeout=config.timeout_seconds)
+        study = optuna.create_study(direction="minimize", sampler=sampler)
+        study.enqueue_trial(first_trial)
+        study.optimize(objective, n_trials=budget, callbacks=[guard], n_jobs=1)
     finally:
         optuna.logging.set_verbosity(optuna_logging)
+    wall_seconds = time.perf_counter() - started
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not completed:
-        raise RuntimeError(f"no Optuna trial completed within the budget ({len(study.trials)} started)")
+    if len(completed) != budget:  # objective errors propagate, so this is a broken invariant
+        raise RuntimeError(f"{len(completed)} of {budget} Optuna trials completed")
     best = study.best_trial
     summary = {
         "objective": "validation binary log loss (minimised)",
-        "n_trials": len(study.trials),
+        "warm_start": bool(warm_start),
+        "warm_start_params": first_trial if warm_start else None,
+        "warm_start_adjustments": adjustments,
+        "n_trials": budget,
         "n_complete": len(completed),
         "best_trial": best.number,
         "best_value": float(best.value),
-        "default_trial_value": float(study.trials[0].value) if study.trials[0].value is not None else None,
+        "first_trial_value": float(study.trials[0].value),
+        "wall_seconds": wall_seconds,
+        "max_tuning_seconds": config.max_tuning_seconds,
+        "guard_share": wall_seconds / config.max_tuning_seconds,
+        "guard_close": wall_seconds >= GUARD_CLOSE_SHARE * config.max_tuning_seconds,
         "trials": [
             {
                 "number": t.number,
-                "state": t.state.name,
                 "value": t.value,
                 "best_iteration": t.user_attrs.get("best_iteration"),
                 "seconds": t.duration.total_seconds() if t.duration else None,
@@ -226,11 +313,17 @@ def _tune(
     return dict(best.params), summary
 
 
-def train_model(development: pd.DataFrame, config: TrainingConfig | None = None) -> TrainedModel:
+def train_model(
+    development: pd.DataFrame, config: TrainingConfig | None = None, warm_start: dict[str, Any] | None = None
+) -> TrainedModel:
     """Tune, refit and calibrate on ``development`` rows (the window minus its holdout month).
 
     ``development`` needs ``application_date``, ``claim_status`` and the schema's features; it must
     NOT contain holdout rows (use :func:`~claims_platform.training.split.out_of_time_split`).
+    ``warm_start`` is the incumbent's ``best_params``: the first trial of a ``warm_start_trials``
+    study instead of the default first trial of an ``n_trials`` one. Deterministic: the same rows,
+    config and warm start give the same model. Raises :class:`TuningGuardExceeded` when the study
+    runs longer than ``config.max_tuning_seconds`` (checked after each trial, the last one included).
     """
     config = config or TrainingConfig()
     started = time.perf_counter()
@@ -244,12 +337,12 @@ def train_model(development: pd.DataFrame, config: TrainingConfig | None = None)
     stage_seconds = {"prepare": time.perf_counter() - started}
     tuning_rows = _stratified_subsample(y_train, config.tuning_rows, config.seed)
     tuning_set = _dataset(x_train.iloc[tuning_rows], y_train[tuning_rows])
-    best_params, tuning = _tune(tuning_set, _dataset(x_valid, y_valid, reference=tuning_set), config)
+    best_params, tuning = _tune(tuning_set, _dataset(x_valid, y_valid, reference=tuning_set), config, warm_start)
 
     stage_seconds["tuning"] = time.perf_counter() - started - sum(stage_seconds.values())
     full_set = _dataset(x_train, y_train)
     params = {**_base_params(config), **best_params}
-    booster = _fit(params, full_set, _dataset(x_valid, y_valid, reference=full_set), config, [])
+    booster = _fit(params, full_set, _dataset(x_valid, y_valid, reference=full_set), config)
     best_iteration = int(booster.best_iteration) or booster.current_iteration()
     # Keep exactly the early-stopped trees, so the saved text model predicts what was validated.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best_iteration))
@@ -257,15 +350,13 @@ def train_model(development: pd.DataFrame, config: TrainingConfig | None = None)
     stage_seconds["refit"] = time.perf_counter() - started - sum(stage_seconds.values())
     margin_valid = booster.predict(x_valid, raw_score=True)
     choice = choose_calibrator(margin_valid, y_valid, folds=config.calibration_folds, seed=config.seed)
-    threshold = choose_threshold(y_valid, choice.out_of_fold)
-    validation_metrics = evaluate(y_valid, choice.out_of_fold, threshold)
+    validation_metrics = evaluate(y_valid, choice.out_of_fold, threshold=DecisionPolicy().refer_at)
     stage_seconds["calibration"] = time.perf_counter() - started - sum(stage_seconds.values())
 
     return TrainedModel(
         booster=booster,
         calibrator=choice.calibrator,
         spec=spec,
-        threshold=threshold,
         best_params={**best_params, "bagging_freq": 1},
         best_iteration=best_iteration,
         tuning=tuning,
@@ -278,7 +369,4 @@ def train_model(development: pd.DataFrame, config: TrainingConfig | None = None)
         rows={"train": len(train), "validation": len(validation), "tuning": len(tuning_rows)},
         fit_seconds=time.perf_counter() - started,
         stage_seconds=stage_seconds,
-        input_example=validation[[c for c in schema.APPLICATION_COLUMNS if c in validation.columns]]
-        .head(EXAMPLE_ROWS)
-        .reset_index(drop=True),
     )

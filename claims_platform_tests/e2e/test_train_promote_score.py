@@ -1,4 +1,11 @@
-"""End to end on embedded defaults: simulate months, ingest, train, promote, score, forecast, roll back."""
+"""End to end on embedded defaults: the champion chain from the platform's first month, scoring, rollback.
+
+One world for the module (the tests run in file order and build on each other, as the months do):
+January–July 2025 simulated and ingested; the monthly training run for every month from January.
+January and February cannot train (too few labelled months): their decisions say "no model".
+March's candidate is the first champion; April's and May's are promoted (an eager margin, so the
+lineage grows); June's decision applies a gate no model can pass: "ineligible, champion kept".
+"""
 
 from datetime import date
 
@@ -9,78 +16,122 @@ import pytest
 
 from claims_platform.models.policy import DECISIONS
 from claims_platform.models.registry import CHAMPION, PREVIOUS_CHAMPION
-from claims_platform_tests.platform_world import PlatformWorld
+from claims_platform_tests.platform_world import EAGER_PROMOTION, PlatformWorld
+from claims_platform_tests.webhook import serve_webhook
+
+MONTHS = ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01", "2025-05-01"]
+STRICT_GATE = {"min_auc": 0.9999}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> PlatformWorld:
-    """Jan–May 2025 simulated and ingested; March's model (decides April) and April's (decides May) trained."""
-    world = PlatformWorld(tmp_path_factory.mktemp("platform"))
-    world.simulate(date(2025, 1, 1), date(2025, 5, 31))
-    assert world.run_range("daily_ingestion", "2025-01-01", "2025-05-31").success
-    world.march = world.train("2025-03-01")
-    world.april = world.train("2025-04-01")
-    assert world.march.success and world.april.success
-    assert world.materialize_in_force("2025-04-01", "2025-05-01").success
+def webhook():
+    with serve_webhook() as hook:
+        yield hook
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, webhook) -> PlatformWorld:
+    world = PlatformWorld(tmp_path_factory.mktemp("platform"), webhook_url=webhook.url)
+    world.simulate(date(2025, 1, 1), date(2025, 7, 5))
+    assert world.run_range("daily_ingestion", "2025-01-01", "2025-07-05").success
+    world.runs = {month: world.train(month, decision=EAGER_PROMOTION) for month in MONTHS}
+    world.alerts_before_june = len(webhook.received)
+    world.runs["2025-06-01"] = world.train("2025-06-01", decision=STRICT_GATE)
+    assert all(run.success for run in world.runs.values())
     return world
 
 
 def _decision(result) -> dict:
-    return result.output_for_node("champion_model")["decision"]
+    return result.output_for_node("champion_decision")
 
 
-def test_the_first_model_ever_is_promoted_and_tracked(world):
-    decision = _decision(world.march)
-    assert decision["promote"] and decision["champion_version"] is None
-    assert decision["reason"] == "first model: no champion yet"
-    model = world.march.output_for_node("claims_model")
-    assert model["version"] == 1 and model["holdout_month"] == "2025-02"
-    assert model["holdout_metrics"]["roc_auc"] > 0.9
-    run = world.registry.client().get_run(model["mlflow_run_id"])
+def _in_force(world, month: str) -> dict:
+    return world.materialize_in_force(month, month).output_for_node("model_in_force")[month]
+
+
+def test_the_chain_decides_every_month_from_the_first(world):
+    outcomes = {m[:7]: _decision(world.runs[m])["outcome"] for m in sorted(world.runs)}
+    assert outcomes == {
+        "2025-01": "no model",
+        "2025-02": "no model",
+        "2025-03": "first champion",
+        "2025-04": "promoted",
+        "2025-05": "promoted",
+        "2025-06": "ineligible",
+    }
+    february = _decision(world.runs["2025-02-01"])
+    assert february["champion"] is None and "training failed" in february["reason"]
+    assert "at least 2" in world.runs["2025-02-01"].output_for_node("candidate_model")["failure"]
+    # Each decision starts from the one before: May's incumbent was April's champion.
+    may = _decision(world.runs["2025-05-01"])
+    assert may["incumbent"]["version"] == _decision(world.runs["2025-04-01"])["champion"]["version"]
+    assert [ref["version"] for ref in may["state"]["lineage"]] == [1, 2, 3]
+    # Candidate and incumbent judged on the same holdout at the one decision policy, with an interval.
+    comparison = may["comparison"]
+    assert comparison["rows"] == may["holdout"]["rows"] > 1000
+    assert comparison["low"] <= comparison["difference"] <= comparison["high"]
+    assert may["policy"] == {"refer_at": 0.3, "decline_at": 0.5}
+    assert world.registry.alias_version(CHAMPION) == 3 and world.registry.alias_version(PREVIOUS_CHAMPION) == 2
+
+
+def test_the_first_model_is_tracked_in_mlflow_with_its_lineage(world):
+    candidate = world.runs["2025-03-01"].output_for_node("candidate_model")
+    assert candidate["version"] == 1 and candidate["holdout_month"] == "2025-02"
+    assert candidate["holdout_metrics"]["roc_auc"] > 0.9 and candidate["gate"]["passed"]
+    run = world.registry.client().get_run(candidate["mlflow_run_id"])
     assert run.data.tags["dagster_partition"] == "2025-03-01"
-    assert run.data.tags["dagster_run_id"] == world.march.run_id
+    assert run.data.tags["mlflow.runName"] == "candidate_model 2025-03"
     assert run.data.tags["training_set_label_cutoff"] == "2025-04-01T00:00:00"
-    assert {"holdout_kappa", "holdout_roc_auc", "holdout_brier", "holdout_log_loss", "holdout_ece"} <= set(run.data.metrics)
     assert run.info.status == "FINISHED"
-    tags = world.registry.version_tags(1)
-    assert tags["dagster_partition"] == "2025-03-01" and float(tags["decision_threshold"]) > 0
+    # Later months warm-start from the incumbent's hyperparameters.
+    april = world.runs["2025-04-01"].output_for_node("candidate_model")
+    assert april["warm_start"] == {"from_version": 1, "used": True}
+    failed = world.runs["2025-01-01"].output_for_node("candidate_model")
+    assert world.registry.client().search_runs(
+        [run.info.experiment_id], filter_string="tags.dagster_partition = '2025-01-01'"
+    )[0].info.status == "FAILED" and failed["status"] == "failed"
 
 
-def test_the_second_decision_compares_on_the_same_holdout_and_moves_aliases_only_when_better(world):
-    decision = _decision(world.april)
-    assert decision["candidate_version"] == 2 and decision["champion_version"] == 1
-    assert decision["holdout_month"] == "2025-03"
-    assert decision["promote"] == (decision["candidate_kappa"] > decision["champion_kappa"])
-    expected_champion = 2 if decision["promote"] else 1
-    assert world.registry.alias_version(CHAMPION) == expected_champion
-    audit = world.registry.version_tags(2)["decision.2025-04"]
-    assert '"champion_kappa"' in audit and '"candidate_kappa"' in audit
+def test_an_ineligible_candidate_keeps_the_champion_and_next_month_still_scores(world, webhook):
+    june = _decision(world.runs["2025-06-01"])
+    assert june["outcome"] == "ineligible" and june["champion"]["version"] == 3
+    assert "holdout AUC" in june["reason"] and "champion v3 kept" in june["reason"]
+    # One alert for June's decision, at warning level.
+    june_alerts = webhook.received[world.alerts_before_june :]
+    assert [(a["level"], a["title"]) for a in june_alerts] == [("warning", "Champion decision 2025-06: ineligible")]
+    assert _in_force(world, "2025-07-01")["version"] == 3
+    result = world.run_range("nightly_scoring", "2025-07-01", "2025-07-03")
+    assert result.success
+    assert set(result.output_for_node("application_scores")["2025-07-02"]["model_version"]) == {3}
 
 
-def test_a_record_only_run_audits_without_moving_aliases(world):
-    champion_before = world.registry.alias_version(CHAMPION)
-    result = world.train("2025-04-01", promote=False)
-    decision = _decision(result)
-    assert decision["aliases_moved"] is False and decision["promote_switch"] is False
-    assert world.registry.alias_version(CHAMPION) == champion_before
-    assert "decision.2025-04" in world.registry.version_tags(decision["candidate_version"])
+def test_a_month_without_a_model_fails_scoring_with_what_to_do(world):
+    assert _in_force(world, "2025-02-01")["version"] is None
+    result = world.run_range("nightly_scoring", "2025-02-10", "2025-02-10", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    message = failure.event_specific_data.error.message
+    assert "No model in force for 2025-02" in message and "run `monthly_training`" in message
 
 
 def test_a_day_is_scored_by_the_model_in_force_in_its_month_across_a_month_boundary(world):
-    in_force_may = world.april.output_for_node("champion_model")["version"]
+    world.materialize_in_force("2025-04-01", "2025-05-01")
     result = world.run_range("nightly_scoring", "2025-04-29", "2025-05-02")
     assert result.success
     scores = result.output_for_node("application_scores")
     # April's days: the model chosen in March's partition, even though April's decision came later.
     assert set(scores["2025-04-30"]["model_version"]) == {1}
-    assert set(scores["2025-05-01"]["model_version"]) == {in_force_may}
+    assert set(scores["2025-05-01"]["model_version"]) == {2}
     valid = result.output_for_node("ingest_applications", "applications")
     for day, frame in scores.items():
         assert len(frame) == len(valid[day])
         assert frame["claim_probability"].between(0, 1).all()
         assert set(frame["decision"]) <= set(DECISIONS)
-        assert (frame["model_name"] == "claims_classifier").all()
-    # Scoring again gives identical scores.
+    # Each day's page shows its own figures, also in a single-run backfill.
+    for materialization in result.asset_materializations_for_node("application_scores"):
+        day = materialization.partition
+        assert materialization.metadata["rows_scored"].value == len(scores[day])
+        assert materialization.metadata["model_version"].value == (1 if day < "2025-05-01" else 2)
     again = world.run_range("nightly_scoring", "2025-04-30", "2025-04-30").output_for_node("application_scores")
     pd.testing.assert_frame_equal(again["2025-04-30"], scores["2025-04-30"])
 
@@ -89,64 +140,67 @@ def test_a_day_is_scored_by_the_model_in_force_in_its_month_across_a_month_bound
     accepted = day.loc[day["decision"] == "accept", "claim_probability"]
     assert forecast["accepted_expected_claims"] == pytest.approx(accepted.sum())
     assert forecast["accepted_claims_low"] <= forecast["accepted_expected_claims"] <= forecast["accepted_claims_high"]
-    assert forecast["all_expected_claims"] == pytest.approx(day["claim_probability"].sum())
     assert forecast["accept_count"] + forecast["refer_count"] + forecast["decline_count"] == len(day)
-    assert forecast["accepted_reserve"] == pytest.approx(forecast["accepted_expected_claims"] * 12_000)
 
 
-def test_an_empty_day_gives_empty_scores_and_a_zero_forecast(world):
-    world.warehouse.write_day(
-        date(2025, 5, 10), world.warehouse.read_applications(date(2025, 5, 10)).iloc[0:0], pd.DataFrame(
-            columns=["application_id", "claim_status", "known_date"]
-        )
+def test_redeciding_an_old_month_reproduces_it_and_leaves_the_aliases(world):
+    first = _decision(world.runs["2025-04-01"])
+    again = world.decide("2025-04-01", **EAGER_PROMOTION)
+    assert again.success
+    redone = _decision(again)
+    assert redone["digest"] == first["digest"]
+    for key in ("outcome", "reason", "champion", "state", "comparison", "candidate", "incumbent"):
+        assert redone[key] == first[key], key
+    assert redone["aliases"] == "not moved: 2025-06 is the latest decision"
+    assert world.registry.alias_version(CHAMPION) == 3
+
+
+def test_record_only_changes_neither_aliases_nor_the_model_in_force(world):
+    result = world.decide("2025-06-01", promote=False, **EAGER_PROMOTION)
+    decision = _decision(result)
+    assert decision["outcome"] == "record-only: would promote" and decision["would_promote"]
+    assert decision["champion"]["version"] == 3 and decision["aliases"].startswith("not moved")
+    assert world.registry.alias_version(CHAMPION) == 3
+    assert _in_force(world, "2025-07-01")["version"] == 3
+    # Back to June's real decision for the tests that follow.
+    assert _decision(world.decide("2025-06-01", **STRICT_GATE))["outcome"] == "ineligible"
+
+
+def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(world, webhook):
+    refused = world.decide("2025-06-01", job="rollback_champion")
+    assert not refused.success  # no reason, no requester: refused before anything moves
+    assert world.registry.alias_version(CHAMPION) == 3
+    not_latest = world.decide("2025-05-01", job="rollback_champion", rollback={"reason": "x" * 5, "requested_by": "ann"})
+    assert not not_latest.success
+
+    first = world.decide(
+        "2025-06-01", job="rollback_champion", **STRICT_GATE, rollback={"reason": "calibration drift", "requested_by": "ann"}
     )
-    result = world.run_range("nightly_scoring", "2025-05-10", "2025-05-10")
-    assert result.success
-    assert result.output_for_node("application_scores")["2025-05-10"].empty
-    forecast = result.output_for_node("reserve_forecast")["2025-05-10"].iloc[0]
-    assert forecast["accepted_expected_claims"] == 0 and forecast["accepted_claims_high"] == 0
-    assert forecast["all_reserve"] == 0
+    decision = _decision(first)
+    assert decision["outcome"] == "rolled back" and decision["champion"]["version"] == 2
+    assert decision["launched_by"] == "requested by ann"
+    rollback = decision["rollbacks"][-1]
+    assert (rollback["version"], rollback["restored"], rollback["requested_by"]) == (3, 2, "ann")
+    # v3 scored July 1–3 (an earlier test): said, not silently re-scored.
+    assert (rollback["days_scored_by_withdrawn"], rollback["first_day_scored"]) == (3, "2025-07-01")
+    assert webhook.received[-1]["title"] == "Champion rolled back: v3 withdrawn, v2 restored"
+    assert (world.registry.alias_version(CHAMPION), world.registry.alias_version(PREVIOUS_CHAMPION)) == (2, 1)
+    assert _in_force(world, "2025-07-01")["version"] == 2
 
-
-def test_a_month_without_a_champion_fails_naming_the_partition_to_materialize(world):
-    result = world.materialize_in_force("2025-03-01", "2025-03-01", raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    # The IO manager's error, raised while loading the input, names the partition to materialize.
-    assert "Materialize 'champion_model' for partition 2025-02-01 first" in failure.event_specific_data.error.to_string()
-
-
-def test_the_first_month_has_no_month_before_it_and_says_so(world):
-    result = world.materialize_in_force("2025-01-01", "2025-01-01", raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "2025-01 is the platform's first month" in str(failure.event_specific_data.error.message)
-
-
-def test_rollback_restores_the_previous_champion_audits_and_rescoring_follows(world):
-    registry = world.registry
-    current = registry.alias_version(CHAMPION)
-    other = 2 if current == 1 else 1
-    registry.promote(other, {"reason": "test setup"})  # champion=other, previous_champion=current
-    result = world.defs.resolve_job_def("rollback_champion").execute_in_process(
-        instance=world.instance,
-        run_config={"ops": {"restore_previous_champion": {"config": {"reason": "bad calibration seen in May"}}}},
+    second = world.decide(
+        "2025-06-01", job="rollback_champion", **STRICT_GATE, rollback={"reason": "still wrong", "requested_by": "bob"}
     )
-    assert result.success
-    assert registry.alias_version(CHAMPION) == current
-    assert registry.alias_version(PREVIOUS_CHAMPION) == other
-    assert registry.version_tags(other)["withdrawn"] == "true"
-    audit = registry.client().get_registered_model(registry.model_name).tags
-    assert any(k.startswith("audit.") and k.endswith(f"rollback_v{other}_to_v{current}") for k in audit)
-    assert any("bad calibration seen in May" in v for v in audit.values())
-    # The rollback refreshes the month's model in force (the sensor asks for it); a day whose
-    # model was withdrawn is then re-scored by its replacement.
-    in_force_may = world.april.output_for_node("champion_model")["version"]
-    refreshed = world.materialize_in_force("2025-05-01", "2025-05-01").output_for_node("model_in_force")
-    if in_force_may == other:
-        assert refreshed["version"] == current and refreshed["decided_version"] == other
-        assert "withdrawn by rollback" in refreshed["note"]
-    rescored = world.run_range("nightly_scoring", "2025-05-03", "2025-05-03").output_for_node("application_scores")
-    expected = current if in_force_may == other else in_force_may
-    assert set(rescored["2025-05-03"]["model_version"]) == {expected}
-    assert np.isfinite(rescored["2025-05-03"]["claim_probability"]).all()
+    decision = _decision(second)
+    assert decision["champion"]["version"] == 1
+    assert [(r["version"], r["requested_by"]) for r in decision["rollbacks"]] == [(3, "ann"), (2, "bob")]
+    assert [w["version"] for w in decision["state"]["withdrawn"]] == [3, 2]
+    assert world.registry.alias_version(CHAMPION) == 1 and world.registry.alias_version(PREVIOUS_CHAMPION) is None
+    assert _in_force(world, "2025-07-01")["version"] == 1
+    scored = world.run_range("nightly_scoring", "2025-07-04", "2025-07-04").output_for_node("application_scores")
+    assert set(scored["2025-07-04"]["model_version"]) == {1}
+    assert np.isfinite(scored["2025-07-04"]["claim_probability"]).all()
+
+    # Re-deciding June keeps both rollbacks; a third has nothing left to restore.
+    assert _decision(world.decide("2025-06-01", **STRICT_GATE))["champion"]["version"] == 1
+    third = world.decide("2025-06-01", job="rollback_champion", **STRICT_GATE, rollback={"reason": "again", "requested_by": "cy"})
+    assert not third.success and world.registry.alias_version(CHAMPION) == 1

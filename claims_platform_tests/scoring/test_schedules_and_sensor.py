@@ -86,22 +86,3 @@ def test_the_sensor_reads_the_warehouse_and_dagsters_materializations(recent_day
     assert scored_day.isoformat() in json.loads(result.cursor)
     repeat = late_applications_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor), source=source)
     assert repeat.run_requests == [] and repeat.skip_reason
-
-
-def test_a_successful_rollback_requests_a_refresh_of_this_months_model_in_force():
-    from claims_platform.scoring.jobs import current_scoring_month, rollback_refresh_sensor
-
-    instance = dg.DagsterInstance.ephemeral()
-    run = instance.create_run_for_job(dg.GraphDefinition("rollback_champion").to_job())
-    context = dg.build_run_status_sensor_context(
-        sensor_name="rollback_refresh_sensor",
-        dagster_instance=instance,
-        dagster_run=run,
-        dagster_event=dg.DagsterEvent(
-            event_type_value="PIPELINE_SUCCESS", job_name="rollback_champion", message="ok"
-        ),
-    )
-    request = rollback_refresh_sensor(context)
-    assert request.partition_key == current_scoring_month(datetime.now(UTC))
-    assert request.run_key == f"rollback-{run.run_id}"
-    assert current_scoring_month(datetime(2026, 3, 31, 23, tzinfo=UTC)) == "2026-03-01"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
+import json
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from dagster_aws.s3 import S3Resource
@@ -27,6 +28,7 @@ class StorageBackend:
     s3: S3Resource | None
     stored_files: Callable[[], list[str]]  # paths relative to base_path, sorted, "/"-separated
     read_bytes: Callable[[str], bytes]  # by a path relative to base_path
+    open_binary: Callable[[str], IO[bytes]]  # a stream of a stored file, as another tool would open it
 
     def parquet_io_manager(self) -> PartitionedParquetIOManager:
         return PartitionedParquetIOManager(base_path=self.base_path, s3=self.s3)
@@ -38,8 +40,10 @@ class StorageBackend:
         """The path as the IO managers report it in metadata."""
         return f"{self.base_path}/{relative}"
 
-    def unpickle(self, relative: str) -> Any:
-        return pickle.loads(self.read_bytes(relative))
+    def read_json(self, relative: str) -> Any:
+        """A stored file parsed by the standard json module straight from its stream, as any tool would."""
+        with closing(self.open_binary(relative)) as stream:
+            return json.load(stream)
 
 
 def _local_backend(tmp_path: Path) -> StorageBackend:
@@ -56,11 +60,15 @@ def _local_backend(tmp_path: Path) -> StorageBackend:
         s3=None,
         stored_files=stored_files,
         read_bytes=lambda relative: (base / relative).read_bytes(),
+        open_binary=lambda relative: (base / relative).open("rb"),
     )
 
 
 def _s3_backend(endpoint: S3Endpoint, bucket: str) -> StorageBackend:
     client = endpoint.client()
+
+    def open_binary(relative: str) -> IO[bytes]:
+        return client.get_object(Bucket=bucket, Key=f"{S3_PREFIX}/{relative}")["Body"]
 
     def stored_files() -> list[str]:
         keys = list_keys(client, bucket)
@@ -74,9 +82,8 @@ def _s3_backend(endpoint: S3Endpoint, bucket: str) -> StorageBackend:
         base_path=f"s3://{bucket}/{S3_PREFIX}",
         s3=endpoint.resource(),
         stored_files=stored_files,
-        read_bytes=lambda relative: client.get_object(Bucket=bucket, Key=f"{S3_PREFIX}/{relative}")[
-            "Body"
-        ].read(),
+        read_bytes=lambda relative: open_binary(relative).read(),
+        open_binary=open_binary,
     )
 
 

@@ -5,9 +5,7 @@ import pytest
 from sklearn.metrics import brier_score_loss, cohen_kappa_score, log_loss, roc_auc_score
 
 from claims_platform.training.metrics import (
-    THRESHOLD_GRID,
     calibration_bins,
-    choose_threshold,
     evaluate,
     expected_calibration_error,
 )
@@ -56,16 +54,6 @@ def test_ece_is_small_for_calibrated_and_large_for_overconfident_probabilities()
     y = (rng.uniform(size=p.size) < p).astype(int)
     assert expected_calibration_error(y, p) < 0.01
     assert expected_calibration_error(y, np.sqrt(p)) > 0.1
-
-
-def test_choose_threshold_maximises_kappa_on_the_grid():
-    rng = np.random.default_rng(2)
-    p = rng.beta(1, 5, size=3000)
-    y = (rng.uniform(size=p.size) < p).astype(int)
-    chosen = choose_threshold(y, p)
-    brute = max(THRESHOLD_GRID, key=lambda t: cohen_kappa_score(y, (p >= t).astype(int)))
-    assert chosen == pytest.approx(brute)
-    assert cohen_kappa_score(y, (p >= chosen).astype(int)) > cohen_kappa_score(y, (p >= 0.5).astype(int))
 
 
 def test_bad_probabilities_are_rejected():

@@ -1,4 +1,4 @@
-"""No leakage into a month's training set, and the promotion rule (pure)."""
+"""No leakage into a month's training set (pure)."""
 
 from datetime import date, datetime
 
@@ -8,7 +8,6 @@ import pytest
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE
 from claims_platform.source.generator import World, simulate_days
 from claims_platform.training.dataset import fingerprint, label_applications, training_window
-from claims_platform.training.promotion import decide_promotion
 
 
 @pytest.fixture(scope="module")
@@ -72,25 +71,3 @@ def test_fingerprint_changes_with_the_data(quarter):
     changed = applications.copy()
     changed.loc[0, "age"] += 1
     assert fingerprint(changed) != fingerprint(applications)
-
-
-@pytest.mark.parametrize(
-    ("champion", "champion_kappa", "candidate_kappa", "promote"),
-    [
-        (None, None, 0.40, True),  # the first model ever
-        (3, 0.50, 0.55, True),  # better
-        (3, 0.50, 0.45, False),  # worse
-        (3, 0.50, 0.50, False),  # a tie keeps the champion
-    ],
-)
-def test_promotion_rule(champion, champion_kappa, candidate_kappa, promote):
-    decision = decide_promotion(4, candidate_kappa, champion, champion_kappa)
-    assert decision.promote is promote
-    assert decision.as_dict()["candidate_kappa"] == candidate_kappa
-    if champion is not None and not promote:
-        assert "champion kept" in decision.reason
-
-
-def test_promotion_needs_the_champions_kappa():
-    with pytest.raises(ValueError):
-        decide_promotion(4, 0.5, 3, None)

@@ -8,13 +8,16 @@ import pytest
 
 from claims_platform import schema
 from claims_platform.models import runtime
+from claims_platform.models.policy import DecisionPolicy
 from claims_platform.training import features
 from claims_platform.training.metrics import evaluate
+from claims_platform_tests.trained_model import FAST_CONFIG
 
 
 def test_model_ranks_and_calibrates_well_on_the_out_of_time_holdout(trained, parts):
     y = parts.holdout[schema.CLAIM_STATUS].to_numpy()
-    metrics = evaluate(y, trained.predict_proba(parts.holdout), trained.threshold)
+    # Kappa of the decision policy's screen (refer or decline vs accept): how promotion compares models.
+    metrics = evaluate(y, trained.predict_proba(parts.holdout), DecisionPolicy().refer_at)
     assert metrics["roc_auc"] > 0.85
     assert metrics["kappa"] > 0.5
     # Better than the best constant forecast (the claim rate itself).
@@ -27,14 +30,25 @@ def test_calibration_keeps_or_improves_brier_on_validation(trained):
     assert trained.validation_metrics["brier"] == pytest.approx(chosen["brier"])
 
 
+def test_validation_metrics_are_at_the_decision_policy_not_a_model_threshold(trained):
+    assert trained.validation_metrics["threshold"] == DecisionPolicy().refer_at
+    assert not hasattr(trained, "threshold") and not hasattr(trained, "input_example")
+    assert "decision_threshold" not in trained.params_for_logging()
+
+
 def test_trained_model_records_its_recipe(trained, parts):
     assert trained.rows["train"] + trained.rows["validation"] == len(parts.development)
-    assert trained.tuning["n_trials"] == 3
+    # Every trial of the budget completes: no deadline, no pruning.
+    assert trained.tuning["n_trials"] == trained.tuning["n_complete"] == FAST_CONFIG.n_trials
+    assert len(trained.tuning["trials"]) == FAST_CONFIG.n_trials
+    assert trained.tuning["warm_start"] is False and trained.tuning["warm_start_params"] is None
+    assert trained.tuning["trials"][trained.tuning["best_trial"]]["value"] == trained.tuning["best_value"]
+    assert trained.tuning["max_tuning_seconds"] == FAST_CONFIG.max_tuning_seconds
+    assert trained.tuning["guard_close"] is False
     assert 0 < trained.best_iteration == trained.booster.num_trees()
-    assert 0.01 <= trained.threshold <= 0.99
     assert trained.booster.feature_name() == [name.replace(" ", "_") for name in trained.spec["features"]]
     json.dumps({"spec": trained.spec, "calibrator": trained.calibrator, "tuning": trained.tuning})
-    assert set(trained.params_for_logging()) >= {"best_iteration", "decision_threshold", "calibration_method"}
+    assert set(trained.params_for_logging()) >= {"best_iteration", "calibration_method", "n_trials", "best_trial"}
 
 
 def test_prediction_ignores_extra_columns_and_column_order(trained, parts):

@@ -1,0 +1,2 @@
+"""Alerts: one ``alerts`` resource (the run's log always, a Slack-compatible webhook when configured)
+and the sensor that raises an alert for every failed run."""

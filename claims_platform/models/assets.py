@@ -1,0 +1,503 @@
+"""The models domain's assets: the champion chain and the model in force in each scoring month.
+
+`champion_decision(M)` depends on `champion_decision(M−1)` (a self-dependency one month back) and
+takes the incumbent from it — never from the registry's alias — so any month re-decided gives the
+decision it gave the first time. It ALWAYS decides: a candidate that failed training or the gate
+is "ineligible, champion kept". `model_in_force(X)` is the champion of `champion_decision(X−1)`,
+with the policy it was chosen under: the hop from each scored day to the decision of the month
+before. The pure logic is in :mod:`claims_platform.models.champion`.
+"""
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field, model_validator
+
+from claims_platform.alerts.resource import Alert, AlertsResource
+from claims_platform.models.champion import PromotionRules
+from claims_platform.models.gate import QualityGate
+from claims_platform.models.policy import DecisionPolicy
+from claims_platform.models.registry import ModelRegistry
+from claims_platform.months import shift_month_key
+from claims_platform.partitions import monthly_partitions, scoring_months
+from claims_platform.schema import CLAIM_STATUS
+
+GROUP = "models"
+OWNERS = ["team:data-science", "team:actuarial"]
+# One champion decision at a time on the instance: two monthly runs launched together must not
+# both read "no champion" and both project their candidate onto the aliases.
+CHAMPION_POOL = "champion_chain"
+# Tag of the rollback job's runs: such a run must carry a rollback request in its config.
+ROLLBACK_TAG = "claims/action"
+
+_RULES, _GATE, _POLICY = PromotionRules(), QualityGate(), DecisionPolicy()
+CHAMPION_DECISION = dg.AssetKey("champion_decision")
+APPLICATION_SCORES = dg.AssetKey("application_scores")
+
+
+class RollbackRequest(dg.Config):
+    """Withdraw the current champion and restore the one before it."""
+
+    reason: str = Field(min_length=3, description="Why the champion is withdrawn (audited).")
+    requested_by: str = Field(min_length=1, description="Who asks for it (audited).")
+
+
+class ChampionDecisionConfig(dg.Config):
+    """The promotion rules, the gate, the policy to judge on, and an optional rollback."""
+
+    promote: bool = Field(
+        default=True,
+        description="False: record what would have happened and change nothing that scores (record-only backfills).",
+    )
+    requested_by: str | None = Field(default=None, description="Who launched this decision (audited).")
+    margin: float = Field(
+        default=_RULES.margin,
+        ge=-0.5,
+        le=0.5,
+        description=(
+            "Kappa the candidate must gain beyond the holdout's noise (the lower end of the difference's interval "
+            "must exceed it). Negative: prefer the fresher model unless it is worse beyond noise."
+        ),
+    )
+    confidence: float = Field(default=_RULES.confidence, gt=0.5, lt=1.0, description="Of the paired bootstrap interval.")
+    resamples: int = Field(default=_RULES.resamples, ge=200, le=100_000, description="Paired bootstrap resamples.")
+    max_champion_age_months: int = Field(
+        default=_RULES.max_champion_age_months, ge=1, le=60, description="An incumbent trained longer ago is stale."
+    )
+    min_auc: float = Field(default=_GATE.min_auc, ge=0.5, le=1.0, description="Quality gate: holdout ROC AUC floor.")
+    max_ece: float = Field(default=_GATE.max_ece, gt=0.0, le=1.0, description="Quality gate: holdout calibration error ceiling.")
+    refer_at: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="Change the decision policy from this decision on (default: keep the chain's)."
+    )
+    decline_at: float | None = Field(default=None, gt=0.0, le=1.0, description="See refer_at.")
+    rollback: RollbackRequest | None = Field(default=None, description="Roll the champion back (the rollback_champion job).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ChampionDecisionConfig":
+        if (self.refer_at is None) != (self.decline_at is None):
+            raise ValueError("refer_at and decline_at are set together (the policy has both thresholds)")
+        if self.refer_at is not None and self.refer_at > self.decline_at:
+            raise ValueError(f"refer_at {self.refer_at} must not be above decline_at {self.decline_at}")
+        if self.rollback is not None and not self.promote:
+            raise ValueError("a rollback moves the champion: it cannot run with promote: false")
+        return self
+
+
+def _chain_start_check(context: dg.AssetExecutionContext, month: str) -> None:
+    """Refuse to start a second chain: M−1 missing is only allowed when no earlier month was decided."""
+    earlier = sorted(k for k in context.instance.get_materialized_partitions(CHAMPION_DECISION) if k < month)
+    if earlier:
+        previous = shift_month_key(month, -1)
+        raise dg.Failure(
+            f"The champion decision for {previous[:7]} is missing, but {earlier[-1][:7]} was decided: decisions are "
+            f"made in month order. Materialize `champion_decision` for {previous} first (e.g. a backfill of "
+            f"`monthly_training` from {shift_month_key(earlier[-1], 1)} to {previous})."
+        )
+
+
+def recorded_decision(instance: dg.DagsterInstance, month: str) -> dict[str, Any] | None:
+    """The latest decision recorded for training month ``month`` (its audit record), if any."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=CHAMPION_DECISION, asset_partitions=[month]), limit=1
+    ).records
+    if not records:
+        return None
+    entry = records[0].asset_materialization.metadata.get("decision")
+    return dict(entry.value) if entry is not None else None
+
+
+def _recorded_rollbacks(context: dg.AssetExecutionContext, month: str) -> list[dict[str, Any]]:
+    """Rollbacks applied to this month's decision before, so re-deciding the month keeps them."""
+    return list((recorded_decision(context.instance, month) or {}).get("rollbacks", []))
+
+
+def _days_scored_by(context: dg.AssetExecutionContext, version: int, since_month: str) -> list[str]:
+    """Days whose latest scores were made by ``version`` (from each day's own materialization)."""
+    first = date.fromisoformat(shift_month_key(since_month, 1))
+    days = pd.date_range(first, datetime.now(UTC).date(), freq="D").strftime("%Y-%m-%d").tolist()
+    if not days:
+        return []
+    latest: dict[str, Any] = {}
+    cursor = None
+    while True:  # newest first, a page at a time (the event log serves at most 10,000 records per call)
+        page = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=APPLICATION_SCORES, asset_partitions=days), limit=5000, cursor=cursor
+        )
+        for record in page.records:
+            latest.setdefault(record.partition_key, record.asset_materialization.metadata.get("model_version"))
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return sorted(day for day, v in latest.items() if v is not None and int(v.value) == version)
+
+
+def _holdout(training_set: pd.DataFrame) -> tuple[pd.DataFrame | None, str | None]:
+    from claims_platform.training.split import out_of_time_split
+
+    if training_set.empty:
+        return None, None
+    try:
+        split = out_of_time_split(training_set)
+    except ValueError:
+        return None, None  # the candidate's record says why it could not train
+    return split.holdout, split.holdout_month
+
+
+def _holdout_metrics(model_uri: str, holdout: pd.DataFrame, policy: DecisionPolicy):
+    import numpy as np
+
+    from claims_platform.models.loading import load_scorer_cached
+    from claims_platform.training.metrics import evaluate
+
+    p = load_scorer_cached(model_uri).predict(holdout)
+    missing = int(np.isnan(p).sum())
+    metrics = evaluate(holdout[CLAIM_STATUS].to_numpy(), np.nan_to_num(p, nan=0.0), policy.refer_at)
+    return p, metrics, missing
+
+
+def _digest(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+_ALERT_LEVEL = {"no model": "error", "ineligible": "warning", "kept": "info", "promoted": "info", "first champion": "info"}
+
+
+@dg.asset(
+    partitions_def=monthly_partitions,
+    io_manager_key="object_io_manager",
+    ins={
+        "previous_decision": dg.AssetIn(
+            key="champion_decision",
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+            ),
+            # The chain's first month has no decision before it (checked in the asset).
+            metadata={"allow_missing_partitions": True},
+        ),
+    },
+    pool=CHAMPION_POOL,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"mlflow"},
+    description=(
+        "Which model scores the days of the NEXT month. Takes the incumbent from the decision of the month before, "
+        "judges the candidate and the incumbent on the same holdout with the one decision policy (paired bootstrap "
+        "of kappa, quality gate), and always decides: an ineligible candidate keeps the champion. Audited as JSON; "
+        "the MLflow aliases `champion` / `previous_champion` are a projection of the latest decision."
+    ),
+)
+def champion_decision(
+    context: dg.AssetExecutionContext,
+    config: ChampionDecisionConfig,
+    previous_decision: dict[str, dict],
+    candidate_model: dict,
+    training_set: pd.DataFrame,
+    registry: ModelRegistry,
+    alerts: AlertsResource,
+):
+    """Decide the champion for month M+1 from M−1's decision and M's candidate; apply rollbacks."""
+    from claims_platform.models.champion import (
+        ChainState,
+        ModelRef,
+        RollbackRefused,
+        advance,
+        incumbent_staleness,
+        judge,
+        launched_by,
+        paired_kappa_comparison,
+        roll_back,
+    )
+
+    month = context.partition_key
+    if context.run.tags.get(ROLLBACK_TAG) == "rollback" and config.rollback is None:
+        raise dg.Failure(
+            "A rollback run needs a reason and a requester in its run config: "
+            "ops: {champion_decision: {config: {rollback: {reason: '...', requested_by: '...'}}}}"
+        )
+    previous = previous_decision.get(shift_month_key(month, -1))
+    if previous is None:
+        _chain_start_check(context, month)
+    state = ChainState.from_dict(previous["state"] if previous else None)
+    policy = (
+        DecisionPolicy(config.refer_at, config.decline_at)
+        if config.refer_at is not None
+        else DecisionPolicy.from_dict(previous["policy"]) if previous else _POLICY
+    )
+    gate = QualityGate(config.min_auc, config.max_ece)
+    rules = PromotionRules(
+        margin=config.margin,
+        confidence=config.confidence,
+        resamples=config.resamples,
+        max_champion_age_months=config.max_champion_age_months,
+    )
+
+    # The evidence: candidate and incumbent on the candidate's holdout, at the policy.
+    holdout, holdout_month = _holdout(training_set)
+    candidate_version = candidate_model.get("version")
+    candidate_problems: list[str] = []
+    candidate_evidence: dict[str, Any] = {"version": candidate_version, "status": candidate_model["status"]}
+    p_candidate = None
+    if candidate_model["status"] != "trained":
+        candidate_problems.append(f"training failed: {candidate_model.get('failure')}")
+    elif holdout is None:
+        candidate_problems.append("no holdout to judge it on")
+    else:
+        p_candidate, metrics, missing = _holdout_metrics(candidate_model["model_uri"], holdout, policy)
+        candidate_problems += gate.failures(metrics["roc_auc"], metrics["ece"], missing)
+        candidate_evidence["holdout_metrics"] = metrics
+    candidate_evidence["problems"] = candidate_problems
+
+    incumbent = state.champion
+    incumbent_problems: list[str] = []
+    incumbent_evidence: dict[str, Any] | None = None
+    comparison = None
+    if incumbent is not None:
+        incumbent_problems += incumbent_staleness(incumbent, month, rules)
+        incumbent_evidence = {"version": incumbent.version, "training_month": incumbent.training_month}
+        if holdout is not None:
+            p_incumbent, metrics, missing = _holdout_metrics(incumbent.model_uri, holdout, policy)
+            incumbent_problems += gate.failures(metrics["roc_auc"], metrics["ece"], missing)
+            incumbent_evidence["holdout_metrics"] = metrics
+            if p_candidate is not None:
+                comparison = paired_kappa_comparison(
+                    holdout[CLAIM_STATUS].to_numpy(),
+                    policy.screen(p_candidate),
+                    policy.screen(p_incumbent),
+                    margin=rules.margin,
+                    confidence=rules.confidence,
+                    resamples=rules.resamples,
+                    seed=rules.seed,
+                )
+        incumbent_evidence["problems"] = incumbent_problems
+
+    verdict = judge(candidate_version, candidate_problems, incumbent, incumbent_problems, comparison)
+    candidate_ref = (
+        ModelRef(
+            version=int(candidate_version),
+            model_uri=candidate_model["model_uri"],
+            training_month=candidate_model["training_month"],
+            params=candidate_model.get("params", {}),
+            promoted_in=month[:7],
+        )
+        if candidate_version is not None
+        else None
+    )
+    new_state = advance(state, verdict, candidate_ref, config.promote)
+    outcome = verdict.outcome if config.promote or not verdict.promote else "record-only: would promote"
+
+    # Rollbacks: those recorded on this month before (re-deciding keeps them), then a new one.
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    rollbacks: list[dict[str, Any]] = []
+    for recorded in _recorded_rollbacks(context, month):
+        champion = new_state.champion
+        if champion is None or champion.version != recorded["version"]:
+            context.log.warning(f"Recorded rollback of v{recorded['version']} no longer applies to {month[:7]}: dropped")
+            continue
+        new_state, _ = roll_back(
+            new_state, reason=recorded["reason"], requested_by=recorded["requested_by"], month=month, at=recorded["at"]
+        )
+        rollbacks.append(recorded)
+    if config.rollback is not None:
+        latest = max(context.instance.get_materialized_partitions(CHAMPION_DECISION) | {month})
+        if latest > month:
+            raise dg.Failure(
+                f"Roll back the latest decision ({latest[:7]}), not {month[:7]}: the decisions after it took their "
+                "champion from it. Launch `rollback_champion` for partition " + latest
+            )
+        withdrawn_ref = new_state.champion
+        try:
+            new_state, withdrawal = roll_back(
+                new_state,
+                reason=config.rollback.reason,
+                requested_by=config.rollback.requested_by,
+                month=month,
+                at=now,
+            )
+        except RollbackRefused as refused:
+            raise dg.Failure(str(refused)) from refused
+        scored = _days_scored_by(context, withdrawal.version, withdrawn_ref.promoted_in or month)
+        rollbacks.append(
+            {
+                **withdrawal.__dict__,
+                "days_scored_by_withdrawn": len(scored),
+                "first_day_scored": scored[0] if scored else None,
+                "last_day_scored": scored[-1] if scored else None,
+            }
+        )
+        outcome = "rolled back"
+
+    champion, previous_champion = new_state.champion, new_state.previous_champion
+    essentials = {
+        "outcome": outcome,
+        "state": new_state.as_dict(),
+        "policy": policy.as_dict(),
+        "comparison": comparison.as_dict() if comparison else None,
+    }
+    record: dict[str, Any] = {
+        "training_month": month[:7],
+        "scores_month": shift_month_key(month, 1)[:7],
+        "model_name": registry.model_name,
+        "outcome": outcome,
+        "reason": verdict.reason,
+        "would_promote": verdict.promote,
+        "promote_switch": config.promote,
+        "champion": champion.__dict__ if champion else None,
+        "previous_champion": previous_champion.version if previous_champion else None,
+        "candidate": candidate_evidence,
+        "incumbent": incumbent_evidence,
+        "comparison": comparison.as_dict() if comparison else None,
+        "holdout": {"month": holdout_month, "rows": 0 if holdout is None else len(holdout)},
+        "policy": policy.as_dict(),
+        "gate": gate.as_dict(),
+        "rules": rules.as_dict(),
+        "state": new_state.as_dict(),
+        "rollbacks": rollbacks,
+        "launched_by": launched_by(
+            context.run.tags, config.rollback.requested_by if config.rollback else config.requested_by
+        ),
+        "dagster_run_id": context.run_id,
+        "decided_at": now,
+        "digest": _digest(essentials),
+    }
+
+    # The registry's aliases follow the LATEST decision only, and never a record-only one.
+    latest = max(context.instance.get_materialized_partitions(CHAMPION_DECISION) | {month})
+    if not config.promote:
+        record["aliases"] = "not moved: promote is false (record-only)"
+    elif latest > month:
+        record["aliases"] = f"not moved: {latest[:7]} is the latest decision"
+    else:
+        record["aliases"] = registry.project_aliases(
+            champion.version if champion else None, previous_champion.version if previous_champion else None
+        )
+    if candidate_version is not None:
+        registry.tag_version(int(candidate_version), {f"decision.{month[:7]}": {"outcome": outcome, "reason": verdict.reason}})
+    registry.record(f"decision_{month[:7]}", {k: record[k] for k in ("outcome", "reason", "launched_by", "dagster_run_id", "aliases", "rollbacks")})
+
+    _alert(context, alerts, record)
+    yield dg.Output(
+        record,
+        # Decisions that come out the same are the same data: later months are not marked stale.
+        data_version=dg.DataVersion(record["digest"]),
+        metadata={
+            "outcome": outcome,
+            "reason": verdict.reason,
+            "champion": registry.version_reference(champion.version if champion else None),
+            "champion_version": champion.version if champion else "none",
+            "scores_month": record["scores_month"],
+            "candidate": registry.version_reference(candidate_version),
+            **(
+                {
+                    "candidate_kappa": round(comparison.candidate_kappa, 5),
+                    "incumbent_kappa": round(comparison.incumbent_kappa, 5),
+                    "kappa_difference": round(comparison.difference, 5),
+                    "difference_interval": f"{comparison.low:+.4f} .. {comparison.high:+.4f} ({comparison.confidence:.0%})",
+                }
+                if comparison
+                else {}
+            ),
+            "policy": dg.MetadataValue.json(policy.as_dict()),
+            "aliases": dg.MetadataValue.json(record["aliases"]) if isinstance(record["aliases"], dict) else record["aliases"],
+            "launched_by": record["launched_by"],
+            "decision": dg.MetadataValue.json(record),
+        },
+    )
+
+
+def _alert(context: dg.AssetExecutionContext, alerts: AlertsResource, record: dict[str, Any]) -> None:
+    month, outcome = record["training_month"], record["outcome"]
+    champion = record["champion"]["version"] if record["champion"] else None
+    fields = {"month": month, "scores": record["scores_month"], "champion": f"v{champion}" if champion else "none"}
+    if record["rollbacks"] and outcome == "rolled back":
+        last = record["rollbacks"][-1]
+        days = last["days_scored_by_withdrawn"]
+        scored = f"{days} days ({last['first_day_scored']}..{last['last_day_scored']})" if days else "no day"
+        alerts.send(
+            Alert(
+                "warning",
+                f"Champion rolled back: v{last['version']} withdrawn, v{last['restored']} restored",
+                f"{last['reason']} (requested by {last['requested_by']}). {scored} were scored by v{last['version']} "
+                "and are NOT re-scored: backfill `application_scores` for them to re-score.",
+                fields=fields,
+            ),
+            log=context.log,
+        )
+        return
+    level = _ALERT_LEVEL.get(outcome, "info")
+    alerts.send(Alert(level, f"Champion decision {month}: {outcome}", record["reason"], fields=fields), log=context.log)
+
+
+# ---------------------------------------------------------------------------------- model in force
+
+
+def model_in_force_record(decision: dict[str, Any], decided_in: str) -> dict[str, Any]:
+    """What scores a month, from the decision of the month before (pure)."""
+    champion = decision.get("champion")
+    base = {
+        "model_name": decision["model_name"],
+        "decided_in": decided_in[:7],
+        "policy": decision["policy"],
+        "outcome": decision["outcome"],
+    }
+    if not champion:
+        return {
+            **base,
+            "version": None,
+            "model_uri": None,
+            "reason": f"no champion after the decision of {decided_in[:7]}: {decision['reason']}",
+        }
+    return {**base, "version": int(champion["version"]), "model_uri": champion["model_uri"], "reason": decision["reason"]}
+
+
+@dg.asset(
+    partitions_def=scoring_months,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="object_io_manager",
+    ins={
+        "champion_decision": dg.AssetIn(
+            # The first month has no month before it: the asset then fails with a clear message.
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+            ),
+        )
+    },
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"mlflow"},
+    automation_condition=dg.AutomationCondition.eager(),
+    description=(
+        "The model that scores the days of this month, and the decision policy it was chosen under: the champion of "
+        "`champion_decision` of the month before. Daily scores depend on it, so the lineage shows which decision "
+        "scored which day; a rollback re-decides that month and this asset follows automatically."
+    ),
+)
+def model_in_force(
+    context: dg.AssetExecutionContext, champion_decision: dict[str, dict], registry: ModelRegistry
+) -> dict[str, dict]:
+    """For each month of the run, the champion decided in the previous month's partition."""
+    in_force = {}
+    for month in context.partition_keys:
+        previous = shift_month_key(month, -1)
+        if previous < scoring_months.get_first_partition_key():
+            raise dg.Failure(
+                f"{month[:7]} is the platform's first month: no champion can have been decided before it. "
+                "Scoring starts with the month after the first trained month."
+            )
+        if previous not in champion_decision:
+            raise dg.Failure(f"No champion decided for {month[:7]}: materialize `champion_decision` partition {previous} first.")
+        in_force[month] = model_in_force_record(champion_decision[previous], previous)
+    context.add_output_metadata(
+        {
+            "model_versions": dg.MetadataValue.json({m[:7]: r["version"] for m, r in in_force.items()}),
+            **(
+                {"model": registry.version_reference(record["version"])}
+                if len(in_force) == 1 and (record := next(iter(in_force.values())))
+                else {}
+            ),
+        }
+    )
+    return in_force

@@ -1,0 +1,155 @@
+"""The champion chain's pure rules: paired comparison, verdicts, state, rollback, audit (no Dagster, no MLflow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from claims_platform.models.assets import model_in_force_record
+from claims_platform.models.champion import (
+    ChainState,
+    ModelRef,
+    PromotionRules,
+    RollbackRefused,
+    Verdict,
+    advance,
+    incumbent_staleness,
+    judge,
+    launched_by,
+    paired_kappa_comparison,
+    roll_back,
+    screen_kappa,
+)
+from claims_platform.models.gate import QualityGate
+from claims_platform.models.policy import DecisionPolicy
+
+
+def _ref(version: int, month: str = "2025-03") -> ModelRef:
+    return ModelRef(version=version, model_uri=f"file:///models/{version}", training_month=month, promoted_in=month)
+
+
+def _holdout(seed: int, n: int = 37_000, noise: float = 0.12):
+    """A holdout and two models' calibrated-looking probabilities of the SAME quality (independent noise)."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.15
+    signal = np.where(y, 0.55, 0.08)
+    return y, np.clip(signal + rng.normal(0, noise, n), 0, 1), np.clip(signal + rng.normal(0, noise, n), 0, 1)
+
+
+def test_screen_kappa_is_cohens_kappa():
+    y, p, _ = _holdout(0, n=5000)
+    flags = DecisionPolicy().screen(p)
+    assert screen_kappa(y, flags) == pytest.approx(cohen_kappa_score(y, flags), abs=1e-12)
+
+
+def test_a_candidate_equal_to_the_champion_up_to_noise_is_not_promoted():
+    policy = DecisionPolicy()
+    # Find a holdout where the equal-quality candidate happens to score a higher kappa: the old
+    # strict ">" rule would have promoted it on noise.
+    for seed in range(50):
+        y, candidate, incumbent = _holdout(seed)
+        comparison = paired_kappa_comparison(y, policy.screen(candidate), policy.screen(incumbent))
+        if comparison.candidate_kappa > comparison.incumbent_kappa:
+            break
+    assert comparison.difference > 0
+    assert comparison.low < 0 < comparison.high  # the interval straddles zero: noise
+    assert not comparison.candidate_better
+    verdict = judge(2, [], _ref(1), [], comparison)
+    assert verdict == Verdict("kept", False, verdict.reason) and "not better beyond noise" in verdict.reason
+
+
+def test_a_clearly_better_candidate_is_promoted_and_the_margin_is_respected():
+    policy = DecisionPolicy()
+    y, candidate, _ = _holdout(1, noise=0.08)
+    _, _, incumbent = _holdout(1, noise=0.2)
+    comparison = paired_kappa_comparison(y, policy.screen(candidate), policy.screen(incumbent))
+    assert comparison.low > 0 and comparison.candidate_better
+    assert judge(2, [], _ref(1), [], comparison).outcome == "promoted"
+    strict = paired_kappa_comparison(y, policy.screen(candidate), policy.screen(incumbent), margin=comparison.low + 0.01)
+    assert not strict.candidate_better
+
+
+def test_the_comparison_is_reproducible_and_paired():
+    y, candidate, incumbent = _holdout(3, n=4000)
+    flags = DecisionPolicy().screen(candidate), DecisionPolicy().screen(incumbent)
+    assert paired_kappa_comparison(y, *flags) == paired_kappa_comparison(y, *flags)
+    same = paired_kappa_comparison(y, flags[0], flags[0])
+    assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)  # paired: identical models never differ
+    with pytest.raises(ValueError, match="outcomes"):
+        paired_kappa_comparison(y[:10], *flags)
+
+
+@pytest.mark.parametrize(
+    ("candidate_problems", "incumbent", "incumbent_problems", "outcome", "promote"),
+    [
+        (["training failed: too few months"], None, [], "no model", False),
+        (["holdout AUC 0.80 < 0.85"], _ref(1), [], "ineligible", False),
+        ([], None, [], "first champion", True),
+        ([], _ref(1), ["holdout ECE 0.05 > 0.03"], "promoted", True),
+    ],
+)
+def test_verdicts_without_a_comparison(candidate_problems, incumbent, incumbent_problems, outcome, promote):
+    verdict = judge(2, candidate_problems, incumbent, incumbent_problems, None)
+    assert (verdict.outcome, verdict.promote) == (outcome, promote)
+    if candidate_problems and incumbent is not None:
+        assert verdict.reason.endswith("champion v1 kept")
+
+
+def test_a_stale_incumbent_is_replaced():
+    rules = PromotionRules(max_champion_age_months=6)
+    assert incumbent_staleness(_ref(1, "2025-03"), "2025-09-01", rules) == []
+    problems = incumbent_staleness(_ref(1, "2025-03"), "2025-10-01", rules)
+    assert problems and "7 months" in problems[0]
+    assert judge(2, [], _ref(1, "2025-03"), problems, None).promote
+
+
+def test_the_gate():
+    gate = QualityGate(min_auc=0.85, max_ece=0.03)
+    assert gate.failures(0.9, 0.01) == []
+    assert gate.failures(0.84, 0.04, missing=3) == ["3 missing predictions", "holdout AUC 0.8400 < 0.85", "holdout ECE 0.0400 > 0.03"]
+    assert gate.failures(float("nan"), 0.01)  # a NaN metric never passes
+    with pytest.raises(ValueError):
+        QualityGate(min_auc=0.2)
+
+
+def test_record_only_promotion_changes_nothing():
+    state = ChainState(lineage=(_ref(1),))
+    win = Verdict("promoted", True, "better")
+    assert advance(state, win, _ref(2, "2025-04"), promote=False) == state
+    assert advance(state, win, _ref(2, "2025-04"), promote=True).champion.version == 2
+    assert advance(state, Verdict("kept", False, "no"), _ref(2, "2025-04"), promote=True) == state
+
+
+def test_rollback_walks_back_one_step_at_a_time_and_never_empties_the_lineage():
+    state = ChainState(lineage=(_ref(1), _ref(2, "2025-04"), _ref(3, "2025-05")))
+    once, first = roll_back(state, reason="drift", requested_by="ann", month="2025-06-01", at="t1")
+    assert (first.version, first.restored, once.champion.version) == (3, 2, 2)
+    twice, second = roll_back(once, reason="still", requested_by="bob", month="2025-06-01", at="t2")
+    assert (second.version, second.restored, twice.champion.version) == (2, 1, 1)
+    assert [w.requested_by for w in twice.withdrawn] == ["ann", "bob"]
+    with pytest.raises(RollbackRefused, match="only champion left"):
+        roll_back(twice, reason="x", requested_by="cy", month="2025-06-01", at="t3")
+    # The state survives its JSON form.
+    assert ChainState.from_dict(twice.as_dict()) == twice
+
+
+def test_launched_by_names_the_requester_or_what_launched_the_run():
+    assert launched_by({"dagster/schedule_name": "monthly_training_schedule"}) == "schedule monthly_training_schedule"
+    assert launched_by({"dagster/backfill": "abc"}) == "backfill abc"
+    assert launched_by({"dagster/backfill": "abc"}, requested_by="ann") == "requested by ann"
+    assert launched_by({}).startswith("manual launch")
+
+
+def test_model_in_force_carries_the_champion_and_its_policy_or_says_why_there_is_none():
+    decision = {
+        "model_name": "claims_classifier",
+        "policy": {"refer_at": 0.3, "decline_at": 0.5},
+        "outcome": "kept",
+        "reason": "not better",
+        "champion": {"version": 4, "model_uri": "s3://bucket/models/4"},
+    }
+    record = model_in_force_record(decision, "2025-05-01")
+    assert (record["version"], record["model_uri"], record["decided_in"]) == (4, "s3://bucket/models/4", "2025-05")
+    empty = model_in_force_record({**decision, "champion": None, "reason": "candidate ineligible"}, "2025-01-01")
+    assert empty["version"] is None and "no champion after the decision of 2025-01" in empty["reason"]

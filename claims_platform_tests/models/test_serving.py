@@ -1,0 +1,181 @@
+"""`mlflow models serve` on loopback: the registered model scores the export's format and refuses bad rows.
+
+The server runs the registered version as any MLflow user would serve it (a separate process, the
+``models:/`` URI, the local environment), so this is the contract for everyone outside the platform.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from claims_platform import schema
+from claims_platform.models import packaging
+from claims_platform_tests.models.mlflow_sandbox import temporary_mlflow
+
+pytestmark = pytest.mark.integration
+
+MODEL_NAME = "claims_classifier_served"
+EXPORT_COLUMNS = [schema.CLAIM_STATUS, *schema.FEATURES]  # after the unnamed index column
+STARTUP_SECONDS = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)  # its own session: the server and its uvicorn workers
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def served(trained, tmp_path_factory):
+    """One registered version served by ``mlflow models serve`` on a free loopback port."""
+    folder = tmp_path_factory.mktemp("served")
+    with temporary_mlflow(folder) as (uri, experiment), mlflow.start_run(experiment_id=experiment):
+        version = packaging.log_trained_model(trained, registered_model_name=MODEL_NAME)
+
+    bin_dir = Path(sys.executable).parent
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_REGISTRY_URI": uri,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",  # the server looks for `uvicorn`
+    }
+    log_path = folder / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{MODEL_NAME}/{version}",
+             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+            env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"mlflow models serve exited ({process.returncode}):\n{log_path.read_text()[-3000:]}"
+                )
+            try:
+                if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"no /ping within {STARTUP_SECONDS} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield SimpleNamespace(url=url, log=log_path)
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def export_rows(parts) -> pd.DataFrame:
+    """Holdout rows in the seed export's columns (claim_status, the 40 features), nulls included."""
+    rows = parts.holdout[EXPORT_COLUMNS].head(40).reset_index(drop=True)
+    assert rows[["family_history_3", "employment_type"]].isna().any().all()
+    return rows
+
+
+def _split_json(frame: pd.DataFrame) -> str:
+    """``dataframe_split`` JSON with exact floats (Python's repr) and nulls as null."""
+    data = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+    payload = {
+        "dataframe_split": {"index": frame.index.tolist(), "columns": list(frame.columns), "data": data}
+    }
+    return json.dumps(payload)
+
+
+def _invoke(served, body: str, content_type: str) -> requests.Response:
+    return requests.post(
+        f"{served.url}/invocations", data=body.encode(), headers={"Content-Type": content_type}, timeout=30
+    )
+
+
+def _probabilities(response: requests.Response) -> np.ndarray:
+    assert response.status_code == 200, response.text[-2000:]
+    return np.asarray([row["claim_probability"] for row in response.json()["predictions"]])
+
+
+def test_dataframe_split_json_scores_like_the_trained_model(served, trained, export_rows):
+    p = _probabilities(_invoke(served, _split_json(export_rows), "application/json"))
+    np.testing.assert_allclose(p, trained.predict_proba(export_rows), rtol=0, atol=1e-12)
+
+
+def test_csv_in_the_export_format_scores_like_the_trained_model(served, trained, export_rows):
+    csv = export_rows.to_csv()  # an unnamed index column first, as the seed's export
+    assert csv.startswith(",claim_status,age,")
+    p = _probabilities(_invoke(served, csv, "text/csv"))
+    # The server parses the text as pandas does by default; score the very same values.
+    np.testing.assert_allclose(p, trained.predict_proba(pd.read_csv(io.StringIO(csv))), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(p, trained.predict_proba(export_rows), rtol=0, atol=1e-9)
+
+
+# (column, value, what the 400 message must say). Rows the model's own check refuses are named by
+# row; a value MLflow cannot even convert to the signature's type is refused before the model runs,
+# by column.
+BAD_VALUES = [
+    ("location", "ZZ", "row 2, column 'location': value 'ZZ' is not one of the levels A..Z"),
+    ("location", None, "row 2, column 'location': value is null, but the column is required (not nullable)"),
+    ("age", 200, "row 2, column 'age': value 200 is out of range 18..95"),
+    ("gender", 2, "row 2, column 'gender': value 2 is not one of the levels 0, 1"),
+    ("location", 7, "row 2, column 'location': value 7 is not one of the levels A..Z"),
+    ("age", None, "column age"),
+    ("age", "forty", "column age"),
+    ("financial_hist_1", "high", "column financial_hist_1"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "expected"), BAD_VALUES)
+def test_a_row_that_breaks_the_contract_gets_400_naming_it(served, export_rows, column, value, expected):
+    bad = export_rows.head(4).astype(object)
+    bad.at[2, column] = value
+    response = _invoke(served, _split_json(bad), "application/json")
+    assert response.status_code == 400, response.text[-2000:]
+    body = response.json()
+    assert body["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
+    assert expected in body["message"], body["message"][-2000:]
+    assert "predictions" not in body
+
+
+def test_a_csv_row_that_breaks_the_contract_gets_400(served, export_rows):
+    bad = export_rows.head(4).astype(object)
+    bad.at[1, "location"] = "ZZ"
+    bad.at[3, "age"] = 17
+    response = _invoke(served, bad.to_csv(), "text/csv")
+    assert response.status_code == 400, response.text[-2000:]
+    message = response.json()["message"]
+    assert "row 1, column 'location': value 'ZZ' is not one of the levels A..Z" in message
+    assert "row 3, column 'age': value 17 is out of range 18..95" in message
+    # A blank or text in a required integer column fails MLflow's CSV parsing (pandas, with the
+    # signature's int64): refused (400), but the message is pandas' and gives the column's position.
+    for value in (None, "forty"):
+        bad = export_rows.head(4).astype(object)
+        bad.at[2, "age"] = value
+        response = _invoke(served, bad.to_csv(), "text/csv")
+        assert response.status_code == 400 and "predictions" not in response.json()
