@@ -229,39 +229,6 @@ class AlertsResource(dg.ConfigurableResource):
         log.error(f"Alert '{alert.title}' NOT delivered to the webhook after {attempts} attempt(s): {reason}")
         return {"logged": True, "webhook": f"failed: {reason}", "attempts": attempts}
 
-    def info(
-        self,
-        title: str,
-        text: str,
-        fields: dict[str, str] | None = None,
-        log: Any = None,
-        dedupe_key: str | None = None,
-    ) -> dict[str, Any]:
-        """Send an ``info`` alert; see ``send``."""
-        return self.send(Alert("info", title, text, dict(fields or {}), dedupe_key), log=log)
-
-    def warning(
-        self,
-        title: str,
-        text: str,
-        fields: dict[str, str] | None = None,
-        log: Any = None,
-        dedupe_key: str | None = None,
-    ) -> dict[str, Any]:
-        """Send a ``warning`` alert; see ``send``."""
-        return self.send(Alert("warning", title, text, dict(fields or {}), dedupe_key), log=log)
-
-    def error(
-        self,
-        title: str,
-        text: str,
-        fields: dict[str, str] | None = None,
-        log: Any = None,
-        dedupe_key: str | None = None,
-    ) -> dict[str, Any]:
-        """Send an ``error`` alert; see ``send``."""
-        return self.send(Alert("error", title, text, dict(fields or {}), dedupe_key), log=log)
-
 
 def alerts_from_env() -> AlertsResource:
     """The ``alerts`` resource for ``Definitions``: webhook from ``CLAIMS_ALERT_WEBHOOK_URL`` when set.

@@ -9,17 +9,12 @@ from typing import Any
 import dagster as dg
 
 from claims_platform.alerts.resource import Alert, AlertsResource
+from claims_platform.launchers import launched_by
 
 PARTITION_TAG = "dagster/partition"
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 # What launched a run, in the order a reader cares about; a run may carry several (a backfill's runs).
-LAUNCHER_TAGS = (
-    ("dagster/schedule_name", "schedule"),
-    ("dagster/sensor_name", "sensor"),
-    ("dagster/backfill", "backfill"),
-    ("dagster/parent_run_id", "re-execution of run"),
-)
 MAX_STEPS_LISTED = 10  # a year-long single-run backfill can fail hundreds of steps; Slack caps a section
 
 # Dagster wraps a user exception in one of these; the exception underneath is what a person needs.
@@ -50,12 +45,6 @@ def partition_label(tags: Mapping[str, str]) -> str:
     if start and end:
         return start if start == end else f"{start}…{end}"
     return "unpartitioned"
-
-
-def launched_by(tags: Mapping[str, str]) -> str:
-    """What launched the run: schedule, sensor, backfill, re-execution, or "manual"."""
-    launchers = [f"{label} {tags[tag]}" for tag, label in LAUNCHER_TAGS if tags.get(tag)]
-    return ", ".join(launchers) or "manual"
 
 
 def failure_alert(

@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from claims_platform.alerts.resource import Alert, AlertsResource
+from claims_platform.launchers import launched_by
 from claims_platform.models.champion import PromotionRules
 from claims_platform.models.gate import QualityGate
 from claims_platform.models.policy import DecisionPolicy
@@ -207,7 +208,6 @@ def champion_decision(
         advance,
         incumbent_staleness,
         judge,
-        launched_by,
         paired_kappa_comparison,
         roll_back,
     )

@@ -331,18 +331,3 @@ def roll_back(state: ChainState, *, reason: str, requested_by: str, month: str, 
         at=at,
     )
     return ChainState(lineage=state.lineage[:-1], withdrawn=(*state.withdrawn, withdrawal)), withdrawal
-
-
-def launched_by(tags: Mapping[str, str], requested_by: str | None = None) -> str:
-    """What launched a run, for the audit: the requester given in config, else the run's own tags."""
-    if requested_by:
-        return f"requested by {requested_by}"
-    for tag, label in (
-        ("dagster/schedule_name", "schedule"),
-        ("dagster/sensor_name", "sensor"),
-        ("dagster/backfill", "backfill"),
-        ("user", "user"),
-    ):
-        if tags.get(tag):
-            return f"{label} {tags[tag]}"
-    return "manual launch (no requester given in run config)"

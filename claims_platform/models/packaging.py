@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -33,7 +33,9 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, DataType, Schema
 
 from claims_platform.models import pyfunc, runtime
-from claims_platform.training.train import TrainedModel
+
+if TYPE_CHECKING:  # a trained model is what is packaged; packaging does not need training's code
+    from claims_platform.training.train import TrainedModel
 
 MODEL_NAME_IN_RUN = "model"
 RUNTIME_FILE_NAME = "claims_runtime.py"  # the runtime's file name inside the model

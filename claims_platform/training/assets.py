@@ -186,8 +186,9 @@ def _log_training_dataset(mlflow, training_set: pd.DataFrame, month: str) -> Non
         mlflow.log_input(dataset, context="training")
 
 
-def _incumbent_params(instance: dg.DagsterInstance, month: str) -> tuple[int | None, dict]:
-    """The champion left by the decision of the month before, and its hyperparameters (warm start).
+def _previous_decision(instance: dg.DagsterInstance, month: str) -> tuple[int | None, dict, DecisionPolicy]:
+    """The champion left by the decision of the month before, its hyperparameters (warm start) and
+    the decision policy in force (what the candidate will be judged on).
 
     Read from that decision's record (a partition that does not change), not from the registry's
     alias. Not a declared input: the decision of M depends on this asset, so a dependency on the
@@ -195,11 +196,12 @@ def _incumbent_params(instance: dg.DagsterInstance, month: str) -> tuple[int | N
     """
     from claims_platform.models.assets import recorded_decision
 
-    decision = recorded_decision(instance, shift_month_key(month, -1))
-    champion = (decision or {}).get("champion")
+    decision = recorded_decision(instance, shift_month_key(month, -1)) or {}
+    policy = DecisionPolicy.from_dict(decision["policy"]) if decision.get("policy") else DecisionPolicy()
+    champion = decision.get("champion")
     if not champion:
-        return None, {}
-    return int(champion["version"]), dict(champion.get("params") or {})
+        return None, {}, policy
+    return int(champion["version"]), dict(champion.get("params") or {}), policy
 
 
 @dg.asset(
@@ -239,8 +241,8 @@ def candidate_model(
     from claims_platform.training.train import train_model
 
     month = context.partition_key
-    policy, gate = DecisionPolicy(), QualityGate()
-    incumbent_version, warm_params = _incumbent_params(context.instance, month)
+    gate = QualityGate()
+    incumbent_version, warm_params, policy = _previous_decision(context.instance, month)
     warm_start = warm_params if config.warm_start and warm_params else None
     budget = TrainingConfig(
         n_trials=config.n_trials,

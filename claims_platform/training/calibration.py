@@ -10,9 +10,11 @@ that ``runtime.apply_calibrator`` evaluates — no pickled scikit-learn objects 
 **Choice.** Fitting a calibrator and scoring it on the same rows would favour the more flexible
 isotonic every time. So the validation slice is cut into K stratified folds; each candidate is fitted
 on K−1 folds and predicts the remaining one, giving out-of-fold probabilities for every validation row.
-The candidate with the lower out-of-fold Brier score (a proper scoring rule: it rewards calibration
-and sharpness together) wins; ECE and log loss are recorded beside it. The winner is then refitted on
-the whole validation slice. The out-of-fold probabilities of the winner are what the validation
+The candidate with the lowest out-of-fold Brier score (a proper scoring rule: it rewards calibration
+and sharpness together) wins; ECE and log loss are recorded beside it. The booster's own
+probabilities compete too ("uncalibrated": nothing is fitted, so no cross-fitting is needed): on a
+small validation slice a fitted calibrator can be worse than none, and is then not used. The winner
+is then refitted on the whole validation slice. The out-of-fold probabilities of the winner are what the validation
 metrics are computed on, so they are not judged on rows the calibrator was fitted on either.
 """
 
@@ -47,6 +49,8 @@ def fit_sigmoid(margin: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 
 
 FITTERS = {"isotonic": fit_isotonic, "sigmoid": fit_sigmoid}
+# The booster's own probability, sigmoid(margin), in the calibrator's JSON form.
+UNCALIBRATED = {"method": "sigmoid", "a": 1.0, "b": 0.0}
 
 
 @dataclass(frozen=True)
@@ -80,11 +84,13 @@ def choose_calibrator(margin: Any, y: Any, *, folds: int = 5, seed: int = 0) -> 
         }
 
     report = {method: scores(out_of_fold[method]) for method in METHODS}
-    # The booster's own probabilities, for the record: what calibration bought.
-    report["uncalibrated"] = scores(
-        runtime.apply_calibrator({"method": "sigmoid", "a": 1.0, "b": 0.0}, margin)
-    )
-    best = min(METHODS, key=lambda method: (report[method]["brier"], report[method]["ece"]))
+    # The booster's own probabilities (nothing fitted, so nothing to cross-fit): a candidate too, so
+    # calibration is never chosen when it would make the probabilities worse.
+    raw = runtime.apply_calibrator(UNCALIBRATED, margin)
+    report["uncalibrated"] = scores(raw)
+    best = min((*METHODS, "uncalibrated"), key=lambda method: (report[method]["brier"], report[method]["ece"]))
+    if best == "uncalibrated":
+        return CalibrationChoice(calibrator=dict(UNCALIBRATED), method=best, out_of_fold=raw, report=report)
     return CalibrationChoice(
         calibrator=FITTERS[best](margin, y), method=best, out_of_fold=out_of_fold[best], report=report
     )

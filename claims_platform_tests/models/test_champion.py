@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
+from claims_platform.launchers import launched_by
 from claims_platform.models.assets import model_in_force_record
 from claims_platform.models.champion import (
     ChainState,
@@ -16,7 +17,6 @@ from claims_platform.models.champion import (
     advance,
     incumbent_staleness,
     judge,
-    launched_by,
     paired_kappa_comparison,
     roll_back,
     screen_kappa,
