@@ -10,6 +10,7 @@ before. The pure logic is in :mod:`claims_platform.models.champion`.
 
 import hashlib
 import json
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from claims_platform.models.gate import QualityGate
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import shift_month_key
-from claims_platform.partitions import monthly_partitions, scoring_months
+from claims_platform.partitions import monthly_partitions, require_month_order, scoring_months
 from claims_platform.schema import CLAIM_STATUS
 
 GROUP = "models"
@@ -48,31 +49,49 @@ class RollbackRequest(dg.Config):
 
 
 class ChampionDecisionConfig(dg.Config):
-    """The promotion rules, the gate, the policy to judge on, and an optional rollback."""
+    """The promotion rules, the gate, the policy to judge on, and an optional rollback.
+
+    Unset rules, gate and policy are those recorded with this month's decision when it is decided
+    again (so a re-decision reproduces it), else the defaults (the policy: the month before's).
+    """
 
     promote: bool = Field(
         default=True,
-        description="False: record what would have happened and change nothing that scores (record-only backfills).",
+        description=(
+            "False: record what would have happened and change nothing that scores. Over a month already "
+            "decided, the decision stays as it was and the would-be outcome is added to it."
+        ),
     )
     requested_by: str | None = Field(default=None, description="Who launched this decision (audited).")
-    margin: float = Field(
-        default=_RULES.margin,
+    margin: float | None = Field(
+        default=None,
         ge=-0.5,
         le=0.5,
         description=(
-            "Kappa the candidate must gain beyond the holdout's noise (the lower end of the difference's interval "
-            "must exceed it). Negative: prefer the fresher model unless it is worse beyond noise."
+            f"Kappa the candidate must gain beyond the holdout's noise (default {_RULES.margin}): the lower end of "
+            "the difference's interval must exceed it. Negative: prefer the fresher model unless it is worse beyond noise."
         ),
     )
-    confidence: float = Field(default=_RULES.confidence, gt=0.5, lt=1.0, description="Of the paired bootstrap interval.")
-    resamples: int = Field(default=_RULES.resamples, ge=200, le=100_000, description="Paired bootstrap resamples.")
-    max_champion_age_months: int = Field(
-        default=_RULES.max_champion_age_months, ge=1, le=60, description="An incumbent trained longer ago is stale."
+    confidence: float | None = Field(
+        default=None, gt=0.5, lt=1.0, description=f"Of the paired bootstrap interval (default {_RULES.confidence})."
     )
-    min_auc: float = Field(default=_GATE.min_auc, ge=0.5, le=1.0, description="Quality gate: holdout ROC AUC floor.")
-    max_ece: float = Field(default=_GATE.max_ece, gt=0.0, le=1.0, description="Quality gate: holdout calibration error ceiling.")
+    resamples: int | None = Field(
+        default=None, ge=200, le=100_000, description=f"Paired bootstrap resamples (default {_RULES.resamples})."
+    )
+    max_champion_age_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=60,
+        description=f"An incumbent trained longer ago is stale (default {_RULES.max_champion_age_months}).",
+    )
+    min_auc: float | None = Field(
+        default=None, ge=0.5, le=1.0, description=f"Quality gate: holdout ROC AUC floor (default {_GATE.min_auc})."
+    )
+    max_ece: float | None = Field(
+        default=None, gt=0.0, le=1.0, description=f"Quality gate: calibration error ceiling (default {_GATE.max_ece})."
+    )
     refer_at: float | None = Field(
-        default=None, gt=0.0, le=1.0, description="Change the decision policy from this decision on (default: keep the chain's)."
+        default=None, gt=0.0, le=1.0, description="A new decision policy from this decision on (default: the chain's)."
     )
     decline_at: float | None = Field(default=None, gt=0.0, le=1.0, description="See refer_at.")
     rollback: RollbackRequest | None = Field(default=None, description="Roll the champion back (the rollback_champion job).")
@@ -83,21 +102,36 @@ class ChampionDecisionConfig(dg.Config):
             raise ValueError("refer_at and decline_at are set together (the policy has both thresholds)")
         if self.refer_at is not None and self.refer_at > self.decline_at:
             raise ValueError(f"refer_at {self.refer_at} must not be above decline_at {self.decline_at}")
+        if self.refer_at is not None and not self.promote:
+            raise ValueError("a new decision policy changes what scores: it cannot be set with promote: false")
         if self.rollback is not None and not self.promote:
             raise ValueError("a rollback moves the champion: it cannot run with promote: false")
         return self
 
+    def settings(
+        self, recorded: dict[str, Any] | None, previous: dict[str, Any] | None
+    ) -> tuple[DecisionPolicy, QualityGate, PromotionRules]:
+        """Policy, gate and rules for this decision: given here, else as recorded, else defaults."""
 
-def _chain_start_check(context: dg.AssetExecutionContext, month: str) -> None:
-    """Refuse to start a second chain: M−1 missing is only allowed when no earlier month was decided."""
-    earlier = sorted(k for k in context.instance.get_materialized_partitions(CHAMPION_DECISION) if k < month)
-    if earlier:
-        previous = shift_month_key(month, -1)
-        raise dg.Failure(
-            f"The champion decision for {previous[:7]} is missing, but {earlier[-1][:7]} was decided: decisions are "
-            f"made in month order. Materialize `champion_decision` for {previous} first (e.g. a backfill of "
-            f"`monthly_training` from {shift_month_key(earlier[-1], 1)} to {previous})."
+        def pick(name: str, section: str, default: Any) -> Any:
+            given = getattr(self, name)
+            if given is not None:
+                return given
+            return (recorded or {}).get(section, {}).get(name, default)
+
+        if self.refer_at is not None:
+            policy = DecisionPolicy(self.refer_at, self.decline_at)
+        else:
+            source = recorded or previous
+            policy = DecisionPolicy.from_dict(source["policy"]) if source else _POLICY
+        gate = QualityGate(pick("min_auc", "gate", _GATE.min_auc), pick("max_ece", "gate", _GATE.max_ece))
+        rules = PromotionRules(
+            margin=pick("margin", "rules", _RULES.margin),
+            confidence=pick("confidence", "rules", _RULES.confidence),
+            resamples=pick("resamples", "rules", _RULES.resamples),
+            max_champion_age_months=pick("max_champion_age_months", "rules", _RULES.max_champion_age_months),
         )
+        return policy, gate, rules
 
 
 def recorded_decision(instance: dg.DagsterInstance, month: str) -> dict[str, Any] | None:
@@ -109,11 +143,6 @@ def recorded_decision(instance: dg.DagsterInstance, month: str) -> dict[str, Any
         return None
     entry = records[0].asset_materialization.metadata.get("decision")
     return dict(entry.value) if entry is not None else None
-
-
-def _recorded_rollbacks(context: dg.AssetExecutionContext, month: str) -> list[dict[str, Any]]:
-    """Rollbacks applied to this month's decision before, so re-deciding the month keeps them."""
-    return list((recorded_decision(context.instance, month) or {}).get("rollbacks", []))
 
 
 def _days_scored_by(context: dg.AssetExecutionContext, version: int, since_month: str) -> list[str]:
@@ -200,11 +229,71 @@ def champion_decision(
     registry: ModelRegistry,
     alerts: AlertsResource,
 ):
-    """Decide the champion for month M+1 from M−1's decision and M's candidate; apply rollbacks."""
+    """Decide the champion for month M+1 from M−1's decision and M's candidate; or roll M back."""
+    month = context.partition_key
+    if context.run.tags.get(ROLLBACK_TAG) == "rollback" and config.rollback is None:
+        raise dg.Failure(
+            "A rollback run needs a reason and a requester in its run config: "
+            "ops: {champion_decision: {config: {rollback: {reason: '...', requested_by: '...'}}}}"
+        )
+    recorded = recorded_decision(context.instance, month)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    if config.rollback is not None:
+        record = _rolled_back(context, recorded, config.rollback, now)
+    else:
+        previous = previous_decision.get(shift_month_key(month, -1))
+        require_month_order(context, CHAMPION_DECISION, previous)
+        record = _decide(context, config, recorded, previous, candidate_model, training_set, registry.model_name, now)
+        if not config.promote and recorded is not None:
+            # Record-only over a month already decided: the decision stays exactly as it was.
+            record = {**recorded, "record_only": {k: record[k] for k in _RECORD_ONLY_KEYS}}
+    record["digest"] = _digest({"state": record["state"], "policy": record["policy"]})
+
+    # The registry's aliases follow the LATEST decision only, and never a record-only run.
+    latest = max(context.instance.get_materialized_partitions(CHAMPION_DECISION) | {month})
+    champion, previous_champion = record["champion"], record["previous_champion"]
+    if not config.promote:
+        aliases: dict[str, Any] | str = "not moved: promote is false (record-only)"
+    elif latest > month:
+        aliases = f"not moved: {latest[:7]} is the latest decision"
+    else:
+        aliases = {"champion": champion["version"] if champion else None, "previous_champion": previous_champion}
+    record["aliases"] = aliases
+    yield dg.Output(
+        record,
+        # What scores (state and policy) is the data: a re-decision that comes out the same does
+        # not mark the next month stale; one that differs does.
+        data_version=dg.DataVersion(record["digest"]),
+        metadata=_decision_metadata(registry, record),
+    )
+    # After the decision is stored: the registry only ever points at a stored decision.
+    if isinstance(aliases, dict):
+        registry.project_aliases(aliases["champion"], aliases["previous_champion"])
+    candidate_version = record["candidate"]["version"]
+    if candidate_version is not None and "record_only" not in record:
+        registry.tag_version(int(candidate_version), {f"decision.{month[:7]}": {"outcome": record["outcome"], "reason": record["reason"]}})
+    registry.record(f"decision_{month[:7]}", {k: record.get(k) for k in _AUDIT_TAG_KEYS})
+    _alert(context, alerts, record, rollback_run=config.rollback is not None)
+
+
+_RECORD_ONLY_KEYS = ("outcome", "reason", "would_promote", "candidate", "incumbent", "comparison", "launched_by", "dagster_run_id", "decided_at")
+_AUDIT_TAG_KEYS = ("outcome", "reason", "launched_by", "dagster_run_id", "aliases", "rollbacks", "record_only")
+
+
+def _decide(
+    context: dg.AssetExecutionContext,
+    config: ChampionDecisionConfig,
+    recorded: dict[str, Any] | None,
+    previous: dict[str, Any] | None,
+    candidate_model: dict,
+    training_set: pd.DataFrame,
+    model_name: str,
+    now: str,
+) -> dict[str, Any]:
+    """Judge the month's candidate against the incumbent left by the month before (the decision record)."""
     from claims_platform.models.champion import (
         ChainState,
         ModelRef,
-        RollbackRefused,
         advance,
         incumbent_staleness,
         judge,
@@ -213,27 +302,8 @@ def champion_decision(
     )
 
     month = context.partition_key
-    if context.run.tags.get(ROLLBACK_TAG) == "rollback" and config.rollback is None:
-        raise dg.Failure(
-            "A rollback run needs a reason and a requester in its run config: "
-            "ops: {champion_decision: {config: {rollback: {reason: '...', requested_by: '...'}}}}"
-        )
-    previous = previous_decision.get(shift_month_key(month, -1))
-    if previous is None:
-        _chain_start_check(context, month)
     state = ChainState.from_dict(previous["state"] if previous else None)
-    policy = (
-        DecisionPolicy(config.refer_at, config.decline_at)
-        if config.refer_at is not None
-        else DecisionPolicy.from_dict(previous["policy"]) if previous else _POLICY
-    )
-    gate = QualityGate(config.min_auc, config.max_ece)
-    rules = PromotionRules(
-        margin=config.margin,
-        confidence=config.confidence,
-        resamples=config.resamples,
-        max_champion_age_months=config.max_champion_age_months,
-    )
+    policy, gate, rules = config.settings(recorded, previous)
 
     # The evidence: candidate and incumbent on the candidate's holdout, at the policy.
     holdout, holdout_month = _holdout(training_set)
@@ -287,65 +357,31 @@ def champion_decision(
         else None
     )
     new_state = advance(state, verdict, candidate_ref, config.promote)
-    outcome = verdict.outcome if config.promote or not verdict.promote else "record-only: would promote"
+    outcome, reason = (verdict.outcome, verdict.reason) if config.promote else (f"record-only: {verdict.outcome}", verdict.reason)
 
-    # Rollbacks: those recorded on this month before (re-deciding keeps them), then a new one.
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    rollbacks: list[dict[str, Any]] = []
-    for recorded in _recorded_rollbacks(context, month):
+    # Rollbacks recorded on this month before: re-deciding the month keeps them.
+    rollbacks = []
+    for done in (recorded or {}).get("rollbacks", []) if config.promote else []:
         champion = new_state.champion
-        if champion is None or champion.version != recorded["version"]:
-            context.log.warning(f"Recorded rollback of v{recorded['version']} no longer applies to {month[:7]}: dropped")
+        if champion is None or champion.version != done["version"]:
+            context.log.warning(f"Recorded rollback of v{done['version']} no longer applies to {month[:7]}: dropped")
             continue
-        new_state, _ = roll_back(
-            new_state, reason=recorded["reason"], requested_by=recorded["requested_by"], month=month, at=recorded["at"]
-        )
-        rollbacks.append(recorded)
-    if config.rollback is not None:
-        latest = max(context.instance.get_materialized_partitions(CHAMPION_DECISION) | {month})
-        if latest > month:
-            raise dg.Failure(
-                f"Roll back the latest decision ({latest[:7]}), not {month[:7]}: the decisions after it took their "
-                "champion from it. Launch `rollback_champion` for partition " + latest
-            )
-        withdrawn_ref = new_state.champion
-        try:
-            new_state, withdrawal = roll_back(
-                new_state,
-                reason=config.rollback.reason,
-                requested_by=config.rollback.requested_by,
-                month=month,
-                at=now,
-            )
-        except RollbackRefused as refused:
-            raise dg.Failure(str(refused)) from refused
-        scored = _days_scored_by(context, withdrawal.version, withdrawn_ref.promoted_in or month)
-        rollbacks.append(
-            {
-                **withdrawal.__dict__,
-                "days_scored_by_withdrawn": len(scored),
-                "first_day_scored": scored[0] if scored else None,
-                "last_day_scored": scored[-1] if scored else None,
-            }
-        )
+        new_state, _ = roll_back(new_state, reason=done["reason"], requested_by=done["requested_by"], month=month, at=done["at"])
+        rollbacks.append(done)
+    if rollbacks:
         outcome = "rolled back"
+        reason += "; then rolled back: " + ", ".join(f"v{r['version']} withdrawn ({r['requested_by']})" for r in rollbacks)
 
     champion, previous_champion = new_state.champion, new_state.previous_champion
-    essentials = {
-        "outcome": outcome,
-        "state": new_state.as_dict(),
-        "policy": policy.as_dict(),
-        "comparison": comparison.as_dict() if comparison else None,
-    }
-    record: dict[str, Any] = {
+    return {
         "training_month": month[:7],
         "scores_month": shift_month_key(month, 1)[:7],
-        "model_name": registry.model_name,
+        "model_name": model_name,
         "outcome": outcome,
-        "reason": verdict.reason,
+        "reason": reason,
         "would_promote": verdict.promote,
         "promote_switch": config.promote,
-        "champion": champion.__dict__ if champion else None,
+        "champion": asdict(champion) if champion else None,
         "previous_champion": previous_champion.version if previous_champion else None,
         "candidate": candidate_evidence,
         "incumbent": incumbent_evidence,
@@ -356,82 +392,102 @@ def champion_decision(
         "rules": rules.as_dict(),
         "state": new_state.as_dict(),
         "rollbacks": rollbacks,
-        "launched_by": launched_by(
-            context.run.tags, config.rollback.requested_by if config.rollback else config.requested_by
-        ),
+        "launched_by": launched_by(context.run.tags, config.requested_by),
         "dagster_run_id": context.run_id,
         "decided_at": now,
-        "digest": _digest(essentials),
     }
 
-    # The registry's aliases follow the LATEST decision only, and never a record-only one.
+
+def _rolled_back(
+    context: dg.AssetExecutionContext, recorded: dict[str, Any] | None, request: RollbackRequest, now: str
+) -> dict[str, Any]:
+    """The latest decision with its champion withdrawn and the one before it restored (nothing re-judged)."""
+    from claims_platform.models.champion import ChainState, RollbackRefused, roll_back
+
+    month = context.partition_key
     latest = max(context.instance.get_materialized_partitions(CHAMPION_DECISION) | {month})
-    if not config.promote:
-        record["aliases"] = "not moved: promote is false (record-only)"
-    elif latest > month:
-        record["aliases"] = f"not moved: {latest[:7]} is the latest decision"
-    else:
-        record["aliases"] = registry.project_aliases(
-            champion.version if champion else None, previous_champion.version if previous_champion else None
+    if recorded is None or latest > month:
+        raise dg.Failure(
+            f"Roll back the latest decision ({latest[:7]}), not {month[:7]}: a rollback withdraws the champion of the "
+            f"decision in force. Launch `rollback_champion` for partition {latest}."
         )
-    if candidate_version is not None:
-        registry.tag_version(int(candidate_version), {f"decision.{month[:7]}": {"outcome": outcome, "reason": verdict.reason}})
-    registry.record(f"decision_{month[:7]}", {k: record[k] for k in ("outcome", "reason", "launched_by", "dagster_run_id", "aliases", "rollbacks")})
-
-    _alert(context, alerts, record)
-    yield dg.Output(
-        record,
-        # Decisions that come out the same are the same data: later months are not marked stale.
-        data_version=dg.DataVersion(record["digest"]),
-        metadata={
-            "outcome": outcome,
-            "reason": verdict.reason,
-            "champion": registry.version_reference(champion.version if champion else None),
-            "champion_version": champion.version if champion else "none",
-            "scores_month": record["scores_month"],
-            "candidate": registry.version_reference(candidate_version),
-            **(
-                {
-                    "candidate_kappa": round(comparison.candidate_kappa, 5),
-                    "incumbent_kappa": round(comparison.incumbent_kappa, 5),
-                    "kappa_difference": round(comparison.difference, 5),
-                    "difference_interval": f"{comparison.low:+.4f} .. {comparison.high:+.4f} ({comparison.confidence:.0%})",
-                }
-                if comparison
-                else {}
-            ),
-            "policy": dg.MetadataValue.json(policy.as_dict()),
-            "aliases": dg.MetadataValue.json(record["aliases"]) if isinstance(record["aliases"], dict) else record["aliases"],
-            "launched_by": record["launched_by"],
-            "decision": dg.MetadataValue.json(record),
-        },
-    )
+    state = ChainState.from_dict(recorded["state"])
+    withdrawn = state.champion
+    try:
+        state, withdrawal = roll_back(state, reason=request.reason, requested_by=request.requested_by, month=month, at=now)
+    except RollbackRefused as refused:
+        raise dg.Failure(str(refused)) from refused
+    scored = _days_scored_by(context, withdrawal.version, withdrawn.promoted_in or month)
+    rollback = {
+        **asdict(withdrawal),
+        "days_scored_by_withdrawn": len(scored),
+        "first_day_scored": scored[0] if scored else None,
+        "last_day_scored": scored[-1] if scored else None,
+    }
+    champion, previous_champion = state.champion, state.previous_champion
+    return {
+        **recorded,
+        "outcome": "rolled back",
+        "reason": f"v{withdrawal.version} withdrawn, v{withdrawal.restored} restored: {request.reason}",
+        "champion": asdict(champion),
+        "previous_champion": previous_champion.version if previous_champion else None,
+        "state": state.as_dict(),
+        "rollbacks": [*recorded.get("rollbacks", []), rollback],
+        "launched_by": launched_by(context.run.tags, request.requested_by),
+        "dagster_run_id": context.run_id,
+        "decided_at": now,
+    }
 
 
-def _alert(context: dg.AssetExecutionContext, alerts: AlertsResource, record: dict[str, Any]) -> None:
+def _decision_metadata(registry: ModelRegistry, record: dict[str, Any]) -> dict[str, Any]:
+    champion, comparison = record["champion"], record["comparison"]
+    aliases = record["aliases"]
+    return {
+        "outcome": record["outcome"],
+        "reason": record["reason"],
+        "champion": registry.version_reference(champion["version"] if champion else None),
+        "champion_version": champion["version"] if champion else "none",
+        "scores_month": record["scores_month"],
+        "candidate": registry.version_reference(record["candidate"]["version"]),
+        **(
+            {
+                "candidate_kappa": round(comparison["candidate_kappa"], 5),
+                "incumbent_kappa": round(comparison["incumbent_kappa"], 5),
+                "kappa_difference": round(comparison["difference"], 5),
+                "difference_interval": f"{comparison['low']:+.4f} .. {comparison['high']:+.4f} ({comparison['confidence']:.0%})",
+            }
+            if comparison
+            else {}
+        ),
+        **({"record_only": record["record_only"]["outcome"]} if "record_only" in record else {}),
+        "policy": dg.MetadataValue.json(record["policy"]),
+        "aliases": dg.MetadataValue.json(aliases) if isinstance(aliases, dict) else aliases,
+        "launched_by": record["launched_by"],
+        "decision": dg.MetadataValue.json(record),
+    }
+
+
+def _alert(context: dg.AssetExecutionContext, alerts: AlertsResource, record: dict[str, Any], rollback_run: bool) -> None:
     month, outcome = record["training_month"], record["outcome"]
     champion = record["champion"]["version"] if record["champion"] else None
     fields = {"month": month, "scores": record["scores_month"], "champion": f"v{champion}" if champion else "none"}
-    if record["rollbacks"] and outcome == "rolled back":
+    if rollback_run:
         last = record["rollbacks"][-1]
         days = last["days_scored_by_withdrawn"]
         scored = f"{days} days ({last['first_day_scored']}..{last['last_day_scored']})" if days else "no day"
-        alerts.send(
-            Alert(
-                "warning",
-                f"Champion rolled back: v{last['version']} withdrawn, v{last['restored']} restored",
-                f"{last['reason']} (requested by {last['requested_by']}). {scored} were scored by v{last['version']} "
-                "and are NOT re-scored: backfill `application_scores` for them to re-score.",
-                fields=fields,
-            ),
-            log=context.log,
+        alert = Alert(
+            "warning",
+            f"Champion rolled back: v{last['version']} withdrawn, v{last['restored']} restored",
+            f"{last['reason']} (requested by {last['requested_by']}). {scored} were scored by v{last['version']} "
+            "and are NOT re-scored: backfill `application_scores` for them to re-score.",
+            fields=fields,
         )
-        return
-    level = _ALERT_LEVEL.get(outcome, "info")
-    alerts.send(Alert(level, f"Champion decision {month}: {outcome}", record["reason"], fields=fields), log=context.log)
-
-
-# ---------------------------------------------------------------------------------- model in force
+    elif "record_only" in record:
+        would = record["record_only"]
+        alert = Alert("info", f"Record-only check {month}: {would['outcome']}", would["reason"], fields=fields)
+    else:
+        alert = Alert(_ALERT_LEVEL.get(outcome, "info"), f"Champion decision {month}: {outcome}", record["reason"], fields=fields)
+    alerts.send(alert, log=context.log)
 
 
 def model_in_force_record(decision: dict[str, Any], decided_in: str) -> dict[str, Any]:

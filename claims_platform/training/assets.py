@@ -15,7 +15,7 @@ from claims_platform.models.gate import QualityGate
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import shift_month_key
-from claims_platform.partitions import monthly_partitions
+from claims_platform.partitions import monthly_partitions, require_month_order
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import CLAIM_STATUS
 from claims_platform.settings import FIRST_DAY, TRAINING_WINDOW_MONTHS
@@ -131,9 +131,9 @@ class CandidateModelConfig(dg.Config):
         default=_BUDGET.warm_start_trials,
         ge=1,
         le=500,
-        description="Optuna trials when the search starts from the incumbent champion's hyperparameters.",
+        description="Optuna trials when the search starts from the last eligible candidate's hyperparameters.",
     )
-    warm_start: bool = Field(default=True, description="Start the search from the incumbent's hyperparameters.")
+    warm_start: bool = Field(default=True, description="Start the search from the last eligible candidate's hyperparameters.")
     tuning_rows: int = Field(
         default=_BUDGET.tuning_rows, ge=1000, description="Train rows (stratified sample) each trial fits on."
     )
@@ -186,27 +186,36 @@ def _log_training_dataset(mlflow, training_set: pd.DataFrame, month: str) -> Non
         mlflow.log_input(dataset, context="training")
 
 
-def _previous_decision(instance: dg.DagsterInstance, month: str) -> tuple[int | None, dict, DecisionPolicy]:
-    """The champion left by the decision of the month before, its hyperparameters (warm start) and
-    the decision policy in force (what the candidate will be judged on).
+def _warm_start_for_next(previous: dict | None, record: dict) -> dict | None:
+    """What the next month's search starts from: this candidate's hyperparameters if it is eligible,
+    else what this one started from (the last eligible candidate's)."""
+    if record.get("status") == "trained" and record["gate"]["passed"]:
+        return {"params": record["params"], "from_version": record["version"], "from_month": record["training_month"]}
+    return (previous or {}).get("warm_start_for_next")
 
-    Read from that decision's record (a partition that does not change), not from the registry's
-    alias. Not a declared input: the decision of M depends on this asset, so a dependency on the
-    decision of M−1 would make the asset graph cyclic.
-    """
-    from claims_platform.models.assets import recorded_decision
 
-    decision = recorded_decision(instance, shift_month_key(month, -1)) or {}
-    policy = DecisionPolicy.from_dict(decision["policy"]) if decision.get("policy") else DecisionPolicy()
-    champion = decision.get("champion")
-    if not champion:
-        return None, {}, policy
-    return int(champion["version"]), dict(champion.get("params") or {}), policy
+# What a candidate's training may fail with and still make a decision possible: too few labelled
+# months or rows (ValueError), the tuning guard or a study with no completed trial (RuntimeError),
+# numerical trouble. Anything else (a bug, memory, the network) fails the run loudly.
+TRAINING_FAILURES = (ValueError, RuntimeError, ArithmeticError)
+CANDIDATE_MODEL = dg.AssetKey("candidate_model")
 
 
 @dg.asset(
     partitions_def=monthly_partitions,
     io_manager_key="object_io_manager",
+    ins={
+        # The month before's candidate: the search starts from the last eligible candidate's
+        # hyperparameters. A declared dependency (a chain over months, like the champion decision),
+        # so a backfill trains the months in order and each gets the warm start a scheduled run gets.
+        "previous_candidate": dg.AssetIn(
+            key="candidate_model",
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+            ),
+            metadata={"allow_missing_partitions": True},
+        )
+    },
     group_name=GROUP,
     owners=OWNERS,
     kinds={"lightgbm", "optuna", "mlflow"},
@@ -221,7 +230,7 @@ def _previous_decision(instance: dg.DagsterInstance, month: str) -> tuple[int | 
         )
     ],
     description=(
-        "The month's candidate: LightGBM tuned with Optuna (a number of trials, warm-started from the incumbent's "
+        "The month's candidate: LightGBM tuned with Optuna (a number of trials, warm-started from the last eligible candidate's "
         "hyperparameters) and calibrated, evaluated on the out-of-time holdout at the decision policy, tracked in "
         "MLflow and registered as a new version. A training failure is recorded as an ineligible candidate."
     ),
@@ -230,20 +239,24 @@ def candidate_model(
     context: dg.AssetExecutionContext,
     config: CandidateModelConfig,
     training_set: pd.DataFrame,
+    previous_candidate: dict[str, dict],
     mlflow: dg.ResourceParam[Any],
     registry: ModelRegistry,
     alerts: AlertsResource,
 ):
     """Train, evaluate, log to MLflow and register; a record of the candidate (trained or failed)."""
+    from claims_platform.models.packaging import log_trained_model
     from claims_platform.training.metrics import evaluate
     from claims_platform.training.plots import calibration_png, feature_importance_png, roc_curve_png
     from claims_platform.training.split import out_of_time_split
     from claims_platform.training.train import train_model
 
     month = context.partition_key
-    gate = QualityGate()
-    incumbent_version, warm_params, policy = _previous_decision(context.instance, month)
-    warm_start = warm_params if config.warm_start and warm_params else None
+    previous = previous_candidate.get(shift_month_key(month, -1))
+    require_month_order(context, CANDIDATE_MODEL, previous)
+    # The candidate's own figures are at the default policy; the decision re-judges it at the chain's.
+    gate, policy = QualityGate(), DecisionPolicy()
+    warm = (previous or {}).get("warm_start_for_next") if config.warm_start else None
     budget = TrainingConfig(
         n_trials=config.n_trials,
         warm_start_trials=config.warm_start_trials,
@@ -251,39 +264,37 @@ def candidate_model(
         max_boost_rounds=config.max_boost_rounds,
         max_tuning_seconds=config.max_tuning_seconds,
     )
-    mlflow.set_tags(
-        {
-            "mlflow.runName": f"candidate_model {month[:7]}",
-            "dagster_run_id": context.run_id,
-            "dagster_partition": month,
-            "training_month": month[:7],
-            **_training_set_lineage(context),
+    try:
+        mlflow.set_tags(
+            {
+                "mlflow.runName": f"candidate_model {month[:7]}",
+                "dagster_run_id": context.run_id,
+                "dagster_partition": month,
+                "training_month": month[:7],
+                **_training_set_lineage(context),
+            }
+        )
+        try:
+            if training_set.empty:
+                raise ValueError("no labelled rows before the cutoff (see the training_set partition's label coverage)")
+            split = out_of_time_split(training_set)
+            trained = train_model(split.development, budget, warm_start=warm["params"] if warm else None)
+            y = split.holdout[CLAIM_STATUS].to_numpy()
+            p = trained.predict_proba(split.holdout)
+            missing = int(np.isnan(p).sum())
+            p = np.nan_to_num(p, nan=0.0)  # a missing prediction fails the gate below; plots and metrics need numbers
+            metrics = evaluate(y, p, policy.refer_at)
+        except TRAINING_FAILURES as error:
+            yield from _failed_candidate(context, month, error, previous, mlflow, alerts)
+            return
+        plots = {
+            "roc_curve": roc_curve_png(y, p),
+            "calibration": calibration_png(y, p),
+            "feature_importance": feature_importance_png(trained.booster),
         }
-    )
-    try:
-        if training_set.empty:
-            raise ValueError("no labelled rows before the cutoff (see the training_set partition's label coverage)")
-        split = out_of_time_split(training_set)
-        trained = train_model(split.development, budget, warm_start=warm_start)
-        y = split.holdout[CLAIM_STATUS].to_numpy()
-        p = trained.predict_proba(split.holdout)
-        missing = int(np.isnan(p).sum())
-        metrics = evaluate(y, np.nan_to_num(p, nan=0.0), policy.refer_at)
-    except Exception as error:  # noqa: BLE001 — any training failure makes an ineligible candidate, loudly
-        yield from _failed_candidate(context, month, error, mlflow, alerts)
-        return
-
-    from claims_platform.models.packaging import log_trained_model
-
-    plots = {
-        "roc_curve": roc_curve_png(y, p),
-        "calibration": calibration_png(y, p),
-        "feature_importance": feature_importance_png(trained.booster),
-    }
-    try:
         run_id = mlflow.active_run().info.run_id
         mlflow.log_params({**trained.params_for_logging(), **{f"split_{k}": v for k, v in split.summary().items()}})
-        mlflow.log_params({"warm_start": bool(warm_start), "warm_start_from_version": incumbent_version or "none"})
+        mlflow.log_params({"warm_start": bool(warm), "warm_start_from_version": warm["from_version"] if warm else "none"})
         mlflow.log_metrics({f"holdout_{k}": float(v) for k, v in metrics.items()})
         mlflow.log_metrics({f"validation_{k}": float(v) for k, v in trained.validation_metrics.items()})
         _log_training_dataset(mlflow, training_set, month)
@@ -300,6 +311,7 @@ def candidate_model(
                 "mlflow_run_id": run_id,
             },
         )
+        model_uri = registry.artifact_uri(version)
     except BaseException:
         # The run fails loudly; its MLflow run must not stay RUNNING forever.
         mlflow.end_run(status="FAILED")
@@ -313,7 +325,7 @@ def candidate_model(
         "failure": None,
         "model_name": registry.model_name,
         "version": version,
-        "model_uri": registry.artifact_uri(version),
+        "model_uri": model_uri,
         "mlflow_run_id": run_id,
         "training_month": month[:7],
         "holdout_month": split.holdout_month,
@@ -323,11 +335,12 @@ def candidate_model(
         "validation_metrics": {k: float(v) for k, v in trained.validation_metrics.items()},
         "gate": {**gate.as_dict(), "passed": not gate_failures, "failures": gate_failures},
         "params": trained.best_params,
-        "warm_start": {"from_version": incumbent_version, "used": bool(warm_start)},
+        "warm_start": {"from_version": warm["from_version"], "used": True} if warm else {"from_version": None, "used": False},
         "tuning": {k: v for k, v in trained.tuning.items() if k != "trials"},
         "calibration": trained.calibration["method"],
         "fit_seconds": round(trained.fit_seconds, 2),
     }
+    record["warm_start_for_next"] = _warm_start_for_next(previous, record)
     yield dg.Output(
         record,
         metadata={
@@ -335,7 +348,7 @@ def candidate_model(
             "model_version": version,
             "model": registry.version_reference(version),
             "mlflow_run_id": run_id,
-            "warm_start": f"from v{incumbent_version}" if warm_start else "cold start",
+            "warm_start": f"from v{warm['from_version']} ({warm['from_month']})" if warm else "cold start",
             "trials": int(trained.tuning.get("n_trials", 0)),
             "calibration": trained.calibration["method"],
             "holdout_month": split.holdout_month,
@@ -361,7 +374,9 @@ def candidate_model(
     )
 
 
-def _failed_candidate(context: dg.AssetExecutionContext, month: str, error: Exception, mlflow, alerts: AlertsResource):
+def _failed_candidate(
+    context: dg.AssetExecutionContext, month: str, error: Exception, previous: dict | None, mlflow, alerts: AlertsResource
+):
     """The record, check and alert of a candidate whose training failed (the chain still decides)."""
     reason = f"{type(error).__name__}: {error}"
     context.log.error(f"Training failed for {month[:7]}; the candidate is ineligible.\n{traceback.format_exc()}")
@@ -377,6 +392,7 @@ def _failed_candidate(context: dg.AssetExecutionContext, month: str, error: Exce
         log=context.log,
     )
     record = {"status": "failed", "failure": reason, "version": None, "training_month": month[:7]}
+    record["warm_start_for_next"] = _warm_start_for_next(previous, record)
     yield dg.Output(record, metadata={"status": "failed", "failure": reason})
     yield dg.AssetCheckResult(
         check_name=CANDIDATE_QUALITY,

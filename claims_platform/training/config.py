@@ -2,7 +2,8 @@
 
 Budgets are COUNTS (trials, rows, boosting rounds), never seconds: the same training set and config
 give the same model whatever the machine's load. The one time limit, ``max_tuning_seconds``, is a
-guard that fails the run; it never decides how much tuning a model gets.
+guard: a study slower than that fails the training (the month's candidate is recorded as
+ineligible and the champion kept); it never decides how much tuning a model gets.
 """
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ class TrainingConfig:
 
     n_trials: int = 16  # Optuna trials of a cold start (the first is the recipe's default parameters)
     warm_start_trials: int = 2  # trials when warm-started (the first is the incumbent's parameters)
-    max_tuning_seconds: float = 600.0  # guard: a study slower than this fails the run (not a budget)
+    max_tuning_seconds: float = 600.0  # guard: a slower study fails the training (not a budget)
     tuning_rows: int = 50_000  # stratified subsample of train rows each trial fits on
     validation_fraction: float = 0.15
     max_boost_rounds: int = 2000

@@ -6,14 +6,14 @@ Recipe (each step sees only what it may):
    development rows (by day) as the validation slice. The holdout month was removed by the caller.
 2. **Tuning** — Optuna's TPE sampler (fixed seed) over LightGBM's main capacity and regularisation
    knobs, for a fixed NUMBER of trials: ``n_trials`` from cold, ``warm_start_trials`` when
-   warm-started from the incumbent's parameters. Each trial fits on a seeded, stratified SUBSAMPLE of
+   warm-started from earlier (eligible) parameters. Each trial fits on a seeded, stratified SUBSAMPLE of
    the train rows (``tuning_rows``) and early-stops on the validation slice, never on train rows. The
    objective is validation **log loss**: a proper scoring rule that rewards sharp AND calibrated
    probabilities — what the reserve (Σp) and the decision policy consume — and, unlike AUC, it is the
    very quantity early stopping watches, so "best iteration" and "best trial" mean the same thing.
    Every trial runs to completion: no pruning (comparing log loss after N rounds would systematically
    kill small learning rates) and no deadline, so the model never depends on the machine's load.
-   ``max_tuning_seconds`` is a guard checked between trials: a study slower than that fails the run
+   ``max_tuning_seconds`` is a guard checked between trials: a study slower than that fails the training
    (:class:`TuningGuardExceeded`); it never shortens one.
 3. **Refit** on ALL train rows with the best parameters; early stopping on the validation slice again
    finds the number of trees for the larger sample (the best iteration of the subsample fit would be too
@@ -63,7 +63,7 @@ GUARD_CLOSE_SHARE = 0.5
 
 
 class TuningGuardExceeded(RuntimeError):
-    """The tuning study ran longer than ``TrainingConfig.max_tuning_seconds``: the run fails."""
+    """The tuning study ran longer than ``TrainingConfig.max_tuning_seconds``: the training fails."""
 
 
 @dataclass

@@ -145,25 +145,28 @@ def test_a_day_is_scored_by_the_model_in_force_in_its_month_across_a_month_bound
 
 def test_redeciding_an_old_month_reproduces_it_and_leaves_the_aliases(world):
     first = _decision(world.runs["2025-04-01"])
-    again = world.decide("2025-04-01", **EAGER_PROMOTION)
+    # No config: the month is re-judged with the rules recorded with it (the eager margin).
+    again = world.decide("2025-04-01")
     assert again.success
     redone = _decision(again)
     assert redone["digest"] == first["digest"]
-    for key in ("outcome", "reason", "champion", "state", "comparison", "candidate", "incumbent"):
+    for key in ("outcome", "reason", "champion", "state", "comparison", "candidate", "incumbent", "rules", "policy"):
         assert redone[key] == first[key], key
     assert redone["aliases"] == "not moved: 2025-06 is the latest decision"
     assert world.registry.alias_version(CHAMPION) == 3
 
 
-def test_record_only_changes_neither_aliases_nor_the_model_in_force(world):
-    result = world.decide("2025-06-01", promote=False, **EAGER_PROMOTION)
+def test_record_only_changes_neither_the_decision_nor_the_aliases_nor_the_model_in_force(world):
+    may = _decision(world.runs["2025-05-01"])
+    result = world.decide("2025-05-01", promote=False)
     decision = _decision(result)
-    assert decision["outcome"] == "record-only: would promote" and decision["would_promote"]
-    assert decision["champion"]["version"] == 3 and decision["aliases"].startswith("not moved")
+    # May's real decision (a promotion) stays as it was; what a re-judging says is added beside it.
+    assert decision["record_only"]["outcome"] == "record-only: promoted"
+    for key in ("outcome", "reason", "champion", "state", "policy", "digest"):
+        assert decision[key] == may[key], key
+    assert decision["aliases"].startswith("not moved")
     assert world.registry.alias_version(CHAMPION) == 3
-    assert _in_force(world, "2025-07-01")["version"] == 3
-    # Back to June's real decision for the tests that follow.
-    assert _decision(world.decide("2025-06-01", **STRICT_GATE))["outcome"] == "ineligible"
+    assert _in_force(world, "2025-06-01")["version"] == 3
 
 
 def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(world, webhook):
@@ -173,9 +176,8 @@ def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(w
     not_latest = world.decide("2025-05-01", job="rollback_champion", rollback={"reason": "x" * 5, "requested_by": "ann"})
     assert not not_latest.success
 
-    first = world.decide(
-        "2025-06-01", job="rollback_champion", **STRICT_GATE, rollback={"reason": "calibration drift", "requested_by": "ann"}
-    )
+    # Only the rollback in the config: nothing is re-judged (June's strict gate is not needed again).
+    first = world.decide("2025-06-01", job="rollback_champion", rollback={"reason": "calibration drift", "requested_by": "ann"})
     decision = _decision(first)
     assert decision["outcome"] == "rolled back" and decision["champion"]["version"] == 2
     assert decision["launched_by"] == "requested by ann"
@@ -187,9 +189,7 @@ def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(w
     assert (world.registry.alias_version(CHAMPION), world.registry.alias_version(PREVIOUS_CHAMPION)) == (2, 1)
     assert _in_force(world, "2025-07-01")["version"] == 2
 
-    second = world.decide(
-        "2025-06-01", job="rollback_champion", **STRICT_GATE, rollback={"reason": "still wrong", "requested_by": "bob"}
-    )
+    second = world.decide("2025-06-01", job="rollback_champion", rollback={"reason": "still wrong", "requested_by": "bob"})
     decision = _decision(second)
     assert decision["champion"]["version"] == 1
     assert [(r["version"], r["requested_by"]) for r in decision["rollbacks"]] == [(3, "ann"), (2, "bob")]
@@ -200,7 +200,9 @@ def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(w
     assert set(scored["2025-07-04"]["model_version"]) == {1}
     assert np.isfinite(scored["2025-07-04"]["claim_probability"]).all()
 
-    # Re-deciding June keeps both rollbacks; a third has nothing left to restore.
-    assert _decision(world.decide("2025-06-01", **STRICT_GATE))["champion"]["version"] == 1
-    third = world.decide("2025-06-01", job="rollback_champion", **STRICT_GATE, rollback={"reason": "again", "requested_by": "cy"})
+    # Re-deciding June (its recorded strict gate) keeps both rollbacks; a third has nothing left to restore.
+    redecided = _decision(world.decide("2025-06-01"))
+    assert redecided["champion"]["version"] == 1 and redecided["outcome"] == "rolled back"
+    assert redecided["digest"] == decision["digest"]
+    third = world.decide("2025-06-01", job="rollback_champion", rollback={"reason": "again", "requested_by": "cy"})
     assert not third.success and world.registry.alias_version(CHAMPION) == 1

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from claims_platform.launchers import launched_by
-from claims_platform.models.assets import model_in_force_record
+from claims_platform.models.assets import ChampionDecisionConfig, model_in_force_record
 from claims_platform.models.champion import (
     ChainState,
     ModelRef,
@@ -153,3 +153,22 @@ def test_model_in_force_carries_the_champion_and_its_policy_or_says_why_there_is
     assert (record["version"], record["model_uri"], record["decided_in"]) == (4, "s3://bucket/models/4", "2025-05")
     empty = model_in_force_record({**decision, "champion": None, "reason": "candidate ineligible"}, "2025-01-01")
     assert empty["version"] is None and "no champion after the decision of 2025-01" in empty["reason"]
+
+
+def test_a_redecision_uses_what_was_recorded_unless_told_otherwise():
+    recorded = {
+        "policy": {"refer_at": 0.25, "decline_at": 0.6},
+        "gate": {"min_auc": 0.9999, "max_ece": 0.03},
+        "rules": {"margin": -0.5, "confidence": 0.9, "resamples": 500, "max_champion_age_months": 3},
+    }
+    previous = {"policy": {"refer_at": 0.35, "decline_at": 0.55}}
+    policy, gate, rules = ChampionDecisionConfig().settings(recorded, previous)
+    assert (policy.refer_at, gate.min_auc, rules.margin, rules.resamples) == (0.25, 0.9999, -0.5, 500)
+    policy, gate, rules = ChampionDecisionConfig(min_auc=0.9).settings(recorded, previous)
+    assert gate.min_auc == 0.9 and rules.margin == -0.5
+    # A month decided for the first time: defaults, and the policy the chain carries from the month before.
+    policy, gate, rules = ChampionDecisionConfig().settings(None, previous)
+    assert (policy.refer_at, gate, rules) == (0.35, QualityGate(), PromotionRules())
+    assert ChampionDecisionConfig().settings(None, None)[0] == DecisionPolicy()
+    with pytest.raises(ValueError, match="promote: false"):
+        ChampionDecisionConfig(promote=False, refer_at=0.2, decline_at=0.4)
