@@ -13,6 +13,21 @@ monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_DAY.isoform
 scoring_months = dg.MonthlyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone=TIMEZONE, end_offset=1)
 
 
+def month_before(asset: str) -> dg.AssetIn:
+    """The input of a monthly chain on its own month before (a self-dependency).
+
+    Missing is allowed at the loading level: the chain's first month has nothing before it, and
+    :func:`require_month_order` tells that apart from a gap.
+    """
+    return dg.AssetIn(
+        key=asset,
+        partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+        ),
+        metadata={"allow_missing_partitions": True},
+    )
+
+
 def require_month_order(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, previous: object | None) -> None:
     """Fail unless this monthly partition may run without the month before's partition of ``asset_key``.
 

@@ -25,7 +25,7 @@ from claims_platform.models.gate import QualityGate
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import shift_month_key
-from claims_platform.partitions import monthly_partitions, require_month_order, scoring_months
+from claims_platform.partitions import month_before, monthly_partitions, require_month_order, scoring_months
 from claims_platform.schema import CLAIM_STATUS
 
 GROUP = "models"
@@ -199,16 +199,7 @@ _ALERT_LEVEL = {"no model": "error", "ineligible": "warning", "kept": "info", "p
 @dg.asset(
     partitions_def=monthly_partitions,
     io_manager_key="object_io_manager",
-    ins={
-        "previous_decision": dg.AssetIn(
-            key="champion_decision",
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            ),
-            # The chain's first month has no decision before it (checked in the asset).
-            metadata={"allow_missing_partitions": True},
-        ),
-    },
+    ins={"previous_decision": month_before("champion_decision")},
     pool=CHAMPION_POOL,
     group_name=GROUP,
     owners=OWNERS,

@@ -15,7 +15,7 @@ from claims_platform.models.gate import QualityGate
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import shift_month_key
-from claims_platform.partitions import monthly_partitions, require_month_order
+from claims_platform.partitions import month_before, monthly_partitions, require_month_order
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import CLAIM_STATUS
 from claims_platform.settings import FIRST_DAY, TRAINING_WINDOW_MONTHS
@@ -208,13 +208,7 @@ CANDIDATE_MODEL = dg.AssetKey("candidate_model")
         # The month before's candidate: the search starts from the last eligible candidate's
         # hyperparameters. A declared dependency (a chain over months, like the champion decision),
         # so a backfill trains the months in order and each gets the warm start a scheduled run gets.
-        "previous_candidate": dg.AssetIn(
-            key="candidate_model",
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            ),
-            metadata={"allow_missing_partitions": True},
-        )
+        "previous_candidate": month_before("candidate_model")
     },
     group_name=GROUP,
     owners=OWNERS,
