@@ -118,15 +118,6 @@ def kappa_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.nda
     return np.where(expected < 1.0, kappa, 0.0)
 
 
-def screen_kappa(y: np.ndarray, flagged: np.ndarray) -> float:
-    """Cohen's kappa of a yes/no screen against the binary outcome."""
-    y = np.asarray(y, dtype=bool)
-    flagged = np.asarray(flagged, dtype=bool)
-    return float(
-        kappa_from_counts((flagged & y).sum(), (flagged & ~y).sum(), (~flagged & y).sum(), (~flagged & ~y).sum())
-    )
-
-
 @dataclass(frozen=True)
 class Comparison:
     """Candidate versus incumbent on the same rows: both kappas, their difference and its interval."""

@@ -19,7 +19,6 @@ from claims_platform.models.champion import (
     judge,
     paired_kappa_comparison,
     roll_back,
-    screen_kappa,
 )
 from claims_platform.models.gate import QualityGate
 from claims_platform.models.policy import DecisionPolicy
@@ -37,10 +36,13 @@ def _holdout(seed: int, n: int = 37_000, noise: float = 0.12):
     return y, np.clip(signal + rng.normal(0, noise, n), 0, 1), np.clip(signal + rng.normal(0, noise, n), 0, 1)
 
 
-def test_screen_kappa_is_cohens_kappa():
-    y, p, _ = _holdout(0, n=5000)
-    flags = DecisionPolicy().screen(p)
-    assert screen_kappa(y, flags) == pytest.approx(cohen_kappa_score(y, flags), abs=1e-12)
+def test_the_comparison_reports_cohens_kappa_of_each_screen():
+    y, candidate, incumbent = _holdout(0, n=5000)
+    flags = DecisionPolicy().screen(candidate), DecisionPolicy().screen(incumbent)
+    comparison = paired_kappa_comparison(y, *flags)
+    assert comparison.candidate_kappa == pytest.approx(cohen_kappa_score(y, flags[0]), abs=1e-12)
+    assert comparison.incumbent_kappa == pytest.approx(cohen_kappa_score(y, flags[1]), abs=1e-12)
+    assert comparison.difference == pytest.approx(comparison.candidate_kappa - comparison.incumbent_kappa)
 
 
 def test_a_candidate_equal_to_the_champion_up_to_noise_is_not_promoted():
