@@ -8,7 +8,7 @@ export DAGSTER_HOME := $(CURDIR)
 export DO_NOT_TRACK := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo dev test test-fast lint bench clean
+.PHONY: install demo dev evidently test test-fast lint bench clean
 
 # A locked install: the venv holds exactly what uv.lock says, from the package registries.
 $(BIN)/.installed: pyproject.toml uv.lock
@@ -19,11 +19,14 @@ $(BIN)/.installed: pyproject.toml uv.lock
 
 install: $(BIN)/.installed
 
-demo: install  ## simulate, ingest (and later train, score, monitor) on embedded defaults
+demo: install  ## simulate, ingest, train, score and monitor on embedded defaults
 	$(BIN)/claims-platform demo
 
 dev: install  ## the Dagster UI on http://127.0.0.1:3000, on the same instance the demo used
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+evidently: install  ## Evidently's UI on http://127.0.0.1:8000: the daily drift snapshots as a time series
+	$(BIN)/evidently ui --workspace "$${CLAIMS_EVIDENTLY_WORKSPACE:-.local/evidently}" --host 127.0.0.1 --port 8000
 
 test: install  ## the whole suite, PostgreSQL and the S3 API server included
 	$(BIN)/pytest -n 2 --dist loadfile -q

@@ -21,6 +21,13 @@ from claims_platform.models import assets as models
 from claims_platform.models.jobs import model_in_force_automation, rollback_champion
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.models.tracking import claims_mlflow_tracking
+from claims_platform.monitoring import assets as monitoring
+from claims_platform.monitoring.sensors import (
+    model_performance_job,
+    model_performance_sensor,
+    monitoring_alert_sensor,
+)
+from claims_platform.monitoring.workspace import EvidentlyWorkspace, default_workspace_path
 from claims_platform.resources import WarehouseSource
 from claims_platform.scoring import assets as scoring
 from claims_platform.scoring.jobs import (
@@ -29,6 +36,7 @@ from claims_platform.scoring.jobs import (
     nightly_scoring_schedule,
 )
 from claims_platform.storage import ObjectIOManager, PartitionedParquetIOManager
+from claims_platform.storage.report_io_manager import ReportIOManager
 from claims_platform.training import assets as training
 from claims_platform.training.jobs import monthly_training_job, monthly_training_schedule
 
@@ -47,6 +55,7 @@ def build_resources(
     s3: S3Resource | None = None,
     mlflow_ui_url: str | None = None,
     alerts: AlertsResource | None = None,
+    evidently_workspace: str | None = None,
 ) -> dict[str, object]:
     """Every resource the code location needs, from explicit settings (tests build theirs here)."""
     s3 = s3 or S3Resource()
@@ -65,9 +74,11 @@ def build_resources(
         "source": WarehouseSource(url=warehouse_url),
         "io_manager": PartitionedParquetIOManager(base_path=storage_url, s3=s3),
         "object_io_manager": ObjectIOManager(base_path=storage_url, s3=s3),
+        "report_io_manager": ReportIOManager(base_path=storage_url, s3=s3),
         "s3": s3,
         # Log-only unless a webhook is configured (CLAIMS_ALERT_WEBHOOK_URL).
         "alerts": alerts or AlertsResource(),
+        "evidently": EvidentlyWorkspace(path=evidently_workspace or str(default_workspace_path())),
     }
 
 
@@ -90,10 +101,16 @@ def resources_from_env() -> dict[str, object]:
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The code location with the given resources (the module's `defs` uses the environment's)."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, training, models, scoring]),
-        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion],
+        assets=dg.load_assets_from_modules([ingestion, training, models, scoring, monitoring]),
+        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion, model_performance_job],
         schedules=[monthly_training_schedule, nightly_scoring_schedule],
-        sensors=[late_applications_sensor, model_in_force_automation, run_failure_alert_sensor],
+        sensors=[
+            late_applications_sensor,
+            model_in_force_automation,
+            run_failure_alert_sensor,
+            model_performance_sensor,
+            monitoring_alert_sensor,
+        ],
         resources=resources,
         # The steps of a run are sequential and light; one process per run (not one per step)
         # spares every step the ~3 s it takes a new process to import the code location.

@@ -1,9 +1,11 @@
 """`claims-platform demo`: the platform's main job on embedded defaults, end to end.
 
-Simulates the last months into the warehouse, ingests them through Dagster as ONE backfill run,
-trains and decides a champion for every month that has enough labelled history, scores the days
-with the model in force each month (one backfill run), and prints what it did. Everything goes
-into the same Dagster instance (`DAGSTER_HOME`) that `make dev` shows.
+Simulates the last months into the warehouse (applicants' incomes rise in the last ``DRIFT_DAYS``
+days: the ``income_shift`` scenario), ingests them through Dagster as ONE backfill run, trains and
+decides a champion for every month that has enough labelled history, scores the days with the model
+in force each month and reports their drift (one backfill run), lets the monitoring sensor raise
+its alert and the off-cycle retrain it asks for, and prints what it did. Everything goes into the
+same Dagster instance (`DAGSTER_HOME`) that `make dev` shows.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def _instance():
 # A smaller tuning budget than the monthly schedule's, so the demo trains several months quickly:
 # a NUMBER of real trials (never seconds), so the demo's models do not depend on the machine's load.
 DEMO_TRAINING = {"n_trials": 6, "warm_start_trials": 3, "tuning_rows": 30_000}
+# The drift scenario of the demo: incomes 35% higher in the window's last days.
+DRIFT_SCENARIO = "income_shift"
+DRIFT_DAYS = 10
 
 
 def decision_months(window: DemoWindow) -> list[str]:
@@ -71,13 +76,13 @@ def decision_months(window: DemoWindow) -> list[str]:
     return months
 
 
-def _execute(job_name: str, instance, *, partition_key: str | None = None, first: str | None = None, last: str | None = None, run_config=None, asset_selection=None):
+def _execute(job_name: str, instance, *, partition_key: str | None = None, first: str | None = None, last: str | None = None, run_config=None, asset_selection=None, tags=None):
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from claims_platform.definitions import defs
 
     job = defs.resolve_implicit_global_asset_job_def() if job_name == "__ASSET_JOB" else defs.resolve_job_def(job_name)
-    tags = {"source": "demo"}
+    tags = {"source": "demo", **(tags or {})}
     if first is not None:
         tags.update({ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})
     # The console logger would print every one of the hundreds of per-partition events.
@@ -115,6 +120,7 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     from claims_platform.months import add_months
+    from claims_platform.source.scenarios import get_scenario
     from claims_platform.source.simulate import simulate_range
     from claims_platform.source.warehouse import Warehouse
 
@@ -122,12 +128,18 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     started = time.perf_counter()
     settings.local_home().mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(settings.default_warehouse_url())
-    _log(f"[1/4] simulating {window.days} days {window.first_day}..{window.last_day} into {warehouse.url}")
-    simulated = simulate_range(warehouse, window.first_day, window.last_day, seed=seed)
+    drift_from = window.last_day - timedelta(days=DRIFT_DAYS - 1)
+    _log(
+        f"[1/5] simulating {window.days} days {window.first_day}..{window.last_day} into {warehouse.url} "
+        f"({DRIFT_SCENARIO} from {drift_from})"
+    )
+    simulated = simulate_range(
+        warehouse, window.first_day, window.last_day, seed=seed, scenario=get_scenario(DRIFT_SCENARIO, drift_from)
+    )
 
     instance = _instance()
     first, last = window.first_day.isoformat(), window.last_day.isoformat()
-    _log("[2/4] ingesting the days through Dagster as one backfill run")
+    _log("[2/5] ingesting the days through Dagster as one backfill run")
     ingest = _execute("daily_ingestion", instance, first=first, last=last)
     valid = sum(len(v) for v in ingest.output_for_node("ingest_applications", "applications").values())
     rejected = sum(len(v) for v in ingest.output_for_node("ingest_applications", "rejected_applications").values())
@@ -137,7 +149,7 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
         raise SystemExit(f"{months} months are too few to train on: use at least 4 (two labelled months + one to score)")
     decisions = []
     for i, month in enumerate(months_to_decide, start=1):
-        _log(f"[3/4] training and deciding the champion for {month[:7]} ({i}/{len(months_to_decide)})")
+        _log(f"[3/5] training and deciding the champion for {month[:7]} ({i}/{len(months_to_decide)})")
         result = _execute(
             "monthly_training", instance, partition_key=month, run_config={"ops": {"candidate_model": {"config": DEMO_TRAINING}}}
         )
@@ -148,7 +160,7 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     if first_champion is None:
         raise SystemExit("no month produced an eligible model: see the champion decisions in the Dagster UI")
     scoring_first = add_months(date.fromisoformat(f"{first_champion}-01"), 1)
-    _log(f"[4/4] scoring {scoring_first}..{last} with the model in force each month, as one backfill run")
+    _log(f"[4/5] scoring and drift-reporting {scoring_first}..{last} with the model in force each month, as one backfill run")
     _execute(
         "__ASSET_JOB",
         instance,
@@ -158,6 +170,9 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     )
     scoring = _execute("nightly_scoring", instance, first=scoring_first.isoformat(), last=last)
     forecast = scoring.output_for_node("reserve_forecast")[last].iloc[0]
+    drift = scoring.output_for_node("applications_drift_report")
+    _log("[5/5] monitoring: the drift alert sensor's tick, and the off-cycle retrain it requests")
+    raised, retrains = _monitoring_tick(instance)
 
     model, decision = decisions[-1]
     champion = decision["champion"]
@@ -178,11 +193,54 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
         f"(95% {forecast['accepted_claims_low']}–{forecast['accepted_claims_high']}) → "
         f"{forecast['accepted_reserve']:,.0f} at {forecast['average_claim_cost']:,.0f} per claim "
         f"(without filtering: {forecast['all_reserve']:,.0f})",
+        *_drift_lines(drift, raised, retrains, drift_from),
         f"  storage       {settings.default_storage_url()}",
         f"  mlflow        {settings.default_mlflow_tracking_uri()}",
         f"  dagster home  {os.environ['DAGSTER_HOME']}",
         "",
-        "Open the UI:  make dev   then browse http://127.0.0.1:3000/assets",
+        "Open the UI:  make dev   then browse http://127.0.0.1:3000/assets  (asset applications_drift_report)",
+        "Evidently UI: make evidently   then browse http://127.0.0.1:8000 (the drift time series)",
     ]
     print("\n".join(lines))
     return 0
+
+
+def _monitoring_tick(instance) -> tuple[list, list]:
+    """Evaluate the monitoring sensor once, as the daemon would, and run the retrains it requests."""
+    from dagster import build_sensor_context
+
+    from claims_platform.alerts.resource import alerts_from_env
+    from claims_platform.monitoring.sensors import monitoring_alert_sensor
+
+    context = build_sensor_context(instance=instance, resources={"alerts": alerts_from_env()})
+    result = monitoring_alert_sensor(context)
+    requests = list(getattr(result, "run_requests", None) or [])
+    retrains = []
+    for request in requests:
+        ops = {**request.run_config.get("ops", {}), "candidate_model": {"config": DEMO_TRAINING}}
+        run = _execute(
+            "monthly_training", instance, partition_key=request.partition_key, run_config={"ops": ops}, tags=request.tags
+        )
+        retrains.append((request, run.output_for_node("champion_decision")))
+    return requests, retrains
+
+
+def _drift_lines(drift: dict, requests: list, retrains: list, drift_from: date) -> list[str]:
+    drifted = {day: s for day, s in sorted(drift.items()) if s.summary["drifted"]}
+    first = next(iter(drifted), None)
+    lines = [
+        f"  drift         {len(drift)} daily reports, {len(drifted)} drifted"
+        + (f" (first {first}: {', '.join(drifted[first].summary['drifted_columns'])}; scenario on from {drift_from})" if first else "")
+    ]
+    for request in requests:
+        lines.append(f"  alert         {request.tags['claims/reason']} → off-cycle retrain of {request.partition_key[:7]}")
+    for request, decision in retrains:
+        lines.append(
+            f"  retrain       {request.partition_key[:7]} with outcomes known by {request.tags['claims/label_cutoff'][:10]}: "
+            f"{_short(decision)} — {decision['reason']}"
+        )
+    if first:
+        from claims_platform import settings as platform_settings
+
+        lines.append(f"  report        {platform_settings.default_storage_url()}/applications_drift_report/{first}/report.html")
+    return lines

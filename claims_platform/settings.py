@@ -42,6 +42,19 @@ def default_storage_url() -> str:
     """Local folder under the local home unless ``CLAIMS_STORAGE_URL`` says otherwise (s3://...)."""
     return os.environ.get(ENV_STORAGE_URL) or str(local_home() / "storage")
 
+# Monitoring: a drift alert (and an off-cycle retrain) after this many consecutive drifted days.
+ENV_DRIFT_ALERT_DAYS = "CLAIMS_DRIFT_ALERT_DAYS"
+DEFAULT_DRIFT_ALERT_DAYS = 3
+
+
+def drift_alert_days() -> int:
+    """``CLAIMS_DRIFT_ALERT_DAYS`` (a whole number of days, at least 1) or the default 3."""
+    text = os.environ.get(ENV_DRIFT_ALERT_DAYS) or str(DEFAULT_DRIFT_ALERT_DAYS)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{ENV_DRIFT_ALERT_DAYS} must be a whole number of days >= 1, got {text!r}")
+    return int(text)
+
+
 # Training: months of applications in a training window (the partition mapping is built from it).
 TRAINING_WINDOW_MONTHS = 12
 ENV_MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"

@@ -41,6 +41,7 @@ class PlatformWorld:
             tracking_uri=self.tracking_uri,
             artifact_location=(self.home / "mlartifacts").as_uri(),
             alerts=AlertsResource(webhook_url=self.webhook_url, retries=0),
+            evidently_workspace=str(self.home / "evidently"),
         )
         self.defs = build_definitions(self.resources)
 

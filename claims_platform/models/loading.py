@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RUNTIME_ARTIFACT = "runtime"  # the artifact key of the shipped runtime file (also in pyfunc.py)
+REFERENCE_ARTIFACT = "reference"  # the drift reference sample (also in packaging.py)
 RUNTIME_MODULE_PREFIX = "claims_model_runtime_"
 
 
@@ -36,6 +37,10 @@ class ShippedScorer(Protocol):
 
 class MissingRuntimeError(LookupError):
     """The model at a URI ships no runtime file (registered before models carried their own code)."""
+
+
+class MissingReferenceError(LookupError):
+    """The model at a URI ships no drift reference sample (registered before models carried one)."""
 
 
 def runtime_module_name(source: bytes) -> str:
@@ -77,6 +82,38 @@ def _local_runtime_copy(source: bytes) -> Path:
     return path
 
 
+def _model_files(model_uri: str):
+    """The filesystem, root path and pyfunc artifacts (key -> {'path': ...}) of the model at ``model_uri``."""
+    import fsspec
+    import yaml
+
+    fs, root = fsspec.core.url_to_fs(model_uri.rstrip("/"))
+    with fs.open(f"{root}/MLmodel", "r", encoding="utf-8") as handle:
+        artifacts = yaml.safe_load(handle)["flavors"]["python_function"].get("artifacts") or {}
+    return fs, root, artifacts
+
+
+def load_reference(model_uri: str) -> pd.DataFrame:
+    """The drift reference sample shipped with the model at ``model_uri`` (features and ``claim_probability``)."""
+    import io
+
+    import pandas as pd
+
+    fs, root, artifacts = _model_files(model_uri)
+    if REFERENCE_ARTIFACT not in artifacts:
+        raise MissingReferenceError(
+            f"The model at {model_uri} ships no drift reference sample (it was registered before models "
+            "carried one): retrain the month (a `monthly_training` run) to monitor drift against it."
+        )
+    return pd.read_parquet(io.BytesIO(fs.cat_file(f"{root}/{artifacts[REFERENCE_ARTIFACT]['path']}")))
+
+
+@lru_cache(maxsize=8)
+def load_reference_cached(model_uri: str) -> pd.DataFrame:
+    """:func:`load_reference`, once per process per URI (a version's files never change; do not mutate it)."""
+    return load_reference(model_uri)
+
+
 def load_scorer(model_uri: str) -> ShippedScorer:
     """The model stored at ``model_uri`` (its artifact location: a folder, ``file://`` or ``s3://`` URI).
 
@@ -85,12 +122,7 @@ def load_scorer(model_uri: str) -> ShippedScorer:
     own scorer from the other artifacts. Raises :class:`MissingRuntimeError` for a model that ships
     no runtime: it would have to run today's code, which is what this loader exists to prevent.
     """
-    import fsspec
-    import yaml
-
-    fs, root = fsspec.core.url_to_fs(model_uri.rstrip("/"))
-    with fs.open(f"{root}/MLmodel", "r", encoding="utf-8") as handle:
-        artifacts = yaml.safe_load(handle)["flavors"]["python_function"].get("artifacts") or {}
+    fs, root, artifacts = _model_files(model_uri)
     if RUNTIME_ARTIFACT not in artifacts:
         raise MissingRuntimeError(
             f"The model at {model_uri} ships no {RUNTIME_ARTIFACT!r} artifact (it was registered before "

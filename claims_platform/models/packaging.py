@@ -6,7 +6,11 @@ A registered model is self-contained. Its files (under the model's ``artifacts/`
   computation and the contract check, which ``pyfunc.py`` and ``loading`` import BY PATH under a
   name unique to its content — what runs when the version is loaded is what was registered;
 - ``booster.txt``, ``calibrator.json``, ``feature_spec.json`` (artifacts ``booster``, ``calibrator``,
-  ``feature_spec``): plain text, no pickles; the spec carries every feature's contract.
+  ``feature_spec``): plain text, no pickles; the spec carries every feature's contract;
+- ``reference.parquet`` (artifact ``reference``): the reference sample for drift monitoring — a
+  seeded sample of the holdout month's feature columns with the model's own predicted probability
+  (no ids, dates or outcomes), so the reference travels with the model and is the same wherever it
+  is read (:func:`claims_platform.models.loading.load_reference`).
 
 Beside them MLflow keeps ``pyfunc.py`` (the wrapper, under ``code/``), the typed signature, the
 synthetic input example and the pinned requirements. ``mlflow.pyfunc.load_model`` works in any process
@@ -38,6 +42,7 @@ if TYPE_CHECKING:  # a trained model is what is packaged; packaging does not nee
     from claims_platform.training.train import TrainedModel
 
 MODEL_NAME_IN_RUN = "model"
+REFERENCE_ARTIFACT = "reference"  # the drift reference sample (also in loading.py)
 RUNTIME_FILE_NAME = "claims_runtime.py"  # the runtime's file name inside the model
 # What the model needs at load time (pyfunc.py and the runtime); pinned to what it was trained and tested with.
 RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "mlflow")
@@ -108,11 +113,14 @@ def input_example(spec: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def write_artifacts(trained: TrainedModel, folder: Path, runtime_file: Path | None = None) -> dict[str, str]:
-    """The model's files into ``folder``: runtime code, booster text, calibrator and spec JSON.
+def write_artifacts(
+    trained: TrainedModel, folder: Path, runtime_file: Path | None = None, reference: pd.DataFrame | None = None
+) -> dict[str, str]:
+    """The model's files into ``folder``: runtime code, booster text, calibrator and spec JSON, reference sample.
 
     Returns the pyfunc's artifacts mapping (key → path). ``runtime_file`` defaults to the installed
     :mod:`claims_platform.models.runtime`, the code the model was trained and validated with.
+    ``reference`` (feature columns and ``claim_probability``) is stored as Parquet when given.
     """
     paths = {
         pyfunc.RUNTIME_ARTIFACT: folder / RUNTIME_FILE_NAME,
@@ -124,6 +132,9 @@ def write_artifacts(trained: TrainedModel, folder: Path, runtime_file: Path | No
     trained.booster.save_model(str(paths[runtime.ARTIFACT_BOOSTER]))
     paths[runtime.ARTIFACT_CALIBRATOR].write_text(json.dumps(trained.calibrator), encoding="utf-8")
     paths[runtime.ARTIFACT_SPEC].write_text(json.dumps(trained.spec, indent=2), encoding="utf-8")
+    if reference is not None:
+        paths[REFERENCE_ARTIFACT] = folder / "reference.parquet"
+        reference.to_parquet(paths[REFERENCE_ARTIFACT], index=False)
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -146,11 +157,13 @@ def log_trained_model(
     registered_model_name: str,
     tags: Mapping[str, str] | None = None,
     runtime_file: Path | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> int:
     """Log ``trained`` into the ACTIVE MLflow run and register it; the new model version number.
 
     ``tags`` (e.g. partition, window, label cutoff) are set on the model version, beside the
-    calibration method and the run id. ``runtime_file`` replaces the shipped runtime (tests only).
+    calibration method and the run id. ``runtime_file`` replaces the shipped runtime (tests only);
+    ``reference`` is the drift reference sample shipped with the model (see the module docstring).
     Raises ``RuntimeError`` without an active run: the caller owns the run, its params and its metrics.
     """
     run = mlflow.active_run()
@@ -159,7 +172,7 @@ def log_trained_model(
     # The model's environment is `pip_requirements()`, pinned; MLflow would otherwise also copy the
     # whole platform's uv.lock and pyproject.toml (Dagster and all) into the model's artifacts.
     with _env("MLFLOW_LOG_UV_FILES", "false"), tempfile.TemporaryDirectory(prefix="claims_model_") as folder:
-        artifacts = write_artifacts(trained, Path(folder), runtime_file)
+        artifacts = write_artifacts(trained, Path(folder), runtime_file, reference)
         shipped = Path(artifacts[pyfunc.RUNTIME_ARTIFACT]).read_bytes()
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,

@@ -90,6 +90,12 @@ class ModelRegistry(dg.ConfigurableResource):
             text = json.dumps(value, default=str, sort_keys=True) if isinstance(value, dict | list) else str(value)
             client.set_model_version_tag(self.model_name, str(version), key, text)
 
+    def run_metrics(self, version: int) -> dict[str, float]:
+        """The metrics of the MLflow run that trained a version (e.g. ``holdout_kappa``)."""
+        client = self.client()
+        run_id = client.get_model_version(self.model_name, str(version)).run_id
+        return dict(client.get_run(run_id).data.metrics) if run_id else {}
+
     def model_uri(self, version: int) -> str:
         """The registry URI of one version."""
         return f"models:/{self.model_name}/{version}"

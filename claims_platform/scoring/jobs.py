@@ -11,10 +11,13 @@ from claims_platform.resources import ApplicationSource
 nightly_scoring_job = dg.define_asset_job(
     "nightly_scoring",
     selection=dg.AssetSelection.assets(
-        "applications", "rejected_applications", "application_scores", "reserve_forecast"
+        "applications", "rejected_applications", "application_scores", "reserve_forecast", "applications_drift_report"
     ),
     partitions_def=daily_partitions,
-    description="Ingest the day's applications, score them with the model in force, forecast the reserve.",
+    description=(
+        "Ingest the day's applications, score them with the model in force, forecast the reserve, and report "
+        "the day's drift against the model's reference sample."
+    ),
 )
 
 # 07:00 UTC for the day just ended. Not earlier: the model that scores the first day of a month is

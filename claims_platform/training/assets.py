@@ -240,6 +240,7 @@ def candidate_model(
 ):
     """Train, evaluate, log to MLflow and register; a record of the candidate (trained or failed)."""
     from claims_platform.models.packaging import log_trained_model
+    from claims_platform.monitoring.drift import REFERENCE_ROWS, reference_drawn_from
     from claims_platform.training.metrics import evaluate
     from claims_platform.training.plots import calibration_png, feature_importance_png, roc_curve_png
     from claims_platform.training.split import out_of_time_split
@@ -294,8 +295,10 @@ def candidate_model(
         _log_training_dataset(mlflow, training_set, month)
         for name, png in plots.items():
             mlflow.log_image(_as_image(png), f"plots/{name}.png")
+        reference = reference_drawn_from(split.holdout, p, REFERENCE_ROWS, seed=int(month[:7].replace("-", "")))
         version = log_trained_model(
             trained,
+            reference=reference,
             registered_model_name=registry.model_name,
             tags={
                 "dagster_run_id": context.run_id,
@@ -333,6 +336,7 @@ def candidate_model(
         "tuning": {k: v for k, v in trained.tuning.items() if k != "trials"},
         "calibration": trained.calibration["method"],
         "fit_seconds": round(trained.fit_seconds, 2),
+        "reference_rows": len(reference),
     }
     record["warm_start_for_next"] = _warm_start_for_next(previous, record)
     yield dg.Output(

@@ -206,3 +206,126 @@ def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(w
     assert redecided["digest"] == decision["digest"]
     third = world.decide("2025-06-01", job="rollback_champion", rollback={"reason": "again", "requested_by": "cy"})
     assert not third.success and world.registry.alias_version(CHAMPION) == 1
+
+
+# ------------------------------------------------------------------------------------------ monitoring
+# May is scored by April's decision; its outcomes are known from 2025-06-30 (31 May + 30 days).
+
+
+def test_may_is_scored_and_reported_day_by_day_without_drift(world):
+    import json
+    from html.parser import HTMLParser
+
+    from evidently.core.report import Snapshot
+
+    world.materialize_in_force("2025-05-01", "2025-05-01")
+    result = world.run_range("nightly_scoring", "2025-05-01", "2025-05-31")
+    assert result.success
+    storage = world.home / "storage" / "applications_drift_report"
+    for day in ("2025-05-01", "2025-05-31"):
+        folder = storage / day
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["day"] == day and summary["drifted"] is False and summary["drifted_columns"] == {}
+        parser = HTMLParser()
+        parser.feed((folder / "report.html").read_text())  # parses as HTML
+        assert "<html" in (folder / "report.html").read_text()[:2000].lower()
+        snapshot = Snapshot.load(str(folder / "snapshot.json"))
+        assert snapshot.metric_results  # Evidently reads its own snapshot back
+    # Each day's own figures on its own partition, in a one-run backfill.
+    events = world.instance.fetch_materializations(dg.AssetKey("applications_drift_report"), limit=100).records
+    by_day = {r.partition_key: r.asset_materialization.metadata for r in events if r.partition_key.startswith("2025-05")}
+    assert len(by_day) == 31
+    rows = {day: meta["rows"].value for day, meta in by_day.items()}
+    assert len(set(rows.values())) > 5  # the days' own row counts, not one total
+    assert by_day["2025-05-07"]["report"].value.endswith("applications_drift_report/2025-05-07/report.html")
+    assert 0.3 < by_day["2025-05-07"]["estimated_kappa"].value < 1
+    check = result.get_asset_check_evaluations()
+    assert [c.passed for c in check if c.check_name == "applications_drift_within_threshold"] == [True]
+    # Evidently's workspace holds one snapshot per day (a day re-reported replaces its snapshot).
+    index = json.loads((world.home / "evidently" / "claims_platform_index.json").read_text())
+    assert {d for d in index if d.startswith("2025-05")} == {f"2025-05-{d:02d}" for d in range(1, 32)}
+
+
+def test_model_performance_refuses_before_the_outcomes_are_known(world, monkeypatch):
+    from datetime import UTC, datetime
+
+    import claims_platform.monitoring.assets as monitoring
+
+    monkeypatch.setattr(monitoring, "now", lambda: datetime(2025, 6, 15, 12, tzinfo=UTC))
+    result = world.defs.resolve_job_def("model_performance").execute_in_process(
+        instance=world.instance, partition_key="2025-05-01", raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+    assert "outcomes of 2025-05 are not all known yet" in failure and "2025-06-30" in failure
+
+
+def test_model_performance_measures_may_against_its_estimate_and_backtests_the_reserve(world):
+    import json
+
+    result = world.defs.resolve_job_def("model_performance").execute_in_process(
+        instance=world.instance, partition_key="2025-05-01", run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    )
+    assert result.success
+    summary = json.loads((world.home / "storage" / "model_performance" / "2025-05-01" / "summary.json").read_text())
+    assert summary["scored"] == summary["with_outcome"] > 30_000
+    realised, estimated = summary["realised"]["kappa"], summary["estimated"]["estimated_kappa"]
+    assert summary["estimated"]["estimated_kappa_low"] - 0.02 <= realised <= summary["estimated"]["estimated_kappa_high"] + 0.02
+    assert abs(realised - estimated) < 0.05
+    backtest = summary["backtest"]
+    assert backtest["backtest_days"] == 31 and backtest["backtest_coverage"] >= 0.8
+    assert 0.85 <= backtest["backtest_actual_to_expected"] <= 1.15
+    assert summary["passed"] and summary["holdout_kappa"] > 0.3
+    assert "<html" in (world.home / "storage" / "model_performance" / "2025-05-01" / "report.html").read_text()[:2000].lower()
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "performance_within_bounds"]
+    assert check.passed
+
+
+def _sensor_tick(world, cursor=None):
+    from claims_platform.monitoring.sensors import monitoring_alert_sensor
+
+    context = dg.build_sensor_context(instance=world.instance, cursor=cursor, resources={"alerts": world.resources["alerts"]})
+    return monitoring_alert_sensor(context)
+
+
+def test_drift_on_three_days_raises_one_alert_and_one_retrain_per_episode(world, webhook):
+    from claims_platform.source.scenarios import get_scenario
+
+    # Income rises by 35% from 6 July: July is scored by the model in force then (v1 after the rollbacks).
+    shift = get_scenario("income_shift", date(2025, 7, 6))
+    world.simulate(date(2025, 7, 6), date(2025, 7, 10), scenario=shift)
+    assert world.run_range("daily_ingestion", "2025-07-06", "2025-07-10").success
+    assert world.run_range("nightly_scoring", "2025-07-06", "2025-07-10").success
+    first = _sensor_tick(world)
+    [request] = first.run_requests
+    assert request.run_key == "drift-episode-2025-07-06" and request.partition_key == "2025-06-01"
+    assert request.run_config["ops"]["training_set"]["config"]["label_cutoff"] == "2025-07-09T00:00:00+00:00"
+    assert webhook.received[-1]["title"] == "Applications drift: 3+ consecutive days from 2025-07-06"
+    alerts = len(webhook.received)
+    # The next tick, and the episode going on: nothing new.
+    assert _sensor_tick(world, first.cursor).run_requests == [] and len(webhook.received) == alerts
+
+    # The episode ends (a normal day) and drift starts again: a new episode, a second request.
+    world.simulate(date(2025, 7, 11), date(2025, 7, 11))
+    world.simulate(date(2025, 7, 12), date(2025, 7, 14), scenario=get_scenario("income_shift", date(2025, 7, 12)))
+    assert world.run_range("daily_ingestion", "2025-07-11", "2025-07-14").success
+    assert world.run_range("nightly_scoring", "2025-07-11", "2025-07-14").success
+    second = _sensor_tick(world, first.cursor)
+    assert [r.run_key for r in second.run_requests] == ["drift-episode-2025-07-12"]
+
+    # The off-cycle retrain runs like any monthly training; its label cutoff is recorded.
+    retrain = world.defs.resolve_job_def("monthly_training").execute_in_process(
+        instance=world.instance,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+            "ops": {**request.run_config["ops"], "candidate_model": {"config": {"n_trials": 2, "warm_start_trials": 2, "tuning_rows": 20_000, "max_boost_rounds": 150}}},
+        },
+    )
+    assert retrain.success
+    cut = world.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("training_set"), asset_partitions=["2025-06-01"]), limit=1
+    ).records[0].asset_materialization.metadata
+    assert cut["label_cutoff_source"].value == "run config (off-cycle)"
+    assert retrain.output_for_node("champion_decision")["training_month"] == "2025-06"

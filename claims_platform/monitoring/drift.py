@@ -1,0 +1,247 @@
+"""The day's drift decision: Evidently's statistical tests, pinned per column type (pure, no Dagster).
+
+**Which test, and why pinned.** Evidently picks a test by itself when none is given: a p-value test
+(Kolmogorov–Smirnov, chi-squared) for a reference of up to 1,000 rows and a distance above it, so
+the same day flips between "drifted" and not as the reference changes size; and a p-value test on
+~1,200 rows flags ANY tiny difference as the sample grows (and 5% of columns on identical days by
+construction). The platform pins a DISTANCE per column type, whose value estimates how far the two
+distributions are apart whatever the sample sizes, with a threshold on that distance:
+
+- numerical columns (wide-range integers and floats, and the predicted probability): Evidently's
+  ``wasserstein`` — the Wasserstein-1 distance normed by the reference's standard deviation (a shift
+  of the whole column by 0.1 standard deviations scores 0.1);
+- categorical columns (letters, 0/1 flags, small ordinal integers such as ``health_status``): its
+  ``jensenshannon`` distance between the level frequencies, a missing value being a level of its own
+  (so a source that starts sending blanks drifts too).
+
+The thresholds (:class:`DriftSettings`) were chosen from the measured noise on i.i.d. days (see
+``docs/monitoring.md`` and ``bench/bench_monitoring.py``): well above the largest score any column
+reaches on a normal day, well below what the named drift scenarios produce.
+
+The tests run through Evidently's own stat-test objects (``evidently.legacy.calculations.stattests``)
+on the columns directly — about 0.1 s for the 40 columns of a day — while the HTML report
+(:mod:`claims_platform.monitoring.reports`) shows the same tests with Evidently's widgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from claims_platform import schema
+
+ColumnKind = Literal["numerical", "categorical"]
+PREDICTION_COLUMN = "claim_probability"
+MISSING_LEVEL = "(missing)"
+# Rows of the reference sample a model ships for drift monitoring (a seeded sample of its holdout month).
+REFERENCE_ROWS = 5_000
+# Integer columns with at most this many allowed values are compared as levels, not as numbers.
+MAX_ORDINAL_LEVELS = 10
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """The pinned tests and thresholds of the drift decision, and when a day counts as drifted."""
+
+    numerical_method: str = "wasserstein"
+    numerical_threshold: float = 0.20
+    categorical_method: str = "jensenshannon"
+    categorical_threshold: float = 0.15
+    prediction_method: str = "wasserstein"
+    prediction_threshold: float = 0.20
+    # A day is drifted when at least this many feature columns drift, or the predictions do.
+    min_drifted_columns: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("numerical_threshold", "categorical_threshold", "prediction_threshold"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be above 0, got {getattr(self, name)}")
+        if self.min_drifted_columns < 1:
+            raise ValueError(f"min_drifted_columns must be at least 1, got {self.min_drifted_columns}")
+
+    def method_for(self, kind: ColumnKind) -> tuple[str, float]:
+        """The (method, threshold) pinned for a column kind."""
+        if kind == "numerical":
+            return self.numerical_method, self.numerical_threshold
+        return self.categorical_method, self.categorical_threshold
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def column_kind(column: schema.Column) -> ColumnKind:
+    """How a feature is compared: levels for categories, flags and small ordinal integers; else numbers."""
+    if column.kind == "category" or column.levels is not None:
+        return "categorical"
+    if column.kind == "int" and column.high - column.low + 1 <= MAX_ORDINAL_LEVELS:
+        return "categorical"
+    return "numerical"
+
+
+def column_kinds(features: Iterable[str] = schema.FEATURES) -> dict[str, ColumnKind]:
+    """The kind of every feature, from the schema (never guessed from the data)."""
+    return {name: column_kind(schema.COLUMNS_BY_NAME[name]) for name in features}
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """One column's test: its score against the pinned threshold."""
+
+    column: str
+    kind: ColumnKind
+    method: str
+    threshold: float
+    score: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """A day's drift: every feature column's test and the predictions' test."""
+
+    columns: tuple[ColumnDrift, ...]
+    prediction: ColumnDrift | None
+    min_drifted_columns: int
+    rows: int
+    reference_rows: int
+    settings: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def drifted_columns(self) -> dict[str, float]:
+        """Drifted feature columns and their scores, worst first."""
+        drifted = sorted((c for c in self.columns if c.drifted), key=lambda c: -c.score)
+        return {c.column: round(c.score, 4) for c in drifted}
+
+    @property
+    def drift_share(self) -> float:
+        """Share of feature columns that drifted."""
+        return len(self.drifted_columns) / len(self.columns) if self.columns else 0.0
+
+    @property
+    def prediction_drifted(self) -> bool:
+        return bool(self.prediction and self.prediction.drifted)
+
+    @property
+    def drifted(self) -> bool:
+        """The day's decision: enough feature columns drifted, or the predictions did."""
+        return len(self.drifted_columns) >= self.min_drifted_columns or self.prediction_drifted
+
+    def worst(self, n: int = 5) -> dict[str, float]:
+        """The ``n`` highest-scoring feature columns (drifted or not), for a glance at near misses."""
+        top = sorted(self.columns, key=lambda c: -c.score)[:n]
+        return {c.column: round(c.score, 4) for c in top}
+
+    def summary(self) -> dict[str, object]:
+        """Plain values for metadata, the stored summary and the alerts sensor."""
+        return {
+            "drifted": self.drifted,
+            "drift_share": round(self.drift_share, 4),
+            "drifted_columns": self.drifted_columns,
+            "prediction_drift_score": round(self.prediction.score, 4) if self.prediction else None,
+            "prediction_drifted": self.prediction_drifted,
+            "rows": self.rows,
+            "reference_rows": self.reference_rows,
+            "column_scores": {c.column: round(c.score, 4) for c in self.columns},
+            "settings": self.settings,
+        }
+
+
+def for_drift(values: pd.Series, kind: ColumnKind) -> pd.Series:
+    """A column as the tests see it: numbers as float (nulls dropped), levels as text with missing a level."""
+    if kind == "numerical":
+        return pd.to_numeric(values, errors="coerce").astype("float64").dropna().reset_index(drop=True)
+    if values.dtype.kind in "iufb":
+        numbers = values.astype("float64")
+        text = np.where(numbers.isna(), MISSING_LEVEL, numbers.fillna(0).astype(np.int64).astype(str))
+        return pd.Series(text, dtype=object)
+    return values.fillna(MISSING_LEVEL).astype(str).astype(object).reset_index(drop=True)
+
+
+class Reference:
+    """A reference sample with its columns already prepared for the tests (one per model, many days)."""
+
+    def __init__(self, frame: pd.DataFrame, kinds: Mapping[str, ColumnKind] | None = None):
+        self.kinds: dict[str, ColumnKind] = dict(kinds or column_kinds([c for c in schema.FEATURES if c in frame.columns]))
+        self.rows = len(frame)
+        self.columns = {name: for_drift(frame[name], kind) for name, kind in self.kinds.items()}
+        self.prediction = (
+            for_drift(frame[PREDICTION_COLUMN], "numerical") if PREDICTION_COLUMN in frame.columns else None
+        )
+
+
+def _test(name: str, kind: ColumnKind, ref: pd.Series, current: pd.Series, method: str, threshold: float) -> ColumnDrift:
+    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
+    from evidently.legacy.core import ColumnType
+
+    cur = for_drift(current, kind)
+    if ref.empty or cur.empty:
+        raise ValueError(f"{name}: no values to compare ({len(ref)} in the reference, {len(cur)} today)")
+    column_type = ColumnType.Numerical if kind == "numerical" else ColumnType.Categorical
+    result = get_registered_stattest(method, column_type)(ref, cur, column_type, threshold)
+    score = float(result.drift_score)
+    return ColumnDrift(name, kind, method, float(threshold), score, bool(score >= threshold))
+
+
+def measure_drift(current: pd.DataFrame, reference: Reference | pd.DataFrame, settings: DriftSettings | None = None) -> DriftResult:
+    """Test every feature column of ``current`` against ``reference``, and the predictions when both have them.
+
+    Both hold the feature columns; the predicted probability, when present in both, is tested as
+    ``PREDICTION_COLUMN``. Columns are typed from the schema. Pass a :class:`Reference` to prepare a
+    reference once for many days.
+    """
+    settings = settings or DriftSettings()
+    reference = reference if isinstance(reference, Reference) else Reference(reference)
+    missing = [c for c in reference.kinds if c not in current.columns]
+    if missing:
+        raise ValueError(f"today's applications lack the reference's column(s) {missing}")
+    if current.empty:
+        raise ValueError("no applications to compare with the reference")
+    columns = tuple(
+        _test(name, kind, reference.columns[name], current[name], *settings.method_for(kind))
+        for name, kind in reference.kinds.items()
+    )
+    prediction = None
+    if PREDICTION_COLUMN in current.columns and reference.prediction is not None:
+        prediction = _test(
+            PREDICTION_COLUMN,
+            "numerical",
+            reference.prediction,
+            current[PREDICTION_COLUMN],
+            settings.prediction_method,
+            settings.prediction_threshold,
+        )
+    return DriftResult(
+        columns=columns,
+        prediction=prediction,
+        min_drifted_columns=settings.min_drifted_columns,
+        rows=len(current),
+        reference_rows=reference.rows,
+        settings=settings.as_dict(),
+    )
+
+
+def drifted_days(flags: Mapping[str, bool]) -> list[str]:
+    """The drifted days of ``flags`` (day -> drifted), in order."""
+    return [day for day, flag in sorted(flags.items()) if flag]
+
+
+def reference_sample(rows: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """A seeded sample of ``size`` rows (all when fewer), in the original order: reproducible for a model."""
+    if len(rows) <= size:
+        return rows.reset_index(drop=True)
+    picked = np.sort(np.random.default_rng(seed).choice(len(rows), size=size, replace=False))
+    return rows.iloc[picked].reset_index(drop=True)
+
+
+def reference_drawn_from(rows: pd.DataFrame, probability: np.ndarray, size: int = REFERENCE_ROWS, seed: int = 0) -> pd.DataFrame:
+    """A model's drift reference: a seeded sample of ``rows``' feature columns with its predicted probability.
+
+    No ids, dates or outcomes: only what drift is measured on.
+    """
+    features = [c for c in schema.FEATURES if c in rows.columns]
+    frame = rows[features].reset_index(drop=True).assign(**{PREDICTION_COLUMN: np.asarray(probability, dtype="float64")})
+    return reference_sample(frame, size, seed)

@@ -1,0 +1,95 @@
+"""Evidently reports as files: a folder per partition with the HTML report, the JSON snapshot and a summary.
+
+Layout (local folder or S3, the same ``base_path`` as the other IO managers)::
+
+    <base_path>/<asset key path>/<partition key>/report.html     Evidently's standalone HTML report
+    <base_path>/<asset key path>/<partition key>/snapshot.json   Evidently's snapshot (Snapshot.load reads it)
+    <base_path>/<asset key path>/<partition key>/summary.json    the platform's figures for the partition
+
+e.g. ``s3://claims-data/platform/applications_drift_report/2026-03-04/report.html``. The summary is
+written last, so a folder with a summary is complete; loading an input returns the summary (a dict),
+with ``report_path`` set to where the HTML is. Local files are written then renamed; an S3 PUT is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+from dagster import ConfigurableIOManagerFactory, InitResourceContext, InputContext, OutputContext
+from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash, is_dict_type
+from dagster_aws.s3 import S3Resource
+from pydantic import Field
+from upath import UPath
+
+from claims_platform.monitoring.reports import HTML_FILE, SNAPSHOT_FILE, SUMMARY_FILE, RenderedReport
+from claims_platform.storage.locations import storage_root
+from claims_platform.storage.partitioned import PartitionedUPathIOManager
+
+
+class ReportUPathIOManager(PartitionedUPathIOManager):
+    """The IO manager built by :class:`ReportIOManager` (one per run)."""
+
+    extension = ""
+    value_type = RenderedReport
+
+    def __init__(self, base_path: UPath):
+        super().__init__(base_path=base_path)
+        self._is_local = base_path.protocol in ("", "file", "local")
+
+    def wants_partition_dict(self, typing_type: Any) -> bool:
+        return is_dict_type(typing_type)
+
+    def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
+        return base_path / escape_dotdot_segments(escape_leading_slash(partition))
+
+    def make_directory(self, path: UPath) -> None:
+        if self._is_local:  # S3 has no directories (and s3fs.mkdir would try to create the bucket)
+            path.mkdir(parents=True, exist_ok=True)
+
+    def location(self, asset_path: list[str], partition: str, file: str = HTML_FILE) -> str:
+        """Where a partition's file is (or will be) stored: a local path or an s3:// URL."""
+        path = self._base_path.joinpath(*asset_path)
+        return str(self.make_safe_partition_path(path, partition) / file)
+
+    def _write(self, path: UPath, data: bytes) -> None:
+        if self._is_local:
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            path.fs.pipe_file(path.path, data)
+
+    def dump_to_path(self, context: OutputContext, obj: RenderedReport, path: UPath) -> None:
+        if self._is_local:
+            path.mkdir(parents=True, exist_ok=True)
+        summary = json.dumps(obj.summary, indent=2, sort_keys=True, default=str).encode("utf-8")
+        self._write(path / HTML_FILE, obj.html.encode("utf-8"))
+        self._write(path / SNAPSHOT_FILE, obj.snapshot.encode("utf-8"))
+        self._write(path / SUMMARY_FILE, summary)  # last: a folder with a summary is complete
+
+    def load_from_path(self, context: InputContext, path: UPath) -> dict[str, Any]:
+        summary_path = path / SUMMARY_FILE
+        data = summary_path.read_bytes() if self._is_local else path.fs.cat_file(summary_path.path)
+        return {**json.loads(data.decode("utf-8")), "report_path": str(path / HTML_FILE)}
+
+    def get_metadata(self, context: OutputContext, obj: Any) -> dict[str, Any]:
+        return {}
+
+
+class ReportIOManager(ConfigurableIOManagerFactory):
+    """Stores Evidently reports (HTML, JSON snapshot, summary) under a local folder or an ``s3://bucket/prefix`` URL.
+
+    Takes the same ``base_path`` and ``s3`` as the Parquet and JSON IO managers, so one setting moves all.
+    """
+
+    base_path: str = Field(description="A local folder, or s3://bucket/prefix.")
+    s3: S3Resource | None = Field(default=None, description="S3 connection settings used when base_path is s3://.")
+
+    def create_io_manager(self, context: InitResourceContext) -> ReportUPathIOManager:
+        return ReportUPathIOManager(storage_root(self.base_path, self.s3))

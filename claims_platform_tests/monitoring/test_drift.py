@@ -1,0 +1,107 @@
+"""The drift decision: pinned tests per column type, quiet on normal days, loud on the named scenarios,
+and the Evidently report counting the same columns the decision does."""
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from claims_platform import schema
+from claims_platform.monitoring.drift import (
+    MISSING_LEVEL,
+    DriftSettings,
+    Reference,
+    column_kinds,
+    for_drift,
+    measure_drift,
+    reference_drawn_from,
+)
+from claims_platform.source.generator import World
+from claims_platform.source.scenarios import get_scenario
+
+WORLD = World.from_seed(20250101)
+ONSET = date(2025, 6, 1)
+
+
+@pytest.fixture(scope="module")
+def reference() -> Reference:
+    days = [WORLD.draw_day(date(2025, 3, 1) + timedelta(days=i)).applications for i in range(10)]
+    rows = pd.concat(days, ignore_index=True)
+    p = np.random.default_rng(0).beta(1, 6, len(rows))
+    return Reference(reference_drawn_from(rows, p, 5_000, seed=1))
+
+
+def _day(day: date, scenario: str | None = None) -> pd.DataFrame:
+    draw = WORLD.draw_day(day)
+    if scenario:
+        draw = get_scenario(scenario, ONSET).apply(WORLD, draw)
+    frame = draw.applications
+    return frame.assign(claim_probability=np.random.default_rng(day.toordinal()).beta(1, 6, len(frame)))
+
+
+def test_columns_are_typed_from_the_schema_not_guessed():
+    kinds = column_kinds()
+    assert kinds["income"] == kinds["insurance_hist_1"] == "numerical"
+    assert kinds["occupation"] == kinds["gender"] == kinds["health_status"] == kinds["income level"] == "categorical"
+    assert set(kinds) == set(schema.FEATURES)
+
+
+def test_a_missing_value_is_a_level_of_its_own():
+    values = for_drift(pd.Series([1.0, np.nan, 0.0]), "categorical")
+    assert list(values) == ["1", MISSING_LEVEL, "0"]
+
+
+def test_the_reference_carries_features_and_predictions_only(reference):
+    assert reference.rows == 5_000 and reference.prediction is not None
+    assert schema.APPLICATION_ID not in reference.columns and schema.CLAIM_STATUS not in reference.columns
+
+
+def test_thirty_normal_days_raise_no_drift(reference):
+    results = [measure_drift(_day(ONSET + timedelta(days=i)), reference) for i in range(30)]
+    assert not any(r.drifted for r in results)
+    worst = max(max(r.summary()["column_scores"].values()) for r in results)
+    assert worst < DriftSettings().numerical_threshold  # margin below the threshold on normal days
+
+
+@pytest.mark.parametrize(
+    ("scenario", "columns"), [("income_shift", {"income", "income level"}), ("mix_shift", {"occupation"})]
+)
+def test_each_input_scenario_is_flagged_on_its_first_day_on_its_own_columns(reference, scenario, columns):
+    result = measure_drift(_day(ONSET, scenario), reference)
+    assert result.drifted and set(result.drifted_columns) == columns
+
+
+def test_a_concept_shift_leaves_the_inputs_unchanged(reference):
+    assert not measure_drift(_day(ONSET, "concept_shift"), reference).drifted
+
+
+def test_the_thresholds_are_validated():
+    with pytest.raises(ValueError, match="numerical_threshold"):
+        DriftSettings(numerical_threshold=0)
+    with pytest.raises(ValueError, match="min_drifted_columns"):
+        DriftSettings(min_drifted_columns=0)
+
+
+def test_missing_columns_and_empty_days_are_refused(reference):
+    with pytest.raises(ValueError, match="lack the reference's column"):
+        measure_drift(_day(ONSET).drop(columns=["income"]), reference)
+    with pytest.raises(ValueError, match="no applications"):
+        measure_drift(_day(ONSET).iloc[:0], reference)
+
+
+def test_the_evidently_report_counts_the_columns_the_decision_flags(reference):
+    import json
+
+    from claims_platform.monitoring.reports import DriftReportInput, drift_report
+
+    current = _day(ONSET, "income_shift")
+    result = measure_drift(current, reference)
+    frame = pd.DataFrame(reference.columns).assign(claim_probability=reference.prediction)
+    spec = DriftReportInput("2025-06-01", current, frame, reference.kinds, DriftSettings(), list(result.drifted_columns), result.summary())
+    report = drift_report(spec)
+    snapshot = json.loads(report.snapshot)
+    counts = [m for m in snapshot["metric_results"].values() if m["display_name"] == "Count of Drifted Columns"]
+    assert counts and counts[0]["count"]["value"] == len(result.drifted_columns) == 2
+    assert report.html.lstrip().lower().startswith("<html") or "<html" in report.html[:500].lower()
+    assert snapshot["metadata"]["drifted"] == "True"
