@@ -11,9 +11,11 @@ def test_definitions_load_and_pin_the_asset_graph():
     assert sorted(k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()) == [
         "application_scores",
         "applications",
+        "applications_drift_report",
         "candidate_model",
         "champion_decision",
         "model_in_force",
+        "model_performance",
         "rejected_applications",
         "reserve_forecast",
         "training_set",
@@ -25,10 +27,13 @@ def test_definitions_load_and_pin_the_asset_graph():
         "applications:plausible_daily_volume",
         "applications:rejected_share_within_limit",
         "applications:unique_application_ids",
+        "applications_drift_report:applications_drift_within_threshold",
         "candidate_model:candidate_quality",
+        "model_performance:performance_within_bounds",
     ]
     assert sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")) == [
         "daily_ingestion",
+        "measure_model_performance",
         "monthly_training",
         "nightly_scoring",
         "rollback_champion",
@@ -37,18 +42,36 @@ def test_definitions_load_and_pin_the_asset_graph():
     assert sorted(s.name for s in repo.sensor_defs) == [
         "late_applications_sensor",
         "model_in_force_automation",
+        "model_performance_sensor",
+        "monitoring_alert_sensor",
         "run_failure_alert_sensor",
     ]
     # The nightly and monthly cycle runs as soon as the daemon does.
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in repo.schedule_defs)
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
     # Every resource a sensor or asset asks for is there (a missing one fails only at tick time).
-    assert {"alerts", "registry", "source", "mlflow", "io_manager", "object_io_manager"} <= set(defs.resources)
+    assert {
+        "alerts",
+        "registry",
+        "source",
+        "mlflow",
+        "io_manager",
+        "object_io_manager",
+        "report_io_manager",
+        "evidently",
+    } <= set(defs.resources)
 
 
 def test_daily_assets_backfill_in_one_run():
     repo = defs.get_repository_def()
-    for key in ("applications", "rejected_applications", "application_scores", "reserve_forecast", "model_in_force"):
+    for key in (
+        "applications",
+        "rejected_applications",
+        "application_scores",
+        "reserve_forecast",
+        "applications_drift_report",
+        "model_in_force",
+    ):
         node = repo.asset_graph.get(dg.AssetKey(key))
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
         assert node.partitions_def.get_first_partition_key() == "2025-01-01"

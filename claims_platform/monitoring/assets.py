@@ -14,7 +14,7 @@ import pandas as pd
 from pydantic import Field
 
 from claims_platform import settings
-from claims_platform.models.loading import load_reference_cached
+from claims_platform.models.loading import MissingReferenceError, load_reference_cached
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.monitoring.backtest import (
@@ -71,8 +71,33 @@ def day_frame(applications: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     return applications.merge(probability, on=APPLICATION_ID, how="left", validate="one_to_one")
 
 
+_EMPTY_HTML = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Applications drift {day}</title></head>"
+    "<body><h1>Applications drift {day}</h1><p>No valid application on this day: nothing to compare.</p></body></html>"
+)
+
+
+def _empty_day(day: str, record: dict) -> dict[str, Any]:
+    """The summary of a day without valid applications: nothing drifted, nothing estimated."""
+    return {
+        "day": day,
+        "drifted": False,
+        "drift_share": 0.0,
+        "drifted_columns": {},
+        "prediction_drift_score": None,
+        "prediction_drifted": False,
+        "rows": 0,
+        "worst_columns": {},
+        "model_version": record["version"],
+        "model_uri": record["model_uri"],
+        "estimated": None,
+    }
+
+
 def _drift_metadata(day: str, summary: dict[str, Any], location: str, registry: ModelRegistry) -> dict[str, Any]:
     estimated = summary["estimated"]
+    if estimated is None:
+        return {"drifted": False, "rows": 0, "model_version": summary["model_version"], "report": dg.MetadataValue.path(location)}
     return {
         "drifted": summary["drifted"],
         "drift_share": summary["drift_share"],
@@ -122,17 +147,25 @@ def applications_drift_report(
     report_io_manager: dg.ResourceParam[Any],
 ):
     """Drift decision and estimated performance per day, then each day's Evidently report."""
-    from claims_platform.monitoring.reports import DriftReportInput, build_drift_reports
+    from claims_platform.monitoring.reports import DriftReportInput, RenderedReport, build_drift_reports
 
     drift_settings = config.drift_settings()
     references: dict[str, Reference] = {}
     specs, summaries = [], {}
+    empty: dict[str, RenderedReport] = {}
     for day in sorted(applications):
         record = model_in_force[month_key(day)]
         uri = record["model_uri"]
         if uri not in references:
-            references[uri] = Reference(load_reference_cached(uri))
+            try:
+                references[uri] = Reference(load_reference_cached(uri))
+            except MissingReferenceError as error:
+                raise dg.Failure(str(error)) from error
         current = day_frame(applications[day], application_scores[day])
+        if current.empty:
+            summaries[day] = summary = _empty_day(day, record)
+            empty[day] = RenderedReport(html=_EMPTY_HTML.format(day=day), snapshot="{}", summary=summary)
+            continue
         result = _measure(current, references[uri], drift_settings)
         policy = DecisionPolicy.from_dict(record["policy"])
         estimate = estimate_performance(current[PREDICTION_COLUMN].to_numpy(), policy.refer_at, seed=date.fromisoformat(day).toordinal())
@@ -150,15 +183,18 @@ def applications_drift_report(
                 day, current, load_reference_cached(uri), references[uri].kinds, drift_settings, list(result.drifted_columns), summary
             )
         )
-    reports = build_drift_reports(specs)
-    if evidently.add({day: report.snapshot for day, report in reports.items()}):
+    built = build_drift_reports(specs)
+    reports = {day: built.get(day) or empty[day] for day in sorted(applications)}
+    if built and evidently.add({day: report.snapshot for day, report in built.items()}):
         context.log.info(f"Added {len(reports)} snapshot(s) to the Evidently workspace {evidently.path}")
     asset_path = context.asset_key.path
     for day, summary in summaries.items():
         context.add_asset_metadata(
             _drift_metadata(day, summary, report_io_manager.location(asset_path, day), registry), partition_key=day
         )
-    drifted = {day: s["drifted_columns"] or {"claim_probability": s["prediction_drift_score"]} for day, s in summaries.items() if s["drifted"]}
+    drifted = {
+        day: s["drifted_columns"] or {PREDICTION_COLUMN: s["prediction_drift_score"]} for day, s in summaries.items() if s["drifted"]
+    }
     yield dg.Output(reports)
     yield dg.AssetCheckResult(
         check_name=DRIFT_CHECK,
@@ -226,8 +262,13 @@ def _performance_plot(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
     partitions_def=monthly_partitions,
     io_manager_key="report_io_manager",
     ins={
-        "application_scores": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping()),
-        "reserve_forecast": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping()),
+        # A month may be partly scored (the platform's first scored month): its scored days are measured.
+        "application_scores": dg.AssetIn(
+            partition_mapping=dg.TimeWindowPartitionMapping(), metadata={"allow_missing_partitions": True}
+        ),
+        "reserve_forecast": dg.AssetIn(
+            partition_mapping=dg.TimeWindowPartitionMapping(), metadata={"allow_missing_partitions": True}
+        ),
         "model_in_force": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping()),
     },
     group_name=GROUP,
@@ -295,6 +336,7 @@ def model_performance(
     summary = {
         "month": month[:7],
         "model_version": record["version"],
+        "days_scored": len(application_scores),
         "scored": len(scores),
         "with_outcome": len(labelled),
         "policy": policy.as_dict(),
@@ -313,6 +355,7 @@ def model_performance(
         metadata={
             "model_version": record["version"],
             "model": registry.version_reference(record["version"]),
+            "days_scored": len(application_scores),
             "scored": len(scores),
             "with_outcome": len(labelled),
             "realised_kappa": round(realised["kappa"], 4),

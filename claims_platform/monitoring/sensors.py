@@ -25,7 +25,7 @@ LOOKBACK_DAYS = 60
 ALERT_WINDOW_DAYS = 14
 
 model_performance_job = dg.define_asset_job(
-    "model_performance",
+    "measure_model_performance",
     selection=dg.AssetSelection.assets(MODEL_PERFORMANCE),
     partitions_def=monthly_partitions,
     description="Measure a month's realised performance and backtest its reserve once its outcomes are known.",

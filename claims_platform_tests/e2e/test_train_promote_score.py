@@ -252,7 +252,7 @@ def test_model_performance_refuses_before_the_outcomes_are_known(world, monkeypa
     import claims_platform.monitoring.assets as monitoring
 
     monkeypatch.setattr(monitoring, "now", lambda: datetime(2025, 6, 15, 12, tzinfo=UTC))
-    result = world.defs.resolve_job_def("model_performance").execute_in_process(
+    result = world.defs.resolve_job_def("measure_model_performance").execute_in_process(
         instance=world.instance, partition_key="2025-05-01", raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     )
     assert not result.success
@@ -263,7 +263,7 @@ def test_model_performance_refuses_before_the_outcomes_are_known(world, monkeypa
 def test_model_performance_measures_may_against_its_estimate_and_backtests_the_reserve(world):
     import json
 
-    result = world.defs.resolve_job_def("model_performance").execute_in_process(
+    result = world.defs.resolve_job_def("measure_model_performance").execute_in_process(
         instance=world.instance, partition_key="2025-05-01", run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     )
     assert result.success

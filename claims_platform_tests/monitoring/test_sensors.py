@@ -4,7 +4,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from claims_platform.monitoring.sensors import drift_episodes, monitoring_requests, months_due, retrain_request
+from claims_platform.monitoring.sensors import (
+    drift_episodes,
+    monitoring_requests,
+    months_due,
+    retrain_request,
+)
 
 
 def _flags(start: str, pattern: str) -> dict[str, bool]:
