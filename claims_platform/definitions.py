@@ -21,8 +21,10 @@ from claims_platform.models import assets as models
 from claims_platform.models.jobs import model_in_force_automation, rollback_champion
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.models.tracking import claims_mlflow_tracking
-from claims_platform.monitoring import assets as monitoring
+from claims_platform.monitoring import drift_assets, performance_assets
 from claims_platform.monitoring.sensors import (
+    drift_report_sensor,
+    drift_reports_job,
     model_performance_job,
     model_performance_sensor,
     monitoring_alert_sensor,
@@ -101,13 +103,14 @@ def resources_from_env() -> dict[str, object]:
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The code location with the given resources (the module's `defs` uses the environment's)."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, training, models, scoring, monitoring]),
-        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion, model_performance_job],
+        assets=dg.load_assets_from_modules([ingestion, training, models, scoring, drift_assets, performance_assets]),
+        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion, drift_reports_job, model_performance_job],
         schedules=[monthly_training_schedule, nightly_scoring_schedule],
         sensors=[
             late_applications_sensor,
             model_in_force_automation,
             run_failure_alert_sensor,
+            drift_report_sensor,
             model_performance_sensor,
             monitoring_alert_sensor,
         ],

@@ -170,8 +170,10 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     )
     scoring = _execute("nightly_scoring", instance, first=scoring_first.isoformat(), last=last)
     forecast = scoring.output_for_node("reserve_forecast")[last].iloc[0]
-    drift = scoring.output_for_node("applications_drift_report")
-    _log("[5/5] monitoring: the drift alert sensor's tick, and the off-cycle retrain it requests")
+    drift = scoring.output_for_node("applications_drift")
+    _log("[5/5] monitoring: Evidently's drift reports, the drift alert sensor's tick, and the off-cycle retrain it requests")
+    # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
+    _execute("drift_reports", instance, first=scoring_first.isoformat(), last=last)
     raised, retrains = _monitoring_tick(instance)
 
     model, decision = decisions[-1]
@@ -226,11 +228,11 @@ def _monitoring_tick(instance) -> tuple[list, list]:
 
 
 def _drift_lines(drift: dict, requests: list, retrains: list, drift_from: date) -> list[str]:
-    drifted = {day: s for day, s in sorted(drift.items()) if s.summary["drifted"]}
+    drifted = {day: s for day, s in sorted(drift.items()) if s["drifted"]}
     first = next(iter(drifted), None)
     lines = [
-        f"  drift         {len(drift)} daily reports, {len(drifted)} drifted"
-        + (f" (first {first}: {', '.join(drifted[first].summary['drifted_columns'])}; scenario on from {drift_from})" if first else "")
+        f"  drift         {len(drift)} days reported, {len(drifted)} drifted"
+        + (f" (first {first}: {', '.join(drifted[first]['drifted_columns'])}; scenario on from {drift_from})" if first else "")
     ]
     for request in requests:
         lines.append(f"  alert         {request.tags['claims/reason']} → off-cycle retrain of {request.partition_key[:7]}")

@@ -11,6 +11,7 @@ def test_definitions_load_and_pin_the_asset_graph():
     assert sorted(k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()) == [
         "application_scores",
         "applications",
+        "applications_drift",
         "applications_drift_report",
         "candidate_model",
         "champion_decision",
@@ -27,12 +28,13 @@ def test_definitions_load_and_pin_the_asset_graph():
         "applications:plausible_daily_volume",
         "applications:rejected_share_within_limit",
         "applications:unique_application_ids",
-        "applications_drift_report:applications_drift_within_threshold",
+        "applications_drift:applications_drift_within_threshold",
         "candidate_model:candidate_quality",
         "model_performance:performance_within_bounds",
     ]
     assert sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")) == [
         "daily_ingestion",
+        "drift_reports",
         "measure_model_performance",
         "monthly_training",
         "nightly_scoring",
@@ -40,6 +42,7 @@ def test_definitions_load_and_pin_the_asset_graph():
     ]
     assert sorted(s.name for s in repo.schedule_defs) == ["monthly_training_schedule", "nightly_scoring_schedule"]
     assert sorted(s.name for s in repo.sensor_defs) == [
+        "drift_report_sensor",
         "late_applications_sensor",
         "model_in_force_automation",
         "model_performance_sensor",
@@ -69,6 +72,7 @@ def test_daily_assets_backfill_in_one_run():
         "rejected_applications",
         "application_scores",
         "reserve_forecast",
+        "applications_drift",
         "applications_drift_report",
         "model_in_force",
     ):

@@ -30,7 +30,14 @@ from typing import Any
 
 import pandas as pd
 
-from claims_platform.monitoring.drift import PREDICTION_COLUMN, ColumnKind, DriftSettings, for_drift
+from claims_platform.monitoring.drift import (
+    CATEGORICAL_METHOD,
+    NUMERICAL_METHOD,
+    PREDICTION_COLUMN,
+    ColumnKind,
+    DriftSettings,
+    for_drift,
+)
 
 os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's telemetry: never from a production run
 
@@ -92,14 +99,14 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
     metrics: list[Any] = [
         DriftedColumnsCount(
             columns=features,
-            num_method=settings.numerical_method,
+            num_method=NUMERICAL_METHOD,
             num_threshold=settings.numerical_threshold,
-            cat_method=settings.categorical_method,
+            cat_method=CATEGORICAL_METHOD,
             cat_threshold=settings.categorical_threshold,
         )
     ]
     if has_prediction:
-        metrics.append(ValueDrift(column=PREDICTION_COLUMN, method=settings.prediction_method, threshold=settings.prediction_threshold))
+        metrics.append(ValueDrift(column=PREDICTION_COLUMN, method=NUMERICAL_METHOD, threshold=settings.prediction_threshold))
     for column in spec.drifted_columns:
         method, threshold = settings.method_for(spec.kinds[column])
         metrics.append(ValueDrift(column=column, method=method, threshold=threshold))
@@ -111,6 +118,16 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
         name=spec.title or f"Applications drift {spec.day}",
     )
     return RenderedReport(html=snapshot.get_html_str(as_iframe=False), snapshot=snapshot.dumps(), summary=dict(spec.summary))
+
+
+def drifted_column_count(snapshot: str) -> int | None:
+    """The number of drifted columns Evidently's ``DriftedColumnsCount`` found, from a snapshot's JSON."""
+    import json
+
+    for result in json.loads(snapshot).get("metric_results", {}).values():
+        if result.get("display_name") == "Count of Drifted Columns":
+            return int(result["count"]["value"])
+    return None
 
 
 def _plain(value: Any) -> Any:

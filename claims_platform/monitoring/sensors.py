@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from claims_platform import settings
 from claims_platform.alerts.resource import Alert, AlertsResource
 from claims_platform.months import add_months
-from claims_platform.partitions import monthly_partitions
+from claims_platform.partitions import daily_partitions, monthly_partitions
+from claims_platform.scoring.jobs import nightly_scoring_job
 
-DRIFT_REPORT = dg.AssetKey("applications_drift_report")
+DRIFT = dg.AssetKey("applications_drift")
 MODEL_PERFORMANCE = dg.AssetKey("model_performance")
 SCORES = dg.AssetKey("application_scores")
 # Drift days read per tick, back from the newest report; episodes whose alert day is older than
@@ -30,6 +32,41 @@ model_performance_job = dg.define_asset_job(
     partitions_def=monthly_partitions,
     description="Measure a month's realised performance and backtest its reserve once its outcomes are known.",
 )
+
+
+drift_reports_job = dg.define_asset_job(
+    "drift_reports",
+    selection=dg.AssetSelection.assets("applications_drift_report"),
+    partitions_def=daily_partitions,
+    description="Evidently's drift reports (HTML, JSON snapshot, workspace) of days whose drift was decided.",
+)
+
+
+def report_request(run: dg.DagsterRun) -> dg.RunRequest | None:
+    """The `drift_reports` run for the days a successful `nightly_scoring` run decided (None if it had none)."""
+    tags = run.tags
+    start, end = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if start and end:
+        return dg.RunRequest(
+            run_key=f"drift-report-{run.run_id}",
+            tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end, "claims/after_run": run.run_id},
+        )
+    if tags.get("dagster/partition"):
+        return dg.RunRequest(run_key=f"drift-report-{run.run_id}", partition_key=tags["dagster/partition"], tags={"claims/after_run": run.run_id})
+    return None
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[nightly_scoring_job],
+    request_job=drift_reports_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After each successful `nightly_scoring` run, Evidently's drift reports of the same days (one run).",
+)
+def drift_report_sensor(context: dg.RunStatusSensorContext):
+    """One `drift_reports` run per successful nightly run (the run key is the nightly run's id)."""
+    request = report_request(context.dagster_run)
+    return request if request is not None else dg.SkipReason("the run had no daily partition")
 
 
 @dataclass(frozen=True)
@@ -101,12 +138,12 @@ def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partitions:
 
 def drift_flags(instance: dg.DagsterInstance) -> dict[str, bool]:
     """day -> drifted, from the latest drift report of each of the last LOOKBACK_DAYS reported days."""
-    reported = sorted(instance.get_materialized_partitions(DRIFT_REPORT))
+    reported = sorted(instance.get_materialized_partitions(DRIFT))
     if not reported:
         return {}
     newest = date.fromisoformat(reported[-1])
     window = [d for d in reported if d >= (newest - timedelta(days=LOOKBACK_DAYS)).isoformat()]
-    return {day: bool(meta.get("drifted")) for day, (meta, _) in _latest_metadata(instance, DRIFT_REPORT, window).items()}
+    return {day: bool(meta.get("drifted")) for day, (meta, _) in _latest_metadata(instance, DRIFT, window).items()}
 
 
 def monitoring_requests(
@@ -135,7 +172,7 @@ def monitoring_requests(
             "warning",
             f"Applications drift: {k}+ consecutive days from {episode.start}",
             f"The applications or the predicted probabilities drifted on every day from {episode.start} to "
-            f"{episode.days[-1]} (pinned tests; see the `applications_drift_report` partitions). An off-cycle "
+            f"{episode.days[-1]} (pinned tests; see the `applications_drift` partitions and their Evidently reports). An off-cycle "
             f"retrain of {request.partition_key[:7]} with outcomes known by {request.tags['claims/label_cutoff']} was requested.",
             fields={"episode": episode.start, "alert day": episode.alert_day, "retrain": request.partition_key[:7]},
             dedupe_key=f"claims-drift-{episode.start}",

@@ -11,12 +11,12 @@ from claims_platform.resources import ApplicationSource
 nightly_scoring_job = dg.define_asset_job(
     "nightly_scoring",
     selection=dg.AssetSelection.assets(
-        "applications", "rejected_applications", "application_scores", "reserve_forecast", "applications_drift_report"
+        "applications", "rejected_applications", "application_scores", "reserve_forecast", "applications_drift"
     ),
     partitions_def=daily_partitions,
     description=(
-        "Ingest the day's applications, score them with the model in force, forecast the reserve, and report "
-        "the day's drift against the model's reference sample."
+        "Ingest the day's applications, score them with the model in force, forecast the reserve, and decide "
+        "whether the day drifted from the model's reference sample (its Evidently report follows in `drift_reports`)."
     ),
 )
 

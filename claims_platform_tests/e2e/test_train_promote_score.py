@@ -212,6 +212,20 @@ def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(w
 # May is scored by April's decision; its outcomes are known from 2025-06-30 (31 May + 30 days).
 
 
+def _reports_after(world, nightly_result):
+    """The `drift_reports` run `drift_report_sensor` requests after a successful nightly run, executed."""
+    from claims_platform.monitoring.sensors import report_request
+
+    request = report_request(world.instance.get_run_by_id(nightly_result.run_id))
+    job = world.defs.resolve_job_def("drift_reports")
+    return job.execute_in_process(
+        instance=world.instance,
+        tags=request.tags,
+        partition_key=request.partition_key,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+
+
 def test_may_is_scored_and_reported_day_by_day_without_drift(world):
     import json
     from html.parser import HTMLParser
@@ -221,6 +235,19 @@ def test_may_is_scored_and_reported_day_by_day_without_drift(world):
     world.materialize_in_force("2025-05-01", "2025-05-01")
     result = world.run_range("nightly_scoring", "2025-05-01", "2025-05-31")
     assert result.success
+    # The decision, each day's own figures on its own partition, in a one-run backfill.
+    events = world.instance.fetch_materializations(dg.AssetKey("applications_drift"), limit=200).records
+    by_day = {r.partition_key: r.asset_materialization.metadata for r in events if r.partition_key.startswith("2025-05")}
+    assert len(by_day) == 31 and not any(meta["drifted"].value for meta in by_day.values())
+    rows = {day: meta["rows"].value for day, meta in by_day.items()}
+    assert len(set(rows.values())) > 5  # the days' own row counts, not one total
+    assert 0.3 < by_day["2025-05-07"]["estimated_kappa"].value < 1
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "applications_drift_within_threshold"]
+    assert check.passed
+
+    # The Evidently reports of the same days follow in their own run, as the sensor requests it.
+    reports = _reports_after(world, result)
+    assert reports.success
     storage = world.home / "storage" / "applications_drift_report"
     for day in ("2025-05-01", "2025-05-31"):
         folder = storage / day
@@ -231,16 +258,11 @@ def test_may_is_scored_and_reported_day_by_day_without_drift(world):
         assert "<html" in (folder / "report.html").read_text()[:2000].lower()
         snapshot = Snapshot.load(str(folder / "snapshot.json"))
         assert snapshot.metric_results  # Evidently reads its own snapshot back
-    # Each day's own figures on its own partition, in a one-run backfill.
-    events = world.instance.fetch_materializations(dg.AssetKey("applications_drift_report"), limit=100).records
-    by_day = {r.partition_key: r.asset_materialization.metadata for r in events if r.partition_key.startswith("2025-05")}
-    assert len(by_day) == 31
-    rows = {day: meta["rows"].value for day, meta in by_day.items()}
-    assert len(set(rows.values())) > 5  # the days' own row counts, not one total
-    assert by_day["2025-05-07"]["report"].value.endswith("applications_drift_report/2025-05-07/report.html")
-    assert 0.3 < by_day["2025-05-07"]["estimated_kappa"].value < 1
-    check = result.get_asset_check_evaluations()
-    assert [c.passed for c in check if c.check_name == "applications_drift_within_threshold"] == [True]
+    events = world.instance.fetch_materializations(dg.AssetKey("applications_drift_report"), limit=200).records
+    report_meta = {r.partition_key: r.asset_materialization.metadata for r in events if r.partition_key.startswith("2025-05")}
+    assert len(report_meta) == 31
+    assert report_meta["2025-05-07"]["report"].value.endswith("applications_drift_report/2025-05-07/report.html")
+    assert report_meta["2025-05-07"]["evidently_drifted_columns"].value == 0  # Evidently agrees with the decision
     # Evidently's workspace holds one snapshot per day (a day re-reported replaces its snapshot).
     index = json.loads((world.home / "evidently" / "claims_platform_index.json").read_text())
     assert {d for d in index if d.startswith("2025-05")} == {f"2025-05-{d:02d}" for d in range(1, 32)}
@@ -249,7 +271,7 @@ def test_may_is_scored_and_reported_day_by_day_without_drift(world):
 def test_model_performance_refuses_before_the_outcomes_are_known(world, monkeypatch):
     from datetime import UTC, datetime
 
-    import claims_platform.monitoring.assets as monitoring
+    import claims_platform.monitoring.performance_assets as monitoring
 
     monkeypatch.setattr(monitoring, "now", lambda: datetime(2025, 6, 15, 12, tzinfo=UTC))
     result = world.defs.resolve_job_def("measure_model_performance").execute_in_process(
@@ -295,7 +317,14 @@ def test_drift_on_three_days_raises_one_alert_and_one_retrain_per_episode(world,
     shift = get_scenario("income_shift", date(2025, 7, 6))
     world.simulate(date(2025, 7, 6), date(2025, 7, 10), scenario=shift)
     assert world.run_range("daily_ingestion", "2025-07-06", "2025-07-10").success
-    assert world.run_range("nightly_scoring", "2025-07-06", "2025-07-10").success
+    nightly = world.run_range("nightly_scoring", "2025-07-06", "2025-07-10")
+    assert nightly.success
+    reports = _reports_after(world, nightly)
+    events = world.instance.fetch_materializations(dg.AssetKey("applications_drift_report"), limit=5).records
+    assert {r.partition_key: r.asset_materialization.metadata["evidently_drifted_columns"].value for r in events} == {
+        f"2025-07-{d:02d}": 2 for d in range(6, 11)
+    }  # income and income level, by Evidently's own count too
+    assert reports.success
     first = _sensor_tick(world)
     [request] = first.run_requests
     assert request.run_key == "drift-episode-2025-07-06" and request.partition_key == "2025-06-01"

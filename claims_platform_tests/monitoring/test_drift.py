@@ -105,3 +105,21 @@ def test_the_evidently_report_counts_the_columns_the_decision_flags(reference):
     assert counts and counts[0]["count"]["value"] == len(result.drifted_columns) == 2
     assert report.html.lstrip().lower().startswith("<html") or "<html" in report.html[:500].lower()
     assert snapshot["metadata"]["drifted"] == "True"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_scores_are_evidentlys_own_stat_tests(seed):
+    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
+    from evidently.legacy.core import ColumnType
+
+    from claims_platform.monitoring.drift import jensen_shannon, wasserstein_normed
+
+    rng = np.random.default_rng(seed)
+    ref, cur = pd.Series(rng.normal(0, 1, 3000)), pd.Series(rng.normal(0.2 * seed, 1 + 0.1 * seed, 800))
+    evidently = get_registered_stattest("wasserstein", ColumnType.Numerical)(ref, cur, ColumnType.Numerical, 0.2)
+    assert wasserstein_normed(ref, cur) == pytest.approx(evidently.drift_score, abs=1e-12)
+    levels = np.array(list("ABCDEFG"))
+    ref_levels = pd.Series(levels[rng.integers(0, 7, 3000)], dtype=object)
+    cur_levels = pd.Series(levels[rng.integers(0, 7 - seed, 800)], dtype=object)  # some levels vanish
+    evidently = get_registered_stattest("jensenshannon", ColumnType.Categorical)(ref_levels, cur_levels, ColumnType.Categorical, 0.15)
+    assert jensen_shannon(ref_levels, cur_levels) == pytest.approx(evidently.drift_score, abs=1e-12)

@@ -1,7 +1,6 @@
-"""Monitoring assets: the daily drift report (with performance estimated before labels) and the monthly
-performance measured once the outcomes are known, with the reserve backtest.
+"""The monthly `model_performance` asset: what happened once a month's outcomes are known, next to what
+was estimated before them, and the reserve backtest.
 """
-
 
 import json
 from dataclasses import asdict
@@ -14,7 +13,6 @@ import pandas as pd
 from pydantic import Field
 
 from claims_platform import settings
-from claims_platform.models.loading import MissingReferenceError, load_reference_cached
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.monitoring.backtest import (
@@ -24,198 +22,16 @@ from claims_platform.monitoring.backtest import (
     month_backtest,
     outcomes_known_from,
 )
-from claims_platform.monitoring.drift import PREDICTION_COLUMN, DriftSettings, Reference
+from claims_platform.monitoring.drift import PREDICTION_COLUMN
 from claims_platform.monitoring.estimation import estimate_performance
-from claims_platform.monitoring.workspace import EvidentlyWorkspace
-from claims_platform.months import month_key
-from claims_platform.partitions import daily_partitions, monthly_partitions
+from claims_platform.partitions import monthly_partitions
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import APPLICATION_ID, CLAIM_STATUS
 
 GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]
-DRIFT_CHECK = "applications_drift_within_threshold"
 PERFORMANCE_CHECK = "performance_within_bounds"
-_DEFAULT_DRIFT = DriftSettings()
 _DEFAULT_BOUNDS = PerformanceBounds()
-
-
-class DriftReportConfig(dg.Config):
-    """The pinned drift tests' thresholds (see docs/monitoring.md for how the defaults were measured)."""
-
-    numerical_threshold: float = Field(
-        default=_DEFAULT_DRIFT.numerical_threshold, gt=0, le=5, description="Normed Wasserstein distance at which a numerical column drifts."
-    )
-    categorical_threshold: float = Field(
-        default=_DEFAULT_DRIFT.categorical_threshold, gt=0, le=1, description="Jensen-Shannon distance at which a categorical column drifts."
-    )
-    prediction_threshold: float = Field(
-        default=_DEFAULT_DRIFT.prediction_threshold, gt=0, le=5, description="Normed Wasserstein distance at which the predicted probabilities drift."
-    )
-    min_drifted_columns: int = Field(
-        default=_DEFAULT_DRIFT.min_drifted_columns, ge=1, le=40, description="Feature columns that must drift for the day to count as drifted."
-    )
-
-    def drift_settings(self) -> DriftSettings:
-        return DriftSettings(
-            numerical_threshold=self.numerical_threshold,
-            categorical_threshold=self.categorical_threshold,
-            prediction_threshold=self.prediction_threshold,
-            min_drifted_columns=self.min_drifted_columns,
-        )
-
-
-def day_frame(applications: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """The day's valid applications with their predicted probability (one row per application)."""
-    probability = scores[[APPLICATION_ID, PREDICTION_COLUMN]]
-    return applications.merge(probability, on=APPLICATION_ID, how="left", validate="one_to_one")
-
-
-_EMPTY_HTML = (
-    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Applications drift {day}</title></head>"
-    "<body><h1>Applications drift {day}</h1><p>No valid application on this day: nothing to compare.</p></body></html>"
-)
-
-
-def _empty_day(day: str, record: dict) -> dict[str, Any]:
-    """The summary of a day without valid applications: nothing drifted, nothing estimated."""
-    return {
-        "day": day,
-        "drifted": False,
-        "drift_share": 0.0,
-        "drifted_columns": {},
-        "prediction_drift_score": None,
-        "prediction_drifted": False,
-        "rows": 0,
-        "worst_columns": {},
-        "model_version": record["version"],
-        "model_uri": record["model_uri"],
-        "estimated": None,
-    }
-
-
-def _drift_metadata(day: str, summary: dict[str, Any], location: str, registry: ModelRegistry) -> dict[str, Any]:
-    estimated = summary["estimated"]
-    if estimated is None:
-        return {"drifted": False, "rows": 0, "model_version": summary["model_version"], "report": dg.MetadataValue.path(location)}
-    return {
-        "drifted": summary["drifted"],
-        "drift_share": summary["drift_share"],
-        "drifted_columns": dg.MetadataValue.json(summary["drifted_columns"]),
-        "prediction_drift_score": summary["prediction_drift_score"],
-        "worst_columns": dg.MetadataValue.json(summary["worst_columns"]),
-        "rows": summary["rows"],
-        "model_version": summary["model_version"],
-        "model": registry.version_reference(summary["model_version"]),
-        "estimated_kappa": estimated["estimated_kappa"],
-        "estimated_kappa_95": f"{estimated['estimated_kappa_low']:.3f}–{estimated['estimated_kappa_high']:.3f}",
-        "estimated_claim_rate": estimated["estimated_expected_claim_rate"],
-        "report": dg.MetadataValue.path(location),
-    }
-
-
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    io_manager_key="report_io_manager",
-    ins={"model_in_force": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping())},
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"evidently", "html"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            DRIFT_CHECK,
-            asset="applications_drift_report",
-            description="No drift of the applications or of the predicted probabilities by the pinned tests (warning).",
-        )
-    ],
-    description=(
-        "Evidently drift report of the day's valid applications and predicted probabilities against the reference "
-        "sample of the model in force (pinned tests per column type), stored as HTML and a JSON snapshot; metadata: "
-        "drift share, drifted columns, prediction drift, and the day's performance estimated from the calibrated "
-        "probabilities before any outcome is known."
-    ),
-)
-def applications_drift_report(
-    context: dg.AssetExecutionContext,
-    config: DriftReportConfig,
-    applications: dict[str, pd.DataFrame],
-    application_scores: dict[str, pd.DataFrame],
-    model_in_force: dict[str, dict],
-    registry: ModelRegistry,
-    evidently: EvidentlyWorkspace,
-    report_io_manager: dg.ResourceParam[Any],
-):
-    """Drift decision and estimated performance per day, then each day's Evidently report."""
-    from claims_platform.monitoring.reports import DriftReportInput, RenderedReport, build_drift_reports
-
-    drift_settings = config.drift_settings()
-    references: dict[str, Reference] = {}
-    specs, summaries = [], {}
-    empty: dict[str, RenderedReport] = {}
-    for day in sorted(applications):
-        record = model_in_force[month_key(day)]
-        uri = record["model_uri"]
-        if uri not in references:
-            try:
-                references[uri] = Reference(load_reference_cached(uri))
-            except MissingReferenceError as error:
-                raise dg.Failure(str(error)) from error
-        current = day_frame(applications[day], application_scores[day])
-        if current.empty:
-            summaries[day] = summary = _empty_day(day, record)
-            empty[day] = RenderedReport(html=_EMPTY_HTML.format(day=day), snapshot="{}", summary=summary)
-            continue
-        result = _measure(current, references[uri], drift_settings)
-        policy = DecisionPolicy.from_dict(record["policy"])
-        estimate = estimate_performance(current[PREDICTION_COLUMN].to_numpy(), policy.refer_at, seed=date.fromisoformat(day).toordinal())
-        summary = {
-            **result.summary(),
-            "day": day,
-            "worst_columns": result.worst(),
-            "model_version": record["version"],
-            "model_uri": uri,
-            "estimated": estimate.as_dict(),
-        }
-        summaries[day] = summary
-        specs.append(
-            DriftReportInput(
-                day, current, load_reference_cached(uri), references[uri].kinds, drift_settings, list(result.drifted_columns), summary
-            )
-        )
-    built = build_drift_reports(specs)
-    reports = {day: built.get(day) or empty[day] for day in sorted(applications)}
-    if built and evidently.add({day: report.snapshot for day, report in built.items()}):
-        context.log.info(f"Added {len(reports)} snapshot(s) to the Evidently workspace {evidently.path}")
-    asset_path = context.asset_key.path
-    for day, summary in summaries.items():
-        context.add_asset_metadata(
-            _drift_metadata(day, summary, report_io_manager.location(asset_path, day), registry), partition_key=day
-        )
-    drifted = {
-        day: s["drifted_columns"] or {PREDICTION_COLUMN: s["prediction_drift_score"]} for day, s in summaries.items() if s["drifted"]
-    }
-    yield dg.Output(reports)
-    yield dg.AssetCheckResult(
-        check_name=DRIFT_CHECK,
-        passed=not drifted,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"drift on {len(drifted)} of {len(summaries)} day(s): " + "; ".join(f"{d} {c}" for d, c in sorted(drifted.items()))
-            if drifted
-            else f"no drift on {len(summaries)} day(s)"
-        )[:2000],
-        metadata={"days": len(summaries), "drifted_days": len(drifted), **drift_settings.as_dict()},
-    )
-
-
-def _measure(current: pd.DataFrame, reference: Reference, drift_settings: DriftSettings):
-    from claims_platform.monitoring.drift import measure_drift
-
-    return measure_drift(current, reference, drift_settings)
-
-
-# ------------------------------------------------------------------------------------- performance
 
 
 def now() -> datetime:

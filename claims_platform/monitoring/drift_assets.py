@@ -1,0 +1,247 @@
+"""Daily drift: the decision on the nightly run's critical path, the Evidently report in a run of its own.
+
+- `applications_drift` (in `nightly_scoring`): each day's applications and predicted probabilities
+  against the reference sample shipped with the model in force, by the pinned tests; the day's
+  performance estimated from the calibrated probabilities; metadata per day; a warning check. About
+  0.1 s a day, without importing Evidently.
+- `applications_drift_report` (job `drift_reports`, requested by `drift_report_sensor` after every
+  successful `nightly_scoring` run, for the same days): Evidently's HTML report and JSON snapshot of
+  the same tests, stored through the report IO manager, and added to the Evidently workspace.
+  Evidently costs 2–4 s to import and ~0.4 s a day to run: off the critical path, in worker
+  processes when a backfill has many days.
+"""
+
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from claims_platform.models.loading import MissingReferenceError, load_reference_cached
+from claims_platform.models.policy import DecisionPolicy
+from claims_platform.models.registry import ModelRegistry
+from claims_platform.monitoring.drift import (
+    PREDICTION_COLUMN,
+    DriftSettings,
+    Reference,
+    column_kinds,
+    measure_drift,
+)
+from claims_platform.monitoring.estimation import estimate_performance
+from claims_platform.monitoring.workspace import EvidentlyWorkspace
+from claims_platform.months import month_key
+from claims_platform.partitions import daily_partitions
+from claims_platform.schema import APPLICATION_ID, FEATURES
+
+GROUP = "monitoring"
+OWNERS = ["team:data-science", "team:actuarial"]
+DRIFT_CHECK = "applications_drift_within_threshold"
+_DEFAULT = DriftSettings()
+
+
+class DriftConfig(dg.Config):
+    """The pinned drift tests' thresholds (docs/monitoring.md says how the defaults were measured)."""
+
+    numerical_threshold: float = Field(
+        default=_DEFAULT.numerical_threshold, gt=0, le=5, description="Normed Wasserstein distance at which a numerical column drifts."
+    )
+    categorical_threshold: float = Field(
+        default=_DEFAULT.categorical_threshold, gt=0, le=1, description="Jensen-Shannon distance at which a categorical column drifts."
+    )
+    prediction_threshold: float = Field(
+        default=_DEFAULT.prediction_threshold, gt=0, le=5, description="Normed Wasserstein distance at which the predicted probabilities drift."
+    )
+    min_drifted_columns: int = Field(
+        default=_DEFAULT.min_drifted_columns, ge=1, le=40, description="Feature columns that must drift for the day to count as drifted."
+    )
+
+    def drift_settings(self) -> DriftSettings:
+        return DriftSettings(
+            numerical_threshold=self.numerical_threshold,
+            categorical_threshold=self.categorical_threshold,
+            prediction_threshold=self.prediction_threshold,
+            min_drifted_columns=self.min_drifted_columns,
+        )
+
+
+def day_frame(applications: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """The day's valid applications with their predicted probability (one row per application)."""
+    return applications.merge(scores[[APPLICATION_ID, PREDICTION_COLUMN]], on=APPLICATION_ID, how="left", validate="one_to_one")
+
+
+def _reference(uri: str) -> pd.DataFrame:
+    try:
+        return load_reference_cached(uri)
+    except MissingReferenceError as error:
+        raise dg.Failure(str(error)) from error
+
+
+def _day_summary(day: str, current: pd.DataFrame, reference: Reference, record: dict, drift_settings: DriftSettings) -> dict[str, Any]:
+    """The day's drift decision and estimated performance, as stored and shown (plain values)."""
+    base = {"day": day, "model_version": record["version"], "model_uri": record["model_uri"], "policy": record["policy"]}
+    if current.empty:
+        return {
+            **base,
+            "drifted": False,
+            "drift_share": 0.0,
+            "drifted_columns": {},
+            "prediction_drift_score": None,
+            "prediction_drifted": False,
+            "rows": 0,
+            "reference_rows": reference.rows,
+            "worst_columns": {},
+            "column_scores": {},
+            "settings": drift_settings.as_dict(),
+            "estimated": None,
+        }
+    result = measure_drift(current, reference, drift_settings)
+    refer_at = DecisionPolicy.from_dict(record["policy"]).refer_at
+    estimate = estimate_performance(current[PREDICTION_COLUMN].to_numpy(), refer_at, seed=date.fromisoformat(day).toordinal())
+    return {**base, **result.summary(), "worst_columns": result.worst(), "estimated": estimate.as_dict()}
+
+
+def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[str, Any]:
+    metadata = {
+        "drifted": summary["drifted"],
+        "drift_share": summary["drift_share"],
+        "drifted_columns": dg.MetadataValue.json(summary["drifted_columns"]),
+        "rows": summary["rows"],
+        "model_version": summary["model_version"],
+        "model": registry.version_reference(summary["model_version"]),
+    }
+    estimated = summary["estimated"]
+    if estimated is None:
+        return {**metadata, "note": "no valid application on this day"}
+    return {
+        **metadata,
+        "prediction_drift_score": summary["prediction_drift_score"],
+        "worst_columns": dg.MetadataValue.json(summary["worst_columns"]),
+        "estimated_kappa": estimated["estimated_kappa"],
+        "estimated_kappa_95": f"{estimated['estimated_kappa_low']:.3f}–{estimated['estimated_kappa_high']:.3f}",
+        "estimated_claim_rate": estimated["estimated_expected_claim_rate"],
+    }
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="object_io_manager",
+    ins={"model_in_force": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping())},
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pandas", "json"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            DRIFT_CHECK,
+            asset="applications_drift",
+            description="No drift of the applications or of the predicted probabilities by the pinned tests (warning).",
+        )
+    ],
+    description=(
+        "The day's drift decision: every feature column and the predicted probabilities against the reference sample "
+        "shipped with the model in force, by pinned distance tests (normed Wasserstein for numbers, Jensen-Shannon for "
+        "levels); and the day's performance estimated from the calibrated probabilities before any outcome is known."
+    ),
+)
+def applications_drift(
+    context: dg.AssetExecutionContext,
+    config: DriftConfig,
+    applications: dict[str, pd.DataFrame],
+    application_scores: dict[str, pd.DataFrame],
+    model_in_force: dict[str, dict],
+    registry: ModelRegistry,
+):
+    """Each day's drift decision and estimated performance, with its own metadata."""
+    drift_settings = config.drift_settings()
+    references: dict[str, Reference] = {}
+    summaries = {}
+    for day in sorted(applications):
+        record = model_in_force[month_key(day)]
+        if record["model_uri"] not in references:
+            references[record["model_uri"]] = Reference(_reference(record["model_uri"]))
+        current = day_frame(applications[day], application_scores[day])
+        summaries[day] = _day_summary(day, current, references[record["model_uri"]], record, drift_settings)
+        context.add_asset_metadata(_drift_metadata(summaries[day], registry), partition_key=day)
+    drifted = {d: s["drifted_columns"] or {PREDICTION_COLUMN: s["prediction_drift_score"]} for d, s in summaries.items() if s["drifted"]}
+    yield dg.Output(summaries)
+    yield dg.AssetCheckResult(
+        check_name=DRIFT_CHECK,
+        passed=not drifted,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"drift on {len(drifted)} of {len(summaries)} day(s): " + "; ".join(f"{d} {c}" for d, c in sorted(drifted.items()))
+            if drifted
+            else f"no drift on {len(summaries)} day(s)"
+        )[:2000],
+        metadata={"days": len(summaries), "drifted_days": len(drifted), **drift_settings.as_dict()},
+    )
+
+
+_EMPTY_HTML = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Applications drift {day}</title></head>"
+    "<body><h1>Applications drift {day}</h1><p>No valid application on this day: nothing to compare.</p></body></html>"
+)
+
+
+def _settings_of(summary: dict[str, Any]) -> DriftSettings:
+    """The thresholds the day's decision used, so its report shows the same tests."""
+    fields = ("numerical_threshold", "categorical_threshold", "prediction_threshold", "min_drifted_columns")
+    return DriftSettings(**{k: summary["settings"][k] for k in fields})
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="report_io_manager",
+    ins={"model_in_force": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping())},
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"evidently", "html"},
+    description=(
+        "Evidently's report of the day's drift decision: the same pinned tests on the same data, as a standalone HTML "
+        "report and a JSON snapshot under <storage>/applications_drift_report/<day>/, and a snapshot in the Evidently "
+        "workspace (`make evidently`). Built after `nightly_scoring` by `drift_report_sensor`."
+    ),
+)
+def applications_drift_report(
+    context: dg.AssetExecutionContext,
+    applications: dict[str, pd.DataFrame],
+    application_scores: dict[str, pd.DataFrame],
+    model_in_force: dict[str, dict],
+    applications_drift: dict[str, dict],
+    evidently: EvidentlyWorkspace,
+    report_io_manager: dg.ResourceParam[Any],
+) -> dict:
+    """Each day's Evidently report (worker processes for many days) and its workspace snapshot."""
+    from claims_platform.monitoring.reports import (
+        DriftReportInput,
+        RenderedReport,
+        build_drift_reports,
+        drifted_column_count,
+    )
+
+    specs, empty = [], {}
+    for day in sorted(applications):
+        summary = applications_drift[day]
+        current = day_frame(applications[day], application_scores[day])
+        if current.empty:
+            empty[day] = RenderedReport(html=_EMPTY_HTML.format(day=day), snapshot="{}", summary=summary)
+            continue
+        reference = _reference(model_in_force[month_key(day)]["model_uri"])
+        kinds = column_kinds([c for c in FEATURES if c in reference.columns])
+        specs.append(DriftReportInput(day, current, reference, kinds, _settings_of(summary), list(summary["drifted_columns"]), summary))
+    built = build_drift_reports(specs)
+    if built and evidently.add({day: report.snapshot for day, report in built.items()}):
+        context.log.info(f"Added {len(built)} snapshot(s) to the Evidently workspace {evidently.path}")
+    for day in sorted(applications):
+        summary = applications_drift[day]
+        metadata = {
+            "drifted": summary["drifted"],
+            "drifted_columns": dg.MetadataValue.json(summary["drifted_columns"]),
+            "report": dg.MetadataValue.path(report_io_manager.location(context.asset_key.path, day)),
+        }
+        if day in built:
+            metadata["evidently_drifted_columns"] = drifted_column_count(built[day].snapshot)
+        context.add_asset_metadata(metadata, partition_key=day)
+    return {day: built.get(day) or empty[day] for day in sorted(applications)}
