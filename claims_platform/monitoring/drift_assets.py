@@ -34,6 +34,8 @@ from claims_platform.months import month_key
 from claims_platform.partitions import daily_partitions
 from claims_platform.schema import APPLICATION_ID, FEATURES
 
+# The simulator's normal days reject nothing; a source that starts breaking the contract is a change too.
+MAX_REJECTED_SHARE = 0.01
 GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]
 DRIFT_CHECK = "applications_drift_within_threshold"
@@ -54,6 +56,12 @@ class DriftConfig(dg.Config):
     )
     min_drifted_columns: int = Field(
         default=_DEFAULT.min_drifted_columns, ge=1, le=40, description="Feature columns that must drift for the day to count as drifted."
+    )
+    max_rejected_share: float = Field(
+        default=MAX_REJECTED_SHARE,
+        gt=0,
+        le=1,
+        description="A day whose share of rows rejected by the data contract exceeds this counts as drifted (data quality).",
     )
 
     def drift_settings(self) -> DriftSettings:
@@ -77,13 +85,35 @@ def _reference(uri: str) -> pd.DataFrame:
         raise dg.Failure(str(error)) from error
 
 
-def _day_summary(day: str, current: pd.DataFrame, reference: Reference, record: dict, drift_settings: DriftSettings) -> dict[str, Any]:
-    """The day's drift decision and estimated performance, as stored and shown (plain values)."""
-    base = {"day": day, "model_version": record["version"], "model_uri": record["model_uri"], "policy": record["policy"]}
+def _day_summary(
+    day: str,
+    current: pd.DataFrame,
+    rejected_rows: int,
+    reference: Reference,
+    record: dict,
+    drift_settings: DriftSettings,
+    max_rejected_share: float,
+) -> dict[str, Any]:
+    """The day's drift decision and estimated performance, as stored and shown (plain values).
+
+    The day is drifted when its inputs or predictions drift by the pinned tests, or when more than
+    ``max_rejected_share`` of its rows broke the data contract (a data-quality change).
+    """
+    read = len(current) + rejected_rows
+    rejected_share = rejected_rows / read if read else 0.0
+    base = {
+        "day": day,
+        "model_version": record["version"],
+        "model_uri": record["model_uri"],
+        "policy": record["policy"],
+        "rejected_rows": rejected_rows,
+        "rejected_share": round(rejected_share, 4),
+        "rejected_share_exceeded": rejected_share > max_rejected_share,
+    }
     if current.empty:
         return {
             **base,
-            "drifted": False,
+            "drifted": base["rejected_share_exceeded"],
             "drift_share": 0.0,
             "drifted_columns": {},
             "prediction_drift_score": None,
@@ -92,13 +122,16 @@ def _day_summary(day: str, current: pd.DataFrame, reference: Reference, record: 
             "reference_rows": reference.rows,
             "worst_columns": {},
             "column_scores": {},
-            "settings": drift_settings.as_dict(),
+            "settings": {**drift_settings.as_dict(), "max_rejected_share": max_rejected_share},
             "estimated": None,
         }
     result = measure_drift(current, reference, drift_settings)
     refer_at = DecisionPolicy.from_dict(record["policy"]).refer_at
     estimate = estimate_performance(current[PREDICTION_COLUMN].to_numpy(), refer_at, seed=date.fromisoformat(day).toordinal())
-    return {**base, **result.summary(), "worst_columns": result.worst(), "estimated": estimate.as_dict()}
+    summary = {**base, **result.summary(), "worst_columns": result.worst(), "estimated": estimate.as_dict()}
+    summary["drifted"] = result.drifted or base["rejected_share_exceeded"]
+    summary["settings"] = {**summary["settings"], "max_rejected_share": max_rejected_share}
+    return summary
 
 
 def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[str, Any]:
@@ -107,6 +140,7 @@ def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[st
         "drift_share": summary["drift_share"],
         "drifted_columns": dg.MetadataValue.json(summary["drifted_columns"]),
         "rows": summary["rows"],
+        "rejected_share": summary["rejected_share"],
         "model_version": summary["model_version"],
         "model": registry.version_reference(summary["model_version"]),
     }
@@ -127,7 +161,6 @@ def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[st
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="object_io_manager",
-    ins={"model_in_force": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping())},
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pandas", "json"},
@@ -135,19 +168,28 @@ def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[st
         dg.AssetCheckSpec(
             DRIFT_CHECK,
             asset="applications_drift",
-            description="No drift of the applications or of the predicted probabilities by the pinned tests (warning).",
+            description=(
+                "No drift of the applications or of the predicted probabilities by the pinned tests, and no more rows "
+                "rejected by the data contract than max_rejected_share (warning)."
+            ),
         )
     ],
+    ins={
+        "model_in_force": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping()),
+        "rejected_applications": dg.AssetIn(),
+    },
     description=(
         "The day's drift decision: every feature column and the predicted probabilities against the reference sample "
         "shipped with the model in force, by pinned distance tests (normed Wasserstein for numbers, Jensen-Shannon for "
-        "levels); and the day's performance estimated from the calibrated probabilities before any outcome is known."
+        "levels), and the share of rows the data contract rejected; and the day's performance estimated from the "
+        "calibrated probabilities before any outcome is known."
     ),
 )
 def applications_drift(
     context: dg.AssetExecutionContext,
     config: DriftConfig,
     applications: dict[str, pd.DataFrame],
+    rejected_applications: dict[str, pd.DataFrame],
     application_scores: dict[str, pd.DataFrame],
     model_in_force: dict[str, dict],
     registry: ModelRegistry,
@@ -161,9 +203,12 @@ def applications_drift(
         if record["model_uri"] not in references:
             references[record["model_uri"]] = Reference(_reference(record["model_uri"]))
         current = day_frame(applications[day], application_scores[day])
-        summaries[day] = _day_summary(day, current, references[record["model_uri"]], record, drift_settings)
+        rejected = len(rejected_applications.get(day, ()))
+        summaries[day] = _day_summary(
+            day, current, rejected, references[record["model_uri"]], record, drift_settings, config.max_rejected_share
+        )
         context.add_asset_metadata(_drift_metadata(summaries[day], registry), partition_key=day)
-    drifted = {d: s["drifted_columns"] or {PREDICTION_COLUMN: s["prediction_drift_score"]} for d, s in summaries.items() if s["drifted"]}
+    drifted = {d: _why(s) for d, s in summaries.items() if s["drifted"]}
     yield dg.Output(summaries)
     yield dg.AssetCheckResult(
         check_name=DRIFT_CHECK,
@@ -176,6 +221,16 @@ def applications_drift(
         )[:2000],
         metadata={"days": len(summaries), "drifted_days": len(drifted), **drift_settings.as_dict()},
     )
+
+
+def _why(summary: dict[str, Any]) -> dict[str, float]:
+    """What made a day drifted: its drifted columns, the predictions, the rejected share."""
+    why = dict(summary["drifted_columns"])
+    if summary.get("prediction_drifted"):
+        why[PREDICTION_COLUMN] = summary["prediction_drift_score"]
+    if summary["rejected_share_exceeded"]:
+        why["rejected_share"] = summary["rejected_share"]
+    return why
 
 
 _EMPTY_HTML = (

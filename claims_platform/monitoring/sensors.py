@@ -171,7 +171,7 @@ def monitoring_requests(
         alert = Alert(
             "warning",
             f"Applications drift: {k}+ consecutive days from {episode.start}",
-            f"The applications or the predicted probabilities drifted on every day from {episode.start} to "
+            f"The applications, the predicted probabilities or the share of rejected rows drifted on every day from {episode.start} to "
             f"{episode.days[-1]} (pinned tests; see the `applications_drift` partitions and their Evidently reports). An off-cycle "
             f"retrain of {request.partition_key[:7]} with outcomes known by {request.tags['claims/label_cutoff']} was requested.",
             fields={"episode": episode.start, "alert day": episode.alert_day, "retrain": request.partition_key[:7]},

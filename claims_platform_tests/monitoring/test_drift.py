@@ -123,3 +123,16 @@ def test_the_scores_are_evidentlys_own_stat_tests(seed):
     cur_levels = pd.Series(levels[rng.integers(0, 7 - seed, 800)], dtype=object)  # some levels vanish
     evidently = get_registered_stattest("jensenshannon", ColumnType.Categorical)(ref_levels, cur_levels, ColumnType.Categorical, 0.15)
     assert jensen_shannon(ref_levels, cur_levels) == pytest.approx(evidently.drift_score, abs=1e-12)
+
+
+def test_a_day_whose_rows_break_the_contract_counts_as_drifted_even_when_its_valid_rows_do_not(reference):
+    from claims_platform.monitoring.drift_assets import MAX_REJECTED_SHARE, _day_summary
+
+    record = {"version": 3, "model_uri": "file:///m", "policy": {"refer_at": 0.3, "decline_at": 0.5}}
+    current = _day(ONSET)
+    clean = _day_summary("2025-06-01", current, 0, reference, record, DriftSettings(), MAX_REJECTED_SHARE)
+    assert not clean["drifted"] and clean["rejected_share"] == 0
+    broken = _day_summary("2025-06-01", current, 40, reference, record, DriftSettings(), MAX_REJECTED_SHARE)
+    assert broken["drifted"] and broken["drifted_columns"] == {} and broken["rejected_share_exceeded"]
+    assert broken["rejected_share"] == round(40 / (len(current) + 40), 4)
+    assert broken["estimated"]["estimated_rows"] == len(current)  # the valid rows are still estimated
