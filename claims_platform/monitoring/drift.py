@@ -18,10 +18,10 @@ The thresholds (:class:`DriftSettings`) were chosen from the measured noise on i
 ``docs/monitoring.md`` and ``bench/bench_monitoring.py``): well above the largest score any column
 reaches on a normal day, well below what the named drift scenarios produce.
 
-The two distances are computed here exactly as Evidently computes its ``wasserstein`` and
-``jensenshannon`` stat tests (the same scipy functions on the same inputs; a test holds them equal to
-Evidently's own on random data), in about 0.1 s for the 40 columns of a day and without importing
-Evidently (about 2–4 s per process): the decision sits on the nightly run's critical path, while the
+The two distances are computed here as Evidently computes its ``wasserstein`` and ``jensenshannon``
+stat tests (scipy's formulas on the same inputs, in numpy; a test holds them equal to Evidently's own
+on random data), in about 0.1 s for the 40 columns of a day and without importing Evidently (2–4 s
+per process) or scipy.stats: the decision sits on the nightly run's critical path, while the
 Evidently report that shows it (:mod:`claims_platform.monitoring.reports`) is built in a run of its own.
 """
 
@@ -59,6 +59,9 @@ class DriftSettings:
     prediction_threshold: float = 0.20
     # A day is drifted when at least this many feature columns drift, or the predictions do.
     min_drifted_columns: int = 1
+    # ... or when more of its rows than this broke the data contract (a data-quality change: the
+    # simulator's normal days reject nothing).
+    max_rejected_share: float = 0.01
 
     def __post_init__(self) -> None:
         for name in ("numerical_threshold", "categorical_threshold", "prediction_threshold"):
@@ -66,6 +69,8 @@ class DriftSettings:
                 raise ValueError(f"{name} must be above 0, got {getattr(self, name)}")
         if self.min_drifted_columns < 1:
             raise ValueError(f"min_drifted_columns must be at least 1, got {self.min_drifted_columns}")
+        if not 0 < self.max_rejected_share <= 1:
+            raise ValueError(f"max_rejected_share must be in (0, 1], got {self.max_rejected_share}")
 
     def method_for(self, kind: ColumnKind) -> tuple[str, float]:
         """The (method, threshold) pinned for a column kind."""
@@ -113,6 +118,8 @@ class DriftResult:
     rows: int
     reference_rows: int
     settings: dict[str, object] = field(default_factory=dict)
+    rejected_rows: int = 0
+    max_rejected_share: float = 1.0
 
     @property
     def drifted_columns(self) -> dict[str, float]:
@@ -130,9 +137,21 @@ class DriftResult:
         return bool(self.prediction and self.prediction.drifted)
 
     @property
+    def rejected_share(self) -> float:
+        """Share of the day's rows that the data contract rejected."""
+        read = self.rows + self.rejected_rows
+        return self.rejected_rows / read if read else 0.0
+
+    @property
+    def rejected_share_exceeded(self) -> bool:
+        return self.rejected_share > self.max_rejected_share
+
+    @property
     def drifted(self) -> bool:
-        """The day's decision: enough feature columns drifted, or the predictions did."""
-        return len(self.drifted_columns) >= self.min_drifted_columns or self.prediction_drifted
+        """The day's decision: enough feature columns drifted, or the predictions did, or too many rows were rejected."""
+        return (
+            len(self.drifted_columns) >= self.min_drifted_columns or self.prediction_drifted or self.rejected_share_exceeded
+        )
 
     def worst(self, n: int = 5) -> dict[str, float]:
         """The ``n`` highest-scoring feature columns (drifted or not), for a glance at near misses."""
@@ -148,6 +167,9 @@ class DriftResult:
             "prediction_drift_score": round(self.prediction.score, 4) if self.prediction else None,
             "prediction_drifted": self.prediction_drifted,
             "rows": self.rows,
+            "rejected_rows": self.rejected_rows,
+            "rejected_share": round(self.rejected_share, 4),
+            "rejected_share_exceeded": self.rejected_share_exceeded,
             "reference_rows": self.reference_rows,
             "column_scores": {c.column: round(c.score, 4) for c in self.columns},
             "settings": self.settings,
@@ -178,21 +200,33 @@ class Reference:
 
 
 def wasserstein_normed(reference: pd.Series, current: pd.Series) -> float:
-    """Evidently's ``wasserstein`` score: the Wasserstein-1 distance over the reference's standard deviation."""
-    from scipy.stats import wasserstein_distance
+    """Evidently's ``wasserstein`` score: the Wasserstein-1 distance over the reference's standard deviation.
 
-    norm = max(float(np.std(reference)), 0.001)
-    return float(wasserstein_distance(reference, current) / norm)
+    The distance is scipy's ``wasserstein_distance`` for two unweighted samples (the area between
+    their empirical CDFs), computed with numpy so the nightly run does not import scipy.stats for it.
+    """
+    u, v = np.sort(np.asarray(reference, dtype="float64")), np.sort(np.asarray(current, dtype="float64"))
+    values = np.sort(np.concatenate([u, v]), kind="mergesort")
+    u_cdf = np.searchsorted(u, values[:-1], side="right") / len(u)
+    v_cdf = np.searchsorted(v, values[:-1], side="right") / len(v)
+    distance = float(np.sum(np.abs(u_cdf - v_cdf) * np.diff(values)))
+    return distance / max(float(np.std(u)), 0.001)
 
 
 def jensen_shannon(reference: pd.Series, current: pd.Series) -> float:
-    """Evidently's ``jensenshannon`` score for a categorical column: the distance between the level shares."""
-    from scipy.spatial.distance import jensenshannon
+    """Evidently's ``jensenshannon`` score for a categorical column: the distance between the level shares.
 
+    As scipy's ``jensenshannon`` (natural logarithm) on the shares of every level seen in either sample.
+    """
     levels = list(set(reference.dropna().unique()) | set(current.dropna().unique()))
-    ref_share = reference.value_counts().reindex(levels, fill_value=0).to_numpy() / len(reference)
-    cur_share = current.value_counts().reindex(levels, fill_value=0).to_numpy() / len(current)
-    return float(jensenshannon(ref_share, cur_share))
+    p = reference.value_counts().reindex(levels, fill_value=0).to_numpy(dtype="float64") / len(reference)
+    q = current.value_counts().reindex(levels, fill_value=0).to_numpy(dtype="float64") / len(current)
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.where(p > 0, p * np.log(p / m), 0.0)
+        right = np.where(q > 0, q * np.log(q / m), 0.0)
+    return float(np.sqrt(max(float(left.sum() + right.sum()), 0.0) / 2))
 
 
 def _test(name: str, kind: ColumnKind, ref: pd.Series, current: pd.Series, threshold: float) -> ColumnDrift:
@@ -206,12 +240,18 @@ def _test(name: str, kind: ColumnKind, ref: pd.Series, current: pd.Series, thres
     return ColumnDrift(name, kind, method, float(threshold), score, bool(score >= threshold))
 
 
-def measure_drift(current: pd.DataFrame, reference: Reference | pd.DataFrame, settings: DriftSettings | None = None) -> DriftResult:
+def measure_drift(
+    current: pd.DataFrame,
+    reference: Reference | pd.DataFrame,
+    settings: DriftSettings | None = None,
+    rejected_rows: int = 0,
+) -> DriftResult:
     """Test every feature column of ``current`` against ``reference``, and the predictions when both have them.
 
     Both hold the feature columns; the predicted probability, when present in both, is tested as
     ``PREDICTION_COLUMN``. Columns are typed from the schema. Pass a :class:`Reference` to prepare a
-    reference once for many days.
+    reference once for many days. ``rejected_rows``: the day's rows the data contract rejected
+    (``current`` holds the valid ones).
     """
     settings = settings or DriftSettings()
     reference = reference if isinstance(reference, Reference) else Reference(reference)
@@ -236,6 +276,8 @@ def measure_drift(current: pd.DataFrame, reference: Reference | pd.DataFrame, se
         rows=len(current),
         reference_rows=reference.rows,
         settings=settings.as_dict(),
+        rejected_rows=rejected_rows,
+        max_rejected_share=settings.max_rejected_share,
     )
 
 

@@ -34,8 +34,6 @@ from claims_platform.months import month_key
 from claims_platform.partitions import daily_partitions
 from claims_platform.schema import APPLICATION_ID, FEATURES
 
-# The simulator's normal days reject nothing; a source that starts breaking the contract is a change too.
-MAX_REJECTED_SHARE = 0.01
 GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]
 DRIFT_CHECK = "applications_drift_within_threshold"
@@ -58,7 +56,7 @@ class DriftConfig(dg.Config):
         default=_DEFAULT.min_drifted_columns, ge=1, le=40, description="Feature columns that must drift for the day to count as drifted."
     )
     max_rejected_share: float = Field(
-        default=MAX_REJECTED_SHARE,
+        default=_DEFAULT.max_rejected_share,
         gt=0,
         le=1,
         description="A day whose share of rows rejected by the data contract exceeds this counts as drifted (data quality).",
@@ -70,6 +68,7 @@ class DriftConfig(dg.Config):
             categorical_threshold=self.categorical_threshold,
             prediction_threshold=self.prediction_threshold,
             min_drifted_columns=self.min_drifted_columns,
+            max_rejected_share=self.max_rejected_share,
         )
 
 
@@ -86,52 +85,33 @@ def _reference(uri: str) -> pd.DataFrame:
 
 
 def _day_summary(
-    day: str,
-    current: pd.DataFrame,
-    rejected_rows: int,
-    reference: Reference,
-    record: dict,
-    drift_settings: DriftSettings,
-    max_rejected_share: float,
+    day: str, current: pd.DataFrame, rejected_rows: int, reference: Reference, record: dict, drift_settings: DriftSettings
 ) -> dict[str, Any]:
-    """The day's drift decision and estimated performance, as stored and shown (plain values).
-
-    The day is drifted when its inputs or predictions drift by the pinned tests, or when more than
-    ``max_rejected_share`` of its rows broke the data contract (a data-quality change).
-    """
-    read = len(current) + rejected_rows
-    rejected_share = rejected_rows / read if read else 0.0
-    base = {
-        "day": day,
-        "model_version": record["version"],
-        "model_uri": record["model_uri"],
-        "policy": record["policy"],
-        "rejected_rows": rejected_rows,
-        "rejected_share": round(rejected_share, 4),
-        "rejected_share_exceeded": rejected_share > max_rejected_share,
-    }
+    """The day's drift decision and estimated performance, as stored and shown (plain values)."""
+    base = {"day": day, "model_version": record["version"], "model_uri": record["model_uri"], "policy": record["policy"]}
     if current.empty:
+        exceeded = rejected_rows > 0 and drift_settings.max_rejected_share < 1.0
         return {
             **base,
-            "drifted": base["rejected_share_exceeded"],
+            "drifted": exceeded,
             "drift_share": 0.0,
             "drifted_columns": {},
             "prediction_drift_score": None,
             "prediction_drifted": False,
             "rows": 0,
+            "rejected_rows": rejected_rows,
+            "rejected_share": 1.0 if rejected_rows else 0.0,
+            "rejected_share_exceeded": exceeded,
             "reference_rows": reference.rows,
             "worst_columns": {},
             "column_scores": {},
-            "settings": {**drift_settings.as_dict(), "max_rejected_share": max_rejected_share},
+            "settings": drift_settings.as_dict(),
             "estimated": None,
         }
-    result = measure_drift(current, reference, drift_settings)
+    result = measure_drift(current, reference, drift_settings, rejected_rows=rejected_rows)
     refer_at = DecisionPolicy.from_dict(record["policy"]).refer_at
     estimate = estimate_performance(current[PREDICTION_COLUMN].to_numpy(), refer_at, seed=date.fromisoformat(day).toordinal())
-    summary = {**base, **result.summary(), "worst_columns": result.worst(), "estimated": estimate.as_dict()}
-    summary["drifted"] = result.drifted or base["rejected_share_exceeded"]
-    summary["settings"] = {**summary["settings"], "max_rejected_share": max_rejected_share}
-    return summary
+    return {**base, **result.summary(), "worst_columns": result.worst(), "estimated": estimate.as_dict()}
 
 
 def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[str, Any]:
@@ -204,9 +184,7 @@ def applications_drift(
             references[record["model_uri"]] = Reference(_reference(record["model_uri"]))
         current = day_frame(applications[day], application_scores[day])
         rejected = len(rejected_applications.get(day, ()))
-        summaries[day] = _day_summary(
-            day, current, rejected, references[record["model_uri"]], record, drift_settings, config.max_rejected_share
-        )
+        summaries[day] = _day_summary(day, current, rejected, references[record["model_uri"]], record, drift_settings)
         context.add_asset_metadata(_drift_metadata(summaries[day], registry), partition_key=day)
     drifted = {d: _why(s) for d, s in summaries.items() if s["drifted"]}
     yield dg.Output(summaries)
@@ -241,7 +219,7 @@ _EMPTY_HTML = (
 
 def _settings_of(summary: dict[str, Any]) -> DriftSettings:
     """The thresholds the day's decision used, so its report shows the same tests."""
-    fields = ("numerical_threshold", "categorical_threshold", "prediction_threshold", "min_drifted_columns")
+    fields = ("numerical_threshold", "categorical_threshold", "prediction_threshold", "min_drifted_columns", "max_rejected_share")
     return DriftSettings(**{k: summary["settings"][k] for k in fields})
 
 
@@ -283,9 +261,10 @@ def applications_drift_report(
         if current.empty:
             empty[day] = RenderedReport(html=_EMPTY_HTML.format(day=day), snapshot="{}", summary=summary)
             continue
-        reference = _reference(model_in_force[month_key(day)]["model_uri"])
-        kinds = column_kinds([c for c in FEATURES if c in reference.columns])
-        specs.append(DriftReportInput(day, current, reference, kinds, _settings_of(summary), list(summary["drifted_columns"]), summary))
+        uri = model_in_force[month_key(day)]["model_uri"]
+        kinds = column_kinds([c for c in FEATURES if c in _reference(uri).columns])
+        # The worker loads the reference by the model's URI, once per process.
+        specs.append(DriftReportInput(day, current, uri, kinds, _settings_of(summary), list(summary["drifted_columns"]), summary))
     built = build_drift_reports(specs)
     if built and evidently.add({day: report.snapshot for day, report in built.items()}):
         context.log.info(f"Added {len(built)} snapshot(s) to the Evidently workspace {evidently.path}")

@@ -63,7 +63,8 @@ class DriftReportInput:
 
     day: str
     current: pd.DataFrame
-    reference: pd.DataFrame
+    # The reference sample, or the URI of the model that ships it (loaded and prepared once per process).
+    reference: pd.DataFrame | str
     kinds: Mapping[str, ColumnKind]
     settings: DriftSettings
     drifted_columns: Sequence[str]
@@ -81,21 +82,54 @@ def _evidently_frame(frame: pd.DataFrame, kinds: Mapping[str, ColumnKind]) -> pd
     return out[[c for c in [*kinds, PREDICTION_COLUMN] if c in out.columns]]
 
 
+# Evidently datasets of references named by model URI, prepared once per process (a backfill's worker
+# builds a year of reports against the same one or few models).
+_REFERENCES: dict[tuple[str, tuple[str, ...]], tuple[Any, bool]] = {}
+
+
+def _definition(kinds: Mapping[str, ColumnKind], has_prediction: bool):
+    from evidently import DataDefinition
+
+    numerical = [c for c, k in kinds.items() if k == "numerical"]
+    categorical = [c for c, k in kinds.items() if k == "categorical"]
+    return DataDefinition(
+        numerical_columns=numerical + ([PREDICTION_COLUMN] if has_prediction else []), categorical_columns=categorical
+    )
+
+
+def _reference_dataset(reference: pd.DataFrame | str, kinds: Mapping[str, ColumnKind]) -> tuple[Any, bool]:
+    """The reference as an Evidently dataset, and whether it has predictions."""
+    from evidently import Dataset
+
+    key = (reference, tuple(kinds)) if isinstance(reference, str) else None
+    if key is not None and key in _REFERENCES:
+        return _REFERENCES[key]
+    if isinstance(reference, str):
+        from claims_platform.models.loading import load_reference_cached
+
+        frame = load_reference_cached(reference)
+    else:
+        frame = reference
+    has_prediction = PREDICTION_COLUMN in frame.columns
+    dataset = Dataset.from_pandas(_evidently_frame(frame, kinds), data_definition=_definition(kinds, has_prediction))
+    if key is not None:
+        _REFERENCES[key] = (dataset, has_prediction)
+    return dataset, has_prediction
+
+
 def drift_report(spec: DriftReportInput) -> RenderedReport:
     """The day's Evidently drift report (HTML + JSON snapshot), with the decision's summary."""
-    from evidently import DataDefinition, Dataset, Report
+    from evidently import Dataset, Report
     from evidently.metrics import DriftedColumnsCount, ValueDrift
 
     settings = spec.settings
     features = list(spec.kinds)
-    numerical = [c for c, k in spec.kinds.items() if k == "numerical"]
-    categorical = [c for c, k in spec.kinds.items() if k == "categorical"]
-    has_prediction = PREDICTION_COLUMN in spec.current.columns and PREDICTION_COLUMN in spec.reference.columns
-    definition = DataDefinition(
-        numerical_columns=numerical + ([PREDICTION_COLUMN] if has_prediction else []), categorical_columns=categorical
-    )
-    current = Dataset.from_pandas(_evidently_frame(spec.current, spec.kinds), data_definition=definition)
-    reference = Dataset.from_pandas(_evidently_frame(spec.reference, spec.kinds), data_definition=definition)
+    reference, reference_has_prediction = _reference_dataset(spec.reference, spec.kinds)
+    has_prediction = PREDICTION_COLUMN in spec.current.columns and reference_has_prediction
+    current_frame = _evidently_frame(spec.current, spec.kinds)
+    if not has_prediction:
+        current_frame = current_frame.drop(columns=[PREDICTION_COLUMN], errors="ignore")
+    current = Dataset.from_pandas(current_frame, data_definition=_definition(spec.kinds, has_prediction))
     metrics: list[Any] = [
         DriftedColumnsCount(
             columns=features,

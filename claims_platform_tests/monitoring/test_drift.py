@@ -81,6 +81,8 @@ def test_the_thresholds_are_validated():
         DriftSettings(numerical_threshold=0)
     with pytest.raises(ValueError, match="min_drifted_columns"):
         DriftSettings(min_drifted_columns=0)
+    with pytest.raises(ValueError, match="max_rejected_share"):
+        DriftSettings(max_rejected_share=0)
 
 
 def test_missing_columns_and_empty_days_are_refused(reference):
@@ -126,13 +128,14 @@ def test_the_scores_are_evidentlys_own_stat_tests(seed):
 
 
 def test_a_day_whose_rows_break_the_contract_counts_as_drifted_even_when_its_valid_rows_do_not(reference):
-    from claims_platform.monitoring.drift_assets import MAX_REJECTED_SHARE, _day_summary
+    from claims_platform.monitoring.drift_assets import _day_summary
 
     record = {"version": 3, "model_uri": "file:///m", "policy": {"refer_at": 0.3, "decline_at": 0.5}}
     current = _day(ONSET)
-    clean = _day_summary("2025-06-01", current, 0, reference, record, DriftSettings(), MAX_REJECTED_SHARE)
+    clean = _day_summary("2025-06-01", current, 0, reference, record, DriftSettings())
     assert not clean["drifted"] and clean["rejected_share"] == 0
-    broken = _day_summary("2025-06-01", current, 40, reference, record, DriftSettings(), MAX_REJECTED_SHARE)
+    assert not _day_summary("2025-06-01", current, 5, reference, record, DriftSettings())["drifted"]  # 0.4% < 1%
+    broken = _day_summary("2025-06-01", current, 40, reference, record, DriftSettings())
     assert broken["drifted"] and broken["drifted_columns"] == {} and broken["rejected_share_exceeded"]
     assert broken["rejected_share"] == round(40 / (len(current) + 40), 4)
     assert broken["estimated"]["estimated_rows"] == len(current)  # the valid rows are still estimated
