@@ -144,7 +144,7 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
     for column in spec.drifted_columns:
         method, threshold = settings.method_for(spec.kinds[column])
         metrics.append(ValueDrift(column=column, method=method, threshold=threshold))
-    report = Report(metrics, metadata={"day": spec.day, **{k: _plain(v) for k, v in spec.summary.items()}}, tags=["applications_drift"])
+    report = Report(metrics, metadata=snapshot_metadata(spec.day, spec.summary), tags=["applications_drift"])
     snapshot = report.run(
         current_data=current,
         reference_data=reference,
@@ -164,11 +164,28 @@ def drifted_column_count(snapshot: str) -> int | None:
     return None
 
 
-def _plain(value: Any) -> Any:
-    """Snapshot metadata is str -> str | list | dict; nested numbers become text."""
-    if isinstance(value, dict):
-        return {str(k): str(v) for k, v in value.items()}
-    return str(value)
+# The decision's figures a snapshot carries; Evidently's UI reads snapshot metadata as text only.
+SNAPSHOT_METADATA = (
+    "drifted",
+    "drift_share",
+    "drifted_columns",
+    "prediction_drift_score",
+    "rejected_share",
+    "rows",
+    "model_version",
+)
+
+
+def snapshot_metadata(day: str, summary: Mapping[str, Any]) -> dict[str, str]:
+    """The day's decision as snapshot metadata: plain strings (dicts as JSON)."""
+    import json
+
+    metadata = {"day": day}
+    for key in SNAPSHOT_METADATA:
+        if key in summary:
+            value = summary[key]
+            metadata[key] = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+    return metadata
 
 
 def build_drift_reports(specs: Sequence[DriftReportInput], workers: int | None = None) -> dict[str, RenderedReport]:
