@@ -40,7 +40,7 @@ ColumnKind = Literal["numerical", "categorical"]
 PREDICTION_COLUMN = "claim_probability"
 MISSING_LEVEL = "(missing)"
 # Rows of the reference sample a model ships for drift monitoring (a seeded sample of its holdout month).
-REFERENCE_ROWS = 5_000
+REFERENCE_ROWS = 3_000
 # Integer columns with at most this many allowed values are compared as levels, not as numbers.
 MAX_ORDINAL_LEVELS = 10
 

@@ -251,9 +251,9 @@ def applications_drift_report(
         DriftReportInput,
         RenderedReport,
         build_drift_reports,
-        drifted_column_count,
     )
 
+    target = evidently.target()
     specs, empty = [], {}
     for day in sorted(applications):
         summary = applications_drift[day]
@@ -264,10 +264,15 @@ def applications_drift_report(
         uri = model_in_force[month_key(day)]["model_uri"]
         kinds = column_kinds([c for c in FEATURES if c in _reference(uri).columns])
         # The worker loads the reference by the model's URI, once per process.
-        specs.append(DriftReportInput(day, current, uri, kinds, _settings_of(summary), list(summary["drifted_columns"]), summary))
+        specs.append(
+            DriftReportInput(
+                day, current, uri, kinds, _settings_of(summary), list(summary["drifted_columns"]), summary, workspace=target
+            )
+        )
     built = build_drift_reports(specs)
-    if built and evidently.add({day: report.snapshot for day, report in built.items()}):
-        context.log.info(f"Added {len(built)} snapshot(s) to the Evidently workspace {evidently.path}")
+    if target is not None and built:
+        evidently.register(target, {day: report.workspace_snapshot for day, report in built.items()})
+        context.log.info(f"Added {len(built)} snapshot(s) to the Evidently workspace {target[0]}")
     for day in sorted(applications):
         summary = applications_drift[day]
         metadata = {
@@ -276,6 +281,6 @@ def applications_drift_report(
             "report": dg.MetadataValue.path(report_io_manager.location(context.asset_key.path, day)),
         }
         if day in built:
-            metadata["evidently_drifted_columns"] = drifted_column_count(built[day].snapshot)
+            metadata["evidently_drifted_columns"] = built[day].evidently_drifted_columns
         context.add_asset_metadata(metadata, partition_key=day)
     return {day: built.get(day) or empty[day] for day in sorted(applications)}

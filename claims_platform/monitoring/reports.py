@@ -55,6 +55,10 @@ class RenderedReport:
     html: str
     snapshot: str
     summary: dict[str, Any] = field(default_factory=dict)
+    # Evidently's own count of drifted columns (a cross-check of the decision), when it ran.
+    evidently_drifted_columns: int | None = None
+    # The snapshot's id in the Evidently workspace, when the report was added to one.
+    workspace_snapshot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class DriftReportInput:
     drifted_columns: Sequence[str]
     summary: Mapping[str, Any]
     title: str = ""
+    # (workspace folder, project id): the worker adds the snapshot there itself.
+    workspace: tuple[str, str] | None = None
 
 
 def _evidently_frame(frame: pd.DataFrame, kinds: Mapping[str, ColumnKind]) -> pd.DataFrame:
@@ -151,14 +157,36 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
         timestamp=pd.Timestamp(spec.day).to_pydatetime(),
         name=spec.title or f"Applications drift {spec.day}",
     )
-    return RenderedReport(html=snapshot.get_html_str(as_iframe=False), snapshot=snapshot.dumps(), summary=dict(spec.summary))
+    model = snapshot.to_snapshot_model()
+    workspace_snapshot = None
+    if spec.workspace is not None:
+        from claims_platform.monitoring.workspace import write_snapshot
+
+        workspace_snapshot = write_snapshot(spec.workspace, model)
+    return RenderedReport(
+        html=snapshot.get_html_str(as_iframe=False),
+        snapshot=_json_text(model.dict()),
+        summary=dict(spec.summary),
+        evidently_drifted_columns=drifted_column_count(model.dict()),
+        workspace_snapshot=workspace_snapshot,
+    )
 
 
-def drifted_column_count(snapshot: str) -> int | None:
-    """The number of drifted columns Evidently's ``DriftedColumnsCount`` found, from a snapshot's JSON."""
+def _json_text(data: dict) -> str:
+    """A snapshot's JSON text, as Evidently writes it (``Snapshot.dumps``)."""
     import json
 
-    for result in json.loads(snapshot).get("metric_results", {}).values():
+    from evidently.legacy.utils import NumpyEncoder
+
+    return json.dumps(data, cls=NumpyEncoder)
+
+
+def drifted_column_count(snapshot: str | dict) -> int | None:
+    """The number of drifted columns Evidently's ``DriftedColumnsCount`` found, from a snapshot (JSON or dict)."""
+    import json
+
+    data = json.loads(snapshot) if isinstance(snapshot, str) else snapshot
+    for result in data.get("metric_results", {}).values():
         if result.get("display_name") == "Count of Drifted Columns":
             return int(result["count"]["value"])
     return None

@@ -68,39 +68,74 @@ def _create_project(folder: Path) -> str:
     return str(project.id)
 
 
-def add_snapshots(snapshots: Mapping[str, str], path: Path | str | None = None) -> dict[str, str]:
-    """Add each day's snapshot (JSON from ``Snapshot.dumps``) to the workspace; day -> snapshot id.
+def _index(folder: Path) -> dict:
+    path = folder / INDEX_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
 
-    A day that already has a snapshot has it replaced. Snapshots are written with the workspace's
-    own file store (``LocalState``, what ``Workspace.add_run`` uses), not through ``Workspace``,
-    whose opening reads every snapshot of the folder (2.7 s for a year of days, growing).
+
+def _write_index(folder: Path, index: dict) -> None:
+    path = folder / INDEX_FILE
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(index, indent=1, sort_keys=True))
+    os.replace(partial, path)
+
+
+def prepare(path: Path | str | None = None) -> tuple[str, str]:
+    """The workspace folder and the platform's project id in it, created when missing."""
+    folder = Path(path) if path is not None else default_workspace_path()
+    folder.mkdir(parents=True, exist_ok=True)
+    index = _index(folder)
+    project_id = index.get("project_id")
+    if not project_id or not (folder / project_id).is_dir():
+        project_id = _create_project(folder)
+        _write_index(folder, {"project_id": project_id, "days": {}})
+    return str(folder), project_id
+
+
+def write_snapshot(target: tuple[str, str], snapshot_model) -> str:
+    """Write one snapshot (an Evidently ``SnapshotModel``) into the project; its new id.
+
+    Uses the workspace's own file store (``LocalState``, what ``Workspace.add_run`` uses), not a
+    ``Workspace``, whose opening reads every snapshot in the folder (2.7 s for a year, growing).
+    Safe from several processes at once: each snapshot is its own file.
     """
-    from evidently.core.serialization import SnapshotModel
     from evidently.legacy.core import new_id
     from evidently.ui.storage.local.base import LocalState
 
-    folder = Path(path) if path is not None else default_workspace_path()
-    folder.mkdir(parents=True, exist_ok=True)
-    index_path = folder / INDEX_FILE
-    index = json.loads(index_path.read_text()) if index_path.exists() else {}
-    project_id = index.get("project_id")
-    if not project_id or not (folder / project_id).is_dir():
-        index = {"project_id": _create_project(folder), "days": {}}
-        project_id = index["project_id"]
-    state = LocalState(str(folder))
-    added = {}
-    for day, data in sorted(snapshots.items()):
-        previous = index["days"].get(day)
-        if previous is not None:
+    folder, project_id = target
+    snapshot_id = str(new_id())
+    LocalState(folder).write_snapshot(project_id, snapshot_id, snapshot_model)
+    return snapshot_id
+
+
+def register(target: tuple[str, str], added: Mapping[str, str]) -> None:
+    """Record day -> snapshot id in the index, deleting the snapshot each day had before (one per day)."""
+    from evidently.ui.storage.local.base import LocalState
+
+    folder, project_id = target
+    index = _index(Path(folder))
+    days = index.get("days", {}) if index.get("project_id") == project_id else {}
+    state = LocalState(folder)
+    for day, snapshot_id in sorted(added.items()):
+        previous = days.get(day)
+        if previous is not None and previous != snapshot_id:
             # A snapshot already deleted by hand must not stop the day's report.
             with contextlib.suppress(Exception):
                 state.delete_snapshot(project_id, previous)
-        snapshot_id = str(new_id())
-        state.write_snapshot(project_id, snapshot_id, SnapshotModel.parse_obj(json.loads(data)))
-        index["days"][day] = added[day] = snapshot_id
-    partial = index_path.with_suffix(".partial")
-    partial.write_text(json.dumps(index, indent=1, sort_keys=True))
-    os.replace(partial, index_path)
+        days[day] = snapshot_id
+    _write_index(Path(folder), {"project_id": project_id, "days": days})
+
+
+def add_snapshots(snapshots: Mapping[str, str], path: Path | str | None = None) -> dict[str, str]:
+    """Add each day's snapshot (JSON from ``Snapshot.dumps``) to the workspace; day -> snapshot id.
+
+    A day that already has a snapshot has it replaced.
+    """
+    from evidently.core.serialization import SnapshotModel
+
+    target = prepare(path)
+    added = {day: write_snapshot(target, SnapshotModel.parse_obj(json.loads(data))) for day, data in sorted(snapshots.items())}
+    register(target, added)
     return added
 
 
@@ -110,6 +145,10 @@ class EvidentlyWorkspace(dg.ConfigurableResource):
     path: str = Field(description="The Evidently workspace folder (CLAIMS_EVIDENTLY_WORKSPACE, default .local/evidently).")
     enabled: bool = Field(default=True, description="Add snapshots at all (off: reports are still stored as files).")
 
-    def add(self, snapshots: Mapping[str, str]) -> dict[str, str]:
-        """Add (or replace) each day's snapshot; day -> snapshot id ({} when disabled)."""
-        return add_snapshots(snapshots, self.path) if self.enabled else {}
+    def target(self) -> tuple[str, str] | None:
+        """(folder, project id) for report workers to write snapshots into; None when disabled."""
+        return prepare(self.path) if self.enabled else None
+
+    def register(self, target: tuple[str, str], added: Mapping[str, str]) -> None:
+        """Record the snapshots the workers wrote, replacing each day's earlier one."""
+        register(target, added)

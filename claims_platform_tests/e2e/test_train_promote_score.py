@@ -265,7 +265,9 @@ def test_may_is_scored_and_reported_day_by_day_without_drift(world):
     assert report_meta["2025-05-07"]["evidently_drifted_columns"].value == 0  # Evidently agrees with the decision
     # Evidently's workspace holds one snapshot per day (a day re-reported replaces its snapshot).
     index = json.loads((world.home / "evidently" / "claims_platform_index.json").read_text())
-    assert {d for d in index if d.startswith("2025-05")} == {f"2025-05-{d:02d}" for d in range(1, 32)}
+    assert {d for d in index["days"] if d.startswith("2025-05")} == {f"2025-05-{d:02d}" for d in range(1, 32)}
+    files = {f.stem for f in (world.home / "evidently" / index["project_id"] / "snapshots").glob("*.json")}
+    assert files == set(index["days"].values())
 
 
 def test_model_performance_refuses_before_the_outcomes_are_known(world, monkeypatch):
