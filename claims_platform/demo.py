@@ -39,8 +39,12 @@ def demo_window(today: date, months: int) -> DemoWindow:
     return DemoWindow(max(first, settings.FIRST_DAY), today - timedelta(days=1))
 
 
+_STARTED = time.perf_counter()
+
+
 def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A progress line with the seconds since the demo started."""
+    print(f"{time.perf_counter() - _STARTED:5.0f}s  {message}", file=sys.stderr, flush=True)
 
 
 def _instance():
