@@ -175,9 +175,10 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     scoring = _execute("nightly_scoring", instance, first=scoring_first.isoformat(), last=last)
     forecast = scoring.output_for_node("reserve_forecast")[last].iloc[0]
     drift = scoring.output_for_node("applications_drift")
-    _log("[5/5] monitoring: Evidently's drift reports, the drift alert sensor's tick, and the off-cycle retrain it requests")
+    _log("[5/5] monitoring: Evidently's drift reports, the months whose outcomes are known, the drift alert and its retrain")
     # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
     _execute("drift_reports", instance, first=scoring_first.isoformat(), last=last)
+    performance = _performance_tick(instance)
     raised, retrains = _monitoring_tick(instance)
 
     model, decision = decisions[-1]
@@ -199,6 +200,7 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
         f"(95% {forecast['accepted_claims_low']}–{forecast['accepted_claims_high']}) → "
         f"{forecast['accepted_reserve']:,.0f} at {forecast['average_claim_cost']:,.0f} per claim "
         f"(without filtering: {forecast['all_reserve']:,.0f})",
+        *_performance_lines(performance),
         *_drift_lines(drift, raised, retrains, drift_from),
         f"  storage       {settings.default_storage_url()}",
         f"  mlflow        {settings.default_mlflow_tracking_uri()}",
@@ -209,6 +211,35 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     ]
     print("\n".join(lines))
     return 0
+
+
+def _performance_tick(instance) -> dict[str, dict]:
+    """Evaluate `model_performance_sensor` once and run what it requests: the months whose outcomes are known."""
+    from dagster import build_sensor_context
+
+    from claims_platform.monitoring.sensors import model_performance_sensor
+
+    result = model_performance_sensor(build_sensor_context(instance=instance))
+    requests = result if isinstance(result, list) else []
+    measured = {}
+    for request in requests:
+        run = _execute("measure_model_performance", instance, partition_key=request.partition_key)
+        measured[request.partition_key] = run.output_for_node("model_performance").summary
+    return measured
+
+
+def _performance_lines(measured: dict[str, dict]) -> list[str]:
+    lines = []
+    for _, summary in sorted(measured.items()):
+        backtest = summary["backtest"]
+        lines.append(
+            f"  measured      {summary['month']} (outcomes known): kappa {summary['realised']['kappa']:.3f} realised vs "
+            f"{summary['estimated']['estimated_kappa']:.3f} estimated; accepted claims {backtest['backtest_actual_claims']} vs "
+            f"{backtest['backtest_expected_claims']:.0f} forecast (ratio {backtest['backtest_actual_to_expected']:.2f}), "
+            f"{backtest['backtest_days_inside']}/{backtest['backtest_days']} days inside their 95% interval — "
+            + ("check passed" if summary["passed"] else "check FAILED: " + "; ".join(summary["failures"]))
+        )
+    return lines
 
 
 def _monitoring_tick(instance) -> tuple[list, list]:
