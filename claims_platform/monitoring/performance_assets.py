@@ -51,14 +51,12 @@ class ModelPerformanceConfig(dg.Config):
 
 
 def _performance_plot(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from claims_platform.metadata import png_markdown
+    from claims_platform.metadata import figure_markdown
 
     fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
     x = pd.to_datetime(daily["day"])
@@ -68,10 +66,7 @@ def _performance_plot(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
     ax.set_ylabel("claims among accepted")
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return png_markdown(buffer.getvalue(), "reserve backtest")
+    return figure_markdown(fig, "reserve backtest")
 
 
 @dg.asset(

@@ -4,14 +4,13 @@ Each day is scored by the model in force in its month (`model_in_force`, decided
 with the decision policy that model was chosen under, so a backfill of an old day reproduces it.
 """
 
-import io
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from claims_platform.metadata import png_markdown
+from claims_platform.metadata import figure_markdown
 from claims_platform.models.loading import load_scorer_cached
 from claims_platform.models.policy import DECISIONS, DecisionPolicy, decision_counts, risk_band
 from claims_platform.models.registry import ModelRegistry
@@ -148,10 +147,7 @@ def _reserve_plot(table: pd.DataFrame) -> dg.MarkdownMetadataValue:
     ax.set_ylabel("expected claims (95% interval)")
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return png_markdown(buffer.getvalue(), "expected claims per day")
+    return figure_markdown(fig, "expected claims per day")
 
 
 @dg.asset(

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -54,7 +52,12 @@ from dagster_aws.s3.io_manager import PickledObjectS3IOManager
 from pydantic import Field
 from upath import UPath
 
-from claims_platform.storage.locations import split_s3_url, storage_root, storage_url_is_s3
+from claims_platform.storage.locations import (
+    split_s3_url,
+    storage_root,
+    storage_url_is_s3,
+    write_bytes_atomically,
+)
 from claims_platform.storage.partitioned import PartitionedUPathIOManager
 
 JSON_EXTENSION = ".json"
@@ -202,14 +205,7 @@ class LocalJSONIOManager(_PartitionedJSONIOManager, PickledObjectFilesystemIOMan
     """``FilesystemIOManager``'s layout with JSON files, plus multi-partition outputs and concurrent loads."""
 
     def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
-        data = self._json_bytes(context, obj)
-        # Write then rename, so a crash never leaves a truncated file that a later run would read.
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_bytes_atomically(path, self._json_bytes(context, obj))
 
     def load_from_path(self, context: InputContext, path: UPath) -> Any:
         return self._decode(path.read_bytes(), path)

@@ -84,3 +84,16 @@ def storage_root(base_path: str, s3: S3Resource | None = None) -> UPath:
         # Anything else with a scheme would silently become a local folder named "gs:" etc.
         raise ValueError(f"Unsupported storage URL {base_path!r}: use a local folder or s3://bucket/prefix")
     return UPath(base_path).expanduser().absolute()
+
+
+def write_bytes_atomically(path: UPath, data: bytes) -> None:
+    """Write a LOCAL file so a crash never leaves a truncated one a later run would read: write, then rename."""
+    import os
+    import uuid
+
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

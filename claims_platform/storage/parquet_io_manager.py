@@ -19,8 +19,6 @@ and restored on read. The index is stored only when it carries meaning, i.e. whe
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,7 +39,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 from upath import UPath
 
-from claims_platform.storage.locations import storage_root
+from claims_platform.storage.locations import storage_root, write_bytes_atomically
 from claims_platform.storage.partitioned import PartitionedUPathIOManager
 
 PARQUET_EXTENSION = ".parquet"
@@ -112,10 +110,7 @@ class ParquetUPathIOManager(PartitionedUPathIOManager):
     def dump_to_path(self, context: OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         data = dataframe_to_parquet_bytes(obj)
         if self._is_local:
-            # Write then rename, so a crash never leaves a truncated file that a later run would read.
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            write_bytes_atomically(path, data)
         else:
             # One PUT per file (an S3 PUT is atomic).
             path.fs.pipe_file(path.path, data)

@@ -14,8 +14,6 @@ with ``report_path`` set to where the HTML is. Local files are written then rena
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from typing import Any
 
 from dagster import ConfigurableIOManagerFactory, InitResourceContext, InputContext, OutputContext
@@ -25,7 +23,7 @@ from pydantic import Field
 from upath import UPath
 
 from claims_platform.monitoring.reports import HTML_FILE, SNAPSHOT_FILE, SUMMARY_FILE, RenderedReport
-from claims_platform.storage.locations import storage_root
+from claims_platform.storage.locations import storage_root, write_bytes_atomically
 from claims_platform.storage.partitioned import PartitionedUPathIOManager
 
 
@@ -56,12 +54,7 @@ class ReportUPathIOManager(PartitionedUPathIOManager):
 
     def _write(self, path: UPath, data: bytes) -> None:
         if self._is_local:
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            write_bytes_atomically(path, data)
         else:
             path.fs.pipe_file(path.path, data)
 
