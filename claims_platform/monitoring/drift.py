@@ -281,11 +281,6 @@ def measure_drift(
     )
 
 
-def drifted_days(flags: Mapping[str, bool]) -> list[str]:
-    """The drifted days of ``flags`` (day -> drifted), in order."""
-    return [day for day, flag in sorted(flags.items()) if flag]
-
-
 def reference_sample(rows: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     """A seeded sample of ``size`` rows (all when fewer), in the original order: reproducible for a model."""
     if len(rows) <= size:

@@ -73,7 +73,6 @@ class DriftReportInput:
     settings: DriftSettings
     drifted_columns: Sequence[str]
     summary: Mapping[str, Any]
-    title: str = ""
     # (workspace folder, project id): the worker adds the snapshot there itself.
     workspace: tuple[str, str] | None = None
 
@@ -155,7 +154,7 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
         current_data=current,
         reference_data=reference,
         timestamp=pd.Timestamp(spec.day).to_pydatetime(),
-        name=spec.title or f"Applications drift {spec.day}",
+        name=f"Applications drift {spec.day}",
     )
     model = snapshot.to_snapshot_model()
     workspace_snapshot = None
