@@ -5,8 +5,12 @@ two passes because a value that cannot be read as its type (``"x"`` in ``age``) 
 check on that column fail for the whole column:
 
 1. *types* — each column is coerced to its type; rows whose value cannot be read are rejected;
-2. *rules* — ranges, category levels, nullability, whole numbers, finite values, unique ids and the
-   application date inside the batch's window, on the rows that survived pass 1.
+2. *rules* — ranges, category levels, nullability, whole numbers, finite values and the application
+   date inside the batch's window, on the rows that survived pass 1;
+3. *identity* — an ``application_id`` is one application across the whole history: two rows with
+   one id on the same day are both rejected (which one is real cannot be told), and a row whose id
+   already occurred on an earlier day — earlier in the batch, or before it (``earlier_days``, what
+   the warehouse knows) — is rejected naming that day, so the first application keeps its id.
 
 Every row read ends up either in ``valid`` or in ``rejected`` (with every rule it broke), so
 ``rows_read == len(valid) + len(rejected)`` always holds. Problems no row can carry — a missing
@@ -15,6 +19,7 @@ column — are reported on the result and make the whole batch invalid.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -34,6 +39,8 @@ from claims_platform.schema import (
 REJECTION_REASON = "rejection_reason"
 ROW_NUMBER = "row_number"  # position of the row in the batch as read, so a rejected row can be found
 REJECTED_COLUMNS = (ROW_NUMBER, *APPLICATION_COLUMNS, REJECTION_REASON)
+DUPLICATE_IN_DAY = "unique within the day"
+SEEN_EARLIER = "seen on an earlier day"
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,8 @@ class ValidationResult:
 
     @property
     def duplicate_ids(self) -> int:
-        """Rows rejected because their application_id occurs more than once in the batch."""
-        return self.rule_counts.get(f"{APPLICATION_ID}: unique", 0)
+        """Rows rejected because their application_id occurs twice in a day or on an earlier day."""
+        return sum(self.rule_counts.get(f"{APPLICATION_ID}: {rule}", 0) for rule in (DUPLICATE_IN_DAY, SEEN_EARLIER))
 
 
 def _pandera():
@@ -91,7 +98,7 @@ def _rules_schema(first_day: date, last_day: date):
     finite = pa.Check(_finite, name="finite", element_wise=False)
     whole = pa.Check(_whole, name="whole number", element_wise=False)
     columns = {
-        APPLICATION_ID: pa.Column("str", nullable=False, unique=True, checks=pa.Check.str_length(min_value=1)),
+        APPLICATION_ID: pa.Column("str", nullable=False, checks=pa.Check.str_length(min_value=1)),
         APPLICATION_DATE: pa.Column(
             "datetime64[ns]",
             nullable=False,
@@ -113,7 +120,6 @@ def _rules_schema(first_day: date, last_day: date):
         elif col.low is not None:
             checks.append(pa.Check.in_range(col.low, col.high, error=f"in range {col.low:g}..{col.high:g}"))
         columns[col.name] = pa.Column(_type_of(col.kind), nullable=col.nullable, checks=checks)
-    # `unique` is a column property in pandera; report it under its own rule name.
     return pa.DataFrameSchema(columns, strict=False, name="application rules")
 
 
@@ -127,8 +133,6 @@ _TYPE_NAMES = {"float64": "number", "str": "text", "datetime64[ns]": "date"}
 
 
 def _rule_name(check: str) -> str:
-    if check == "field_uniqueness":
-        return "unique"
     if check == "not_nullable":
         return "required (not null)"
     if check.startswith(("coerce_dtype(", "dtype(")):
@@ -155,6 +159,29 @@ def _failures(schema, frame: pd.DataFrame) -> pd.DataFrame:
         )
         return out.drop_duplicates(["index", "column", "rule"])
     return pd.DataFrame({"index": pd.Series(dtype="int64"), "column": [], "rule": [], "value": []})
+
+
+def _identity_failures(frame: pd.DataFrame, earlier_days: Mapping[str, date]) -> pd.DataFrame:
+    """Rows whose id is not theirs alone: twice on one day, or already on an earlier day (named)."""
+    ids = frame[APPLICATION_ID].astype(str)
+    days = pd.to_datetime(frame[APPLICATION_DATE]).dt.date
+    same_day = pd.Series(list(zip(ids, days, strict=True)), index=frame.index).duplicated(keep=False)
+    first_in_batch = days.groupby(ids).transform("min")
+    before = ids.map(earlier_days) if earlier_days else pd.Series(None, index=frame.index, dtype="object")
+    first_day = before.where(before.notna(), first_in_batch)
+    seen_earlier = ~same_day & (first_day < days)
+    parts = [
+        pd.DataFrame({"index": frame.index[same_day], "rule": DUPLICATE_IN_DAY, "value": ids[same_day]}),
+        pd.DataFrame(
+            {
+                "index": frame.index[seen_earlier],
+                "rule": SEEN_EARLIER,
+                "value": ids[seen_earlier] + "; first on " + first_day[seen_earlier].astype(str),
+            }
+        ),
+    ]
+    out = pd.concat(parts, ignore_index=True).assign(column=APPLICATION_ID)
+    return out.astype({"index": "int64"})[["index", "column", "rule", "value"]]
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -186,12 +213,18 @@ def _rejected_frame(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def validate_applications(raw: pd.DataFrame, first_day: date, last_day: date | None = None) -> ValidationResult:
+def validate_applications(
+    raw: pd.DataFrame,
+    first_day: date,
+    last_day: date | None = None,
+    earlier_days: Mapping[str, date] | None = None,
+) -> ValidationResult:
     """Validate a batch of applications dated ``first_day``..``last_day`` (inclusive).
 
     Returns the valid rows, typed per the contract, and the rejected rows with a reason naming
     each column and rule they broke. A missing column rejects every row (no row can be trusted) and
-    is listed in ``missing_columns``.
+    is listed in ``missing_columns``. ``earlier_days`` maps ids already stored before ``first_day``
+    to the first day they occurred on; those rows are rejected naming that day.
     """
     last_day = last_day or first_day
     raw = raw.reset_index(drop=True)
@@ -221,8 +254,13 @@ def validate_applications(raw: pd.DataFrame, first_day: date, last_day: date | N
     readable = frame.drop(index=bad_type_rows)
     coerced = _types_schema().validate(readable) if len(readable) else readable
     rule_failures = _failures(_rules_schema(first_day, last_day), coerced)
+    # Identity is judged on rows whose id and date are themselves readable and in the window.
+    identifiable = coerced.drop(
+        index=rule_failures.loc[rule_failures["column"].isin([APPLICATION_ID, APPLICATION_DATE]), "index"].unique()
+    )
+    identity_failures = _identity_failures(identifiable, earlier_days or {}) if len(identifiable) else None
 
-    failures = pd.concat([type_failures, rule_failures], ignore_index=True)
+    failures = pd.concat([type_failures, rule_failures, identity_failures], ignore_index=True)
     failures = failures[~((failures["rule"] == "required (not null)") & failures["index"].isin(bad_type_rows))]
     if len(failures):
         failures = failures.assign(

@@ -15,6 +15,7 @@ from dagster_aws.s3 import S3Resource
 from claims_platform import settings
 from claims_platform.alerts.resource import AlertsResource, alerts_from_env
 from claims_platform.alerts.sensors import run_failure_alert_sensor
+from claims_platform.config_validation import validate_config_at_launch
 from claims_platform.ingestion import assets as ingestion
 from claims_platform.ingestion.jobs import ingestion_job
 from claims_platform.models import assets as models
@@ -102,8 +103,11 @@ def resources_from_env() -> dict[str, object]:
 
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The code location with the given resources (the module's `defs` uses the environment's)."""
+    assets = dg.load_assets_from_modules([ingestion, training, models, scoring, drift_assets, performance_assets])
+    # Bounds and cross-field rules of every asset's run config are checked when a run is planned.
+    validate_config_at_launch(assets)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, training, models, scoring, drift_assets, performance_assets]),
+        assets=assets,
         jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion, drift_reports_job, model_performance_job],
         schedules=[monthly_training_schedule, nightly_scoring_schedule],
         sensors=[

@@ -7,6 +7,7 @@ in every real deployment, and the simulator read directly (no database) for fast
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -29,7 +30,11 @@ class ApplicationSource(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def read_applications(self, first_day: date, last_day: date) -> pd.DataFrame:
-        """Every application dated ``first_day``..``last_day`` (inclusive), as stored."""
+        """Every application dated ``first_day``..``last_day`` (inclusive), as stored.
+
+        A source that knows when each row was loaded adds a ``loaded_at`` column (naive UTC): the
+        watermark the late-data sensor compares with.
+        """
 
     @abstractmethod
     def read_outcomes(self, first_day: date, last_day: date, known_before: datetime) -> pd.DataFrame:
@@ -38,6 +43,13 @@ class ApplicationSource(dg.ConfigurableResource, ABC):
     @abstractmethod
     def loaded_days(self, first_day: date, last_day: date) -> pd.DataFrame:
         """Per application day in the range: rows stored and when the last of them was loaded."""
+
+    def earlier_days(self, application_ids: Iterable[str], before: date) -> dict[str, date]:
+        """For each id that already occurs on a day before ``before``, the first such day.
+
+        A source that cannot tell returns nothing, and ids are then unique within each read only.
+        """
+        return {}
 
 
 class WarehouseSource(ApplicationSource):
@@ -49,10 +61,13 @@ class WarehouseSource(ApplicationSource):
         return _warehouse_for(self.url)
 
     def read_applications(self, first_day: date, last_day: date) -> pd.DataFrame:
-        return self._warehouse().read_applications_between(first_day, last_day)
+        return self._warehouse().read_applications_between(first_day, last_day, with_loaded_at=True)
 
     def read_outcomes(self, first_day: date, last_day: date, known_before: datetime) -> pd.DataFrame:
         return self._warehouse().read_outcomes(known_before=known_before, first_day=first_day, last_day=last_day)
 
     def loaded_days(self, first_day: date, last_day: date) -> pd.DataFrame:
         return self._warehouse().loaded_days(first_day, last_day)
+
+    def earlier_days(self, application_ids: Iterable[str], before: date) -> dict[str, date]:
+        return self._warehouse().first_days(application_ids, before=before)

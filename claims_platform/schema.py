@@ -55,8 +55,20 @@ UNSCALED_NUMERIC = (
 )
 # Bounds of the unscaled floats: far outside anything the world draws, tight enough to catch garbage.
 UNSCALED_BOUND = 100.0
-BMI_RANGE = (5, 80)  # weight 45–125 kg over height 1.40–2.10 m gives 10–63
-INCOME_LEVEL_BINS = 5  # "income level" = income in 5 equal-width bins over SCALED_NUMERIC["income"]
+BMI_RANGE = (5, 80)  # weight 44–125 kg over height 1.39–2.10 m gives 9–64
+# "income level" = pd.cut(income, bins=5, labels=False) in the seed: bin numbers 0..4.
+INCOME_LEVEL_BINS = 5
+
+
+def seed_low(low: float) -> float:
+    """The smallest value the seed's rescaling can produce for a column mapped onto ``low``..high.
+
+    The seed rescaled with ``MinMaxScaler`` and then truncated with ``astype(int)``: the batch's minimum
+    comes out a hair below ``low`` in floating point (``44.99999999999999``) and truncates to
+    ``low - 1``; at 0 it truncates towards zero and stays 0. The maximum truncates to ``high`` or
+    ``high - 1``, inside the range.
+    """
+    return low - 1 if low > 0 else low
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -66,7 +78,7 @@ def _binary(name: str, description: str = "", nullable: bool = False) -> Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    *(Column(n, "int", lo, hi) for n, (lo, hi) in SCALED_NUMERIC.items()),
+    *(Column(n, "int", seed_low(lo), hi) for n, (lo, hi) in SCALED_NUMERIC.items()),
     *(Column(n, "float", -UNSCALED_BOUND, UNSCALED_BOUND) for n in UNSCALED_NUMERIC),
     Column("bmi", "int", *BMI_RANGE, description="weight / (height/100)^2, as int"),
     _binary("gender"),
@@ -89,7 +101,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("driving_record", "int", 1, 4),
     Column("previous_claim_rate", "int", 1, 5),
     Column("education_level", "int", 0, 6),
-    Column("income level", "int", 1, INCOME_LEVEL_BINS),
+    Column("income level", "int", 0, INCOME_LEVEL_BINS - 1, description="income in 5 equal-width bins, 0..4"),
     Column("n_dependents", "int", 1, 5),
     _binary("employment_type", nullable=True),
 )

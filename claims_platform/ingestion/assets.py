@@ -1,16 +1,34 @@
-"""The daily `applications` and `rejected_applications` assets and their blocking checks."""
+"""The daily `applications` and `rejected_applications` assets and their checks.
 
+A run reads its days from the source once, holds every row to the data contract, then judges each day
+as a whole (:mod:`claims_platform.ingestion.verdicts`). A broken day is quarantined — all its rows in
+`rejected_applications` with the day-level reason, none in `applications` — and named in an alert, while
+the run's other days are stored and flow on; the checks fail with ERROR (blocking what follows) only
+when no day of the run is usable.
+"""
 
-from datetime import date
+from datetime import UTC, date, timedelta
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from claims_platform.alerts.resource import Alert, AlertsResource
 from claims_platform.ingestion.batches import DayBatch, validate_days
+from claims_platform.ingestion.verdicts import (
+    VOLUME_HISTORY_DAYS,
+    ShareHistory,
+    VolumeLimits,
+    quarantine,
+    rejected_share_problem,
+    rolling_history,
+    unusual_rejected_share,
+    volume_bounds,
+    volume_problem,
+)
 from claims_platform.partitions import daily_partitions
 from claims_platform.resources import ApplicationSource
-from claims_platform.settings import DAILY_VOLUME
+from claims_platform.source.warehouse import LOADED_AT
 
 GROUP = "ingestion"
 OWNERS = ["team:data-science"]
@@ -19,19 +37,41 @@ COLUMNS_PRESENT = "contract_columns_present"
 UNIQUE_IDS = "unique_application_ids"
 PLAUSIBLE_VOLUME = "plausible_daily_volume"
 REJECTED_SHARE = "rejected_share_within_limit"
+SHARE_VS_HISTORY = "rejected_share_vs_history"
+
+# Per-partition metadata keys other code reads back (the late-data sensor, the share history).
+ROWS_READ = "rows_read"
+REJECTED_ROWS = "rejected_rows"
+QUARANTINED_KEY = "quarantined"
+LOADED_THROUGH = "loaded_through"
 
 
 class IngestionConfig(dg.Config):
-    """Limits that decide when a day's batch is broken rather than merely holding some bad rows."""
+    """Limits that decide when a day's batch is broken as a whole rather than merely holding bad rows."""
 
-    min_rows: int = Field(
-        default=DAILY_VOLUME // 4,
-        description="Fewer rows than this (but more than none) is an implausible day. An empty day only warns.",
+    min_share_of_typical: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description=f"A day with fewer rows than this share of the typical day (median of the {VOLUME_HISTORY_DAYS} days before) is implausible.",
     )
-    max_rows: int = Field(default=DAILY_VOLUME * 4, description="More rows than this is an implausible day.")
+    max_multiple_of_typical: float = Field(
+        default=4.0, gt=1, description="A day with more rows than this multiple of the typical day is implausible."
+    )
+    min_rows: int = Field(default=1, ge=1, description="Fewer rows than this (but more than none) is always implausible.")
+    max_rows: int = Field(default=1_000_000, ge=1, description="More rows than this is always implausible.")
     max_rejected_share: float = Field(
-        default=0.05, description="A day with a larger share of rejected rows is a broken batch."
+        default=0.05, gt=0, le=1, description="A day with a larger share of rows breaking the contract is quarantined."
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "IngestionConfig":
+        if self.min_rows > self.max_rows:
+            raise ValueError(f"min_rows ({self.min_rows}) must not be above max_rows ({self.max_rows})")
+        return self
+
+    def limits(self) -> VolumeLimits:
+        return VolumeLimits(self.min_rows, self.max_rows, self.min_share_of_typical, self.max_multiple_of_typical)
 
 
 def _days_of(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -40,39 +80,44 @@ def _days_of(context: dg.AssetExecutionContext) -> tuple[date, date]:
     return window.start.date(), (window.end - pd.Timedelta(days=1)).date()
 
 
-def _check(name: str, description: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset="applications", description=description, blocking=True)
+def _check(name: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset="applications", description=description, blocking=blocking)
 
 
-def _volume_result(batches: dict[date, DayBatch], config: IngestionConfig) -> dg.AssetCheckResult:
-    implausible = {
-        str(d): b.rows_read for d, b in batches.items() if b.rows_read and not config.min_rows <= b.rows_read <= config.max_rows
-    }
-    empty = [str(d) for d, b in batches.items() if b.rows_read == 0]
-    if implausible:
-        severity, passed = dg.AssetCheckSeverity.ERROR, False
-    elif empty:
-        # A day with no applications is possible (an outage upstream, a holiday); scoring an empty
-        # day yields an empty forecast, so it warns instead of blocking.
-        severity, passed = dg.AssetCheckSeverity.WARN, False
-    else:
-        severity, passed = dg.AssetCheckSeverity.ERROR, True
-    return dg.AssetCheckResult(
-        check_name=PLAUSIBLE_VOLUME,
-        passed=passed,
-        severity=severity,
-        metadata={
-            "implausible_days": dg.MetadataValue.json(implausible),
-            "empty_days": dg.MetadataValue.json(empty),
-            "allowed_rows": f"{config.min_rows}..{config.max_rows}",
-        },
-    )
+def _severity(failed_days: int, usable_days: int) -> dg.AssetCheckSeverity:
+    """ERROR (blocking what follows) only when no day of the run is usable; a quarantine otherwise warns."""
+    return dg.AssetCheckSeverity.ERROR if failed_days and not usable_days else dg.AssetCheckSeverity.WARN
 
 
-def _counts_table(batches: dict[date, DayBatch]) -> dg.TableMetadataValue:
+def _share_history(context: dg.AssetExecutionContext, first_day: date) -> dict[date, tuple[int, int]]:
+    """(rows read, rows rejected by the contract) of the stored days before the run, from their metadata."""
+    days = [(first_day - timedelta(days=i)).isoformat() for i in range(1, VOLUME_HISTORY_DAYS + 1)]
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("applications"), asset_partitions=days), limit=4 * len(days)
+    ).records
+    history: dict[date, tuple[int, int]] = {}
+    for record in records:  # newest first: the first record of a day is its current one
+        materialization = record.asset_materialization
+        day = date.fromisoformat(materialization.partition)
+        meta = materialization.metadata
+        if day in history or ROWS_READ not in meta or (QUARANTINED_KEY in meta and meta[QUARANTINED_KEY].value):
+            continue
+        history[day] = (int(meta[ROWS_READ].value), int(meta.get(REJECTED_ROWS, dg.IntMetadataValue(0)).value))
+    return history
+
+
+def _counts_table(batches: dict[date, DayBatch], quarantined: dict[date, list[str]]) -> dg.TableMetadataValue:
     return dg.MetadataValue.table(
         records=[
-            dg.TableRecord({"day": str(d), "read": b.rows_read, "valid": len(b.valid), "rejected": len(b.rejected)})
+            dg.TableRecord(
+                {
+                    "day": str(d),
+                    "read": b.rows_read,
+                    "valid": len(b.valid),
+                    "rejected": len(b.rejected),
+                    "quarantined": d in quarantined,
+                }
+            )
             for d, b in list(batches.items())[:400]
         ],
         schema=dg.TableSchema(
@@ -81,6 +126,7 @@ def _counts_table(batches: dict[date, DayBatch]) -> dg.TableMetadataValue:
                 dg.TableColumn("read", "int"),
                 dg.TableColumn("valid", "int"),
                 dg.TableColumn("rejected", "int"),
+                dg.TableColumn("quarantined", "bool"),
             ]
         ),
     )
@@ -113,49 +159,101 @@ def _counts_table(batches: dict[date, DayBatch]) -> dg.TableMetadataValue:
     backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[
         _check(COLUMNS_PRESENT, "Every contract column is in the warehouse's batch."),
-        _check(UNIQUE_IDS, "No application_id occurs twice in a day's batch."),
-        _check(PLAUSIBLE_VOLUME, "Each day's row count is plausible (an empty day warns)."),
-        _check(REJECTED_SHARE, "At most a small share of a day's rows break the contract."),
+        _check(
+            PLAUSIBLE_VOLUME,
+            "Each day's row count is plausible against the typical day before it; an implausible day is quarantined.",
+        ),
+        _check(
+            REJECTED_SHARE,
+            "At most max_rejected_share of a day's rows break the contract; a day above it is quarantined.",
+        ),
+        _check(
+            UNIQUE_IDS,
+            "No application_id occurs twice on a day or on an earlier day (such rows are rejected, naming the day).",
+            blocking=False,
+        ),
+        _check(
+            SHARE_VS_HISTORY,
+            "Each day's share of rejected rows is in line with the share the contract rejected over the days before.",
+            blocking=False,
+        ),
     ],
 )
-def ingest_applications(context: dg.AssetExecutionContext, config: IngestionConfig, source: ApplicationSource):
-    """Read each day of the partition range from the source, validate once, route every row.
+def ingest_applications(
+    context: dg.AssetExecutionContext, config: IngestionConfig, source: ApplicationSource, alerts: AlertsResource
+):
+    """Read each day of the partition range from the source, validate once, judge each day, route every row.
 
-    Rows read = valid + rejected for every day; the counts are metadata on both assets.
+    Rows read = valid + rejected for every day; each day's counts, verdict and the warehouse watermark
+    it read up to are that partition's own metadata.
     """
     first_day, last_day = _days_of(context)
     raw = source.read_applications(first_day, last_day)
-    result, batches = validate_days(raw, first_day, last_day)
-    keys = {day: day.isoformat() for day in batches}
+    loaded_at = raw.pop(LOADED_AT) if LOADED_AT in raw.columns else None
+    earlier = source.earlier_days(raw["application_id"].dropna().astype(str).unique(), first_day) if len(raw) else {}
+    result, batches = validate_days(raw, first_day, last_day, earlier)
     rows_read = sum(b.rows_read for b in batches.values())
-    valid_rows = sum(len(b.valid) for b in batches.values())
-    rejected_rows = sum(len(b.rejected) for b in batches.values())
-    if rows_read != valid_rows + rejected_rows or rows_read != len(raw):
-        raise RuntimeError(
-            f"Row accounting broken: read {len(raw)}, attributed {rows_read}, valid {valid_rows} + rejected {rejected_rows}"
+    if rows_read != sum(len(b.valid) + len(b.rejected) for b in batches.values()) or rows_read != len(raw):
+        raise RuntimeError(f"Row accounting broken: read {len(raw)}, attributed {rows_read}")
+    contract_rejected = {d: len(b.rejected) for d, b in batches.items()}
+    watermarks = _watermarks(raw, loaded_at)
+
+    volumes = _volume_history(source, first_day)
+    shares = _share_history(context, first_day)
+    limits = config.limits()
+    quarantined: dict[date, list[str]] = {}
+    implausible: dict[str, str] = {}
+    unusual: dict[str, str] = {}
+    for day, batch in batches.items():
+        problem = volume_problem(batch.rows_read, volume_bounds(rolling_history(volumes, day), limits))
+        volumes[day] = batch.rows_read
+        if problem:
+            implausible[str(day)] = problem
+        problems = [p for p in (problem, rejected_share_problem(batch.rows_read, len(batch.rejected), config.max_rejected_share)) if p]
+        if problems:
+            quarantined[day] = problems
+            batches[day] = quarantine(batch, problems)
+            continue
+        window = [shares[d] for d in (day - timedelta(days=i) for i in range(1, VOLUME_HISTORY_DAYS + 1)) if d in shares]
+        history = ShareHistory(sum(r for r, _ in window), sum(k for _, k in window))
+        if note := unusual_rejected_share(batch.rows_read, len(batch.rejected), history):
+            unusual[str(day)] = note
+        shares[day] = (batch.rows_read, len(batch.rejected))
+
+    for day, batch in batches.items():
+        own = {
+            ROWS_READ: batch.rows_read,
+            "valid_rows": len(batch.valid),
+            REJECTED_ROWS: contract_rejected[day],
+            QUARANTINED_KEY: day in quarantined,
+            LOADED_THROUGH: watermarks.get(day, ""),
+        }
+        if day in quarantined:
+            own["quarantine_reason"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in quarantined[day]))
+        key = day.isoformat()
+        context.add_asset_metadata(own, asset_key="applications", partition_key=key)
+        context.add_asset_metadata(
+            {ROWS_READ: batch.rows_read, "rejected_rows": len(batch.rejected), QUARANTINED_KEY: day in quarantined},
+            asset_key="rejected_applications",
+            partition_key=key,
         )
-    # Dagster copies a run's output metadata onto every partition it materializes, so totals over a
-    # backfill's range say so in their names; `per_day` has each day's own counts.
-    common = {
-        "run_days": len(batches),
-        "run_rows_read": rows_read,
-        "run_valid_rows": valid_rows,
-        "run_rejected_rows": rejected_rows,
-    }
+    if quarantined:
+        alerts.send(_quarantine_alert(quarantined, batches, context.run_id), log=context.log)
+
+    # Totals over a backfill's range say so in their names; each day's own figures are above.
+    common = {"run_days": len(batches), "run_rows_read": rows_read, "run_quarantined_days": len(quarantined)}
     yield dg.Output(
-        {keys[d]: b.valid for d, b in batches.items()},
+        {d.isoformat(): b.valid for d, b in batches.items()},
         output_name="applications",
-        metadata={**common, "per_day": _counts_table(batches)},
+        metadata={**common, "per_day": _counts_table(batches, quarantined)},
     )
     top_rules = sorted(result.rule_counts.items(), key=lambda kv: -kv[1])[:20]
     yield dg.Output(
-        {keys[d]: b.rejected for d, b in batches.items()},
+        {d.isoformat(): b.rejected for d, b in batches.items()},
         output_name="rejected_applications",
-        metadata={
-            **common,
-            "run_rules_broken": dg.MetadataValue.json(dict(top_rules)),
-        },
+        metadata={**common, "run_rules_broken": dg.MetadataValue.json(dict(top_rules))},
     )
+    usable = len(batches) - len(quarantined)
     yield dg.AssetCheckResult(
         check_name=COLUMNS_PRESENT,
         passed=not result.missing_columns,
@@ -164,18 +262,87 @@ def ingest_applications(context: dg.AssetExecutionContext, config: IngestionConf
             "unexpected_columns": dg.MetadataValue.json(list(result.unexpected_columns)),
         },
     )
+    empty = [str(d) for d, b in batches.items() if b.rows_read == 0]
     yield dg.AssetCheckResult(
-        check_name=UNIQUE_IDS, passed=result.duplicate_ids == 0, metadata={"duplicate_rows": result.duplicate_ids}
+        check_name=PLAUSIBLE_VOLUME,
+        passed=not implausible and not empty,
+        # An empty day is possible (an outage upstream, a holiday): it only warns.
+        severity=_severity(len(implausible), usable) if implausible else dg.AssetCheckSeverity.WARN,
+        description=_first_lines(implausible) or (f"No applications on {', '.join(empty[:10])}" if empty else None),
+        metadata={
+            "implausible_days": dg.MetadataValue.json({d: batches[date.fromisoformat(d)].rows_read for d in implausible}),
+            "empty_days": dg.MetadataValue.json(empty),
+            "quarantined_days": dg.MetadataValue.json([str(d) for d in quarantined]),
+        },
     )
-    yield _volume_result(batches, config)
-    shares = {str(d): round(len(b.rejected) / b.rows_read, 4) for d, b in batches.items() if b.rows_read}
-    broken = {d: s for d, s in shares.items() if s > config.max_rejected_share}
+    over = {str(d): p for d, ps in quarantined.items() for p in ps if p.startswith(REJECTED_SHARE)}
     yield dg.AssetCheckResult(
         check_name=REJECTED_SHARE,
-        passed=not broken,
+        passed=not over,
+        severity=_severity(len(over), usable),
+        description=_first_lines(over),
         metadata={
             "max_rejected_share": config.max_rejected_share,
-            "worst_share": max(shares.values(), default=0.0),
-            "broken_days": dg.MetadataValue.json(broken),
+            "broken_days": dg.MetadataValue.json(
+                {d: round(contract_rejected[date.fromisoformat(d)] / batches[date.fromisoformat(d)].rows_read, 4) for d in over}
+            ),
         },
+    )
+    duplicates = result.duplicate_ids
+    yield dg.AssetCheckResult(
+        check_name=UNIQUE_IDS,
+        passed=duplicates == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(f"{duplicates} row(s) rejected for an application_id already used (see rejected_applications)" if duplicates else None),
+        metadata={"duplicate_rows": duplicates},
+    )
+    yield dg.AssetCheckResult(
+        check_name=SHARE_VS_HISTORY,
+        passed=not unusual,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=_first_lines(unusual),
+        metadata={"unusual_days": dg.MetadataValue.json(unusual)},
+    )
+
+
+def _first_lines(messages: dict[str, str], limit: int = 5) -> str | None:
+    """Up to ``limit`` "day: message" lines, and how many more."""
+    if not messages:
+        return None
+    lines = [f"{day}: {text}" for day, text in list(messages.items())[:limit]]
+    if len(messages) > limit:
+        lines.append(f"... and {len(messages) - limit} more day(s)")
+    return "\n".join(lines)
+
+
+def _watermarks(raw: pd.DataFrame, loaded_at: pd.Series | None) -> dict[date, str]:
+    """Per day, the latest ``loaded_at`` among the rows read (ISO, UTC): what the late-data sensor compares."""
+    if loaded_at is None or not len(raw):
+        return {}
+    days = pd.to_datetime(raw["application_date"].astype("object"), errors="coerce").dt.date
+    latest = pd.to_datetime(loaded_at).groupby(days).max()
+    return {d: ts.tz_localize(UTC).isoformat() if ts.tzinfo is None else ts.isoformat() for d, ts in latest.items()}
+
+
+def _volume_history(source: ApplicationSource, first_day: date) -> dict[date, int]:
+    """Rows per day the warehouse holds for the days before the run (the volume check's history)."""
+    frame = source.loaded_days(first_day - timedelta(days=VOLUME_HISTORY_DAYS), first_day - timedelta(days=1))
+    return {d: int(n) for d, n in zip(frame["application_date"], frame["rows"], strict=True)}
+
+
+def _quarantine_alert(quarantined: dict[date, list[str]], batches: dict[date, DayBatch], run_id: str) -> Alert:
+    days = sorted(quarantined)
+    rows = sum(len(batches[d].rejected) for d in days)
+    listed = "; ".join(f"{d}: {' / '.join(quarantined[d])}" for d in days[:5])
+    more = f" (and {len(days) - 5} more days)" if len(days) > 5 else ""
+    return Alert(
+        "error",
+        f"Quarantined {len(days)} day(s) of applications: {', '.join(str(d) for d in days[:5])}",
+        (
+            f"{listed}{more}. Their {rows:,} rows are in rejected_applications with the reason; nothing of these days "
+            "reaches training or scoring. Fix the source (a re-load is re-scored by late_applications_sensor) or, if "
+            "the day is real, re-run it with the limit changed."
+        ),
+        {"days": ", ".join(str(d) for d in days[:20]), "rows held": f"{rows:,}", "run id": run_id},
+        dedupe_key=f"quarantine:{run_id}",
     )

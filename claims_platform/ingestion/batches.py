@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -25,6 +25,7 @@ class DayBatch:
     valid: pd.DataFrame
     rejected: pd.DataFrame
     rows_read: int
+    valid_row_numbers: tuple[int, ...] = ()  # each valid row's position in the read, as ``row_number``
 
 
 def _day_of(values: pd.Series) -> pd.Series:
@@ -48,15 +49,26 @@ def split_by_day(result: ValidationResult, raw: pd.DataFrame, days: Iterable[dat
     valid_by_day = dict(tuple(result.valid.groupby(APPLICATION_DATE, sort=False))) if len(result.valid) else {}
     rejected_by_day = dict(tuple(result.rejected.groupby(pd.Series(rejected_day, index=result.rejected.index)))) if len(result.rejected) else {}
     counts = read_day.value_counts().to_dict()
+    # Valid rows keep the read's order, so their positions are the read's minus the rejected ones.
+    valid_positions = read_day.drop(index=result.rejected["row_number"].to_numpy()) if len(result.rejected) else read_day
+    positions_by_day = valid_positions.groupby(valid_positions, sort=False).groups
     for day in days:
         valid = valid_by_day.get(day, result.valid.iloc[0:0]).reset_index(drop=True)
         rejected = rejected_by_day.get(day, result.rejected.iloc[0:0]).reset_index(drop=True)
-        out[day] = DayBatch(day=day, valid=valid, rejected=rejected, rows_read=int(counts.get(day, 0)))
+        positions = tuple(int(i) for i in positions_by_day.get(day, ()))
+        out[day] = DayBatch(
+            day=day, valid=valid, rejected=rejected, rows_read=int(counts.get(day, 0)), valid_row_numbers=positions
+        )
     return out
 
 
-def validate_days(raw: pd.DataFrame, first_day: date, last_day: date) -> tuple[ValidationResult, dict[date, DayBatch]]:
-    """Validate a multi-day read once (fast) and split the outcome per day."""
+def validate_days(
+    raw: pd.DataFrame, first_day: date, last_day: date, earlier_days: Mapping[str, date] | None = None
+) -> tuple[ValidationResult, dict[date, DayBatch]]:
+    """Validate a multi-day read once (fast) and split the outcome per day.
+
+    ``earlier_days``: ids already stored before ``first_day`` and the first day each occurred on.
+    """
     raw = raw.reset_index(drop=True)  # rejected rows are found again by their position (row_number)
-    result = validate_applications(raw, first_day, last_day)
+    result = validate_applications(raw, first_day, last_day, earlier_days)
     return result, split_by_day(result, raw, days_between(first_day, last_day))

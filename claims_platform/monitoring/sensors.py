@@ -14,6 +14,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from claims_platform import settings
 from claims_platform.alerts.resource import Alert, AlertsResource
+from claims_platform.instance_records import latest_materializations
 from claims_platform.months import add_months
 from claims_platform.partitions import daily_partitions, monthly_partitions
 from claims_platform.scoring.jobs import nightly_scoring_job
@@ -120,22 +121,6 @@ def retrain_request(alert_day: str, run_key: str, reason: str) -> dg.RunRequest:
     )
 
 
-def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partitions: list[str]) -> dict[str, tuple[dict, float]]:
-    """Each partition's latest materialization: (metadata values, timestamp)."""
-    if not partitions:
-        return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions), limit=len(partitions) * 4, ascending=False
-    ).records
-    latest: dict[str, tuple[dict, float]] = {}
-    for record in records:
-        partition = record.partition_key
-        if partition not in latest:
-            metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-            latest[partition] = (metadata, record.timestamp)
-    return latest
-
-
 def drift_flags(instance: dg.DagsterInstance) -> dict[str, bool]:
     """day -> drifted, from the latest drift report of each of the last LOOKBACK_DAYS reported days."""
     reported = sorted(instance.get_materialized_partitions(DRIFT))
@@ -143,7 +128,7 @@ def drift_flags(instance: dg.DagsterInstance) -> dict[str, bool]:
         return {}
     newest = date.fromisoformat(reported[-1])
     window = [d for d in reported if d >= (newest - timedelta(days=LOOKBACK_DAYS)).isoformat()]
-    return {day: bool(meta.get("drifted")) for day, (meta, _) in _latest_metadata(instance, DRIFT, window).items()}
+    return {day: bool(latest.metadata.get("drifted")) for day, latest in latest_materializations(instance, DRIFT, window).items()}
 
 
 def monitoring_requests(
@@ -213,7 +198,8 @@ def monitoring_alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsR
     k = settings.drift_alert_days()
     flags = drift_flags(context.instance)
     measured = sorted(context.instance.get_materialized_partitions(MODEL_PERFORMANCE))[-3:]
-    performance = _latest_metadata(context.instance, MODEL_PERFORMANCE, measured)
+    latest = latest_materializations(context.instance, MODEL_PERFORMANCE, measured)
+    performance = {month: (m.metadata, m.timestamp) for month, m in latest.items()}
     cursor = json.loads(context.cursor) if context.cursor else {}
     raised, new_cursor = monitoring_requests(flags, performance, cursor, k)
     for alert, _ in raised:

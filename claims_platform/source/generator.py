@@ -98,11 +98,13 @@ assert set(_DRAWS) | set(_DERIVED) | set(schema.SCALED_NUMERIC) | set(schema.UNS
 
 
 def income_level(income: np.ndarray | pd.Series) -> np.ndarray:
-    """``income level``: income in ``schema.INCOME_LEVEL_BINS`` equal-width bins of its range, 1-based."""
+    """``income level``: income in ``schema.INCOME_LEVEL_BINS`` equal-width bins of its range, numbered
+    from 0 as the seed's ``pd.cut(income, bins=5, labels=False)`` numbers them (over the fixed range, not
+    the batch's)."""
     low, high = schema.SCALED_NUMERIC["income"]
     width = (high - low) / schema.INCOME_LEVEL_BINS
     bins = np.floor((np.asarray(income, dtype=float) - low) / width)
-    return (np.clip(bins, 0, schema.INCOME_LEVEL_BINS - 1) + 1).astype(np.int64)
+    return np.clip(bins, 0, schema.INCOME_LEVEL_BINS - 1).astype(np.int64)
 
 
 def bmi(weight_kg: np.ndarray | pd.Series, height_cm: np.ndarray | pd.Series) -> np.ndarray:

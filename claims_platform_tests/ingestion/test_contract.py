@@ -47,7 +47,7 @@ def test_missing_column_rejects_every_row_and_is_reported(good_day):
     ("column", "value", "rule"),
     [
         ("age", "forty", "readable as number"),  # wrong type
-        ("age", 140, "in range 18..95"),  # out of range
+        ("age", 140, "in range 17..95"),  # out of range (17: the seed's rescaling truncates its minimum to one below 18)
         ("income", -5, "in range 0..250000"),
         ("age", 33.5, "whole number"),
         ("income", None, "required (not null)"),  # null where required
@@ -78,14 +78,34 @@ def test_nullable_columns_accept_missing_values(good_day):
     assert validate_applications(good_day, DAY).rejected.empty
 
 
-def test_duplicate_application_ids_reject_every_copy(good_day):
+def test_duplicate_application_ids_on_one_day_reject_every_copy(good_day):
     bad = good_day.copy()
     bad.loc[9, APPLICATION_ID] = bad.loc[3, APPLICATION_ID]
     result = validate_applications(bad, DAY)
     _accounted(result)
     assert result.duplicate_ids == 2
     assert sorted(result.rejected[ROW_NUMBER]) == [3, 9]
-    assert all("application_id': unique" in r for r in result.rejected[REJECTION_REASON])
+    assert all("application_id': unique within the day" in r for r in result.rejected[REJECTION_REASON])
+
+
+def test_an_id_seen_on_an_earlier_day_is_rejected_naming_that_day(good_day):
+    """Within a multi-day batch the first day keeps the id; before the batch, the warehouse's day counts."""
+    later = good_day.copy()
+    later[APPLICATION_DATE] = date(2025, 3, 5)
+    later[APPLICATION_ID] = later[APPLICATION_ID].str.replace("A20250303", "A20250305")
+    later.loc[4, APPLICATION_ID] = good_day.loc[7, APPLICATION_ID]  # a resubmission two days later
+    batch = pd.concat([good_day, later], ignore_index=True)
+    result = validate_applications(batch, DAY, date(2025, 3, 5))
+    _accounted(result)
+    assert list(result.rejected[ROW_NUMBER]) == [len(good_day) + 4]
+    assert result.rejected[REJECTION_REASON].iloc[0] == (
+        f"column 'application_id': seen on an earlier day (value {good_day.loc[7, APPLICATION_ID]}; first on 2025-03-03)"
+    )
+
+    earlier = {later.loc[0, APPLICATION_ID]: date(2025, 1, 20)}
+    result = validate_applications(later, date(2025, 3, 5), earlier_days=earlier)
+    assert list(result.rejected[ROW_NUMBER]) == [0] and "first on 2025-01-20" in result.rejected[REJECTION_REASON].iloc[0]
+    assert result.duplicate_ids == 1
 
 
 def test_rows_dated_outside_the_batch_are_rejected(good_day):
@@ -109,7 +129,7 @@ def test_several_broken_rules_on_one_row_are_all_named(good_day):
     bad.loc[2, "location"] = "?"
     result = validate_applications(bad, DAY)
     reason = result.rejected.iloc[0][REJECTION_REASON]
-    assert "column 'age': in range 18..95 (value 10" in reason and "column 'location': one of A..Z (value ?)" in reason
+    assert "column 'age': in range 17..95 (value 10" in reason and "column 'location': one of A..Z (value ?)" in reason
 
 
 def test_rejected_rows_survive_parquet(good_day, tmp_path):
