@@ -117,7 +117,7 @@ def application_scores(
 class ReserveConfig(dg.Config):
     """The cost side of the reserve."""
 
-    average_claim_cost: float = Field(default=12_000.0, description="Average cost of one claim, in currency units.")
+    average_claim_cost: float = Field(default=12_000.0, gt=0, description="Average cost of one claim, in currency units.")
 
 
 def _forecast_row(day: str, scores: pd.DataFrame, cost: float) -> dict:

@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from claims_platform.alerts.resource import Alert, AlertsResource
 from claims_platform.metadata import png_markdown
@@ -17,19 +17,21 @@ from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import shift_month_key
 from claims_platform.partitions import month_before, monthly_partitions, require_month_order
 from claims_platform.resources import ApplicationSource
-from claims_platform.schema import CLAIM_STATUS
+from claims_platform.schema import APPLICATION_ID, CLAIM_STATUS
 from claims_platform.settings import FIRST_DAY, TRAINING_WINDOW_MONTHS
 from claims_platform.training.config import TrainingConfig
 from claims_platform.training.dataset import (
     MIN_MONTH_COVERAGE,
     fingerprint,
     label_applications,
+    rejected_outcomes,
     training_window,
 )
 
 GROUP = "training"
 OWNERS = ["team:data-science"]
 CANDIDATE_QUALITY = "candidate_quality"
+REJECTED_UNBIASED = "rejected_rows_unbiased"
 
 
 def _month_of(context: dg.AssetExecutionContext):
@@ -53,21 +55,47 @@ class TrainingSetConfig(dg.Config):
         ),
     )
     min_month_coverage: float = Field(
-        default=MIN_MONTH_COVERAGE, description="A month counts as labelled when this share of it has outcomes."
+        default=MIN_MONTH_COVERAGE,
+        gt=0,
+        le=1,
+        description="A month counts as labelled when this share of it has outcomes.",
+    )
+
+    @field_validator("label_cutoff")
+    @classmethod
+    def _instant(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"not an ISO instant such as 2025-07-01T00:00:00+00:00: {value!r}") from None
+        return value
+
+
+def _window_input() -> dg.AssetIn:
+    """The daily partitions of the trailing window ending with the month (the first year reaches back
+    before the first ingested day, so missing partitions are allowed)."""
+    return dg.AssetIn(
+        partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-(TRAINING_WINDOW_MONTHS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+        ),
+        metadata={"allow_missing_partitions": True},
     )
 
 
 @dg.asset(
     partitions_def=monthly_partitions,
-    ins={
-        "applications": dg.AssetIn(
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-(TRAINING_WINDOW_MONTHS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+    ins={"applications": _window_input(), "rejected_applications": _window_input()},
+    check_specs=[
+        dg.AssetCheckSpec(
+            REJECTED_UNBIASED,
+            asset="training_set",
+            description=(
+                "The rows the data contract rejected in the window have the training rows' claim rate "
+                "(a contract that drops mostly claimants biases every model)."
             ),
-            # The window reaches back before the first ingested day for the first year.
-            metadata={"allow_missing_partitions": True},
         )
-    },
+    ],
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pandas", "parquet"},
@@ -80,8 +108,9 @@ def training_set(
     context: dg.AssetExecutionContext,
     config: TrainingSetConfig,
     applications: dict[str, pd.DataFrame],
+    rejected_applications: dict[str, pd.DataFrame],
     source: ApplicationSource,
-) -> pd.DataFrame:
+):
     """Point-in-time labelled rows for the month's model; never an outcome known after the cutoff."""
     cutoff = datetime.fromisoformat(config.label_cutoff) if config.label_cutoff else None
     if cutoff is not None and cutoff.tzinfo is not None:
@@ -104,20 +133,37 @@ def training_set(
             f"No month of {window.first_day:%Y-%m}..{window.last_day:%Y-%m} is labelled to "
             f"{config.min_month_coverage:.0%} by {window.cutoff.isoformat()} (coverage {labelled.coverage})."
         )
-    context.add_output_metadata(
-        {
+    rejected = [f for key, f in rejected_applications.items() if window.first_day.isoformat() <= key and len(f)]
+    rejected_ids = pd.concat([f[APPLICATION_ID] for f in rejected]) if rejected else pd.Series(dtype="object")
+    bias = rejected_outcomes(rejected_ids, outcomes, rows, window.cutoff)
+    yield dg.Output(
+        rows,
+        metadata={
             **window.as_metadata(),
             "label_cutoff_source": "run config (off-cycle)" if cutoff else "end of month",
             "days_loaded": len(days),
             "applications_in_window": labelled.applications,
             "training_rows": len(rows),
             "rows_of_partly_labelled_months": labelled.excluded_rows,
+            "duplicate_id_rows_dropped": labelled.duplicate_rows,
+            "rejected_rows_in_window": len(rejected_ids),
             "claim_rate": round(float(rows[CLAIM_STATUS].mean()), 4) if len(rows) else "n/a",
             "label_coverage": dg.MetadataValue.json(labelled.coverage),
             "fingerprint": fingerprint(rows),
-        }
+        },
     )
-    return rows
+    yield dg.AssetCheckResult(
+        check_name=REJECTED_UNBIASED,
+        passed=not bias.biased(),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=bias.describe() if bias.rejected_with_outcome else "No rejected row of the window has a known outcome.",
+        metadata={
+            "rejected_with_outcome": bias.rejected_with_outcome,
+            "rejected_claim_rate": round(bias.rejected_claim_rate, 4),
+            "training_claim_rate": round(bias.training_claim_rate, 4),
+            "p_value": float(f"{bias.p_value:.3g}"),
+        },
+    )
 
 
 _BUDGET = TrainingConfig()

@@ -76,6 +76,7 @@ class LabelledSet:
     coverage: dict[str, float]  # "YYYY-MM" -> share of the month's applications with a known outcome
     applications: int  # applications in the window
     excluded_rows: int  # labelled rows of months below the coverage floor
+    duplicate_rows: int = 0  # rows dropped because their id occurs again (see unique_applications)
 
 
 def label_applications(
@@ -96,7 +97,7 @@ def label_applications(
     in_window = (dates >= pd.Timestamp(window.first_day)) & (dates <= pd.Timestamp(window.last_day))
     known = pd.to_datetime(outcomes[KNOWN_DATE]) < pd.Timestamp(window.cutoff)
     labels = outcomes.loc[known, [APPLICATION_ID, CLAIM_STATUS]].drop_duplicates(APPLICATION_ID)
-    inside = applications.loc[in_window]
+    inside, duplicates = unique_applications(applications.loc[in_window])
     labelled = inside.merge(labels, on=APPLICATION_ID, how="inner", validate="one_to_one")
     labelled[CLAIM_STATUS] = labelled[CLAIM_STATUS].astype("int64")
 
@@ -110,7 +111,71 @@ def label_applications(
         coverage={m: round(float(c), 4) for m, c in coverage.items()},
         applications=len(inside),
         excluded_rows=int((~keep).sum()),
+        duplicate_rows=duplicates,
     )
+
+
+def unique_applications(applications: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The applications with each id once, and how many rows were dropped.
+
+    Ingestion rejects a reused id (the data contract's identity rule), but days stored before that
+    rule, or re-imported into other days since, can still hold one id twice. The same rule applies
+    here so a training set always builds: the first day keeps the id; two rows of one id on that
+    day are both dropped (which one is real cannot be told).
+    """
+    if not applications[APPLICATION_ID].duplicated().any():
+        return applications, 0
+    days = pd.to_datetime(applications[APPLICATION_DATE])
+    first = days.groupby(applications[APPLICATION_ID]).transform("min")
+    on_first_day = days == first
+    twice_that_day = applications.loc[on_first_day].duplicated(APPLICATION_ID, keep=False)
+    keep = on_first_day & ~twice_that_day.reindex(applications.index, fill_value=False)
+    return applications.loc[keep], int((~keep).sum())
+
+
+@dataclass(frozen=True)
+class RejectedOutcomes:
+    """Outcomes of the rows the data contract rejected, against the training rows' (a bias check)."""
+
+    rejected_with_outcome: int
+    rejected_claims: int
+    training_rows: int
+    training_claims: int
+    p_value: float  # Fisher's exact test: same claim rate among rejected and training rows
+
+    @property
+    def rejected_claim_rate(self) -> float:
+        return self.rejected_claims / self.rejected_with_outcome if self.rejected_with_outcome else 0.0
+
+    @property
+    def training_claim_rate(self) -> float:
+        return self.training_claims / self.training_rows if self.training_rows else 0.0
+
+    def biased(self, min_rows: int = 10, p_value: float = 1e-3) -> bool:
+        """True when the contract drops claimants (or non-claimants) far more than chance would."""
+        return self.rejected_with_outcome >= min_rows and self.p_value < p_value
+
+    def describe(self) -> str:
+        with_them = (self.training_claims + self.rejected_claims) / max(self.training_rows + self.rejected_with_outcome, 1)
+        return (
+            f"{self.rejected_claims} of {self.rejected_with_outcome} rejected rows with a known outcome are claims "
+            f"({self.rejected_claim_rate:.1%}) against {self.training_claim_rate:.1%} of the training rows "
+            f"(Fisher p = {self.p_value:.1e}); with them the training claim rate would be {with_them:.2%}. "
+            "Read their reasons in rejected_applications: a contract rule may be dropping real applicants."
+        )
+
+
+def rejected_outcomes(rejected_ids: pd.Series, outcomes: pd.DataFrame, rows: pd.DataFrame, cutoff: datetime) -> RejectedOutcomes:
+    """Compare the claim rate of rejected rows (outcomes known before ``cutoff``) with the training rows'."""
+    from scipy.stats import fisher_exact
+
+    known = outcomes.loc[pd.to_datetime(outcomes[KNOWN_DATE]) < pd.Timestamp(cutoff)]
+    labels = known.drop_duplicates(APPLICATION_ID).set_index(APPLICATION_ID)[CLAIM_STATUS]
+    rejected = labels.reindex(pd.Index(rejected_ids.dropna().astype(str).unique())).dropna()
+    n_r, c_r = len(rejected), int(rejected.sum())
+    n_t, c_t = len(rows), int(rows[CLAIM_STATUS].sum()) if len(rows) else 0
+    p = fisher_exact([[c_r, n_r - c_r], [c_t, n_t - c_t]]).pvalue if n_r and n_t else 1.0
+    return RejectedOutcomes(n_r, c_r, n_t, c_t, float(p))
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

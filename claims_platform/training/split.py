@@ -60,7 +60,10 @@ def _dates(frame: pd.DataFrame) -> pd.Series:
 
 def _check_part(name: str, part: pd.DataFrame, min_rows: int) -> None:
     if len(part) < min_rows:
-        raise ValueError(f"the {name} part has {len(part)} rows, fewer than the {min_rows} needed")
+        raise ValueError(
+            f"the {name} part has {len(part)} labelled rows, fewer than the {min_rows} needed: "
+            "import or ingest more applications for its days"
+        )
     classes = set(pd.unique(part[schema.CLAIM_STATUS]))
     if classes != {0, 1}:
         raise ValueError(f"the {name} part needs both claim outcomes, it has only {sorted(classes)}")
@@ -81,7 +84,9 @@ def holdout_split(
     if len(distinct) < min_months:
         raise ValueError(
             f"the training window spans {len(distinct)} labelled month(s) {sorted(map(str, distinct))}; "
-            f"an out-of-time split needs at least {min_months}"
+            f"an out-of-time split needs at least {min_months} (the latest is the holdout). A month counts once its "
+            "outcomes are known by the cutoff (30 days after each application by default): train a later month, "
+            "or ingest earlier months first"
         )
     last = months.max()
     is_holdout = (months == last).to_numpy()

@@ -7,7 +7,7 @@ import pytest
 
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE
 from claims_platform.source.generator import World, simulate_days
-from claims_platform.training.dataset import fingerprint, label_applications, training_window
+from claims_platform.training.dataset import fingerprint, label_applications, rejected_outcomes, training_window
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,39 @@ def test_fingerprint_changes_with_the_data(quarter):
     changed = applications.copy()
     changed.loc[0, "age"] += 1
     assert fingerprint(changed) != fingerprint(applications)
+
+
+def test_a_reused_id_never_breaks_the_training_set_the_first_day_keeps_it(quarter):
+    """Days stored before ids were unique across history may repeat one: the set still builds."""
+    applications, outcomes = quarter
+    window = training_window(date(2025, 3, 1), 3)
+    reused = applications.copy()
+    jan = reused.index[pd.to_datetime(reused[APPLICATION_DATE]) == "2025-01-10"]
+    feb = reused.index[pd.to_datetime(reused[APPLICATION_DATE]) == "2025-02-10"]
+    reused.loc[feb[:3], APPLICATION_ID] = reused.loc[jan[:3], APPLICATION_ID].to_numpy()  # resubmitted a month later
+    reused.loc[jan[5], APPLICATION_ID] = reused.loc[jan[6], APPLICATION_ID]  # twice on one day
+    labelled = label_applications(reused, outcomes, window)
+    assert labelled.duplicate_rows == 5
+    assert labelled.rows[APPLICATION_ID].is_unique
+    kept = labelled.rows.set_index(APPLICATION_ID)
+    first = reused.loc[jan[0], APPLICATION_ID]
+    assert str(kept.loc[first, APPLICATION_DATE]) == "2025-01-10"
+    assert reused.loc[jan[6], APPLICATION_ID] not in kept.index
+
+
+def test_rejected_rows_that_are_mostly_claims_are_flagged(quarter):
+    """The first contract rejected 42 rows of an export, 39 of them claimants: that must not pass quietly."""
+    applications, outcomes = quarter
+    window = training_window(date(2025, 3, 1), 3)
+    rows = label_applications(applications, outcomes, window).rows
+    labels = outcomes.set_index(APPLICATION_ID)[CLAIM_STATUS]
+    claimants = labels[labels == 1].index[:39].tolist() + labels[labels == 0].index[:3].tolist()
+    biased = rejected_outcomes(pd.Series(claimants), outcomes, rows, window.cutoff)
+    assert (biased.rejected_with_outcome, biased.rejected_claims) == (42, 39) and biased.biased()
+    assert "39 of 42 rejected rows with a known outcome are claims (92.9%)" in biased.describe()
+
+    typical = labels.sample(200, random_state=1).index.to_series()
+    assert not rejected_outcomes(typical, outcomes, rows, window.cutoff).biased()
+    # An outcome not yet known by the cutoff does not count.
+    unknown = outcomes.assign(**{KNOWN_DATE: date(2025, 6, 1)})
+    assert rejected_outcomes(pd.Series(claimants), unknown, rows, window.cutoff).rejected_with_outcome == 0

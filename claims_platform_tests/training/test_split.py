@@ -48,7 +48,7 @@ def test_too_few_holdout_rows_is_an_error(window):
     # Keep only three rows of the last month.
     last = _dates(window) >= pd.Timestamp("2025-04-01")
     thin = pd.concat([window[~last], window[last].head(3)])
-    with pytest.raises(ValueError, match="holdout part has 3 rows"):
+    with pytest.raises(ValueError, match="holdout part has 3 labelled rows"):
         out_of_time_split(thin)
 
 
