@@ -7,7 +7,12 @@ import pytest
 
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE
 from claims_platform.source.generator import World, simulate_days
-from claims_platform.training.dataset import fingerprint, label_applications, rejected_outcomes, training_window
+from claims_platform.training.dataset import (
+    fingerprint,
+    label_applications,
+    rejected_outcomes,
+    training_window,
+)
 
 
 @pytest.fixture(scope="module")
