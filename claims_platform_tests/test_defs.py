@@ -26,11 +26,13 @@ def test_definitions_load_and_pin_the_asset_graph():
     ) == [
         "applications:contract_columns_present",
         "applications:plausible_daily_volume",
+        "applications:rejected_share_vs_history",
         "applications:rejected_share_within_limit",
         "applications:unique_application_ids",
         "applications_drift:applications_drift_within_threshold",
         "candidate_model:candidate_quality",
         "model_performance:performance_within_bounds",
+        "training_set:rejected_rows_unbiased",
     ]
     assert sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")) == [
         "daily_ingestion",
