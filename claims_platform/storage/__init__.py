@@ -3,7 +3,9 @@
 Both are open formats, so any tool can read what the platform wrote, and a person can read its
 decision records; nothing is pickled. Both IO managers take one ``base_path`` — a local folder or
 ``s3://bucket/prefix`` — and an optional dagster-aws ``S3Resource`` for the S3 connection, and both
-store and load many partitions in one step, as single-run backfills need.
+store and load many partitions in one step, as single-run backfills need. Every write is
+all-or-nothing: staged beside the stored files, then committed, or rolled back to the old files
+(see ``partitioned.py``).
 """
 
 from claims_platform.storage.json_io_manager import (

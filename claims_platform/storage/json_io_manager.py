@@ -13,14 +13,16 @@ What can be stored: dicts with ``str`` keys, lists, ``str``, ``int``, finite ``f
 ``StrEnum`` members. They come back as plain ``int`` / ``float`` / ``bool`` / ``str`` / ``list``.
 Anything else — a DataFrame, an arbitrary object, a set, a non-``str`` dict key, NaN or infinity —
 is refused with a ``TypeError`` naming the asset, the partition and where in the value it sits, and
-nothing is written: every partition of an output is encoded before the first file is written.
+nothing stored changes: values are encoded while they are staged, before anything is committed
+(the all-or-nothing protocol of ``partitioned.py``).
 
 This reuses the maintained IO managers rather than re-implementing them: dagster's
 ``PickledObjectFilesystemIOManager`` (what ``FilesystemIOManager`` builds) locally and dagster-aws's
 ``PickledObjectS3IOManager`` (what ``S3PickleIOManager`` builds) on S3, for their paths and object
-keys, with only the serialization and the extension replaced. Both are extended with
+keys, with the serialization, the extension and the writing replaced. Both are extended with
 :class:`~claims_platform.storage.partitioned.PartitionedUPathIOManager` because the stock ones refuse
-an output spanning several partitions, which a single-run backfill produces.
+an output spanning several partitions, which a single-run backfill produces, and write each object
+in place rather than all-or-nothing.
 
 Because a stored value may itself be a dict, the partition-dict conventions are stricter than for
 DataFrames: an input annotated ``dict[str, X]`` (or ``Mapping[str, X]``) always receives
@@ -33,7 +35,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import Any, get_args
 
@@ -53,10 +54,11 @@ from pydantic import Field
 from upath import UPath
 
 from claims_platform.storage.locations import (
+    LocalFiles,
+    boto3_objects,
     split_s3_url,
     storage_root,
     storage_url_is_s3,
-    write_bytes_atomically,
 )
 from claims_platform.storage.partitioned import PartitionedUPathIOManager
 
@@ -154,13 +156,6 @@ def _output_name(context: OutputContext) -> str:
     return f"{context.step_key}.{context.name}"
 
 
-@dataclass(frozen=True)
-class _EncodedJSON:
-    """One partition's value, already encoded, so a failing partition stops the output before any write."""
-
-    data: bytes
-
-
 class _PartitionedJSONIOManager(PartitionedUPathIOManager):
     extension = JSON_EXTENSION
 
@@ -169,30 +164,17 @@ class _PartitionedJSONIOManager(PartitionedUPathIOManager):
         # only ``dict[str, X]`` / ``Mapping[str, X]`` asks for partitions keyed by partition key.
         return is_dict_type(typing_type) and get_args(typing_type)[:1] == (str,)
 
-    def handle_output(self, context: OutputContext, obj: Any) -> None:
-        # Encode every partition before writing any, so a value that is not JSON in the last
-        # partition of a year-long backfill leaves no partial year behind.
+    def files_to_write(
+        self, context: OutputContext, obj: Any, path: UPath, partition_key: str | None
+    ) -> list[tuple[UPath, bytes]]:
         name = _output_name(context)
-        if context.has_asset_partitions:
-            values = self._values_by_partition(context, obj, list(self._get_paths_for_partitions(context)))
-            encoded: Any = {
-                key: _EncodedJSON(value_to_json_bytes(value, f"{name} {key}"))
-                for key, value in values.items()
-            }
-        else:
-            encoded = _EncodedJSON(value_to_json_bytes(obj, name))
-        super().handle_output(context, encoded)
+        where = f"{name} {partition_key}" if partition_key is not None else name
+        return [(path, value_to_json_bytes(obj, where))]
 
     def get_metadata(self, context: OutputContext, obj: Any) -> dict[str, Any]:
         # Unpartitioned outputs only. Replaces UPathIOManager's "path", which on S3 would be a bare
         # object key (and dagster-aws's extra "uri", which would repeat it).
         return {"path": MetadataValue.path(self.display_path(self._get_path(context)))}
-
-    @staticmethod
-    def _json_bytes(context: OutputContext, obj: Any) -> bytes:
-        if isinstance(obj, _EncodedJSON):
-            return obj.data
-        return value_to_json_bytes(obj, _output_name(context))
 
     def _decode(self, data: bytes, path: UPath) -> Any:
         try:
@@ -204,8 +186,7 @@ class _PartitionedJSONIOManager(PartitionedUPathIOManager):
 class LocalJSONIOManager(_PartitionedJSONIOManager, PickledObjectFilesystemIOManager):
     """``FilesystemIOManager``'s layout with JSON files, plus multi-partition outputs and concurrent loads."""
 
-    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
-        write_bytes_atomically(path, self._json_bytes(context, obj))
+    file_store = LocalFiles()
 
     def load_from_path(self, context: InputContext, path: UPath) -> Any:
         return self._decode(path.read_bytes(), path)
@@ -214,14 +195,10 @@ class LocalJSONIOManager(_PartitionedJSONIOManager, PickledObjectFilesystemIOMan
 class S3JSONIOManager(_PartitionedJSONIOManager, PickledObjectS3IOManager):
     """``S3PickleIOManager``'s object keys with JSON objects, plus multi-partition outputs and concurrent loads."""
 
-    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
-        # One PUT per object (an S3 PUT is atomic); the content type lets browsers and tools show it.
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=path.as_posix(),
-            Body=self._json_bytes(context, obj),
-            ContentType=JSON_CONTENT_TYPE,
-        )
+    def __init__(self, s3_bucket: str, s3_session: Any, s3_prefix: str | None = None):
+        super().__init__(s3_bucket=s3_bucket, s3_session=s3_session, s3_prefix=s3_prefix)
+        # The content type lets browsers and tools show the objects as JSON; copies keep it.
+        self.file_store = boto3_objects(self.s3, self.bucket, ContentType=JSON_CONTENT_TYPE)
 
     def load_from_path(self, context: InputContext, path: UPath) -> Any:
         try:

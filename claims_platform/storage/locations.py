@@ -2,11 +2,16 @@
 
 Both IO managers take the same ``base_path`` string, so one setting (``CLAIMS_STORAGE_URL``)
 moves all of the platform's storage between the local disk and S3.
+
+Also here: the four file operations the all-or-nothing write protocol (``partitioned.py``) needs,
+as a :class:`FileStore` for the local disk and one for S3 (reached through boto3 or s3fs).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from dagster_aws.s3 import S3Resource
@@ -86,14 +91,144 @@ def storage_root(base_path: str, s3: S3Resource | None = None) -> UPath:
     return UPath(base_path).expanduser().absolute()
 
 
-def write_bytes_atomically(path: UPath, data: bytes) -> None:
-    """Write a LOCAL file so a crash never leaves a truncated one a later run would read: write, then rename."""
-    import os
-    import uuid
+def is_local(root: UPath) -> bool:
+    """Whether ``root`` (a ``storage_root``) is on the local disk rather than S3."""
+    return root.protocol in ("", "file", "local")
 
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+# S3 deletes at most this many keys per DeleteObjects request.
+_MAX_KEYS_PER_DELETE = 1000
+
+
+class FileStore(Protocol):
+    """The file operations an all-or-nothing write needs; every path names one file or S3 object."""
+
+    def write(self, path: UPath, data: bytes) -> None:
+        """Store ``data`` at ``path`` (creating folders as needed), replacing what is there."""
+
+    def keep_aside(self, path: UPath, backup: UPath) -> bool:
+        """Make ``backup`` hold ``path``'s current content, leaving ``path`` as it is.
+
+        Returns False, doing nothing, when there is no file at ``path``.
+        """
+
+    def replace(self, source: UPath, path: UPath) -> None:
+        """Make ``path`` hold ``source``'s content in one step: a reader sees all old or all new."""
+
+    def delete(self, paths: Sequence[UPath]) -> None:
+        """Remove these files; one that is not there is not an error."""
+
+
+class LocalFiles:
+    """A :class:`FileStore` on the local disk: renames are atomic, and a hard link keeps old content aside.
+
+    The hard link (not a rename) means the final path always holds a whole file, old or new, even
+    for a reader that looks in the middle of a commit.
+    """
+
+    def write(self, path: UPath, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def keep_aside(self, path: UPath, backup: UPath) -> bool:
+        try:
+            os.link(path, backup)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def replace(self, source: UPath, path: UPath) -> None:
+        os.replace(source, path)
+
+    def delete(self, paths: Sequence[UPath]) -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+
+# ``call(operation, **params)``: one S3 API call by its boto3 name, raising FileNotFoundError for a missing key.
+S3Call = Callable[..., dict[str, Any]]
+
+
+class S3Objects:
+    """A :class:`FileStore` on one S3 bucket: a PUT and a server-side copy are each atomic per object.
+
+    Works through ``call`` so the same code serves boto3 clients and s3fs (see :func:`boto3_objects`
+    and :func:`file_store_for`). ``put_params`` are added to every PUT (e.g. ``ContentType``); a
+    copy keeps the source's content type.
+    """
+
+    def __init__(
+        self,
+        call: S3Call,
+        bucket: str,
+        key_of: Callable[[UPath], str],
+        put_params: dict[str, Any] | None = None,
+    ):
+        self._call = call
+        self._bucket = bucket
+        self._key_of = key_of
+        self._put_params = put_params or {}
+
+    def write(self, path: UPath, data: bytes) -> None:
+        self._call("put_object", Bucket=self._bucket, Key=self._key_of(path), Body=data, **self._put_params)
+
+    def keep_aside(self, path: UPath, backup: UPath) -> bool:
+        # Trying the copy costs one request; asking first whether the object exists would cost two.
+        try:
+            self._copy(path, backup)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def replace(self, source: UPath, path: UPath) -> None:
+        self._copy(source, path)
+
+    def delete(self, paths: Sequence[UPath]) -> None:
+        keys = [self._key_of(path) for path in paths]
+        for start in range(0, len(keys), _MAX_KEYS_PER_DELETE):
+            batch = keys[start : start + _MAX_KEYS_PER_DELETE]
+            response = self._call(
+                "delete_objects",
+                Bucket=self._bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+            # DeleteObjects answers 200 even when some keys could not be deleted.
+            errors = response.get("Errors") or []
+            if errors:
+                raise OSError(
+                    f"Could not delete {len(errors)} object(s) in s3://{self._bucket}, e.g."
+                    f" {errors[0].get('Key')}: {errors[0].get('Message') or errors[0].get('Code')}"
+                )
+
+    def _copy(self, source: UPath, path: UPath) -> None:
+        self._call(
+            "copy_object",
+            Bucket=self._bucket,
+            Key=self._key_of(path),
+            CopySource={"Bucket": self._bucket, "Key": self._key_of(source)},
+        )
+
+
+def boto3_objects(client: Any, bucket: str, **put_params: Any) -> S3Objects:
+    """An :class:`S3Objects` using a boto3 client, where paths are bare object keys (as in dagster-aws)."""
+    from botocore.exceptions import ClientError
+
+    def call(operation: str, **params: Any) -> dict[str, Any]:
+        try:
+            return getattr(client, operation)(**params)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(f"No object s3://{bucket}/{params.get('Key')}") from error
+            raise
+
+    return S3Objects(call, bucket, lambda path: path.as_posix(), put_params)
+
+
+def file_store_for(root: UPath) -> FileStore:
+    """The :class:`FileStore` for paths under ``root`` (a ``storage_root``): local files or s3fs."""
+    if is_local(root):
+        return LocalFiles()
+    fs = root.fs
+    bucket = fs.split_path(root.path)[0]
+    # s3fs already turns a missing key into FileNotFoundError, and retries as configured.
+    return S3Objects(fs.call_s3, bucket, lambda path: fs.split_path(path.path)[1])

@@ -39,7 +39,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 from upath import UPath
 
-from claims_platform.storage.locations import storage_root, write_bytes_atomically
+from claims_platform.storage.locations import file_store_for, is_local, storage_root
 from claims_platform.storage.partitioned import PartitionedUPathIOManager
 
 PARQUET_EXTENSION = ".parquet"
@@ -95,7 +95,8 @@ class ParquetUPathIOManager(PartitionedUPathIOManager):
 
     def __init__(self, base_path: UPath):
         super().__init__(base_path=base_path)
-        self._is_local = base_path.protocol in ("", "file", "local")
+        self._is_local = is_local(base_path)
+        self.file_store = file_store_for(base_path)
 
     def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
         # A partition key must name a file under the asset's folder, never ``..`` above it.
@@ -107,13 +108,10 @@ class ParquetUPathIOManager(PartitionedUPathIOManager):
         if self._is_local:
             path.mkdir(parents=True, exist_ok=True)
 
-    def dump_to_path(self, context: OutputContext, obj: pd.DataFrame, path: UPath) -> None:
-        data = dataframe_to_parquet_bytes(obj)
-        if self._is_local:
-            write_bytes_atomically(path, data)
-        else:
-            # One PUT per file (an S3 PUT is atomic).
-            path.fs.pipe_file(path.path, data)
+    def files_to_write(
+        self, context: OutputContext, obj: pd.DataFrame, path: UPath, partition_key: str | None
+    ) -> list[tuple[UPath, bytes]]:
+        return [(path, dataframe_to_parquet_bytes(obj))]
 
     def load_from_path(self, context: InputContext, path: UPath) -> pd.DataFrame:
         if self._is_local:

@@ -10,13 +10,23 @@ adds:
 - concurrent loading and writing (a year is 365 files; on S3 each one is a round trip);
 - a dict of partitions whenever the input is annotated as a dict, even for one partition, so an
   asset that handles a range can always iterate;
-- errors that say which asset and partition are missing and what to materialize first.
+- errors that say which asset and partition are missing and what to materialize first;
+- all-or-nothing writes, for one partition, many, or an unpartitioned output: every file is first
+  staged next to its final path, then all are committed, each old file kept aside until the whole
+  output is in place. A failure at any step restores every old file and re-raises, so storage
+  matches what Dagster records (no materialization for any of the output's partitions).
+
+Subclasses say which files store a value (``files_to_write``) and where (``file_store``); the
+protocol is the same for every format and for the local disk and S3.
 """
 
 from __future__ import annotations
 
+import uuid
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dagster import InputContext, MetadataValue, OutputContext, UPathIOManager
@@ -24,6 +34,8 @@ from dagster._core.storage.upath_io_manager import is_dict_type
 
 if TYPE_CHECKING:
     from upath import UPath
+
+    from claims_platform.storage.locations import FileStore
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -74,13 +86,57 @@ class PartitionKeysMismatchError(ValueError):
     """A multi-partition output's mapping does not cover exactly the run's partition keys."""
 
 
+def _sibling(path: UPath, write_id: str, role: str) -> UPath:
+    """A hidden file next to ``path`` for one write: never at a partition path, and a ``*.parquet``
+    (or ``*.json``) glob by another tool skips it."""
+    return path.with_name(f".{path.name}.{write_id}.{role}")
+
+
+@dataclass
+class FileWrite:
+    """One file of a write: where its new content is staged and where its old content is kept aside."""
+
+    path: UPath
+    staged: UPath
+    backup: UPath
+    # Set once the commit has kept the old content aside: whether there was any. None: not committed.
+    had_old: bool | None = None
+
+
+@dataclass
+class PartitionWrite:
+    """What one output writes for one partition (``partition_key`` None for an unpartitioned output)."""
+
+    path: UPath
+    partition_key: str | None
+    write_id: str
+    # Recorded BEFORE each file is staged, so whatever a failure leaves behind can be found.
+    files: list[FileWrite] = field(default_factory=list)
+    # Set when its old content could not be restored: its backups are then kept, never deleted.
+    keep_backups: bool = False
+
+    def add_file(self, path: UPath) -> FileWrite:
+        file = FileWrite(
+            path,
+            staged=_sibling(path, self.write_id, "staging"),
+            backup=_sibling(path, self.write_id, "backup"),
+        )
+        self.files.append(file)
+        return file
+
+
 class PartitionedUPathIOManager(UPathIOManager):
     """UPath IO manager base that writes outputs spanning several partitions and loads concurrently.
 
-    Subclasses implement ``dump_to_path`` / ``load_from_path`` for ONE partition's value, as with
-    ``UPathIOManager``; they may set ``value_type`` to check every value (e.g. ``pd.DataFrame``)
-    and override ``get_partitions_metadata`` to describe what was written.
+    Subclasses implement ``load_from_path`` for ONE partition's value, as with ``UPathIOManager``,
+    and, instead of ``dump_to_path``, ``files_to_write`` (the bytes that store a value) and
+    ``file_store``; this class writes them all-or-nothing (see the module docstring). They may set
+    ``value_type`` to check every value (e.g. ``pd.DataFrame``) and override
+    ``get_partitions_metadata`` to describe what was written.
     """
+
+    # Where files are written and moved; set by each subclass (local disk, s3fs or boto3).
+    file_store: FileStore
 
     # The type one partition's value must have; None accepts anything (e.g. pickled objects).
     value_type: type | tuple[type, ...] | None = None
@@ -93,6 +149,17 @@ class PartitionedUPathIOManager(UPathIOManager):
     def display_path(self, path: UPath) -> str:
         """How a stored path is shown in metadata and error messages (overridden for boto-based S3)."""
         return str(path)
+
+    @abstractmethod
+    def files_to_write(
+        self, context: OutputContext, obj: Any, path: UPath, partition_key: str | None
+    ) -> list[tuple[UPath, bytes]]:
+        """The files that store ``obj`` at ``path``, as ``(file path, content)`` in commit order.
+
+        Usually just ``[(path, encoded obj)]``; a value stored as a folder of files lists them, the
+        one whose presence means "complete" last. Raising here fails the output before anything
+        stored has changed.
+        """
 
     def wants_partition_dict(self, typing_type: Any) -> bool:
         """Whether an input annotated ``typing_type`` gets ``{partition_key: value}`` even for one partition."""
@@ -118,16 +185,12 @@ class PartitionedUPathIOManager(UPathIOManager):
             # Without an extension a previously unpartitioned file sits exactly where the
             # partition folder must go; UPath knows how to move it aside.
             self._handle_transition_to_partitioned_asset(context, self._get_path_without_extension(context))
-        for parent in {str(path.parent): path.parent for path in paths.values()}.values():
-            self.make_directory(parent)
 
         context.log.debug(
             f"Writing {len(paths)} partition(s) of {context.asset_key.to_user_string()} under"
             f" {self.display_path(self._get_path_without_extension(context))}"
         )
-        self._run_concurrently(
-            lambda key: self.dump_to_path(context=context, obj=values[key], path=paths[key]), list(paths)
-        )
+        self._write_all_or_nothing(context, [(key, paths[key], values[key]) for key in paths])
 
         metadata: dict[str, Any] = {"partitions_written": len(paths)}
         if len(paths) == 1:
@@ -207,6 +270,92 @@ class PartitionedUPathIOManager(UPathIOManager):
         types = self.value_type if isinstance(self.value_type, tuple) else (self.value_type,)
         return " or ".join(t.__name__ for t in types if t is not None)
 
+    # ------------------------------------------------------------------- all-or-nothing writes
+
+    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
+        """``UPathIOManager``'s write of one value (unpartitioned outputs): the same protocol as partitions."""
+        self._write_all_or_nothing(context, [(None, path, obj)])
+
+    def _write_all_or_nothing(
+        self, context: OutputContext, items: Sequence[tuple[str | None, UPath, Any]]
+    ) -> None:
+        """Write ``(partition_key, path, value)`` items so that either all are stored or none changed.
+
+        Stage everything, then commit everything; a failure in either phase leaves every path with
+        its old content (or none, as before) and re-raises. Temporaries are removed on every path.
+        """
+        write_id = uuid.uuid4().hex
+        writes = [PartitionWrite(path, key, write_id) for key, path, _ in items]
+        try:
+            self._run_concurrently(
+                lambda i: self.stage_partition(context, writes[i], items[i][2]), range(len(items))
+            )
+            try:
+                self._run_concurrently(self.commit_partition, writes)
+            except BaseException:
+                self._roll_back(context, writes)
+                raise
+        finally:
+            self._clean_up(context, writes)
+
+    def stage_partition(self, context: OutputContext, write: PartitionWrite, obj: Any) -> None:
+        """Write one partition's new files next to their final paths; no stored file changes."""
+        for path, data in self.files_to_write(context, obj, write.path, write.partition_key):
+            file = write.add_file(path)
+            self.file_store.write(file.staged, data)
+
+    def commit_partition(self, write: PartitionWrite) -> None:
+        """Put one partition's staged files in place, in order, each file's old content kept aside first."""
+        for file in write.files:
+            file.had_old = self.file_store.keep_aside(file.path, file.backup)
+            self.file_store.replace(file.staged, file.path)
+
+    def rollback_partition(self, write: PartitionWrite) -> None:
+        """Undo ``commit_partition`` (last file first): restore each old file, remove each that had none.
+
+        Covers a commit that failed halfway; safe to run on files whose new content never arrived.
+        """
+        for file in reversed(write.files):
+            if file.had_old:
+                self.file_store.replace(file.backup, file.path)
+            elif file.had_old is False:
+                self.file_store.delete([file.path])
+
+    def _roll_back(self, context: OutputContext, writes: Sequence[PartitionWrite]) -> None:
+        """Roll back every partition whose commit started; one that cannot be restored keeps its backups."""
+
+        def roll_back(write: PartitionWrite) -> None:
+            try:
+                self.rollback_partition(write)
+            except Exception as error:
+                write.keep_backups = True
+                context.log.error(
+                    f"Could not restore the old content of {self.display_path(write.path)} ({error});"
+                    f" it is kept in {', '.join(self.display_path(f.backup) for f in write.files if f.had_old)}."
+                )
+
+        self._run_concurrently(roll_back, [w for w in writes if any(f.had_old is not None for f in w.files)])
+
+    def _clean_up(self, context: OutputContext, writes: Sequence[PartitionWrite]) -> None:
+        """Delete the write's staged files and backups; a failure here is logged, never raised.
+
+        Raising after a full commit would fail an output whose partitions are all stored, and on a
+        failed write it would hide the original error.
+        """
+        leftovers = [
+            temporary
+            for write in writes
+            for file in write.files
+            for temporary in ([file.staged] if write.keep_backups else [file.staged, file.backup])
+        ]
+        try:
+            self.file_store.delete(leftovers)
+        except Exception as error:
+            context.log.warning(
+                f"Could not delete {len(leftovers)} temporary file(s) of this write, e.g."
+                f" {self.display_path(leftovers[0])}: {error}. They are never read as partitions."
+            )
+
     # ----------------------------------------------------------------------------------- input
 
     def load_input(self, context: InputContext) -> Any:
@@ -274,11 +423,21 @@ class PartitionedUPathIOManager(UPathIOManager):
     # ----------------------------------------------------------------------------------- util
 
     def _run_concurrently(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """``[fn(item) for item in items]`` on a thread pool; the first exception propagates."""
+        """``[fn(item) for item in items]`` on a thread pool; the first exception propagates.
+
+        After a failure no new item starts, and it returns only when the running ones have finished,
+        so the caller can undo or clean up knowing nothing is still writing.
+        """
         items = list(items)
         if len(items) <= 1:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(
             max_workers=min(self.max_workers, len(items)), thread_name_prefix="io-partitions"
         ) as pool:
-            return list(pool.map(fn, items))
+            futures = [pool.submit(fn, item) for item in items]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise

@@ -6,9 +6,12 @@ Layout (local folder or S3, the same ``base_path`` as the other IO managers)::
     <base_path>/<asset key path>/<partition key>/snapshot.json   Evidently's snapshot (Snapshot.load reads it)
     <base_path>/<asset key path>/<partition key>/summary.json    the platform's figures for the partition
 
-e.g. ``s3://claims-data/platform/applications_drift_report/2026-03-04/report.html``. The summary is
-written last, so a folder with a summary is complete; loading an input returns the summary (a dict),
-with ``report_path`` set to where the HTML is. Local files are written then renamed; an S3 PUT is atomic.
+e.g. ``s3://claims-data/platform/applications_drift_report/2026-03-04/report.html``. Loading an
+input returns the summary (a dict), with ``report_path`` set to where the HTML is.
+
+A folder is written as one unit by the all-or-nothing protocol of ``partitioned.py``: its three files
+are staged beside their final names, then committed summary last (a folder with a new summary is
+complete); if any file of any partition fails, every folder gets its old files back.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pydantic import Field
 from upath import UPath
 
 from claims_platform.monitoring.reports import HTML_FILE, SNAPSHOT_FILE, SUMMARY_FILE, RenderedReport
-from claims_platform.storage.locations import storage_root, write_bytes_atomically
+from claims_platform.storage.locations import file_store_for, is_local, storage_root
 from claims_platform.storage.partitioned import PartitionedUPathIOManager
 
 
@@ -35,7 +38,8 @@ class ReportUPathIOManager(PartitionedUPathIOManager):
 
     def __init__(self, base_path: UPath):
         super().__init__(base_path=base_path)
-        self._is_local = base_path.protocol in ("", "file", "local")
+        self._is_local = is_local(base_path)
+        self.file_store = file_store_for(base_path)
 
     def wants_partition_dict(self, typing_type: Any) -> bool:
         return is_dict_type(typing_type)
@@ -52,19 +56,15 @@ class ReportUPathIOManager(PartitionedUPathIOManager):
         path = self._base_path.joinpath(*asset_path)
         return str(self.make_safe_partition_path(path, partition) / file)
 
-    def _write(self, path: UPath, data: bytes) -> None:
-        if self._is_local:
-            write_bytes_atomically(path, data)
-        else:
-            path.fs.pipe_file(path.path, data)
-
-    def dump_to_path(self, context: OutputContext, obj: RenderedReport, path: UPath) -> None:
-        if self._is_local:
-            path.mkdir(parents=True, exist_ok=True)
+    def files_to_write(
+        self, context: OutputContext, obj: RenderedReport, path: UPath, partition_key: str | None
+    ) -> list[tuple[UPath, bytes]]:
         summary = json.dumps(obj.summary, indent=2, sort_keys=True, default=str).encode("utf-8")
-        self._write(path / HTML_FILE, obj.html.encode("utf-8"))
-        self._write(path / SNAPSHOT_FILE, obj.snapshot.encode("utf-8"))
-        self._write(path / SUMMARY_FILE, summary)  # last: a folder with a summary is complete
+        return [
+            (path / HTML_FILE, obj.html.encode("utf-8")),
+            (path / SNAPSHOT_FILE, obj.snapshot.encode("utf-8")),
+            (path / SUMMARY_FILE, summary),  # last: a folder with a summary is complete
+        ]
 
     def load_from_path(self, context: InputContext, path: UPath) -> dict[str, Any]:
         summary_path = path / SUMMARY_FILE
