@@ -239,6 +239,17 @@ def ingest_applications(
         )
     if quarantined:
         alerts.send(_quarantine_alert(quarantined, batches, context.run_id), log=context.log)
+    if unusual:
+        alerts.send(
+            Alert(
+                "warning",
+                f"Rejected share out of line with history on {len(unusual)} day(s): {', '.join(list(unusual)[:5])}",
+                _first_lines(unusual) or "",
+                {"days": ", ".join(list(unusual)[:20]), "run id": context.run_id},
+                dedupe_key=f"rejected-share:{context.run_id}",
+            ),
+            log=context.log,
+        )
 
     # Totals over a backfill's range say so in their names; each day's own figures are above.
     common = {"run_days": len(batches), "run_rows_read": rows_read, "run_quarantined_days": len(quarantined)}

@@ -215,10 +215,12 @@ def test_a_rejected_share_out_of_line_with_history_warns(warehouse, tmp_path):
     frame = warehouse.read_applications(last)
     frame.loc[frame.index[:25], "income level"] = 7
     warehouse.write_day(last, frame, warehouse.read_outcomes(date(2026, 1, 1), first_day=last, last_day=last))
-    result = _run(source, tmp_path / "storage", last, last, instance=instance)
+    with serve_webhook() as hook:
+        result = _run(source, tmp_path / "storage", last, last, instance=instance, alerts=AlertsResource(webhook_url=hook.url))
     check = check_results(result)["rejected_share_vs_history"]
     assert result.success and check.passed is False and check.severity == dg.AssetCheckSeverity.WARN
     assert "2025-03-29: rejected_share_vs_history: 25 of" in check.description
+    assert hook.titles() == ["Rejected share out of line with history on 1 day(s): 2025-03-29"]
 
 
 def test_ingestion_config_is_refused_at_launch_naming_the_field(warehouse, tmp_path):
