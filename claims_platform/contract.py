@@ -164,11 +164,13 @@ def _failures(schema, frame: pd.DataFrame) -> pd.DataFrame:
 def _identity_failures(frame: pd.DataFrame, earlier_days: Mapping[str, date]) -> pd.DataFrame:
     """Rows whose id is not theirs alone: twice on one day, or already on an earlier day (named)."""
     ids = frame[APPLICATION_ID].astype(str)
-    days = pd.to_datetime(frame[APPLICATION_DATE]).dt.date
-    same_day = pd.Series(list(zip(ids, days, strict=True)), index=frame.index).duplicated(keep=False)
-    first_in_batch = days.groupby(ids).transform("min")
-    before = ids.map(earlier_days) if earlier_days else pd.Series(None, index=frame.index, dtype="object")
-    first_day = before.where(before.notna(), first_in_batch)
+    # datetime64, not date objects: a group-min over date objects is a Python call per id.
+    days = pd.to_datetime(frame[APPLICATION_DATE]).dt.normalize()
+    same_day = pd.DataFrame({"id": ids, "day": days}).duplicated(keep=False)
+    first_day = days.groupby(ids).transform("min")
+    if earlier_days:
+        before = pd.to_datetime(ids.map(earlier_days))
+        first_day = before.where(before.notna(), first_day)
     seen_earlier = ~same_day & (first_day < days)
     parts = [
         pd.DataFrame({"index": frame.index[same_day], "rule": DUPLICATE_IN_DAY, "value": ids[same_day]}),
@@ -176,7 +178,7 @@ def _identity_failures(frame: pd.DataFrame, earlier_days: Mapping[str, date]) ->
             {
                 "index": frame.index[seen_earlier],
                 "rule": SEEN_EARLIER,
-                "value": ids[seen_earlier] + "; first on " + first_day[seen_earlier].astype(str),
+                "value": ids[seen_earlier] + "; first on " + first_day[seen_earlier].dt.strftime("%Y-%m-%d"),
             }
         ),
     ]
