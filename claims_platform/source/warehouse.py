@@ -7,6 +7,9 @@ Two tables, typed from ``claims_platform.schema``:
   40 features, ``loaded_at`` (TIMESTAMP, UTC, when the row was written).
 - ``claim_outcomes``: ``application_id``, ``claim_status``, ``known_date``.
 
+Writers replace whole units in one transaction: :meth:`Warehouse.write_day` a day (the simulator),
+:meth:`Warehouse.write_batch` every row whose id starts with a batch prefix (the CSV importer).
+
 Missing and non-finite values: pandas' NaN is written as SQL NULL on both engines, because it means
 "missing" (``family_history_3``, ``employment_type``) and SQL should see it with ``IS NULL``. SQLite
 would store a NaN REAL as NULL anyway; PostgreSQL could keep 'NaN' but is kept consistent with SQLite.
@@ -23,6 +26,7 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -95,6 +99,14 @@ def _column_values(series: pd.Series) -> list:
     if series.dtype == object:
         return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
     return values
+
+
+class BatchWrite(NamedTuple):
+    """What :meth:`Warehouse.write_batch` did."""
+
+    written: int  # applications inserted
+    replaced: int  # applications of the batch deleted first
+    replaced_days: tuple[date, ...]  # the days those replaced rows were on
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -186,6 +198,50 @@ class Warehouse:
             self._bulk_insert(conn, self.applications, app_columns)
             self._bulk_insert(conn, self.outcomes, outcome_columns)
         return len(applications)
+
+    def write_batch(
+        self,
+        id_prefix: str,
+        applications: pd.DataFrame,
+        outcomes: pd.DataFrame,
+        *,
+        loaded_at: datetime | None = None,
+    ) -> BatchWrite:
+        """Replace the batch of ids starting with ``id_prefix`` by these rows, in ONE transaction.
+
+        Every application and outcome whose id starts with ``id_prefix`` (compared exactly, case and
+        all — no LIKE wildcards) is deleted, then the rows are inserted, whatever their days: writing
+        the same batch again, even moved to other days, leaves one copy. Every id must start with
+        ``id_prefix``. Returns what was written and replaced (and on which days the replaced rows
+        were); on any error nothing changes.
+        """
+        if not id_prefix:
+            raise ValueError("write_batch needs a non-empty id prefix")
+        _check_columns(applications, schema.APPLICATION_COLUMNS, "applications")
+        _check_columns(outcomes, schema.OUTCOME_COLUMNS, "outcomes")
+        for what, frame in (("applications", applications), ("outcomes", outcomes)):
+            ids = frame[schema.APPLICATION_ID].astype(str)
+            foreign = ids[~ids.str.startswith(id_prefix)]
+            if len(foreign):
+                raise ValueError(f"{what}: ids outside the batch {id_prefix!r}, e.g. {foreign.head(3).tolist()}")
+        stamp = _utc_naive(loaded_at or datetime.now(UTC))
+        app_columns = self._columns(applications, self.applications, {LOADED_AT: stamp})
+        outcome_columns = self._columns(outcomes, self.outcomes, {})
+
+        def in_batch(table: sa.Table) -> sa.ColumnElement[bool]:
+            # substr, not LIKE: SQLite's LIKE ignores case, and '_' in a batch name is a wildcard.
+            return sa.func.substr(table.c[schema.APPLICATION_ID], 1, len(id_prefix)) == id_prefix
+
+        day = self.applications.c[schema.APPLICATION_DATE]
+        with self.engine.begin() as conn:
+            earlier_days = conn.execute(
+                sa.select(day).where(in_batch(self.applications)).distinct().order_by(day)
+            ).scalars().all()
+            conn.execute(sa.delete(self.outcomes).where(in_batch(self.outcomes)))
+            replaced = conn.execute(sa.delete(self.applications).where(in_batch(self.applications))).rowcount
+            self._bulk_insert(conn, self.applications, app_columns)
+            self._bulk_insert(conn, self.outcomes, outcome_columns)
+        return BatchWrite(len(applications), int(replaced or 0), tuple(_as_date(d) for d in earlier_days))
 
     @staticmethod
     def _columns(frame: pd.DataFrame, table: sa.Table, constants: dict) -> list[list]:
@@ -327,6 +383,27 @@ class Warehouse:
         frame = frame.astype({schema.CLAIM_STATUS: np.int64})
         frame[schema.KNOWN_DATE] = [_as_date(d) for d in frame[schema.KNOWN_DATE]]
         return frame.sort_values(schema.APPLICATION_ID, kind="stable", ignore_index=True)
+
+    def first_days(self, application_ids: Iterable[str], before: date) -> dict[str, date]:
+        """For each id, the earliest application date strictly before ``before`` on which it occurs.
+
+        Ids with no application before ``before`` are absent. The ids are looked up in chunks, so any
+        number of them works on both engines.
+        """
+        ids = list(dict.fromkeys(str(i) for i in application_ids))
+        table = self.applications
+        id_column, date_column = table.c[schema.APPLICATION_ID], table.c[schema.APPLICATION_DATE]
+        first: dict[str, date] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), _IN_LIST_CHUNK):
+                statement = (
+                    sa.select(id_column, sa.func.min(date_column))
+                    .where(id_column.in_(ids[i : i + _IN_LIST_CHUNK]), date_column < before)
+                    .group_by(id_column)
+                )
+                for application_id, day in conn.execute(statement):
+                    first[application_id] = _as_date(day)
+        return first
 
     def loaded_days(self, start: date, end: date) -> pd.DataFrame:
         """Per application day in ``start``..``end``: ``application_date``, ``rows``, ``last_loaded_at``.

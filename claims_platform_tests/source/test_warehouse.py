@@ -119,3 +119,79 @@ def test_outcomes_respect_the_cutoff(warehouse: Warehouse, world: World) -> None
     assert early[schema.APPLICATION_ID].tolist() == [some[0]]
     ranged = warehouse.read_outcomes(known + timedelta(days=10), first_day=days[1], last_day=days[2])
     assert len(ranged) == per_day[1] + per_day[2]
+
+
+def _batch(world: World, prefix: str, days: list[date], per_day: int = 40) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``per_day`` simulated rows on each day, renamed into the batch ``prefix``."""
+    parts = [simulate_day(world, day) for day in days]
+    applications = pd.concat([a.iloc[:per_day] for a, _ in parts], ignore_index=True)
+    outcomes = pd.concat([o.iloc[:per_day] for _, o in parts], ignore_index=True)
+    ids = [f"{prefix}{i}" for i in range(len(applications))]
+    return applications.assign(**{schema.APPLICATION_ID: ids}), outcomes.assign(**{schema.APPLICATION_ID: ids})
+
+
+def _count(warehouse: Warehouse, prefix: str) -> tuple[int, int]:
+    apps = warehouse.read_applications_between(date(2000, 1, 1), date(2100, 1, 1))[schema.APPLICATION_ID]
+    outs = warehouse.read_outcomes(date(2200, 1, 1))[schema.APPLICATION_ID]
+    return int(apps.str.startswith(prefix).sum()), int(outs.str.startswith(prefix).sum())
+
+
+def test_write_batch_replaces_exactly_its_own_ids(warehouse: Warehouse, world: World) -> None:
+    days = [DAY, DAY + timedelta(days=1)]
+    # Names a LIKE would confuse with "a_b:": another case, a wildcard match, a longer name.
+    neighbours = ["A_B:", "axb:", "a_bc:", "a_b-"]
+    for prefix in neighbours:
+        warehouse.write_batch(prefix, *_batch(world, prefix, days))
+    warehouse.write_day(DAY + timedelta(days=5), *simulate_day(world, DAY + timedelta(days=5)))
+    simulated = len(warehouse.read_applications(DAY + timedelta(days=5)))
+    assert warehouse.write_batch("a_b:", *_batch(world, "a_b:", days)) == (80, 0, ())
+    # Again, moved to other days and smaller: the earlier rows go, wherever they were.
+    moved = [DAY + timedelta(days=10)]
+    assert warehouse.write_batch("a_b:", *_batch(world, "a_b:", moved, per_day=30)) == (30, 80, tuple(days))
+    assert _count(warehouse, "a_b:") == (30, 30)
+    assert warehouse.read_applications(DAY)[schema.APPLICATION_ID].str.startswith("a_b:").sum() == 0
+    for prefix in neighbours:
+        assert _count(warehouse, prefix) == (80, 80), prefix
+    assert len(warehouse.read_applications(DAY + timedelta(days=5))) == simulated
+
+
+def test_write_batch_is_all_or_nothing(warehouse: Warehouse, world: World) -> None:
+    applications, outcomes = _batch(world, "b:", [DAY])
+    warehouse.write_batch("b:", applications, outcomes)
+    broken = outcomes.assign(**{schema.CLAIM_STATUS: np.nan})  # NOT NULL: the insert fails after the deletes
+    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError differs by engine
+        warehouse.write_batch("b:", applications.iloc[:5], broken.iloc[:5])
+    assert _count(warehouse, "b:") == (40, 40)
+    with pytest.raises(ValueError, match="ids outside the batch"):
+        warehouse.write_batch("c:", applications, outcomes)
+    with pytest.raises(ValueError, match="non-empty id prefix"):
+        warehouse.write_batch("", applications, outcomes)
+
+
+def test_first_days_finds_the_earliest_day_before(
+    warehouse: Warehouse, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import claims_platform.source.warehouse as module
+
+    days = [DAY + timedelta(days=i) for i in range(4)]
+    base = simulate_day(world, days[0])[0].iloc[:3]
+    for i, day in enumerate(days):
+        # id "x" on every day, "y" from the third day on, plus one id of each day's own.
+        ids = ["x", "y" if i >= 2 else f"only{i}", f"own{i}"]
+        applications = base.assign(**{schema.APPLICATION_ID: ids, schema.APPLICATION_DATE: day})
+        outcomes = pd.DataFrame(
+            {schema.APPLICATION_ID: ids, schema.CLAIM_STATUS: 0, schema.KNOWN_DATE: day + timedelta(days=30)}
+        )
+        warehouse.write_day(day, applications, outcomes)
+    monkeypatch.setattr(module, "_IN_LIST_CHUNK", 2)  # several chunks
+    wanted = ["x", "y", "own1", "own3", "only0", "nowhere", "x"]
+    assert warehouse.first_days(wanted, before=days[3]) == {
+        "x": days[0],
+        "y": days[2],
+        "own1": days[1],
+        "only0": days[0],
+    }
+    # Strictly before: an id first seen on `before` itself is absent.
+    assert warehouse.first_days(["y", "x"], before=days[2]) == {"x": days[0]}
+    assert warehouse.first_days([], before=days[3]) == {}
+    assert warehouse.first_days(["x"], before=days[0]) == {}
