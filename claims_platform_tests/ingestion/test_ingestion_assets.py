@@ -15,6 +15,7 @@ from claims_platform.source.scenarios import count_defects, get_scenario
 from claims_platform.source.simulate import simulate_range
 from claims_platform.source.warehouse import Warehouse
 from claims_platform.storage import PartitionedParquetIOManager
+from claims_platform.training.assets import training_set
 from claims_platform_tests.dagster_helpers import check_results, materialize_range
 from claims_platform_tests.webhook import serve_webhook
 
@@ -136,6 +137,24 @@ def test_one_broken_day_in_a_backfill_is_quarantined_and_the_others_flow_on(ware
     stored = pd.read_parquet(tmp_path / "storage" / "applications" / "2025-03-17.parquet")
     assert stored.empty
     assert len(hook.received) == 1 and "2025-03-17" in hook.titles()[0]
+
+    # Training reads the 29 good days and nothing of the quarantined one (outcomes known by June).
+    trained = dg.materialize(
+        [ingestion.ingest_applications, training_set],
+        selection=[training_set],
+        partition_key="2025-03-01",
+        resources={
+            "source": WarehouseSource(url=warehouse.url),
+            "io_manager": PartitionedParquetIOManager(base_path=str(tmp_path / "storage")),
+            "alerts": AlertsResource(),
+        },
+        run_config={"ops": {"training_set": {"config": {"label_cutoff": "2025-06-01T00:00:00"}}}},
+    )
+    rows = trained.output_for_node("training_set", "result")
+    days = set(pd.to_datetime(rows[APPLICATION_DATE]).dt.date)
+    assert len(days) == 29 and broken not in days
+    assert len(rows) == sum(len(valid[d]) for d in good)
+    assert not set(rows[APPLICATION_ID]) & set(cut_short[APPLICATION_ID])
 
 
 class _FrameSource(ApplicationSource):
