@@ -28,6 +28,7 @@ from claims_platform.ingestion.verdicts import (
 )
 from claims_platform.partitions import daily_partitions
 from claims_platform.resources import ApplicationSource
+from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
 from claims_platform.source.warehouse import LOADED_AT
 
 GROUP = "ingestion"
@@ -190,7 +191,8 @@ def ingest_applications(
     first_day, last_day = _days_of(context)
     raw = source.read_applications(first_day, last_day)
     loaded_at = raw.pop(LOADED_AT) if LOADED_AT in raw.columns else None
-    earlier = source.earlier_days(raw["application_id"].dropna().astype(str).unique(), first_day) if len(raw) else {}
+    ids = raw[APPLICATION_ID].dropna().astype(str).unique() if APPLICATION_ID in raw.columns else []
+    earlier = source.earlier_days(ids, first_day) if len(ids) else {}
     result, batches = validate_days(raw, first_day, last_day, earlier)
     rows_read = sum(b.rows_read for b in batches.values())
     if rows_read != sum(len(b.valid) + len(b.rejected) for b in batches.values()) or rows_read != len(raw):
@@ -328,9 +330,9 @@ def _first_lines(messages: dict[str, str], limit: int = 5) -> str | None:
 
 def _watermarks(raw: pd.DataFrame, loaded_at: pd.Series | None) -> dict[date, str]:
     """Per day, the latest ``loaded_at`` among the rows read (ISO, UTC): what the late-data sensor compares."""
-    if loaded_at is None or not len(raw):
+    if loaded_at is None or not len(raw) or APPLICATION_DATE not in raw.columns:
         return {}
-    days = pd.to_datetime(raw["application_date"].astype("object"), errors="coerce").dt.date
+    days = pd.to_datetime(raw[APPLICATION_DATE].astype("object"), errors="coerce").dt.date
     latest = pd.to_datetime(loaded_at).groupby(days).max()
     return {d: ts.tz_localize(UTC).isoformat() if ts.tzinfo is None else ts.isoformat() for d, ts in latest.items()}
 

@@ -186,6 +186,15 @@ def test_a_missing_column_fails_the_blocking_check_and_rejects_every_row(warehou
     rejected = result.output_for_node("ingest_applications", "rejected_applications")["2025-02-01"]
     assert len(rejected) == len(frame)
 
+    # Without the identity columns too: every row is still accounted for, as rejected.
+    frame.drop(columns=[APPLICATION_ID, APPLICATION_DATE]).to_pickle(tmp_path / "frame.pkl")
+    result = _run(
+        _FrameSource(frame_path=str(tmp_path / "frame.pkl")), tmp_path / "s2", FIRST, FIRST, raise_on_error=False
+    )
+    missing = check_results(result)["contract_columns_present"].metadata["missing_columns"].value
+    assert set(missing) == {"uk_residence", APPLICATION_ID, APPLICATION_DATE}
+    assert len(result.output_for_node("ingest_applications", "rejected_applications")["2025-02-01"]) == len(frame)
+
 
 def test_an_empty_day_warns_and_an_implausible_lone_day_blocks_with_its_numbers(warehouse, tmp_path):
     simulate_range(warehouse, FIRST - timedelta(days=7), FIRST)
