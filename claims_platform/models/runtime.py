@@ -58,7 +58,7 @@ class Violation:
     column: str
     rule: str  # one of the RULE_* constants
     value: Any = None
-    terms: str = ""  # the rule's parameters as text: "A..Z", "18..95"
+    terms: str = ""  # the rule's parameters as text: "A..Z", "17..95"
 
     def __str__(self) -> str:
         if self.row is None:

@@ -216,7 +216,7 @@ def test_the_model_refuses_rows_that_break_its_contract(registered, rows):
     assert raised.value.get_http_status_code() == 400
     message = raised.value.message
     assert "row 1, column 'location': value 'ZZ' is not one of the levels A..Z" in message
-    assert "row 3, column 'age': value 200 is out of range 18..95" in message
+    assert "row 3, column 'age': value 200 is out of range 17..95" in message
 
 
 def test_loading_a_remote_model_imports_a_local_copy_of_its_runtime(trained, registered, rows):

@@ -63,7 +63,7 @@ def test_valid_rows_pass(valid_rows):
             "value is null, but the column is required (not nullable)",
         ),
         ("age", np.nan, runtime.RULE_REQUIRED, "value is null, but the column is required (not nullable)"),
-        ("age", 200, runtime.RULE_RANGE, "value 200 is out of range 18..95"),
+        ("age", 200, runtime.RULE_RANGE, "value 200 is out of range 17..95"),
         ("income", -1, runtime.RULE_RANGE, "value -1 is out of range 0..250000"),
         ("financial_hist_1", np.inf, runtime.RULE_RANGE, "value inf is out of range -100..100"),
         ("age", "forty", runtime.RULE_NUMBER, "value 'forty' is not a number"),
