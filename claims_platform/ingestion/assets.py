@@ -15,17 +15,7 @@ from pydantic import Field, model_validator
 
 from claims_platform.alerts.resource import Alert, AlertsResource
 from claims_platform.ingestion.batches import DayBatch, validate_days
-from claims_platform.ingestion.verdicts import (
-    VOLUME_HISTORY_DAYS,
-    ShareHistory,
-    VolumeLimits,
-    quarantine,
-    rejected_share_problem,
-    rolling_history,
-    unusual_rejected_share,
-    volume_bounds,
-    volume_problem,
-)
+from claims_platform.ingestion.verdicts import VOLUME_HISTORY_DAYS, VolumeLimits, judge_days
 from claims_platform.partitions import daily_partitions
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
@@ -200,27 +190,10 @@ def ingest_applications(
     contract_rejected = {d: len(b.rejected) for d, b in batches.items()}
     watermarks = _watermarks(raw, loaded_at)
 
-    volumes = _volume_history(source, first_day)
-    shares = _share_history(context, first_day)
-    limits = config.limits()
-    quarantined: dict[date, list[str]] = {}
-    implausible: dict[str, str] = {}
-    unusual: dict[str, str] = {}
-    for day, batch in batches.items():
-        problem = volume_problem(batch.rows_read, volume_bounds(rolling_history(volumes, day), limits))
-        volumes[day] = batch.rows_read
-        if problem:
-            implausible[str(day)] = problem
-        problems = [p for p in (problem, rejected_share_problem(batch.rows_read, len(batch.rejected), config.max_rejected_share)) if p]
-        if problems:
-            quarantined[day] = problems
-            batches[day] = quarantine(batch, problems)
-            continue
-        window = [shares[d] for d in (day - timedelta(days=i) for i in range(1, VOLUME_HISTORY_DAYS + 1)) if d in shares]
-        history = ShareHistory(sum(r for r, _ in window), sum(k for _, k in window))
-        if note := unusual_rejected_share(batch.rows_read, len(batch.rejected), history):
-            unusual[str(day)] = note
-        shares[day] = (batch.rows_read, len(batch.rejected))
+    verdicts = judge_days(
+        batches, _volume_history(source, first_day), _share_history(context, first_day), config.limits(), config.max_rejected_share
+    )
+    batches, quarantined, implausible, unusual = verdicts.batches, verdicts.quarantined, verdicts.implausible, verdicts.unusual
 
     for day, batch in batches.items():
         own = {

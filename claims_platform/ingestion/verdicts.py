@@ -153,3 +153,47 @@ def unusual_rejected_share(rows: int, rejected: int, history: ShareHistory) -> s
         f"rejected_share_vs_history: {rejected:,} of {rows:,} rows rejected ({share:.2%}) against "
         f"{history.share:.2%} over the previous {history.rows:,} rows; look at rejected_applications' reasons"
     )
+
+
+@dataclass
+class DayVerdicts:
+    """What :func:`judge_days` found: the days as they will be stored, and the messages per day."""
+
+    batches: dict[date, DayBatch]
+    quarantined: dict[date, list[str]]  # day -> the day-level problems that quarantined it
+    implausible: dict[str, str]  # day -> plausible_daily_volume's message
+    unusual: dict[str, str]  # day -> rejected_share_vs_history's message
+
+
+def judge_days(
+    batches: Mapping[date, DayBatch],
+    volumes_before: Mapping[date, int],
+    shares_before: Mapping[date, tuple[int, int]],
+    limits: VolumeLimits,
+    max_rejected_share: float,
+) -> DayVerdicts:
+    """Judge each day of a run in date order against the days before it, quarantining broken ones.
+
+    ``volumes_before``: rows per day before the run (the warehouse's counts); ``shares_before``:
+    (rows read, rows rejected) of stored days before the run, quarantined ones left out. Each day
+    of the run joins the history of the days after it, as in day-by-day runs.
+    """
+    volumes, shares = dict(volumes_before), dict(shares_before)
+    out = DayVerdicts(dict(batches), {}, {}, {})
+    for day, batch in sorted(batches.items()):
+        volume = volume_problem(batch.rows_read, volume_bounds(rolling_history(volumes, day), limits))
+        volumes[day] = batch.rows_read
+        if volume:
+            out.implausible[str(day)] = volume
+        share = rejected_share_problem(batch.rows_read, len(batch.rejected), max_rejected_share)
+        problems = [p for p in (volume, share) if p]
+        if problems:
+            out.quarantined[day] = problems
+            out.batches[day] = quarantine(batch, problems)
+            continue
+        window = [shares[d] for d in (day - timedelta(days=i) for i in range(1, VOLUME_HISTORY_DAYS + 1)) if d in shares]
+        history = ShareHistory(sum(r for r, _ in window), sum(k for _, k in window))
+        if note := unusual_rejected_share(batch.rows_read, len(batch.rejected), history):
+            out.unusual[str(day)] = note
+        shares[day] = (batch.rows_read, len(batch.rejected))
+    return out
