@@ -347,6 +347,15 @@ def _read_dates(parsed: ParsedExport) -> None:
     parsed.dates = dates
 
 
+def _parse(source: str | PathLike | IO[str]) -> tuple[str, ParsedExport]:
+    """The source's name and its parsed text; a file that cannot be read at all raises at once."""
+    name = _source_name(source)
+    text, problem = _read_text(source)
+    if problem is not None:
+        raise ExportFormatError([problem], name)
+    return name, parse_export(text)
+
+
 def read_export(source: str | PathLike | IO[str]) -> pd.DataFrame:
     """Read and type an export: ``claim_status`` (int64) then ``schema.FEATURES``, file order kept.
 
@@ -354,11 +363,7 @@ def read_export(source: str | PathLike | IO[str]) -> pd.DataFrame:
     unreadable values, labels, index values, dates). Values outside the schema's ranges are kept:
     judging them is the data contract's job (:func:`prepare_import` does that too).
     """
-    name = _source_name(source)
-    text, problem = _read_text(source)
-    if problem is not None:
-        raise ExportFormatError([problem], name)
-    parsed = parse_export(text)
+    name, parsed = _parse(source)
     if parsed.problems:
         raise ExportFormatError(parsed.problems, name)
     export = parsed.export[list(EXPORT_COLUMNS)].copy()
@@ -575,12 +580,8 @@ def prepare_import(
     :class:`ImportOptionError` for options that do not fit the file. No database is touched.
     """
     _check_options(start, days, daily_volume, label_lag_days)
-    name = _source_name(source)
+    name, parsed = _parse(source)
     batch = check_batch_name(batch) if batch is not None else default_batch_name(name)
-    text, problem = _read_text(source)
-    if problem is not None:
-        raise ExportFormatError([problem], name)
-    parsed = parse_export(text)
     if parsed.fatal:
         raise ExportFormatError(parsed.problems, name)
     if parsed.has_dates and (start is not None or days is not None or daily_volume is not None):
