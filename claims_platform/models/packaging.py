@@ -158,11 +158,13 @@ def log_trained_model(
     tags: Mapping[str, str] | None = None,
     runtime_file: Path | None = None,
     reference: pd.DataFrame | None = None,
+    description: str | None = None,
 ) -> int:
     """Log ``trained`` into the ACTIVE MLflow run and register it; the new model version number.
 
     ``tags`` (e.g. partition, window, label cutoff) are set on the model version, beside the
-    calibration method and the run id. ``runtime_file`` replaces the shipped runtime (tests only);
+    calibration method and the run id; ``description`` (Markdown: what it is, its month, holdout
+    figures, the runs) is shown on the version's page. ``runtime_file`` replaces the shipped runtime (tests only);
     ``reference`` is the drift reference sample shipped with the model (see the module docstring).
     Raises ``RuntimeError`` without an active run: the caller owns the run, its params and its metrics.
     """
@@ -197,4 +199,6 @@ def log_trained_model(
     }
     for key, value in version_tags.items():
         client.set_model_version_tag(registered_model_name, str(model_version), key, str(value))
+    if description:
+        client.update_model_version(registered_model_name, str(model_version), description=description)
     return model_version

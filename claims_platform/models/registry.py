@@ -4,6 +4,10 @@ The registry holds versions, their tags and two aliases. The aliases `champion` 
 `previous_champion` are a PROJECTION of the latest champion decision (the chain of
 `champion_decision` partitions is the truth); nothing that scores reads them. Stages are
 deprecated and never used.
+
+Every model, version and run it names in Dagster metadata is a link to its MLflow UI page
+(:mod:`claims_platform.links`): the configured ``ui_url``, else ``CLAIMS_MLFLOW_UI_URL``, else
+the tracking server itself, else `make dev`'s http://127.0.0.1:5000.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 
 import dagster as dg
 from pydantic import Field
+
+from claims_platform import links
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous_champion"
@@ -30,7 +36,13 @@ class ModelRegistry(dg.ConfigurableResource):
 
     tracking_uri: str = Field(description="MLflow tracking (and registry) URI; a secret in production (EnvVar).")
     model_name: str = Field(default="claims_classifier", description="The one registered model.")
-    ui_url: str | None = Field(default=None, description="Base URL of the MLflow UI, for links in metadata.")
+    ui_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL of the MLflow UI, for links in metadata. Unset: CLAIMS_MLFLOW_UI_URL, else the tracking "
+            "server, else http://127.0.0.1:5000 (what `make dev` serves)."
+        ),
+    )
 
     def client(self):
         """An MLflow client bound to this registry (no global state)."""
@@ -39,16 +51,24 @@ class ModelRegistry(dg.ConfigurableResource):
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def ensure_registered_model(self) -> None:
-        """Create the registered model (with its description) if no version was ever registered."""
+        """Create the registered model with its description, or give it the description if it has none
+        (a model first created by ``log_model(registered_model_name=...)`` has none)."""
         from mlflow.exceptions import MlflowException
 
         client = self.client()
         try:
-            client.get_registered_model(self.model_name)
+            model = client.get_registered_model(self.model_name)
         except MlflowException as error:
             if error.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
             client.create_registered_model(self.model_name, description=MODEL_DESCRIPTION)
+            return
+        if not model.description:
+            client.update_registered_model(self.model_name, description=MODEL_DESCRIPTION)
+
+    def describe_version(self, version: int, description: str) -> None:
+        """Set a version's description (shown on its MLflow page)."""
+        self.client().update_model_version(self.model_name, str(version), description=description)
 
     def alias_version(self, alias: str) -> int | None:
         """The version number ``alias`` points at, or None if it is not set (or no model exists)."""
@@ -104,17 +124,41 @@ class ModelRegistry(dg.ConfigurableResource):
         """Where a version's model files are stored (a folder or s3:// URI)."""
         return self.client().get_model_version_download_uri(self.model_name, str(version))
 
+    def ui_base(self) -> str:
+        """The MLflow UI's base URL: ``ui_url``, else ``CLAIMS_MLFLOW_UI_URL``, the tracking server, or `make dev`'s."""
+        return (self.ui_url or links.mlflow_ui_url(self.tracking_uri)).rstrip("/")
+
+    def model_url(self) -> str:
+        """The registered model's page in the MLflow UI (versions, aliases, audit tags)."""
+        return links.mlflow_model_url(self.ui_base(), self.model_name)
+
     def version_url(self, version: int) -> str:
-        """A link to the version in the MLflow UI, or its registry URI when no UI is configured."""
-        if self.ui_url:
-            return f"{self.ui_url.rstrip('/')}/#/models/{self.model_name}/versions/{version}"
-        return self.model_uri(version)
+        """A version's page in the MLflow UI."""
+        return links.mlflow_model_version_url(self.ui_base(), self.model_name, version)
+
+    def run_url(self, run_id: str, experiment_id: str | None = None) -> str:
+        """An MLflow run's page (the experiment is looked up when not given)."""
+        if experiment_id is None:
+            experiment_id = self.client().get_run(run_id).info.experiment_id
+        return links.mlflow_run_url(self.ui_base(), experiment_id, run_id)
+
+    def experiment_url(self, experiment_id: str) -> str:
+        """An MLflow experiment's page (its runs)."""
+        return links.mlflow_experiment_url(self.ui_base(), experiment_id)
 
     def version_reference(self, version: int | None) -> dg.MetadataValue | str:
-        """A version as Dagster metadata: a clickable link when the MLflow UI is known."""
+        """A version as Dagster metadata: a link to its MLflow page ("none" when there is no version)."""
         if version is None:
             return "none"
-        return dg.MetadataValue.url(self.version_url(version)) if self.ui_url else self.model_uri(version)
+        return dg.MetadataValue.url(self.version_url(version))
+
+    def run_reference(self, run_id: str, experiment_id: str | None = None) -> dg.MetadataValue:
+        """An MLflow run as Dagster metadata: a link to its page."""
+        return dg.MetadataValue.url(self.run_url(run_id, experiment_id))
+
+    def experiment_reference(self, experiment_id: str) -> dg.MetadataValue:
+        """An MLflow experiment as Dagster metadata: a link to its page."""
+        return dg.MetadataValue.url(self.experiment_url(experiment_id))
 
     def record(self, event: str, audit: dict[str, Any]) -> None:
         """Append an audit record to the registered model's tags (one tag per event, timestamped)."""

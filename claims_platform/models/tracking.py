@@ -5,11 +5,43 @@ Dagster run and tags it with the Dagster run id — exactly what tracking needs 
 experiment with MLflow's default artifact location (a `mlruns/` folder in the working directory).
 `claims_mlflow_tracking` creates the experiment first, with the artifact location we configure
 (local folder or S3), then hands over to dagster-mlflow unchanged.
+
+What a training run says about itself (`candidate_model` sets it): a name (``claims_model YYYY-MM``), a
+description (``mlflow.note.content``: the window trained on and the outcome), the code version (git
+commit, else the package version), the Dagster run id, partition and a link back to the Dagster run
+(``dagster.run_url``), and its inputs as MLflow datasets whose source is the stored training set and
+whose digest is the fingerprint Dagster recorded (:func:`log_datasets`). MLflow is imported lazily.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import subprocess
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import TYPE_CHECKING
+
 import dagster as dg
+
+from claims_platform import links
+from claims_platform.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# MLflow's reserved tags (mlflow.utils.mlflow_tags), spelled out so that importing this module does not import MLflow.
+RUN_NAME_TAG = "mlflow.runName"
+NOTE_TAG = "mlflow.note.content"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+CODE_VERSION_TAG = "code_version"
+DAGSTER_RUN_URL_TAG = "dagster.run_url"
+RUN_NAME_PREFIX = "claims_model"
+TRAINING_CONTEXT, EVALUATION_CONTEXT = "training", "evaluation"
+_GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 def ensure_experiment(tracking_uri: str | None, name: str, artifact_location: str | None) -> str:
@@ -51,3 +83,190 @@ def claims_mlflow_tracking(context):
     config = context.resource_config
     ensure_experiment(config.get("mlflow_tracking_uri"), config["experiment_name"], config.get("artifact_location"))
     return MlFlow(context)
+
+
+def training_run_name(month: str) -> str:
+    """The MLflow run name of month ``month``'s training (``"2025-03"`` or ``"2025-03-01"``): ``claims_model 2025-03``."""
+    return f"{RUN_NAME_PREFIX} {month[:7]}"
+
+
+def git_commit() -> str | None:
+    """The commit checked out in the repo, or None (not a git checkout, git missing or failing)."""
+    if not (REPO_ROOT / ".git").exists():  # an installed package: REPO_ROOT is not a checkout
+        return None
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and _GIT_SHA.match(commit) else None
+
+
+@functools.cache
+def code_version() -> str:
+    """The git commit of the repo when available, else ``claims_platform <package version>`` (once per process)."""
+    commit = git_commit()
+    if commit:
+        return commit
+    try:
+        return f"claims_platform {package_version('claims_platform')}"
+    except PackageNotFoundError:
+        return "claims_platform (unknown version)"
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What one MLflow training run is: month M's candidate, the Dagster run that trained it, its data.
+
+    ``lineage`` holds the ``training_set_*`` facts of the training set's materialization (window,
+    label cutoff, fingerprint, path, rows, producing run), as `candidate_model` reads them.
+    """
+
+    month: str  # "YYYY-MM" (a partition key "YYYY-MM-01" is cut to it)
+    dagster_run_id: str
+    partition: str
+    lineage: Mapping[str, str] = field(default_factory=dict)
+    dagster_ui_url: str | None = None  # default: CLAIMS_DAGSTER_UI_URL or http://127.0.0.1:3000
+
+    @property
+    def name(self) -> str:
+        return training_run_name(self.month)
+
+    @property
+    def dagster_run_url(self) -> str:
+        return links.dagster_run_url(self.dagster_run_id, self.dagster_ui_url)
+
+    def window(self) -> str:
+        """The training data in words: which applications, labelled with which outcomes."""
+        first, last = self.lineage.get("training_set_window_first_day"), self.lineage.get("training_set_window_last_day")
+        cutoff = self.lineage.get("training_set_label_cutoff")
+        if not (first and last and cutoff):
+            return f"the `training_set` partition {self.partition}"
+        return f"applications {first}..{last} labelled with the outcomes known before {cutoff}"
+
+    def training_set(self) -> str:
+        """The stored training set in words: rows, where, fingerprint ("" when its materialization was not found)."""
+        rows, path = self.lineage.get("training_set_training_rows"), self.lineage.get("training_set_path")
+        fingerprint = self.lineage.get("training_set_fingerprint")
+        parts = [
+            f"{int(rows):,} rows" if rows and rows.isdigit() else "",
+            f"stored at `{path}`" if path else "",
+            f"fingerprint `{fingerprint}`" if fingerprint else "",
+        ]
+        return "Training set: " + ", ".join(p for p in parts if p) + "." if any(parts) else ""
+
+    def tags(self) -> dict[str, str]:
+        """The tags a training run opens with: name, description, code version, Dagster run and link, lineage."""
+        commit = code_version() if _GIT_SHA.match(code_version()) else None
+        return {
+            RUN_NAME_TAG: self.name,
+            NOTE_TAG: self.description("training in progress."),
+            CODE_VERSION_TAG: code_version(),
+            **({GIT_COMMIT_TAG: commit} if commit else {}),
+            DAGSTER_RUN_URL_TAG: self.dagster_run_url,
+            "dagster_run_id": self.dagster_run_id,
+            "dagster_partition": self.partition,
+            "training_month": self.month[:7],
+            **{key: str(value) for key, value in self.lineage.items()},
+        }
+
+    def description(self, outcome: str) -> str:
+        """The run's description (Markdown): what was trained on which data, by which Dagster run, and ``outcome``."""
+        what = f"Candidate claims model for {self.month[:7]} (LightGBM, tuned with Optuna), trained on {self.window()}."
+        by = (
+            f"Trained by Dagster run [{self.dagster_run_id[:8]}]({self.dagster_run_url}) "
+            f"(asset `candidate_model`, partition {self.partition}); code version `{code_version()}`."
+        )
+        return _paragraphs(f"{what} {self.training_set()}", by, f"Outcome: {outcome}")
+
+
+def _paragraphs(*texts: str) -> str:
+    return "\n\n".join(text.strip() for text in texts)
+
+
+def holdout_figures(metrics: Mapping[str, float], refer_at: float) -> str:
+    """The holdout metrics a person compares models on, in words."""
+    return (
+        f"kappa {metrics['kappa']:.3f} at the decision policy's screen (p >= {refer_at}), "
+        f"ROC AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.4f}, ECE {metrics['ece']:.4f}"
+    )
+
+
+def trained_outcome(
+    model_name: str,
+    version: int,
+    holdout_month: str,
+    metrics: Mapping[str, float],
+    refer_at: float,
+    gate_failures: list[str],
+) -> str:
+    """A trained candidate's outcome: its registered version, holdout figures and quality gate."""
+    gate = "passed" if not gate_failures else "FAILED (" + "; ".join(gate_failures) + "): ineligible"
+    return (
+        f"registered as `{model_name}` version {version}. Out-of-time holdout {holdout_month} "
+        f"({int(metrics['rows']):,} rows): {holdout_figures(metrics, refer_at)}. Quality gate {gate}. "
+        "The month's champion decision compares it with the incumbent on the same holdout."
+    )
+
+
+def failed_outcome(reason: str) -> str:
+    """A candidate whose training failed: why; the champion decision keeps the incumbent."""
+    return f"training failed ({reason}). The candidate is ineligible; the champion decision keeps the incumbent."
+
+
+def version_description(
+    run: TrainingRun,
+    *,
+    holdout_month: str,
+    metrics: Mapping[str, float],
+    refer_at: float,
+    calibration: str,
+    mlflow_run_url: str,
+) -> str:
+    """A model version's description (Markdown): what it is, which month and data, holdout figures, the runs."""
+    what = (
+        f"Claims model of {run.month[:7]}: the probability that an applicant makes a claim (LightGBM, tuned, "
+        f"calibration: {calibration}), trained on {run.window()}. {run.training_set()}"
+    )
+    holdout = f"Out-of-time holdout {holdout_month} ({int(metrics['rows']):,} rows): {holdout_figures(metrics, refer_at)}."
+    runs = (
+        f"Trained by Dagster run [{run.dagster_run_id[:8]}]({run.dagster_run_url}); MLflow run [{run.name}]({mlflow_run_url}); "
+        f"code version `{code_version()}`. Whether it scores is the champion decision's call (aliases `champion`, "
+        "`previous_champion`)."
+    )
+    return _paragraphs(what, holdout, runs)
+
+
+def log_datasets(
+    training_set: pd.DataFrame,
+    holdout: pd.DataFrame,
+    *,
+    month: str,
+    holdout_month: str,
+    source: str,
+    training_digest: str,
+    holdout_digest: str,
+    targets: str,
+) -> None:
+    """Log the training set (context ``training``) and the holdout (``evaluation``) into the ACTIVE MLflow run.
+
+    Both datasets name ``source``, where the training set is stored (the holdout is its last labelled
+    month), and carry the given digests — the training set's is the fingerprint Dagster recorded,
+    so the MLflow dataset and the Dagster materialization are recognisably the same data.
+    """
+    import mlflow
+
+    with warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot hold missing values concerns model signatures;
+        # the registered model's signature is typed from the data contract instead (models/packaging.py).
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        training = mlflow.data.from_pandas(
+            training_set, source=source, name=f"training_set_{month[:7]}", digest=training_digest, targets=targets
+        )
+        evaluation = mlflow.data.from_pandas(
+            holdout, source=source, name=f"holdout_{holdout_month}", digest=holdout_digest, targets=targets
+        )
+        mlflow.log_input(training, context=TRAINING_CONTEXT)
+        mlflow.log_input(evaluation, context=EVALUATION_CONTEXT)

@@ -14,6 +14,14 @@ from claims_platform.metadata import png_markdown
 from claims_platform.models.gate import QualityGate
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
+from claims_platform.models.tracking import (
+    NOTE_TAG,
+    TrainingRun,
+    failed_outcome,
+    log_datasets,
+    trained_outcome,
+    version_description,
+)
 from claims_platform.months import shift_month_key
 from claims_platform.partitions import month_before, monthly_partitions, require_month_order
 from claims_platform.resources import ApplicationSource
@@ -193,11 +201,11 @@ class CandidateModelConfig(dg.Config):
     )
 
 
-_LINEAGE_KEYS = ("window_first_day", "window_last_day", "label_cutoff", "fingerprint")
+_LINEAGE_KEYS = ("window_first_day", "window_last_day", "label_cutoff", "fingerprint", "training_rows", "path")
 
 
 def _training_set_lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """Window, cutoff, fingerprint and producing run of the training set this model is trained on."""
+    """Window, cutoff, fingerprint, rows, storage path and producing run of the training set this model is trained on."""
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("training_set"), asset_partitions=[context.partition_key]),
         limit=1,
@@ -216,20 +224,6 @@ def _as_image(png: bytes):
     from PIL import Image
 
     return Image.open(io.BytesIO(png))
-
-
-def _log_training_dataset(mlflow, training_set: pd.DataFrame, month: str) -> None:
-    """Log the training set as the run's MLflow dataset (its schema inferred from the frame)."""
-    import warnings
-
-    import mlflow as mlflow_module
-
-    with warnings.catch_warnings():
-        # MLflow's hint that integer columns cannot hold missing values concerns model signatures;
-        # the registered model's signature is typed from the data contract instead (models/packaging.py).
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-        dataset = mlflow_module.data.from_pandas(training_set, name=f"training_set_{month[:7]}", targets=CLAIM_STATUS)
-        mlflow.log_input(dataset, context="training")
 
 
 def _warm_start_for_next(previous: dict | None, record: dict) -> dict | None:
@@ -305,16 +299,10 @@ def candidate_model(
         max_boost_rounds=config.max_boost_rounds,
         max_tuning_seconds=config.max_tuning_seconds,
     )
+    # Name, description, code version, Dagster run id, partition and link, the training set's lineage.
+    tracked = TrainingRun(month=month[:7], dagster_run_id=context.run_id, partition=month, lineage=_training_set_lineage(context))
     try:
-        mlflow.set_tags(
-            {
-                "mlflow.runName": f"candidate_model {month[:7]}",
-                "dagster_run_id": context.run_id,
-                "dagster_partition": month,
-                "training_month": month[:7],
-                **_training_set_lineage(context),
-            }
-        )
+        mlflow.set_tags(tracked.tags())
         try:
             if training_set.empty:
                 raise ValueError("no labelled rows before the cutoff (see the training_set partition's label coverage)")
@@ -326,22 +314,33 @@ def candidate_model(
             p = np.nan_to_num(p, nan=0.0)  # a missing prediction fails the gate below; plots and metrics need numbers
             metrics = evaluate(y, p, policy.refer_at)
         except TRAINING_FAILURES as error:
-            yield from _failed_candidate(context, month, error, previous, mlflow, alerts)
+            yield from _failed_candidate(context, month, error, previous, mlflow, alerts, registry, tracked)
             return
         plots = {
             "roc_curve": roc_curve_png(y, p),
             "calibration": calibration_png(y, p),
             "feature_importance": feature_importance_png(trained.booster),
         }
-        run_id = mlflow.active_run().info.run_id
+        run_id, experiment_id = mlflow.active_run().info.run_id, mlflow.active_run().info.experiment_id
         mlflow.log_params({**trained.params_for_logging(), **{f"split_{k}": v for k, v in split.summary().items()}})
         mlflow.log_params({"warm_start": bool(warm), "warm_start_from_version": warm["from_version"] if warm else "none"})
         mlflow.log_metrics({f"holdout_{k}": float(v) for k, v in metrics.items()})
         mlflow.log_metrics({f"validation_{k}": float(v) for k, v in trained.validation_metrics.items()})
-        _log_training_dataset(mlflow, training_set, month)
+        log_datasets(
+            training_set,
+            split.holdout,
+            month=month,
+            holdout_month=split.holdout_month,
+            # The stored training set and the fingerprint Dagster recorded for it (computed alike when unrecorded).
+            source=tracked.lineage.get("training_set_path") or f"training_set/{month}",
+            training_digest=tracked.lineage.get("training_set_fingerprint") or fingerprint(training_set),
+            holdout_digest=fingerprint(split.holdout),
+            targets=CLAIM_STATUS,
+        )
         for name, png in plots.items():
             mlflow.log_image(_as_image(png), f"plots/{name}.png")
         reference = reference_drawn_from(split.holdout, p, REFERENCE_ROWS, seed=int(month[:7].replace("-", "")))
+        registry.ensure_registered_model()  # with its description, before the first version creates it bare
         version = log_trained_model(
             trained,
             reference=reference,
@@ -353,16 +352,30 @@ def candidate_model(
                 "holdout_month": split.holdout_month,
                 "mlflow_run_id": run_id,
             },
+            description=version_description(
+                tracked,
+                holdout_month=split.holdout_month,
+                metrics=metrics,
+                refer_at=policy.refer_at,
+                calibration=trained.calibration["method"],
+                mlflow_run_url=registry.run_url(run_id, experiment_id),
+            ),
         )
         model_uri = registry.artifact_uri(version)
-    except BaseException:
-        # The run fails loudly; its MLflow run must not stay RUNNING forever.
-        mlflow.end_run(status="FAILED")
+        gate_failures = gate.failures(metrics["roc_auc"], metrics["ece"], missing)
+        outcome = trained_outcome(registry.model_name, version, split.holdout_month, metrics, policy.refer_at, gate_failures)
+        mlflow.set_tag(NOTE_TAG, tracked.description(outcome))
+    except BaseException as error:
+        # The run fails loudly; its MLflow run must not stay RUNNING forever, nor say it is in progress.
+        if mlflow.active_run() is not None:  # (a failed training has ended it already)
+            try:
+                mlflow.set_tag(NOTE_TAG, tracked.description(failed_outcome(f"{type(error).__name__}: {error}"[:2000])))
+            finally:
+                mlflow.end_run(status="FAILED")
         raise
     # dagster-mlflow ends its run only through a job hook; end it here so the run is complete even
     # when the asset is materialized from the UI.
     mlflow.end_run()
-    gate_failures = gate.failures(metrics["roc_auc"], metrics["ece"], missing)
     record = {
         "status": "trained",
         "failure": None,
@@ -391,7 +404,8 @@ def candidate_model(
             "status": "trained",
             "model_version": version,
             "model": registry.version_reference(version),
-            "mlflow_run_id": run_id,
+            "mlflow_run": registry.run_reference(run_id, experiment_id),
+            "mlflow_experiment": registry.experiment_reference(experiment_id),
             "warm_start": f"from v{warm['from_version']} ({warm['from_month']})" if warm else "cold start",
             "trials": int(trained.tuning.get("n_trials", 0)),
             "calibration": trained.calibration["method"],
@@ -419,12 +433,20 @@ def candidate_model(
 
 
 def _failed_candidate(
-    context: dg.AssetExecutionContext, month: str, error: Exception, previous: dict | None, mlflow, alerts: AlertsResource
+    context: dg.AssetExecutionContext,
+    month: str,
+    error: Exception,
+    previous: dict | None,
+    mlflow,
+    alerts: AlertsResource,
+    registry: ModelRegistry,
+    tracked: TrainingRun,
 ):
     """The record, check and alert of a candidate whose training failed (the chain still decides)."""
     reason = f"{type(error).__name__}: {error}"
     context.log.error(f"Training failed for {month[:7]}; the candidate is ineligible.\n{traceback.format_exc()}")
-    mlflow.set_tag("failure", reason[:5000])
+    run = mlflow.active_run().info
+    mlflow.set_tags({"failure": reason[:5000], NOTE_TAG: tracked.description(failed_outcome(reason[:2000]))})
     mlflow.end_run(status="FAILED")
     alerts.send(
         Alert(
@@ -437,7 +459,10 @@ def _failed_candidate(
     )
     record = {"status": "failed", "failure": reason, "version": None, "training_month": month[:7]}
     record["warm_start_for_next"] = _warm_start_for_next(previous, record)
-    yield dg.Output(record, metadata={"status": "failed", "failure": reason})
+    yield dg.Output(
+        record,
+        metadata={"status": "failed", "failure": reason, "mlflow_run": registry.run_reference(run.run_id, run.experiment_id)},
+    )
     yield dg.AssetCheckResult(
         check_name=CANDIDATE_QUALITY,
         passed=False,

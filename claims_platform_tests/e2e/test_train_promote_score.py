@@ -80,7 +80,7 @@ def test_the_first_model_is_tracked_in_mlflow_with_its_lineage(world):
     assert candidate["holdout_metrics"]["roc_auc"] > 0.9 and candidate["gate"]["passed"]
     run = world.registry.client().get_run(candidate["mlflow_run_id"])
     assert run.data.tags["dagster_partition"] == "2025-03-01"
-    assert run.data.tags["mlflow.runName"] == "candidate_model 2025-03"
+    assert run.data.tags["mlflow.runName"] == "claims_model 2025-03"
     assert run.data.tags["training_set_label_cutoff"] == "2025-04-01T00:00:00"
     assert run.info.status == "FINISHED"
     # Later months warm-start from the incumbent's hyperparameters.
