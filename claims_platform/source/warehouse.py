@@ -409,9 +409,15 @@ class Warehouse:
         """Per application day in ``start``..``end``: ``application_date``, ``rows``, ``last_loaded_at``.
 
         Days without rows are absent. ``last_loaded_at`` (naive UTC) moves when a day is (re)written,
-        which is what a late-arrival sensor watches.
+        which is what a late-arrival sensor watches. A warehouse nothing was loaded into yet (no
+        tables) holds no days: sensors ticking before the first load must not fail.
         """
         table = self.applications
+        if not sa.inspect(self.engine).has_table(table.name):
+            return pd.DataFrame(
+                {schema.APPLICATION_DATE: pd.Series(dtype=object), "rows": pd.Series(dtype=np.int64),
+                 "last_loaded_at": pd.Series(dtype="datetime64[ns]")}
+            )  # fmt: skip
         statement = (
             sa.select(
                 table.c[schema.APPLICATION_DATE],

@@ -195,3 +195,10 @@ def test_first_days_finds_the_earliest_day_before(
     assert warehouse.first_days(["y", "x"], before=days[2]) == {"x": days[0]}
     assert warehouse.first_days([], before=days[3]) == {}
     assert warehouse.first_days(["x"], before=days[0]) == {}
+
+
+def test_a_warehouse_nothing_was_loaded_into_holds_no_days(tmp_path):
+    """The late-data sensor ticks from `make dev` on; before the first load it finds nothing, no error."""
+    empty = Warehouse(f"sqlite:///{tmp_path / 'empty.db'}")
+    frame = empty.loaded_days(date(2025, 1, 1), date(2025, 12, 31))
+    assert frame.empty and list(frame.columns) == ["application_date", "rows", "last_loaded_at"]
