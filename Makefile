@@ -8,7 +8,7 @@ export DAGSTER_HOME := $(CURDIR)
 export DO_NOT_TRACK := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo dev evidently test test-fast lint bench clean
+.PHONY: install demo dev evidently test test-fast lint bench screenshots clean
 
 # A locked install: the venv holds exactly what uv.lock says, from the package registries.
 $(BIN)/.installed: pyproject.toml uv.lock
@@ -36,6 +36,9 @@ lint: install
 
 bench: install  ## performance figures -> bench/results.json and bench/results.md
 	$(BIN)/python -m bench.run
+
+screenshots: install  ## README's pictures of the UI -> docs/screenshots/*.png (needs Debian's chromium)
+	$(BIN)/python -m claims_platform_tests.ui.screenshots docs/screenshots
 
 clean:
 	rm -rf .local $(VENV)
