@@ -3,20 +3,56 @@
 Simulates the last months into the warehouse (applicants' incomes rise in the last ``DRIFT_DAYS``
 days: the ``income_shift`` scenario), ingests them through Dagster as ONE backfill run, trains and
 decides a champion for every month that has enough labelled history, scores the days with the model
-in force each month and reports their drift (one backfill run), lets the monitoring sensor raise
-its alert and the off-cycle retrain it asks for, and prints what it did. Everything goes into the
-same Dagster instance (`DAGSTER_HOME`) that `make dev` shows.
+in force each month and reports their drift (one backfill run), lets the monitoring sensors raise
+their alert and the off-cycle retrain it asks for, and prints what it did.
+
+Everything goes into the Dagster instance (`DAGSTER_HOME`) that `make dev` shows, as runs of the code
+location ``claims_platform`` of ``workspace.yaml``: each run is created from the location's remote
+job, the way the daemon's schedules and sensors and the UI's Launch create theirs (see
+:class:`DemoPlatform`), so the UI lists it under its job and can re-execute it.
+
+The demo's world starts on the first day of the month ``months`` months ago. That day becomes the
+platform's first day (``CLAIMS_FIRST_DAY``) in the demo's processes and in the repo's ``.env``, which
+`make dev` reads, so the UI's partitions start where the demo's data starts. When the instance
+already holds days from before it (an earlier demo, a month ago), the demo keeps the earlier first
+day instead: moving it would leave that history outside the partitions, and the champion chain
+refuses to start again after a month it already decided.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 
 from claims_platform import settings
+
+# The code location as `make dev` loads it (workspace.yaml), and the file `dagster dev` reads.
+LOCATION = "claims_platform"
+WORKSPACE_FILE = settings.REPO_ROOT / "workspace.yaml"
+ENV_FILE = settings.REPO_ROOT / ".env"
+DEMO_TAGS = {"source": "demo"}
+# Runs log every event to the instance (the UI shows them); on the terminal the demo prints its own
+# account. The first months' training failures, expected, would otherwise print as errors.
+RUN_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# A smaller tuning budget than the monthly schedule's, so the demo trains several months quickly:
+# a NUMBER of real trials (never seconds), so the demo's models do not depend on the machine's load.
+DEMO_TRAINING = {"n_trials": 6, "warm_start_trials": 3, "tuning_rows": 30_000}
+# The drift scenario of the demo: incomes 35% higher in the window's last days.
+DRIFT_SCENARIO = "income_shift"
+DRIFT_DAYS = 10
+
+
+class DemoError(Exception):
+    """The demo cannot go on: the message says why and where to look."""
 
 
 @dataclass(frozen=True)
@@ -31,36 +67,48 @@ class DemoWindow:
         return (self.last_day - self.first_day).days + 1
 
 
-def demo_window(today: date, months: int) -> DemoWindow:
-    """From the first day of the month ``months`` months before today's month, to yesterday."""
+def target_first_day(today: date, months: int) -> date:
+    """The first day of the month ``months`` months before today's month."""
     from claims_platform.months import add_months
 
-    first = add_months(today.replace(day=1), -months)
-    return DemoWindow(max(first, settings.FIRST_DAY), today - timedelta(days=1))
+    return add_months(today.replace(day=1), -months)
 
 
-_STARTED = time.perf_counter()
+def choose_first_day(target: date, history_start: date | None) -> date:
+    """``target``, or the first of the month of the instance's earliest day when that is earlier.
+
+    Kept earlier so that the instance's history stays inside the partitions: a first day moved past
+    decided months would hide them, and the champion chain would refuse to start after them.
+    """
+    if history_start is None:
+        return target
+    return min(target, history_start.replace(day=1))
 
 
-def _log(message: str) -> None:
-    """A progress line with the seconds since the demo started."""
-    print(f"{time.perf_counter() - _STARTED:5.0f}s  {message}", file=sys.stderr, flush=True)
+def demo_window(today: date, months: int, history_start: date | None = None) -> DemoWindow:
+    """From the demo's first day (see :func:`choose_first_day`) to yesterday."""
+    return DemoWindow(choose_first_day(target_first_day(today, months), history_start), today - timedelta(days=1))
 
 
-def _instance():
-    from dagster import DagsterInstance
+def set_env_line(path: Path, name: str, value: str) -> None:
+    """Create or update the ONE line ``name=value`` of a ``.env`` file; every other line stays as it is.
 
-    # The demo and `make dev` must share one instance: the repo's dagster.yaml, like the Makefile.
-    os.environ.setdefault("DAGSTER_HOME", str(settings.REPO_ROOT))
-    return DagsterInstance.get()
-
-
-# A smaller tuning budget than the monthly schedule's, so the demo trains several months quickly:
-# a NUMBER of real trials (never seconds), so the demo's models do not depend on the machine's load.
-DEMO_TRAINING = {"n_trials": 6, "warm_start_trials": 3, "tuning_rows": 30_000}
-# The drift scenario of the demo: incomes 35% higher in the window's last days.
-DRIFT_SCENARIO = "income_shift"
-DRIFT_DAYS = 10
+    A line that sets ``name`` (``name=...`` or ``export name=...``) is replaced where it stands (a
+    second one is dropped); without one, the line is appended. Comments are left alone.
+    """
+    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(name)}\s*=")
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    out, done = [], False
+    for line in lines:
+        if pattern.match(line):
+            if not done:
+                out.append(f"{name}={value}")
+                done = True
+            continue
+        out.append(line)
+    if not done:
+        out.append(f"{name}={value}")
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
 def decision_months(window: DemoWindow) -> list[str]:
@@ -80,20 +128,335 @@ def decision_months(window: DemoWindow) -> list[str]:
     return months
 
 
-def _execute(job_name: str, instance, *, partition_key: str | None = None, first: str | None = None, last: str | None = None, run_config=None, asset_selection=None, tags=None):
+_STARTED = time.perf_counter()
+
+
+def _log(message: str) -> None:
+    """A progress line with the seconds since the demo started."""
+    print(f"{time.perf_counter() - _STARTED:5.0f}s  {message}", file=sys.stderr, flush=True)
+
+
+# Library notices about the platform's own code, which a demo user cannot act on (message prefixes):
+# MLflow's schema inference hints that integer columns cannot hold missing values whenever a frame
+# with int columns is logged as a dataset (the registered model's signature is typed from the data
+# contract instead), and MLflow registers its local-file dataset source twice, so every local
+# dataset "can be interpreted in multiple ways: LocalArtifactDatasetSource, LocalArtifactDatasetSource".
+LIBRARY_NOTICES = (
+    "Hint: Inferred schema contains integer column",
+    "The specified dataset source can be interpreted in multiple ways",
+)
+
+
+def quiet_output() -> None:
+    """Keep notices a demo user cannot act on off the terminal (the runs' logs keep every event).
+
+    Dagster's beta and preview notices concern the platform's code, not the user, and so do
+    ``LIBRARY_NOTICES``; MLflow's INFO logging and download progress bars would bury the summary.
+    """
+    import warnings
+
+    from dagster import BetaWarning, PreviewWarning
+
+    warnings.filterwarnings("ignore", category=BetaWarning)
+    warnings.filterwarnings("ignore", category=PreviewWarning)
+    for message in LIBRARY_NOTICES:
+        warnings.filterwarnings("ignore", message=re.escape(message), category=UserWarning)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _quiet_mlflow() -> None:
+    """MLflow prints every registration ("Registered model ... already exists", "Created version N"):
+    the demo's own lines name each version. (Imports MLflow: call it when training is next.)
+
+    Entered for the rest of the process: MLflow's own silent mode (what ``autolog(silent=True)``
+    enters), counted, so a module MLflow imports later (``mlflow.types.responses`` mutes itself while
+    it loads) does not switch the prints back on when it is done. MLflow's warnings are untouched.
+    """
+    from mlflow.utils.autologging_utils import MlflowEventsAndWarningsBehaviorGlobally
+
+    MlflowEventsAndWarningsBehaviorGlobally(disable_event_logs=True, disable_warnings=False, reroute_warnings=False).__enter__()
+
+
+def load_env_file(folder: Path = settings.REPO_ROOT) -> None:
+    """Read ``folder/.env`` into the environment as `dagster dev` and the code servers do (its values win),
+    so the demo runs with the settings `make dev` will show."""
+    from dagster._core.secrets.env_file import get_env_var_dict
+
+    os.environ.update(get_env_var_dict(str(folder)))
+
+
+def _instance():
+    from dagster import DagsterInstance
+
+    # The demo and `make dev` must share one instance: the repo's dagster.yaml, like the Makefile.
+    os.environ.setdefault("DAGSTER_HOME", str(settings.REPO_ROOT))
+    return DagsterInstance.get()
+
+
+def history_start(instance) -> date | None:
+    """The earliest day or month the instance has materialized `applications` or `champion_decision` for."""
+    from dagster import AssetKey
+
+    keys = [
+        key
+        for asset in ("applications", "champion_decision")
+        for key in instance.get_materialized_partitions(AssetKey(asset))
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", key)
+    ]
+    return date.fromisoformat(min(keys)) if keys else None
+
+
+class DemoPlatform:
+    """The code location ``claims_platform`` of ``workspace.yaml``, loaded as `make dev` loads it, and
+    runs made in it.
+
+    Each run is created in the instance from the location's REMOTE job, with the call the daemon
+    makes for a sensor's or a schedule's run request and the UI's Launch makes
+    (``instance.create_run`` with the remote job's snapshot, its execution plan from the code server,
+    and the run's ``remote_job_origin`` and ``job_code_origin``), so the run carries the
+    ``.dagster/repository`` tag and origin the UI needs: the job's page lists it, the timeline
+    shows it, Re-execute works. The run is then executed in THIS process (``execute_run``: what a
+    run worker does with it), or with ``launch=True`` launched by the instance's run launcher into a
+    run worker process of its own, as the daemon's run queue does (slower: each worker imports the
+    code location and the libraries again).
+    """
+
+    def __init__(self, instance, *, workspace_file: Path = WORKSPACE_FILE, location: str = LOCATION, launch: bool = False):
+        self.instance = instance
+        self.workspace_file = workspace_file
+        self.location = location
+        self.launch = launch
+        self._context = None
+        self._loader = None
+
+    def open(self) -> DemoPlatform:
+        """Start the location's code server (a subprocess, as `dagster dev` does) and load the definitions."""
+        from dagster._core.workspace.context import WorkspaceProcessContext
+        from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+        # The code server's own notices (its start, beta warnings at import) are not the user's.
+        self._context = WorkspaceProcessContext(
+            self.instance, WorkspaceFileTarget(paths=[str(self.workspace_file)]), code_server_log_level="CRITICAL"
+        )
+        request = self._context.create_request_context()
+        error = request.get_code_location_error(self.location)
+        if error is not None:
+            raise DemoError(f"the code location {self.location} of {self.workspace_file} did not load:\n{error.to_string()}")
+        self.request_context = request
+        self.code_location = request.get_code_location(self.location)
+        (self.repository,) = self.code_location.get_repositories().values()
+
+        from claims_platform.definitions import defs
+
+        self.defs = defs
+        self._loader = defs.get_asset_value_loader(self.instance)
+        self._loader.__enter__()
+        return self
+
+    def close(self) -> None:
+        if self._loader is not None:
+            self._loader.__exit__(None, None, None)
+            self._loader = None
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = None
+
+    def __enter__(self) -> DemoPlatform:
+        try:
+            return self.open()
+        except BaseException:
+            self.close()  # the code server, if it started
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def run(self, job_name: str, request, *, sensor_name: str | None = None):
+        """Create a run of ``job_name`` for ``request`` (a ``dg.RunRequest``) in the code location, execute
+        it, and return the finished ``DagsterRun``; raises :class:`DemoError` when it did not succeed.
+
+        ``sensor_name``: the sensor that asked for it; the run is tagged with it and the request's run
+        key, as the daemon tags a sensor's runs (so the daemon will not ask for it again).
+        """
+        from dagster import DagsterRunStatus
+        from dagster._core.definitions.selector import JobSubsetSelector
+        from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
+
+        if request.partition_key is not None and not request.has_resolved_partition():
+            request = request.with_resolved_tags_and_config(self._job_def(job_name), [], self.instance)
+        selection = frozenset(request.asset_selection) if request.asset_selection else None
+        remote_job = self.code_location.get_job(
+            JobSubsetSelector(
+                location_name=self.location,
+                repository_name=self.repository.name,
+                job_name=job_name,
+                op_selection=None,
+                asset_selection=selection,
+            )
+        )
+        run_config = {**RUN_CONSOLE, **(request.run_config or {})}
+        plan = self.code_location.get_execution_plan(
+            remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=self.instance
+        )
+        tags = {**(remote_job.run_tags or {}), **DEMO_TAGS, **request.tags}
+        if sensor_name:
+            tags[SENSOR_NAME_TAG] = sensor_name
+        if sensor_name and request.run_key:
+            tags[RUN_KEY_TAG] = request.run_key
+        run = self.instance.create_run(
+            job_name=job_name,
+            run_id=None,
+            run_config=run_config,
+            status=DagsterRunStatus.NOT_STARTED,
+            tags=tags,
+            root_run_id=None,
+            parent_run_id=None,
+            step_keys_to_execute=None,
+            execution_plan_snapshot=plan.execution_plan_snapshot,
+            job_snapshot=remote_job.job_snapshot,
+            parent_job_snapshot=remote_job.parent_job_snapshot,
+            asset_selection=selection,
+            asset_check_selection=None,
+            resolved_op_selection=None,
+            op_selection=None,
+            remote_job_origin=remote_job.get_remote_origin(),
+            job_code_origin=remote_job.get_python_origin(),
+            asset_graph=self.repository.asset_graph,
+        )
+        finished = self._launch(run) if self.launch else self._execute(run)
+        if finished.status != DagsterRunStatus.SUCCESS:
+            raise DemoError(self._failure(finished))
+        return finished
+
+    def _job_def(self, job_name: str):
+        if job_name == "__ASSET_JOB":
+            return self.defs.resolve_implicit_global_asset_job_def()
+        return self.defs.resolve_job_def(job_name)
+
+    def _execute(self, run):
+        from dagster._core.execution.api import execute_run
+        from dagster._utils.hosted_user_process import recon_job_from_origin
+
+        # What `dagster api execute_run` does in a run worker: the job rebuilt from the run's code origin.
+        execute_run(recon_job_from_origin(run.job_code_origin), run, self.instance)
+        return self.instance.get_run_by_id(run.run_id)
+
+    def _launch(self, run):
+        self.instance.launch_run(run.run_id, self.request_context)
+        while True:
+            current = self.instance.get_run_by_id(run.run_id)
+            if current.is_finished:
+                return current
+            time.sleep(0.5)
+
+    def _failure(self, run) -> str:
+        from dagster import DagsterEventType
+
+        errors = [
+            f"  {entry.step_key}: {entry.dagster_event.step_failure_data.error.message.strip().splitlines()[0]}"
+            for entry in self.instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE)
+            if entry.dagster_event.step_failure_data.error
+        ]
+        return "\n".join(
+            [f"run {run.run_id} of {run.job_name} ended {run.status.value}", *errors,
+             f"its log: make dev, then http://127.0.0.1:3000/runs/{run.run_id}"]
+        )
+
+    # -- what the runs recorded -------------------------------------------------------------------
+
+    def materialized(self, run, asset: str) -> dict[str, dict[str, Any]]:
+        """Partition key -> metadata of each materialization of ``asset`` in ``run`` (what the UI shows)."""
+        from dagster import AssetKey, DagsterEventType
+
+        out = {}
+        for entry in self.instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+            materialization = entry.asset_materialization
+            if materialization is not None and materialization.asset_key == AssetKey(asset):
+                out[materialization.partition] = {k: v.value for k, v in materialization.metadata.items()}
+        return out
+
+    def stored(self, asset: str, partition_key: str):
+        """The stored value of one partition of ``asset``, read through its IO manager."""
+        from dagster import AssetKey
+
+        # The loader logs each load at DEBUG on a console logger of its own (a run logs to its event log).
+        with _muted():
+            return self._loader.load_asset_value(AssetKey(asset), partition_key=partition_key)
+
+    # -- sensors ----------------------------------------------------------------------------------
+
+    def tick(self, sensor_def, resources: dict | None = None):
+        """Evaluate a sensor once as the daemon would, from its cursor in the instance; keep its new cursor
+        there, so the daemon's next tick goes on from it. Returns the evaluation (run requests, skip message)."""
+        from dagster import build_sensor_context
+
+        remote = self.repository.get_sensor(sensor_def.name)
+        state = self.instance.get_instigator_state(remote.get_remote_origin_id(), remote.selector_id)
+        cursor = state.instigator_data.cursor if state is not None and state.instigator_data is not None else None
+        context = build_sensor_context(
+            instance=self.instance, cursor=cursor, sensor_name=sensor_def.name, resources=resources, definitions=self.defs
+        )
+        # The daemon keeps a tick's log with the tick; here it would interleave with the progress lines
+        # (an alert it sends is in the summary, and at the webhook when one is configured).
+        with _muted():
+            result = sensor_def.evaluate_tick(context)
+        if result.cursor != cursor:
+            self._store_cursor(remote, state, result.cursor)
+        return result
+
+    def _store_cursor(self, remote, state, cursor: str | None) -> None:
+        """What `dagster sensor cursor --set` does, but a sensor without state stays DECLARED_IN_CODE (running
+        by default) as the daemon itself records it on its first tick."""
+        from dagster._core.scheduler.instigation import (
+            InstigatorState,
+            InstigatorStatus,
+            InstigatorType,
+            SensorInstigatorData,
+        )
+        from dagster._time import get_current_timestamp
+
+        if state is None:
+            self.instance.add_instigator_state(
+                InstigatorState(
+                    remote.get_remote_origin(),
+                    InstigatorType.SENSOR,
+                    InstigatorStatus.DECLARED_IN_CODE,
+                    SensorInstigatorData(
+                        min_interval=remote.min_interval_seconds,
+                        cursor=cursor,
+                        last_sensor_start_timestamp=get_current_timestamp(),
+                        sensor_type=remote.sensor_type,
+                    ),
+                )
+            )
+        else:
+            self.instance.update_instigator_state(state.with_data(state.instigator_data._replace(cursor=cursor)))
+
+
+@contextmanager
+def _muted() -> Iterator[None]:
+    """No log record below ERROR from any logger meanwhile (Dagster's console loggers included)."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def range_request(first: str, last: str, **kwargs):
+    """A run request for partitions ``first``..``last`` as ONE run (what a single-run backfill makes)."""
+    from dagster import RunRequest
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from claims_platform.definitions import defs
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **kwargs.pop("tags", {})}
+    return RunRequest(tags=tags, **kwargs)
 
-    job = defs.resolve_implicit_global_asset_job_def() if job_name == "__ASSET_JOB" else defs.resolve_job_def(job_name)
-    tags = {"source": "demo", **(tags or {})}
-    if first is not None:
-        tags.update({ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})
-    # The console logger would print every one of the hundreds of per-partition events.
-    config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **(run_config or {})}
-    return job.execute_in_process(
-        instance=instance, tags=tags, partition_key=partition_key, run_config=config, asset_selection=asset_selection
-    )
+
+def _clip(text: str, width: int = 110) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _short(decision: dict) -> str:
@@ -111,82 +474,111 @@ def _holdout_line(model: dict, decision: dict) -> list[str]:
     ]
 
 
-def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAULT_WORLD_SEED) -> int:
+def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAULT_WORLD_SEED, launch: bool = False) -> int:
     """Run the demo; returns a process exit code."""
-    import warnings
+    try:
+        return _demo(months, today or date.today(), seed, launch)
+    except DemoError as error:
+        print(f"claims_platform demo: {error}", file=sys.stderr)
+        return 1
 
-    from dagster import AssetKey, BetaWarning, PreviewWarning
 
-    # The demo prints a summary for a person; library chatter would bury it (it stays in run logs).
-    warnings.filterwarnings("ignore", category=BetaWarning)
-    warnings.filterwarnings("ignore", category=PreviewWarning)
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+def _demo(months: int, today: date, seed: int, launch: bool) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dagster import RunRequest
+
+    quiet_output()
+    load_env_file()
+    instance = _instance()
+    target = target_first_day(today, months)
+    window = demo_window(today, months, history_start(instance))
+    # The demo's processes, and `make dev` after it (.env), start the partitions on the demo's first day.
+    settings.use_first_day(window.first_day)
+    set_env_line(ENV_FILE, settings.ENV_FIRST_DAY, window.first_day.isoformat())
+    extra = (target.year - window.first_day.year) * 12 + target.month - window.first_day.month
+    kept = (
+        f"; kept from the instance's earlier days, {extra} month(s) more than asked "
+        f"(for a fresh {months}-month world delete {settings.local_home()} first)"
+        if extra > 0
+        else ""
+    )
+    _log(f"first day {window.first_day} ({settings.ENV_FIRST_DAY} in {ENV_FILE}, which `make dev` reads){kept}")
 
     from claims_platform.months import add_months
     from claims_platform.source.scenarios import get_scenario
     from claims_platform.source.simulate import simulate_range
     from claims_platform.source.warehouse import Warehouse
 
-    window = demo_window(today or date.today(), months)
     started = time.perf_counter()
     settings.local_home().mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(settings.default_warehouse_url())
     drift_from = window.last_day - timedelta(days=DRIFT_DAYS - 1)
     _log(
         f"[1/5] simulating {window.days} days {window.first_day}..{window.last_day} into {warehouse.url} "
-        f"({DRIFT_SCENARIO} from {drift_from})"
+        f"({DRIFT_SCENARIO} from {drift_from}); loading the code location {LOCATION} of {WORKSPACE_FILE.name}"
     )
-    simulated = simulate_range(
-        warehouse, window.first_day, window.last_day, seed=seed, scenario=get_scenario(DRIFT_SCENARIO, drift_from)
-    )
+    platform = DemoPlatform(instance, launch=launch)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The code server starts (a process of its own) while this one simulates.
+            opening = pool.submit(platform.open)
+            simulated = simulate_range(
+                warehouse, window.first_day, window.last_day, seed=seed, scenario=get_scenario(DRIFT_SCENARIO, drift_from)
+            )
+            opening.result()
+        first, last = window.first_day.isoformat(), window.last_day.isoformat()
+        _log("[2/5] ingesting the days as one backfill run of daily_ingestion")
+        ingest = platform.run("daily_ingestion", range_request(first, last))
+        valid = sum(int(m.get("valid_rows", 0)) for m in platform.materialized(ingest, "applications").values())
+        rejected = sum(int(m.get("rejected_rows", 0)) for m in platform.materialized(ingest, "rejected_applications").values())
 
-    instance = _instance()
-    first, last = window.first_day.isoformat(), window.last_day.isoformat()
-    _log("[2/5] ingesting the days through Dagster as one backfill run")
-    ingest = _execute("daily_ingestion", instance, first=first, last=last)
-    valid = sum(len(v) for v in ingest.output_for_node("ingest_applications", "applications").values())
-    rejected = sum(len(v) for v in ingest.output_for_node("ingest_applications", "rejected_applications").values())
+        months_to_decide = decision_months(window)
+        if len(months_to_decide) < 3:
+            raise DemoError(f"{months} months are too few to train on: use at least 4 (two labelled months + one to score)")
+        decisions = []
+        _quiet_mlflow()
+        for i, month in enumerate(months_to_decide, start=1):
+            platform.run(
+                "monthly_training",
+                RunRequest(partition_key=month, run_config={"ops": {"candidate_model": {"config": DEMO_TRAINING}}}),
+            )
+            candidate, decision = platform.stored("candidate_model", month), platform.stored("champion_decision", month)
+            decisions.append((candidate, decision))
+            _log(f"[3/5] trained and decided {month[:7]} ({i}/{len(months_to_decide)}): {_short(decision)} — {_clip(decision['reason'])}")
 
-    months_to_decide = decision_months(window)
-    if len(months_to_decide) < 3:
-        raise SystemExit(f"{months} months are too few to train on: use at least 4 (two labelled months + one to score)")
-    decisions = []
-    for i, month in enumerate(months_to_decide, start=1):
-        _log(f"[3/5] training and deciding the champion for {month[:7]} ({i}/{len(months_to_decide)})")
-        result = _execute(
-            "monthly_training", instance, partition_key=month, run_config={"ops": {"candidate_model": {"config": DEMO_TRAINING}}}
+        # The first month with a model in force is the one after the first month with a champion.
+        first_champion = next((c["training_month"] for _, c in decisions if c["champion"]), None)
+        if first_champion is None:
+            raise DemoError("no month produced an eligible model: see the champion decisions in the Dagster UI (make dev)")
+        scoring_first = add_months(date.fromisoformat(f"{first_champion}-01"), 1).isoformat()
+        _log(f"[4/5] scoring {scoring_first}..{last} with the model in force each month, as one backfill run of nightly_scoring")
+        platform.run(
+            "__ASSET_JOB",
+            range_request(scoring_first, window.last_day.replace(day=1).isoformat(), asset_selection=[_key("model_in_force")]),
         )
-        decisions.append((result.output_for_node("candidate_model"), result.output_for_node("champion_decision")))
+        scoring = platform.run("nightly_scoring", range_request(scoring_first, last))
+        forecast = platform.stored("reserve_forecast", last).iloc[0]
+        drift = platform.materialized(scoring, "applications_drift")
+        _log("[5/5] monitoring: Evidently's drift reports, the months whose outcomes are known, the drift alert and its retrain")
+        from claims_platform.monitoring.sensors import drift_report_sensor, report_request
 
-    # The first month with a model in force is the one after the first month with a champion.
-    first_champion = next((c["training_month"] for _, c in decisions if c["champion"]), None)
-    if first_champion is None:
-        raise SystemExit("no month produced an eligible model: see the champion decisions in the Dagster UI")
-    scoring_first = add_months(date.fromisoformat(f"{first_champion}-01"), 1)
-    _log(f"[4/5] scoring and drift-reporting {scoring_first}..{last} with the model in force each month, as one backfill run")
-    _execute(
-        "__ASSET_JOB",
-        instance,
-        first=scoring_first.isoformat(),
-        last=window.last_day.replace(day=1).isoformat(),
-        asset_selection=[AssetKey("model_in_force")],
-    )
-    scoring = _execute("nightly_scoring", instance, first=scoring_first.isoformat(), last=last)
-    forecast = scoring.output_for_node("reserve_forecast")[last].iloc[0]
-    drift = scoring.output_for_node("applications_drift")
-    _log("[5/5] monitoring: Evidently's drift reports, the months whose outcomes are known, the drift alert and its retrain")
-    # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
-    _execute("drift_reports", instance, first=scoring_first.isoformat(), last=last)
-    performance = _performance_tick(instance)
-    raised, retrains = _monitoring_tick(instance)
+        # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
+        platform.run("drift_reports", report_request(scoring), sensor_name=drift_report_sensor.name)
+        performance = _performance_tick(platform, months_to_decide)
+        raised, retrains, skipped = _monitoring_tick(platform)
+    finally:
+        platform.close()
+        warehouse.dispose()
 
     model, decision = decisions[-1]
     champion = decision["champion"]
     elapsed = time.perf_counter() - started
+    home = os.environ["DAGSTER_HOME"]
     lines = [
         "",
         f"claims_platform demo — done in {elapsed:.0f} s",
+        f"  first day     {window.first_day} (the partitions start there: {settings.ENV_FIRST_DAY} in {ENV_FILE})",
         f"  warehouse     {warehouse.url}",
         f"  simulated     {window.days} days, {simulated:,} applications",
         f"  ingested      {valid:,} valid, {rejected:,} rejected ({first}..{last}, one run)",
@@ -201,31 +593,37 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
         f"{forecast['accepted_reserve']:,.0f} at {forecast['average_claim_cost']:,.0f} per claim "
         f"(without filtering: {forecast['all_reserve']:,.0f})",
         *_performance_lines(performance),
-        *_drift_lines(drift, raised, retrains, drift_from),
+        *_drift_lines(drift, raised, retrains, skipped, drift_from),
         f"  storage       {settings.default_storage_url()}",
         f"  mlflow        {settings.default_mlflow_tracking_uri()}",
-        f"  dagster home  {os.environ['DAGSTER_HOME']}",
+        f"  dagster home  {home}: every run above, linked to the code location {LOCATION}",
         "",
-        "Open the UI:  make dev   then browse http://127.0.0.1:3000/assets  (asset applications_drift_report)",
+        "Open the UI:  make dev   then browse http://127.0.0.1:3000/runs (the runs, their logs) and /assets",
+        "              (asset applications_drift_report); its daemon runs the nightly and monthly schedules and the sensors",
         "Evidently UI: make evidently   then browse http://127.0.0.1:8000 (the drift time series)",
     ]
     print("\n".join(lines))
     return 0
 
 
-def _performance_tick(instance) -> dict[str, dict]:
-    """Evaluate `model_performance_sensor` once and run what it requests: the months whose outcomes are known."""
-    from dagster import build_sensor_context
+def _key(name: str):
+    from dagster import AssetKey
 
-    from claims_platform.monitoring.sensors import model_performance_sensor
+    return AssetKey(name)
 
-    result = model_performance_sensor(build_sensor_context(instance=instance))
-    requests = result if isinstance(result, list) else []
-    measured = {}
-    for request in requests:
-        run = _execute("measure_model_performance", instance, partition_key=request.partition_key)
-        measured[request.partition_key] = run.output_for_node("model_performance").summary
-    return measured
+
+def _performance_tick(platform: DemoPlatform, months: list[str]) -> dict[str, dict]:
+    """Tick `model_performance_sensor` once and run what it requests: the months whose outcomes are known.
+
+    Returns the measurement of each of ``months`` the instance holds, also those an earlier run of the
+    demo measured (the sensor measures a month once).
+    """
+    from claims_platform.monitoring.sensors import MODEL_PERFORMANCE, model_performance_sensor
+
+    for request in platform.tick(model_performance_sensor).run_requests or []:
+        platform.run("measure_model_performance", request, sensor_name=model_performance_sensor.name)
+    measured = set(platform.instance.get_materialized_partitions(MODEL_PERFORMANCE))
+    return {month: platform.stored("model_performance", month) for month in months if month in measured}
 
 
 def _performance_lines(measured: dict[str, dict]) -> list[str]:
@@ -242,28 +640,30 @@ def _performance_lines(measured: dict[str, dict]) -> list[str]:
     return lines
 
 
-def _monitoring_tick(instance) -> tuple[list, list]:
-    """Evaluate the monitoring sensor once, as the daemon would, and run the retrains it requests."""
-    from dagster import build_sensor_context
+def _monitoring_tick(platform: DemoPlatform) -> tuple[list, list, str | None]:
+    """Tick the monitoring sensor once, as the daemon would, and run the retrains it requests."""
+    from dagster import RunRequest
 
     from claims_platform.alerts.resource import alerts_from_env
     from claims_platform.monitoring.sensors import monitoring_alert_sensor
 
-    context = build_sensor_context(instance=instance, resources={"alerts": alerts_from_env()})
-    result = monitoring_alert_sensor(context)
-    requests = list(getattr(result, "run_requests", None) or [])
+    tick = platform.tick(monitoring_alert_sensor, resources={"alerts": alerts_from_env()})
+    requests = list(tick.run_requests or [])
     retrains = []
     for request in requests:
         ops = {**request.run_config.get("ops", {}), "candidate_model": {"config": DEMO_TRAINING}}
-        run = _execute(
-            "monthly_training", instance, partition_key=request.partition_key, run_config={"ops": ops}, tags=request.tags
+        budgeted = RunRequest(
+            run_key=request.run_key, partition_key=request.partition_key, run_config={"ops": ops}, tags=request.tags
         )
-        retrains.append((request, run.output_for_node("champion_decision")))
-    return requests, retrains
+        platform.run("monthly_training", budgeted, sensor_name=monitoring_alert_sensor.name)
+        retrains.append((request, platform.stored("champion_decision", request.partition_key)))
+    return requests, retrains, tick.skip_message
 
 
-def _drift_lines(drift: dict, requests: list, retrains: list, drift_from: date) -> list[str]:
-    drifted = {day: s for day, s in sorted(drift.items()) if s["drifted"]}
+def _drift_lines(
+    drift: dict[str, dict], requests: list, retrains: list, skipped: str | None, drift_from: date
+) -> list[str]:
+    drifted = {day: m for day, m in sorted(drift.items()) if m.get("drifted")}
     first = next(iter(drifted), None)
     lines = [
         f"  drift         {len(drift)} days reported, {len(drifted)} drifted"
@@ -271,13 +671,13 @@ def _drift_lines(drift: dict, requests: list, retrains: list, drift_from: date) 
     ]
     for request in requests:
         lines.append(f"  alert         {request.tags['claims/reason']} → off-cycle retrain of {request.partition_key[:7]}")
+    if skipped:
+        lines.append(f"  alert         none: {skipped} (monitoring_alert_sensor; its cursor is kept in the instance)")
     for request, decision in retrains:
         lines.append(
             f"  retrain       {request.partition_key[:7]} with outcomes known by {request.tags['claims/label_cutoff'][:10]}: "
             f"{_short(decision)} — {decision['reason']}"
         )
     if first:
-        from claims_platform import settings as platform_settings
-
-        lines.append(f"  report        {platform_settings.default_storage_url()}/applications_drift_report/{first}/report.html")
+        lines.append(f"  report        {settings.default_storage_url()}/applications_drift_report/{first}/report.html")
     return lines

@@ -10,9 +10,52 @@ import os
 from datetime import date
 from pathlib import Path
 
-# The simulated world starts here; daily and monthly partitions start here too.
-FIRST_DAY = date(2025, 1, 1)
+# The platform's first day: daily and monthly partitions start on it, and so do the simulator's
+# and the CSV importer's defaults. ``CLAIMS_FIRST_DAY`` (an ISO date) sets it; it is read once, at
+# import, because the partitions are built from it when the definitions are imported.
+ENV_FIRST_DAY = "CLAIMS_FIRST_DAY"
+DEFAULT_FIRST_DAY = date(2025, 1, 1)
 TIMEZONE = "UTC"
+
+
+def first_day_from_env() -> date:
+    """``CLAIMS_FIRST_DAY`` (YYYY-MM-DD, the first of a month) or the default 2025-01-01.
+
+    The first of a month, because the monthly partitions (training, champion chain) start on it too.
+    """
+    text = (os.environ.get(ENV_FIRST_DAY) or "").strip()
+    if not text:
+        return DEFAULT_FIRST_DAY
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{ENV_FIRST_DAY} must be a date, YYYY-MM-DD, got {text!r}") from None
+    if day.day != 1:
+        raise ValueError(f"{ENV_FIRST_DAY} must be the first day of a month (monthly partitions start on it), got {text!r}")
+    return day
+
+
+FIRST_DAY = first_day_from_env()
+
+
+def use_first_day(day: date) -> None:
+    """Make ``day`` the first day of this process and of the processes it starts (the environment).
+
+    Only before the partitions are built: raises ``RuntimeError`` once ``claims_platform.partitions``
+    has been imported, whose partitions would keep the old day.
+    """
+    import sys
+
+    global FIRST_DAY
+    if day.day != 1:
+        raise ValueError(f"the first day must be the first of a month, got {day}")
+    if day != FIRST_DAY and "claims_platform.partitions" in sys.modules:
+        raise RuntimeError(
+            f"the first day cannot change to {day} in this process: the partitions were built from {FIRST_DAY}"
+        )
+    os.environ[ENV_FIRST_DAY] = day.isoformat()
+    FIRST_DAY = day
+
 
 # Outcomes (claim / no claim) become known this many days after the application date.
 LABEL_LAG_DAYS = 30
