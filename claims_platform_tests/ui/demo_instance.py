@@ -216,7 +216,9 @@ def serve(demo: DemoInstance) -> Iterator[DemoInstance]:
                 processes[name] = subprocess.Popen(
                     command,
                     env=envs[name],
-                    cwd=REPO_ROOT,
+                    # Not the repo: Dagster reads the working directory's .env, and `make demo`
+                    # writes its own world's CLAIMS_FIRST_DAY there.
+                    cwd=demo.dagster_home.parent,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: stopped with every process it starts
