@@ -1,13 +1,26 @@
-"""Ingestion (read from the warehouse + validate + store as Parquet) through Dagster: one day and a year as one run."""
+"""Ingestion (read from the warehouse + validate + store as Parquet) through Dagster: one day and a year as one run.
+
+With ``BENCH_BASELINE=<checkout>`` (e.g. a ``git worktree`` of an earlier commit) it also times the
+year as one run with that checkout's code and with this one, alternately, each in a fresh process on
+the same warehouse, and reports both medians and their ratio (``python -m bench.bench_ingestion
+--compare <checkout> [rounds]`` runs only that).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 YEAR = (date(2025, 1, 1), date(2025, 12, 31))
+REPO = Path(__file__).resolve().parent.parent
+ROUNDS = 3
 
 
 def run() -> list[dict]:
@@ -26,14 +39,82 @@ def run() -> list[dict]:
         year = world.run_range("daily_ingestion", YEAR[0].isoformat(), YEAR[1].isoformat())
         year_seconds = time.perf_counter() - started
         assert year.success
+        results = [
+            {"name": "ingestion, one day, one run", "value": round(day_seconds, 2), "unit": "s", "target": None},
+            {"name": "ingestion, one day", "value": round(day_rows / day_seconds), "unit": "rows/s", "target": None},
+            {"name": "ingestion, 365 days as one run", "value": round(year_seconds, 1), "unit": "s", "target": None},
+            {"name": "ingestion, 365 days as one run", "value": round(rows / year_seconds), "unit": "rows/s", "target": None},
+        ]
+        if os.environ.get("BENCH_BASELINE"):
+            results += compare_with_baseline(Path(home), Path(os.environ["BENCH_BASELINE"]))
+    return results
+
+
+def compare_with_baseline(home: Path, baseline: Path, rounds: int = ROUNDS) -> list[dict]:
+    """The year as one run with ``baseline``'s code and with this checkout's, alternately, on ``home``'s warehouse."""
+    seconds: dict[str, list[float]] = {"before": [], "after": []}
+    cpu: dict[str, list[float]] = {"before": [], "after": []}
+    for _ in range(rounds):
+        for label, root in (("before", baseline), ("after", REPO)):
+            wall, used = _year_run_in(root, home)
+            seconds[label].append(wall)
+            cpu[label].append(used)
+    before, after = statistics.median(seconds["before"]), statistics.median(seconds["after"])
+    cpu_before, cpu_after = statistics.median(cpu["before"]), statistics.median(cpu["after"])
     return [
-        {"name": "ingestion, one day, one run", "value": round(day_seconds, 2), "unit": "s", "target": None},
-        {"name": "ingestion, one day", "value": round(day_rows / day_seconds), "unit": "rows/s", "target": None},
-        {"name": "ingestion, 365 days as one run", "value": round(year_seconds, 1), "unit": "s", "target": None},
-        {"name": "ingestion, 365 days as one run", "value": round(rows / year_seconds), "unit": "rows/s", "target": None},
+        {"name": f"ingestion year as one run, {baseline.name} code (median of {rounds}, fresh process)",
+         "value": round(before, 1), "unit": "s", "target": None, "runs": [round(s, 1) for s in seconds["before"]]},
+        {"name": f"ingestion year as one run, this code (median of {rounds}, fresh process)",
+         "value": round(after, 1), "unit": "s", "target": None, "runs": [round(s, 1) for s in seconds["after"]]},
+        {"name": "ingestion year: this code / baseline", "value": round(after / before, 2), "unit": "x", "target": "<= 1.1"},
+        # CPU time of the run's process: less at the mercy of other work on a shared 2-core machine.
+        {"name": f"ingestion year, CPU time: baseline {cpu_before:.1f} s, this code {cpu_after:.1f} s (medians)",
+         "value": round(cpu_after / cpu_before, 2), "unit": "x", "target": "<= 1.1",
+         "runs": {"before": [round(s, 1) for s in cpu["before"]], "after": [round(s, 1) for s in cpu["after"]]}},
     ]
 
 
+def _year_run_in(root: Path, home: Path) -> tuple[float, float]:
+    """Seconds of the year's ingestion run with the code at ``root`` (a fresh process, warmed by one day)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--year-run", str(root), str(home)], capture_output=True, text=True, cwd=root
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"year run with {root} failed:\n{done.stderr[-3000:]}")
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    if not measured["code"].startswith(str(root)):
+        raise RuntimeError(f"year run meant for {root} imported {measured['code']}")
+    return measured["seconds"], measured["cpu_seconds"]
+
+
+def _year_run(root: str, home: str) -> None:
+    sys.path.insert(0, root)  # this checkout's claims_platform, not the installed one
+    import claims_platform
+    from claims_platform_tests.platform_world import PlatformWorld
+
+    world = PlatformWorld(Path(home))
+    world.run_range("daily_ingestion", "2025-06-15", "2025-06-15")  # warm: imports, schema build
+    started, cpu = time.perf_counter(), time.process_time()
+    assert world.run_range("daily_ingestion", YEAR[0].isoformat(), YEAR[1].isoformat()).success
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "code": claims_platform.__file__}))
+
+
+def _compare(baseline: str, rounds: int = ROUNDS) -> None:
+    sys.path.insert(0, str(REPO))
+    from claims_platform_tests.platform_world import PlatformWorld
+
+    with tempfile.TemporaryDirectory() as home:
+        PlatformWorld(Path(home)).simulate(*YEAR)
+        for measurement in compare_with_baseline(Path(home), Path(baseline), rounds):
+            print(measurement)
+
+
 if __name__ == "__main__":
-    for measurement in run():
-        print(measurement)
+    if sys.argv[1:2] == ["--year-run"]:
+        _year_run(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["--compare"]:
+        _compare(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else ROUNDS)
+    else:
+        for measurement in run():
+            print(measurement)

@@ -4,9 +4,15 @@ The world: 2025-01-01..2026-02-28 simulated and ingested; one model trained on M
 window and registered (the first champion of a chain started that month). `model_in_force` for the
 scored months is seeded with that decision's record through the real object IO manager (training
 twelve models would measure training, not scoring).
+
+With ``BENCH_BASELINE=<checkout>`` (e.g. a ``git worktree`` of an earlier commit) it also times the
+365 days as one run with that checkout's code and with this one, alternately, each in a fresh process
+on the same world, and reports both medians and their ratio (``python -m bench.bench_scoring
+--compare <checkout> [rounds]`` runs only that).
 """
 
 
+import json
 import os
 import statistics
 import subprocess
@@ -23,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 SCORED = ("2025-03-01", "2026-02-28")  # 365 days
 SCORING_ASSETS = [dg.AssetKey("application_scores"), dg.AssetKey("reserve_forecast")]
 NIGHTLY_SELECTION = "applications,rejected_applications,application_scores,reserve_forecast"
+ROUNDS = 3
 
 
 def _seed_model_in_force(world, record: dict) -> None:
@@ -62,23 +69,87 @@ def _subprocess_seconds(args: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+def _build_world(home: Path):
+    """Simulate, ingest, train March 2025's model and seed it as the model in force; ``(world, record)``."""
+    from claims_platform.models.assets import model_in_force_record
+    from claims_platform_tests.platform_world import PlatformWorld
+
+    world = PlatformWorld(home)
+    world.simulate(pd.Timestamp("2025-01-01").date(), pd.Timestamp(SCORED[1]).date())
+    assert world.run_range("daily_ingestion", "2025-01-01", SCORED[1]).success
+    decision = world.train("2025-03-01").output_for_node("champion_decision")
+    record = model_in_force_record(decision, "2025-03-01")
+    _seed_model_in_force(world, {**record, "reason": "seeded by the benchmark"})
+    return world, record
+
+
+def compare_with_baseline(home: Path, baseline: Path, rounds: int = ROUNDS) -> list[dict]:
+    """The 365 days as one run with ``baseline``'s code and with this checkout's, alternately, on ``home``'s world."""
+    seconds: dict[str, list[float]] = {"before": [], "after": []}
+    cpu: dict[str, list[float]] = {"before": [], "after": []}
+    for _ in range(rounds):
+        for label, root in (("before", baseline), ("after", REPO)):
+            wall, used = _year_run_in(root, home)
+            seconds[label].append(wall)
+            cpu[label].append(used)
+    before, after = statistics.median(seconds["before"]), statistics.median(seconds["after"])
+    cpu_before, cpu_after = statistics.median(cpu["before"]), statistics.median(cpu["after"])
+    return [
+        {"name": f"365 days scored as one run, {baseline.name} code (median of {rounds}, fresh process)",
+         "value": round(before, 1), "unit": "s", "target": None, "runs": [round(s, 1) for s in seconds["before"]]},
+        {"name": f"365 days scored as one run, this code (median of {rounds}, fresh process)",
+         "value": round(after, 1), "unit": "s", "target": None, "runs": [round(s, 1) for s in seconds["after"]]},
+        {"name": "365 days scored: this code / baseline", "value": round(after / before, 2), "unit": "x", "target": "<= 1.1"},
+        # CPU time of the run's process: less at the mercy of other work on a shared 2-core machine.
+        {"name": f"365 days scored, CPU time: baseline {cpu_before:.1f} s, this code {cpu_after:.1f} s (medians)",
+         "value": round(cpu_after / cpu_before, 2), "unit": "x", "target": "<= 1.1",
+         "runs": {"before": [round(s, 1) for s in cpu["before"]], "after": [round(s, 1) for s in cpu["after"]]}},
+    ]
+
+
+def _year_run_in(root: Path, home: Path) -> tuple[float, float]:
+    """Seconds of the year's scoring run with the code at ``root`` (a fresh process, warmed by one day)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--year-run", str(root), str(home)], capture_output=True, text=True, cwd=root
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"year run with {root} failed:\n{done.stderr[-3000:]}")
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    if not measured["code"].startswith(str(root)):
+        raise RuntimeError(f"year run meant for {root} imported {measured['code']}")
+    return measured["seconds"], measured["cpu_seconds"]
+
+
+def _year_run(root: str, home: str) -> None:
+    sys.path.insert(0, root)  # this checkout's claims_platform, not the installed one
+    import claims_platform
+    from claims_platform_tests.platform_world import PlatformWorld
+
+    world = PlatformWorld(Path(home))
+    _scores_range(world, "2025-06-20", "2025-06-20")  # warm: imports, the model's files
+    cpu = time.process_time()
+    seconds = _scores_range(world, *SCORED)
+    print(json.dumps({"seconds": seconds, "cpu_seconds": time.process_time() - cpu, "code": claims_platform.__file__}))
+
+
+def _compare(baseline: str, rounds: int = ROUNDS) -> None:
+    sys.path.insert(0, str(REPO))
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        _build_world(home)
+        for measurement in compare_with_baseline(home, Path(baseline), rounds):
+            print(measurement)
+
+
 def run() -> list[dict]:
     """Build the world once, then take every scoring measurement on it."""
+    from claims_platform.models.loading import load_scorer_cached
     from claims_platform.models.policy import DecisionPolicy, risk_band
-    from claims_platform_tests.platform_world import PlatformWorld
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        world = PlatformWorld(home)
-        world.simulate(pd.Timestamp("2025-01-01").date(), pd.Timestamp(SCORED[1]).date())
-        assert world.run_range("daily_ingestion", "2025-01-01", SCORED[1]).success
-        decision = world.train("2025-03-01").output_for_node("champion_decision")
-        from claims_platform.models.assets import model_in_force_record
-        from claims_platform.models.loading import load_scorer_cached
-
-        record = model_in_force_record(decision, "2025-03-01")
-        _seed_model_in_force(world, {**record, "reason": "seeded by the benchmark"})
+        world, record = _build_world(home)
         scorer = load_scorer_cached(record["model_uri"])
         policy = DecisionPolicy.from_dict(record["policy"])
 
@@ -160,9 +231,18 @@ def run() -> list[dict]:
         seconds = time.perf_counter() - started
         results.append({"name": "scoring throughput, 1,000,000 rows", "value": round(len(million) / seconds), "unit": "rows/s",
                         "target": None})
+
+        # 5. Before / after a change: the same year with a baseline checkout's code, side by side.
+        if os.environ.get("BENCH_BASELINE"):
+            results += compare_with_baseline(home, Path(os.environ["BENCH_BASELINE"]))
     return results
 
 
 if __name__ == "__main__":
-    for measurement in run():
-        print(measurement)
+    if sys.argv[1:2] == ["--year-run"]:
+        _year_run(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["--compare"]:
+        _compare(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else ROUNDS)
+    else:
+        for measurement in run():
+            print(measurement)

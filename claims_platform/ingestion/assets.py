@@ -97,32 +97,6 @@ def _share_history(context: dg.AssetExecutionContext, first_day: date) -> dict[d
     return history
 
 
-def _counts_table(batches: dict[date, DayBatch], quarantined: dict[date, list[str]]) -> dg.TableMetadataValue:
-    return dg.MetadataValue.table(
-        records=[
-            dg.TableRecord(
-                {
-                    "day": str(d),
-                    "read": b.rows_read,
-                    "valid": len(b.valid),
-                    "rejected": len(b.rejected),
-                    "quarantined": d in quarantined,
-                }
-            )
-            for d, b in list(batches.items())[:400]
-        ],
-        schema=dg.TableSchema(
-            columns=[
-                dg.TableColumn("day", "string"),
-                dg.TableColumn("read", "int"),
-                dg.TableColumn("valid", "int"),
-                dg.TableColumn("rejected", "int"),
-                dg.TableColumn("quarantined", "bool"),
-            ]
-        ),
-    )
-
-
 @dg.multi_asset(
     outs={
         "applications": dg.AssetOut(
@@ -231,7 +205,7 @@ def ingest_applications(
     yield dg.Output(
         {d.isoformat(): b.valid for d, b in batches.items()},
         output_name="applications",
-        metadata={**common, "per_day": _counts_table(batches, quarantined)},
+        metadata=common,
     )
     top_rules = sorted(result.rule_counts.items(), key=lambda kv: -kv[1])[:20]
     yield dg.Output(

@@ -18,6 +18,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from claims_platform.metadata import bars_markdown, percent
 from claims_platform.models.loading import MissingReferenceError, load_reference_cached
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
@@ -114,26 +115,49 @@ def _day_summary(
     return {**base, **result.summary(), "worst_columns": result.worst(), "estimated": estimate.as_dict()}
 
 
+def _scores(scores: dict[str, float]) -> dg.JsonMetadataValue:
+    """Column scores, worst first, to 3 decimals (the UI shows a short JSON inline)."""
+    return dg.MetadataValue.json({column: round(score, 3) for column, score in scores.items()})
+
+
+def _column_drift_picture(summary: dict[str, Any]) -> dg.MarkdownMetadataValue | None:
+    """Each feature column's drift score as a share of its threshold, in schema order (red above it):
+    a picture small enough for the UI to show inline on the day's page."""
+    scores = summary.get("column_scores") or {}
+    if not scores:
+        return None
+    settings = summary["settings"]
+    limits = {"numerical": settings["numerical_threshold"], "categorical": settings["categorical_threshold"]}
+    kinds = column_kinds([c for c in FEATURES if c in scores])
+    return bars_markdown([scores[c] / limits[kinds[c]] for c in kinds], "drift score / threshold per feature column")
+
+
 def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[str, Any]:
-    metadata = {
+    """One day's drift decision as its partition shows it: counts and scores as numbers (the UI graphs
+    them by partition), shares as percentages, the columns' scores against their thresholds as a picture."""
+    metadata: dict[str, Any] = {
         "drifted": summary["drifted"],
-        "drift_share": summary["drift_share"],
-        "drifted_columns": dg.MetadataValue.json(summary["drifted_columns"]),
+        "drifted_column_count": len(summary["drifted_columns"]),
+        "drift_share": percent(summary["drift_share"]),
+        "drifted_columns": _scores(summary["drifted_columns"]),
         "rows": summary["rows"],
-        "rejected_share": summary["rejected_share"],
+        "rejected_rows": summary["rejected_rows"],
+        "rejected_share": percent(summary["rejected_share"], 2),
         "model_version": summary["model_version"],
         "model": registry.version_reference(summary["model_version"]),
     }
     estimated = summary["estimated"]
     if estimated is None:
         return {**metadata, "note": "no valid application on this day"}
+    picture = _column_drift_picture(summary)
     return {
         **metadata,
-        "prediction_drift_score": summary["prediction_drift_score"],
-        "worst_columns": dg.MetadataValue.json(summary["worst_columns"]),
-        "estimated_kappa": estimated["estimated_kappa"],
+        **({"column_drift": picture} if picture is not None else {}),
+        "prediction_drift_score": None if summary["prediction_drift_score"] is None else round(summary["prediction_drift_score"], 3),
+        "worst_columns": _scores(summary["worst_columns"]),
+        "estimated_kappa": round(estimated["estimated_kappa"], 3),
         "estimated_kappa_95": f"{estimated['estimated_kappa_low']:.3f}–{estimated['estimated_kappa_high']:.3f}",
-        "estimated_claim_rate": estimated["estimated_expected_claim_rate"],
+        "estimated_claim_rate": percent(estimated["estimated_expected_claim_rate"], 2),
     }
 
 
@@ -277,7 +301,8 @@ def applications_drift_report(
         summary = applications_drift[day]
         metadata = {
             "drifted": summary["drifted"],
-            "drifted_columns": dg.MetadataValue.json(summary["drifted_columns"]),
+            "drift_share": percent(summary["drift_share"]),
+            "drifted_columns": _scores(summary["drifted_columns"]),
             "report": dg.MetadataValue.path(report_io_manager.location(context.asset_key.path, day)),
         }
         if day in built:

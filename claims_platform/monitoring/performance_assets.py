@@ -13,6 +13,7 @@ import pandas as pd
 from pydantic import Field
 
 from claims_platform import settings
+from claims_platform.metadata import figure_markdown, one_decimal, percent, sparkline_markdown
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.monitoring.backtest import (
@@ -50,13 +51,24 @@ class ModelPerformanceConfig(dg.Config):
     label_lag_days: int = Field(default=settings.LABEL_LAG_DAYS, ge=0, le=366, description="Days after which an application's outcome is known.")
 
 
+def _backtest_sparkline(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
+    """The month's days at a glance, small enough for the UI to show inline: each night's 95% interval
+    (band) and expected claims (line) among accepted applicants, and the actual claims (dots, red outside)."""
+    return sparkline_markdown(
+        daily["expected_claims"].to_numpy(dtype="float64"),
+        "daily claims among accepted: forecast interval, expected, actual",
+        low=daily["claims_low"].to_numpy(dtype="float64"),
+        high=daily["claims_high"].to_numpy(dtype="float64"),
+        marks=daily["actual_claims"].to_numpy(dtype="float64"),
+    )
+
+
 def _performance_plot(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
+    """The same with axes and a legend (a full chart: the UI opens it from a "[Show Markdown]" link)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from claims_platform.metadata import figure_markdown
 
     fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
     x = pd.to_datetime(daily["day"])
@@ -161,33 +173,36 @@ def model_performance(
     }
     rendered = classification_report(labelled, month, policy.refer_at)
     report = RenderedReport(html=rendered.html, snapshot=rendered.snapshot, summary=summary)
-    yield dg.Output(
-        report,
-        metadata={
+    # The month's own figures on its own partition (scores rounded; rates as percentages).
+    context.add_asset_metadata(
+        {
             "model_version": record["version"],
             "model": registry.version_reference(record["version"]),
             "days_scored": len(application_scores),
             "scored": len(scores),
             "with_outcome": len(labelled),
-            "realised_kappa": round(realised["kappa"], 4),
-            "estimated_kappa": round(estimate.kappa, 4),
+            "realised_kappa": round(realised["kappa"], 3),
+            "estimated_kappa": round(estimate.kappa, 3),
             "estimated_kappa_95": f"{estimate.kappa_low:.3f}–{estimate.kappa_high:.3f}",
-            "holdout_kappa": round(holdout_kappa, 4) if np.isfinite(holdout_kappa) else "n/a",
-            "realised_roc_auc": round(realised["roc_auc"], 4),
-            "realised_brier": round(realised["brier"], 5),
-            "realised_ece": round(realised["ece"], 5),
-            "realised_claim_rate": round(realised["claim_rate"], 4),
-            "estimated_claim_rate": round(estimate.expected_claim_rate, 4),
+            "holdout_kappa": round(holdout_kappa, 3) if np.isfinite(holdout_kappa) else "n/a",
+            "realised_roc_auc": round(realised["roc_auc"], 3),
+            "realised_brier": round(realised["brier"], 4),
+            "realised_calibration_error": percent(realised["ece"], 2),
+            "realised_claim_rate": percent(realised["claim_rate"], 2),
+            "estimated_claim_rate": percent(estimate.expected_claim_rate, 2),
             "backtest_actual_claims": backtest.actual_claims,
-            "backtest_expected_claims": round(backtest.expected_claims, 1),
-            "backtest_interval": f"{backtest.claims_low}–{backtest.claims_high}",
-            "backtest_actual_to_expected": round(backtest.actual_to_expected, 4),
+            "backtest_expected_claims": one_decimal(backtest.expected_claims),
+            "backtest_interval": f"{backtest.claims_low}–{backtest.claims_high} claims",
+            "backtest_actual_to_expected": round(backtest.actual_to_expected, 3),
             "backtest_daily_coverage": f"{backtest.days_inside}/{backtest.days} days ({backtest.coverage:.0%})",
+            "backtest_days": _backtest_sparkline(daily),
             "backtest_plot": _performance_plot(daily),
             "report": dg.MetadataValue.path(report_io_manager.location(context.asset_key.path, month)),
             "passed": not failures,
         },
+        partition_key=month,
     )
+    yield dg.Output(report)
     yield dg.AssetCheckResult(
         check_name=PERFORMANCE_CHECK,
         passed=not failures,

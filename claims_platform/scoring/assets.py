@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from claims_platform.metadata import figure_markdown
+from claims_platform.metadata import money, money_range, one_decimal, percent
 from claims_platform.models.loading import load_scorer_cached
-from claims_platform.models.policy import DECISIONS, DecisionPolicy, decision_counts, risk_band
+from claims_platform.models.policy import DECISIONS, RISK_BANDS, DecisionPolicy, decision_counts, risk_band
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import month_key
 from claims_platform.partitions import daily_partitions
-from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
+from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, COLUMN_DESCRIPTIONS
 from claims_platform.scoring.reserve import forecast_claims
 
 GROUP = "scoring"
@@ -31,6 +31,57 @@ SCORE_COLUMNS = (
     "model_name",
     "model_version",
 )
+
+
+# What each stored column means: the UI's column schema (the Parquet IO manager adds the dtypes).
+SCORE_COLUMN_DESCRIPTIONS = {
+    APPLICATION_ID: COLUMN_DESCRIPTIONS[APPLICATION_ID],
+    APPLICATION_DATE: COLUMN_DESCRIPTIONS[APPLICATION_DATE],
+    "claim_probability": "Calibrated probability that the policy leads to a claim, from the model in force.",
+    "risk_band": "Band of claim_probability: "
+    + ", ".join(f"{name} (<{edge:.0%})" for name, edge in RISK_BANDS[:-1])
+    + f", {RISK_BANDS[-1][0]}.",
+    "decision": "accept, refer (to an underwriter) or decline, by the decision policy the model was chosen under.",
+    "model_name": "Registered model that scored the application.",
+    "model_version": "Version of the registered model that scored the application (the model in force that month).",
+}
+FORECAST_COLUMN_DESCRIPTIONS = {
+    "day": "The day forecast (the partition).",
+    **{f"{d}_count": f"Applications the decision policy decided '{d}'." for d in DECISIONS},
+    **{
+        f"{prefix}{field}": f"{text} ({who})"
+        for prefix, who in (("accepted_", "accepted applicants"), ("all_", "every applicant, before filtering"))
+        for field, text in (
+            ("applicants", "Applicants counted"),
+            ("expected_claims", "Expected claims: the sum of the calibrated claim probabilities"),
+            ("claims_low", "Low end of the 95% interval of the number of claims"),
+            ("claims_high", "High end of the 95% interval of the number of claims"),
+            ("reserve", "Reserve: expected claims times the average claim cost, in currency"),
+            ("reserve_low", "Reserve at the low end of the claims interval, in currency"),
+            ("reserve_high", "Reserve at the high end of the claims interval, in currency"),
+        )
+    },
+    "average_claim_cost": "Average cost of one claim used for the reserve (run config), in currency.",
+    "currency": "Currency of the reserve and the claim cost (run config).",
+}
+
+
+def _declared_schema(descriptions: dict[str, str], dtype_of) -> dg.TableSchema:
+    """The columns an asset declares (shown before its first materialization; the IO manager's schema
+    of each stored partition takes their descriptions)."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, dtype_of(name), description=text) for name, text in descriptions.items()]
+    )
+
+
+def _score_dtype(name: str) -> str:
+    return {"claim_probability": "float64", "model_version": "int64"}.get(name, "object")
+
+
+def _forecast_dtype(name: str) -> str:
+    if name in ("day", "currency"):
+        return "object"
+    return "int64" if name.endswith(("_count", "applicants", "claims_low", "claims_high")) else "float64"
 
 
 class NoModelInForce(Exception):
@@ -80,6 +131,7 @@ def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pandas", "parquet", "mlflow"},
+    metadata={"dagster/column_schema": _declared_schema(SCORE_COLUMN_DESCRIPTIONS, _score_dtype)},
     description=(
         "Every valid application of the day scored by the model in force in its month, with the decision policy it "
         "was chosen under: calibrated claim probability, risk band, accept / refer / decline, model name and version."
@@ -102,25 +154,36 @@ def application_scores(
     for day, frame in scored.items():
         # Each day's own figures on its own partition, also in a single-run backfill.
         version = int(frame["model_version"].iloc[0]) if len(frame) else model_in_force[month_key(day)]["version"]
-        context.add_asset_metadata(
-            {
-                "rows_scored": len(frame),
-                **{f"decision_{d}": c for d, c in decision_counts(frame["decision"]).items()},
-                "model_version": version,
-                "model": registry.version_reference(version),
-            },
-            partition_key=day,
-        )
+        context.add_asset_metadata(_scores_metadata(frame, version, registry), partition_key=day)
     return scored
+
+
+def _scores_metadata(frame: pd.DataFrame, version: int | None, registry: ModelRegistry) -> dict:
+    """One day's scored applications as its partition shows them (counts plotted by the UI, shares as %)."""
+    counts = decision_counts(frame["decision"])
+    rows = len(frame)
+    return {
+        "rows_scored": rows,
+        **{f"decision_{d}": c for d, c in counts.items()},
+        "accepted_share": percent(counts["accept"] / rows if rows else None),
+        "mean_claim_probability": percent(float(frame["claim_probability"].mean()) if rows else None),
+        "model_version": version,
+        "model": registry.version_reference(version),
+    }
 
 
 class ReserveConfig(dg.Config):
     """The cost side of the reserve."""
 
-    average_claim_cost: float = Field(default=12_000.0, gt=0, description="Average cost of one claim, in currency units.")
+    average_claim_cost: float = Field(default=12_000.0, gt=0, description="Average cost of one claim, in `currency`.")
+    currency: str = Field(
+        default="GBP",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the claim cost's currency: the reserve is shown in it (e.g. £307,091 for GBP).",
+    )
 
 
-def _forecast_row(day: str, scores: pd.DataFrame, cost: float) -> dict:
+def _forecast_row(day: str, scores: pd.DataFrame, cost: float, currency: str = "GBP") -> dict:
     counts = decision_counts(scores["decision"])
     accepted = scores.loc[scores["decision"] == "accept", "claim_probability"].to_numpy(dtype="float64")
     everyone = scores["claim_probability"].to_numpy(dtype="float64")
@@ -130,24 +193,26 @@ def _forecast_row(day: str, scores: pd.DataFrame, cost: float) -> dict:
         **forecast_claims(accepted, cost).as_dict("accepted_"),
         **forecast_claims(everyone, cost).as_dict("all_"),
         "average_claim_cost": cost,
+        "currency": currency,
     }
 
 
-def _reserve_plot(table: pd.DataFrame) -> dg.MarkdownMetadataValue:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
-    x = pd.to_datetime(table["day"])
-    for prefix, label in (("all_", "all applications"), ("accepted_", "accepted only")):
-        ax.plot(x, table[f"{prefix}expected_claims"], label=label)
-        ax.fill_between(x, table[f"{prefix}claims_low"], table[f"{prefix}claims_high"], alpha=0.2)
-    ax.set_ylabel("expected claims (95% interval)")
-    ax.legend(fontsize=8)
-    fig.autofmt_xdate()
-    return figure_markdown(fig, "expected claims per day")
+def forecast_metadata(row: dict) -> dict:
+    """One day's forecast as its partition shows it: counts and expected claims as numbers (the UI's
+    Plots view graphs them by partition), the reserve rounded in its currency, intervals as text."""
+    currency = row["currency"]
+    return {
+        "applications": sum(row[f"{d}_count"] for d in DECISIONS),
+        **{f"decision_{d}": row[f"{d}_count"] for d in DECISIONS},
+        "expected_claims": one_decimal(row["accepted_expected_claims"]),
+        "expected_claims_95": f"{row['accepted_claims_low']}–{row['accepted_claims_high']} claims",
+        "reserve": money(row["accepted_reserve"], currency),
+        "reserve_95": money_range(row["accepted_reserve_low"], row["accepted_reserve_high"], currency),
+        "expected_claims_before_filtering": one_decimal(row["all_expected_claims"]),
+        "reserve_before_filtering": money(row["all_reserve"], currency),
+        "reserve_saved_by_filtering": money(row["all_reserve"] - row["accepted_reserve"], currency),
+        "average_claim_cost": money(row["average_claim_cost"], currency),
+    }
 
 
 @dg.asset(
@@ -156,6 +221,7 @@ def _reserve_plot(table: pd.DataFrame) -> dg.MarkdownMetadataValue:
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pandas", "parquet"},
+    metadata={"dagster/column_schema": _declared_schema(FORECAST_COLUMN_DESCRIPTIONS, _forecast_dtype)},
     description=(
         "The day's decisions and the claims they imply: expected claims among accepted applicants (Σp) with "
         "a 95% Poisson-binomial interval, the reserve at the average claim cost, and the same before filtering."
@@ -165,19 +231,21 @@ def reserve_forecast(
     context: dg.AssetExecutionContext, config: ReserveConfig, application_scores: dict[str, pd.DataFrame]
 ) -> dict[str, pd.DataFrame]:
     """One row per day: decision counts, expected claims and reserve, accepted versus everyone."""
-    rows = {day: _forecast_row(day, scores, config.average_claim_cost) for day, scores in application_scores.items()}
-    table = pd.DataFrame(list(rows.values()))
-    last = rows[max(rows)]
-    metadata = {
-        # Totals over the run's days (Dagster copies them onto each partition of a backfill).
-        "run_days": len(rows),
-        "run_accepted_expected_claims": round(float(table["accepted_expected_claims"].sum()), 2),
-        "run_accepted_reserve": round(float(table["accepted_reserve"].sum()), 2),
-        "run_all_reserve": round(float(table["all_reserve"].sum()), 2),
-        "run_reserve_saved_by_filtering": round(float((table["all_reserve"] - table["accepted_reserve"]).sum()), 2),
-        "last_day_forecast": dg.MetadataValue.json(last),
-    }
-    if len(table) > 1:
-        metadata["expected_claims_plot"] = _reserve_plot(table)
-    context.add_output_metadata(metadata)
+    cost, currency = config.average_claim_cost, config.currency
+    rows = {day: _forecast_row(day, scores, cost, currency) for day, scores in application_scores.items()}
+    for day, row in rows.items():
+        # Each day's own forecast on its own partition, also in a single-run backfill.
+        context.add_asset_metadata(forecast_metadata(row), partition_key=day)
+    if len(rows) > 1:
+        # Totals over the run's days: Dagster copies them onto every partition, so named as the run's.
+        accepted = sum(r["accepted_reserve"] for r in rows.values())
+        everyone = sum(r["all_reserve"] for r in rows.values())
+        context.add_output_metadata(
+            {
+                "run_days": len(rows),
+                "run_expected_claims": f"{sum(r['accepted_expected_claims'] for r in rows.values()):,.1f}",
+                "run_reserve": money(accepted, currency),
+                "run_reserve_saved_by_filtering": money(everyone - accepted, currency),
+            }
+        )
     return {day: pd.DataFrame([row]) for day, row in rows.items()}

@@ -31,7 +31,6 @@ from dagster import (
     InputContext,
     MetadataValue,
     OutputContext,
-    TableColumn,
     TableSchema,
 )
 from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash
@@ -39,10 +38,12 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 from upath import UPath
 
+from claims_platform.metadata import declared_descriptions, table_schema
 from claims_platform.storage.locations import file_store_for, is_local, storage_root
 from claims_platform.storage.partitioned import PartitionedUPathIOManager
 
 PARQUET_EXTENSION = ".parquet"
+COLUMN_SCHEMA_KEY = "dagster/column_schema"
 
 
 # Schema metadata key holding the categories of an EMPTY frame's categorical columns.
@@ -81,10 +82,11 @@ def parquet_bytes_to_dataframe(data: bytes) -> pd.DataFrame:
     return df
 
 
-def _table_schema(df: pd.DataFrame) -> TableSchema:
-    return TableSchema(
-        columns=[TableColumn(name=str(name), type=str(dtype)) for name, dtype in df.dtypes.items()]
-    )
+def _column_schema(context: OutputContext, df: pd.DataFrame) -> TableSchema:
+    """``df``'s columns, dtypes and descriptions: those the asset declares in its definition's
+    ``dagster/column_schema``, then the platform's (``claims_platform.metadata.column_descriptions``)."""
+    declared = (context.definition_metadata or {}).get(COLUMN_SCHEMA_KEY)
+    return table_schema(df, declared_descriptions(declared) if declared is not None else None)
 
 
 class ParquetUPathIOManager(PartitionedUPathIOManager):
@@ -123,26 +125,15 @@ class ParquetUPathIOManager(PartitionedUPathIOManager):
 
     def get_metadata(self, context: OutputContext, obj: pd.DataFrame) -> dict[str, Any]:
         # Unpartitioned output (UPathIOManager.handle_output calls this one).
-        return {
-            "dagster/row_count": len(obj),
-            "dagster/column_schema": _table_schema(obj),
-        }
+        return {"dagster/row_count": len(obj), COLUMN_SCHEMA_KEY: _column_schema(context, obj)}
 
-    def get_partitions_metadata(
-        self, context: OutputContext, values_by_partition: Mapping[str, pd.DataFrame]
-    ) -> dict[str, Any]:
-        frames = list(values_by_partition.values())
-        total = sum(len(df) for df in frames)
-        metadata: dict[str, Any] = {"dagster/column_schema": _table_schema(frames[0])}
-        if len(frames) == 1:
-            metadata["dagster/row_count"] = total
-        else:
-            # Dagster copies output metadata onto EVERY partition's materialization, so a range's
-            # total must not pose as each day's dagster/row_count.
-            metadata["total_row_count"] = MetadataValue.int(total)
-            metadata["min_partition_row_count"] = MetadataValue.int(min(len(df) for df in frames))
-            metadata["max_partition_row_count"] = MetadataValue.int(max(len(df) for df in frames))
-        return metadata
+    def get_partition_metadata(self, context: OutputContext, partition_key: str, value: pd.DataFrame) -> dict[str, Any]:
+        # Each partition's own rows and columns, on its own materialization (a day of a year's backfill too).
+        return {"dagster/row_count": len(value), COLUMN_SCHEMA_KEY: _column_schema(context, value)}
+
+    def get_run_metadata(self, context: OutputContext, values_by_partition: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+        # Copied onto every partition of the range, so named as the run's: never a day's dagster/row_count.
+        return {"run_row_count": MetadataValue.int(sum(len(df) for df in values_by_partition.values()))}
 
 
 class PartitionedParquetIOManager(ConfigurableIOManagerFactory):

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dagster import InputContext, MetadataValue, OutputContext, UPathIOManager
+from dagster import DagsterInvariantViolationError, InputContext, MetadataValue, OutputContext, UPathIOManager
 from dagster._core.storage.upath_io_manager import is_dict_type
 
 if TYPE_CHECKING:
@@ -132,7 +132,8 @@ class PartitionedUPathIOManager(UPathIOManager):
     and, instead of ``dump_to_path``, ``files_to_write`` (the bytes that store a value) and
     ``file_store``; this class writes them all-or-nothing (see the module docstring). They may set
     ``value_type`` to check every value (e.g. ``pd.DataFrame``) and override
-    ``get_partitions_metadata`` to describe what was written.
+    ``get_partition_metadata`` to describe each partition written (recorded on that partition's
+    materialization only) and ``get_run_metadata`` for totals over a range (``run_...`` keys).
     """
 
     # Where files are written and moved; set by each subclass (local disk, s3fs or boto3).
@@ -165,11 +166,45 @@ class PartitionedUPathIOManager(UPathIOManager):
         """Whether an input annotated ``typing_type`` gets ``{partition_key: value}`` even for one partition."""
         return is_dict_type(typing_type)
 
-    def get_partitions_metadata(
-        self, context: OutputContext, values_by_partition: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Metadata describing the partitions just written; override to add row counts etc."""
+    def get_partition_metadata(self, context: OutputContext, partition_key: str, value: Any) -> dict[str, Any]:
+        """Metadata describing ONE partition's stored value (row count, schema, ...); override to add some.
+
+        Recorded on that partition's materialization only, also when the output spans a year of
+        partitions (see :meth:`add_partition_metadata`).
+        """
         return {}
+
+    def get_run_metadata(self, context: OutputContext, values_by_partition: Mapping[str, Any]) -> dict[str, Any]:
+        """Totals over an output spanning several partitions; override to add some.
+
+        Dagster copies an output's metadata onto EVERY partition's materialization, so each key must
+        say it is the run's (``run_...``): it must never pose as a partition's own figure.
+        """
+        return {}
+
+    def add_partition_metadata(self, context: OutputContext, partition_key: str, metadata: Mapping[str, Any]) -> None:
+        """Record ``metadata`` on one partition's materialization only.
+
+        ``OutputContext`` has no per-partition metadata of its own (``add_output_metadata`` is copied
+        onto every partition of the output), but the step it belongs to has: the store that the
+        asset's ``context.add_asset_metadata(..., partition_key=...)`` writes to, merged into that
+        partition's materialization over the output's metadata. An output context built outside a
+        run (no step) gets the metadata as output metadata when it is for its only partition; for a
+        range there is nowhere to put it, and a warning says so (the files are already stored).
+        """
+        if not metadata:
+            return
+        try:
+            step = context.step_context
+        except DagsterInvariantViolationError:
+            if len(context.asset_partition_keys) == 1:
+                context.add_output_metadata(dict(metadata))
+            else:
+                context.log.warning(
+                    f"No step to record partition {partition_key}'s metadata on (an output context built outside a run)."
+                )
+            return
+        step.add_asset_metadata(dict(metadata), asset_key=context.asset_key, partition_key=partition_key)
 
     # ---------------------------------------------------------------------------------- output
 
@@ -186,24 +221,39 @@ class PartitionedUPathIOManager(UPathIOManager):
             # partition folder must go; UPath knows how to move it aside.
             self._handle_transition_to_partitioned_asset(context, self._get_path_without_extension(context))
 
+        # Described before anything is written: a hook that fails leaves storage unchanged.
+        own_metadata = {
+            key: {"path": MetadataValue.path(self.display_path(path)), **self.get_partition_metadata(context, key, values[key])}
+            for key, path in paths.items()
+        }
+        run_metadata = self._run_metadata(context, values) if len(paths) > 1 else {}
+
         context.log.debug(
             f"Writing {len(paths)} partition(s) of {context.asset_key.to_user_string()} under"
             f" {self.display_path(self._get_path_without_extension(context))}"
         )
         self._write_all_or_nothing(context, [(key, paths[key], values[key]) for key in paths])
 
-        metadata: dict[str, Any] = {"partitions_written": len(paths)}
-        if len(paths) == 1:
-            metadata["path"] = MetadataValue.path(self.display_path(next(iter(paths.values()))))
-        else:
-            # One prefix instead of 365 paths; the files under it are named by partition key.
-            metadata["path_prefix"] = MetadataValue.path(
-                self.display_path(self._get_path_without_extension(context))
+        # Each partition's own path and figures on its own materialization, in a single-run backfill too.
+        for key, metadata in own_metadata.items():
+            self.add_partition_metadata(context, key, metadata)
+        if run_metadata:
+            context.add_output_metadata(run_metadata)
+
+    def _run_metadata(self, context: OutputContext, values: Mapping[str, Any]) -> dict[str, Any]:
+        """What the output's whole range shows (copied onto each of its partitions): ``run_...`` keys only."""
+        keys = list(values)
+        metadata = {
+            "run_partitions_written": len(keys),
+            "run_partition_range": f"{keys[0]} to {keys[-1]}",
+            **self.get_run_metadata(context, values),
+        }
+        shadowing = sorted(k for k in metadata if not k.startswith("run_"))
+        if shadowing:
+            raise ValueError(
+                f"Run-level metadata keys must start with 'run_' (Dagster copies them onto every partition): {shadowing}"
             )
-            keys = list(paths)
-            metadata["partition_range"] = f"{keys[0]} to {keys[-1]}"
-        metadata.update(self.get_partitions_metadata(context, values))
-        context.add_output_metadata(metadata)
+        return metadata
 
     def _values_by_partition(
         self, context: OutputContext, obj: Any, partition_keys: Sequence[str]

@@ -93,19 +93,18 @@ def test_single_run_backfill_writes_one_file_per_partition_and_reads_them_back(b
     )
 
 
-def test_range_output_metadata_summarises_instead_of_listing_files(backend: StorageBackend):
+def test_each_partition_of_a_range_carries_its_own_rows_and_path_and_the_run_totals_say_so(backend: StorageBackend):
     result = materialize(backend, [applications], tags=range_tags(FIVE_DAYS[0], FIVE_DAYS[-1]))
 
-    metadata = result.asset_materializations_for_node("applications")[0].metadata
-    assert metadata["partitions_written"].value == 5
-    assert metadata["total_row_count"].value == sum(range(1, 6))
-    assert metadata["min_partition_row_count"].value == 1
-    assert metadata["max_partition_row_count"].value == 5
-    assert metadata["path_prefix"].value == backend.full_path("applications")
-    assert metadata["partition_range"].value == "2025-01-01 to 2025-01-05"
-    assert "path" not in metadata
-    # A range's total must not pose as each day's row count.
-    assert "dagster/row_count" not in metadata
+    by_day = {m.partition: m.metadata for m in result.asset_materializations_for_node("applications")}
+    assert sorted(by_day) == FIVE_DAYS
+    for day, metadata in by_day.items():
+        assert metadata["dagster/row_count"].value == len(day_frame(day))
+        assert metadata["path"].value == backend.full_path(f"applications/{day}.parquet")
+        # The run's totals are on every partition, named as the run's: never a day's row count.
+        assert metadata["run_row_count"].value == sum(range(1, 6))
+        assert metadata["run_partitions_written"].value == 5
+        assert metadata["run_partition_range"].value == "2025-01-01 to 2025-01-05"
 
 
 def test_single_partition_dataframe_in_and_out(backend: StorageBackend):
@@ -134,7 +133,7 @@ def test_single_partition_dataframe_in_and_out(backend: StorageBackend):
     metadata = result.asset_materializations_for_node("reserve_forecast")[0].metadata
     assert metadata["path"].value == backend.full_path("reserve_forecast/2025-01-03.parquet")
     assert metadata["dagster/row_count"].value == 1
-    assert metadata["partitions_written"].value == 1
+    assert not [key for key in metadata if key.startswith("run_")]  # a one-partition run has no range to sum
 
 
 def test_dict_annotated_input_gets_a_dict_even_for_one_partition(backend: StorageBackend):
