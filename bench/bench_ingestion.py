@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,39 +50,9 @@ def run() -> list[dict]:
 
 def compare_with_baseline(home: Path, baseline: Path, rounds: int = ROUNDS) -> list[dict]:
     """The year as one run with ``baseline``'s code and with this checkout's, alternately, on ``home``'s warehouse."""
-    seconds: dict[str, list[float]] = {"before": [], "after": []}
-    cpu: dict[str, list[float]] = {"before": [], "after": []}
-    for _ in range(rounds):
-        for label, root in (("before", baseline), ("after", REPO)):
-            wall, used = _year_run_in(root, home)
-            seconds[label].append(wall)
-            cpu[label].append(used)
-    before, after = statistics.median(seconds["before"]), statistics.median(seconds["after"])
-    cpu_before, cpu_after = statistics.median(cpu["before"]), statistics.median(cpu["after"])
-    return [
-        {"name": f"ingestion year as one run, {baseline.name} code (median of {rounds}, fresh process)",
-         "value": round(before, 1), "unit": "s", "target": None, "runs": [round(s, 1) for s in seconds["before"]]},
-        {"name": f"ingestion year as one run, this code (median of {rounds}, fresh process)",
-         "value": round(after, 1), "unit": "s", "target": None, "runs": [round(s, 1) for s in seconds["after"]]},
-        {"name": "ingestion year: this code / baseline", "value": round(after / before, 2), "unit": "x", "target": "<= 1.1"},
-        # CPU time of the run's process: less at the mercy of other work on a shared 2-core machine.
-        {"name": f"ingestion year, CPU time: baseline {cpu_before:.1f} s, this code {cpu_after:.1f} s (medians)",
-         "value": round(cpu_after / cpu_before, 2), "unit": "x", "target": "<= 1.1",
-         "runs": {"before": [round(s, 1) for s in cpu["before"]], "after": [round(s, 1) for s in cpu["after"]]}},
-    ]
+    from bench.compare import compare_year_runs
 
-
-def _year_run_in(root: Path, home: Path) -> tuple[float, float]:
-    """Seconds of the year's ingestion run with the code at ``root`` (a fresh process, warmed by one day)."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--year-run", str(root), str(home)], capture_output=True, text=True, cwd=root
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"year run with {root} failed:\n{done.stderr[-3000:]}")
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
-    if not measured["code"].startswith(str(root)):
-        raise RuntimeError(f"year run meant for {root} imported {measured['code']}")
-    return measured["seconds"], measured["cpu_seconds"]
+    return compare_year_runs("ingestion year as one run", __file__, home, baseline, rounds)
 
 
 def _year_run(root: str, home: str) -> None:
