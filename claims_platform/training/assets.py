@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from claims_platform.alerts.resource import Alert, AlertsResource
-from claims_platform.metadata import png_markdown
+from claims_platform.metadata import png_markdown, sparkline_markdown
 from claims_platform.models.gate import QualityGate
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
@@ -35,6 +35,7 @@ from claims_platform.training.dataset import (
     rejected_outcomes,
     training_window,
 )
+from claims_platform.training.metrics import calibration_bins
 
 GROUP = "training"
 OWNERS = ["team:data-science"]
@@ -241,6 +242,13 @@ TRAINING_FAILURES = (ValueError, RuntimeError, ArithmeticError)
 CANDIDATE_MODEL = dg.AssetKey("candidate_model")
 
 
+def _reliability_sparkline(y: np.ndarray, p: np.ndarray) -> dg.MarkdownMetadataValue:
+    bins = calibration_bins(y, p)
+    return sparkline_markdown(
+        bins["mean_probability"], "predicted probability (line) and observed claim rate (dots) per bin", marks=bins["claim_rate"]
+    )
+
+
 @dg.asset(
     partitions_def=monthly_partitions,
     io_manager_key="object_io_manager",
@@ -415,6 +423,9 @@ def candidate_model(
             "kappa_at": f"the decision policy's screen, p >= {policy.refer_at}",
             "fit_seconds": round(trained.fit_seconds, 1),
             "best_params": dg.MetadataValue.json(trained.best_params),
+            # Inline on the page (the full charts below are one click away): predicted probability (line)
+            # against the claim rate observed (dots) in each equal-mass bin of the holdout.
+            "reliability": _reliability_sparkline(y, p),
             **{f"plot_{name}": png_markdown(png, name) for name, png in plots.items()},
         },
     )

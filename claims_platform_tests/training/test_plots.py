@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import numpy as np
+
 from claims_platform import schema
 from claims_platform.training import plots
 
@@ -17,3 +19,15 @@ def test_plots_are_small_pngs(trained, parts):
     for image in images:
         assert image.startswith(PNG_MAGIC)
         assert 2_000 < len(image) < 150_000
+
+
+def test_the_candidate_page_shows_a_reliability_sparkline_inline():
+    """The UI shows markdown inline only when short: the candidate's small reliability picture is."""
+    from claims_platform.metadata import is_inline
+    from claims_platform.training.assets import _reliability_sparkline
+
+    rng = np.random.default_rng(1)
+    p = rng.beta(1, 6, 5_000)
+    y = (rng.random(5_000) < p).astype(int)
+    picture = _reliability_sparkline(y, p)
+    assert is_inline(picture) and picture.md_str.startswith("![predicted probability")
