@@ -33,6 +33,7 @@ import dagster as dg
 from claims_platform import settings
 from claims_platform.definitions import build_definitions
 from claims_platform.models.registry import ModelRegistry
+from claims_platform_tests.models.loopback import stop_group
 from claims_platform_tests.platform_world import PlatformWorld
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -156,20 +157,6 @@ def _default_signals() -> None:
         signal.signal(number, signal.SIG_DFL)
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group (the server and the processes it started), then SIGKILL."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=20)
-    # The group may outlive its leader (a code server the webserver started): end what is left.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
-
-
 def _wait_for(url: str, process: subprocess.Popen, log: Path, name: str, deadline: float) -> None:
     while True:
         if process.poll() is not None:
@@ -232,7 +219,7 @@ def serve(demo: DemoInstance) -> Iterator[DemoInstance]:
         yield demo
     finally:
         for process in processes.values():
-            _stop(process)
+            stop_group(process)
         demo.dagster_url = None
         left = [name for name, process in processes.items() if _group_alive(process.pid)]
         if left:
