@@ -573,6 +573,8 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
 
     model, decision = decisions[-1]
     champion = decision["champion"]
+    currency = str(forecast.get("currency", "GBP"))
+    from claims_platform.metadata import money
     elapsed = time.perf_counter() - started
     home = os.environ["DAGSTER_HOME"]
     lines = [
@@ -590,8 +592,8 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         f"{forecast['decline_count']} declined",
         f"  reserve       expected claims among accepted {forecast['accepted_expected_claims']:.1f} "
         f"(95% {forecast['accepted_claims_low']}–{forecast['accepted_claims_high']}) → "
-        f"{forecast['accepted_reserve']:,.0f} at {forecast['average_claim_cost']:,.0f} per claim "
-        f"(without filtering: {forecast['all_reserve']:,.0f})",
+        f"{money(forecast['accepted_reserve'], currency)} at {money(forecast['average_claim_cost'], currency)} per claim "
+        f"(without filtering: {money(forecast['all_reserve'], currency)})",
         *_performance_lines(performance),
         *_drift_lines(drift, raised, retrains, skipped, drift_from),
         f"  storage       {settings.default_storage_url()}",
