@@ -54,7 +54,7 @@ def build_resources(
     warehouse_url: str | dg.EnvVar,
     storage_url: str,
     tracking_uri: str | dg.EnvVar,
-    artifact_location: str,
+    artifact_location: str | None,
     s3: S3Resource | None = None,
     mlflow_ui_url: str | None = None,
     alerts: AlertsResource | None = None,
@@ -87,13 +87,14 @@ def build_resources(
 
 def resources_from_env() -> dict[str, object]:
     """Resources for the current environment: local defaults, or PostgreSQL/S3/MLflow server when set."""
+    settings.configure_service_clients()
     return build_resources(
         warehouse_url=_env_or_default(settings.ENV_WAREHOUSE_URL, settings.default_warehouse_url()),
         storage_url=settings.default_storage_url(),
         tracking_uri=_env_or_default(settings.ENV_MLFLOW_TRACKING_URI, settings.default_mlflow_tracking_uri()),
         artifact_location=settings.default_mlflow_artifact_location(),
         s3=S3Resource(
-            endpoint_url=os.environ.get("CLAIMS_S3_ENDPOINT_URL") or None,
+            endpoint_url=os.environ.get(settings.ENV_S3_ENDPOINT_URL) or None,
             region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
         ),
         mlflow_ui_url=os.environ.get(settings.ENV_MLFLOW_UI_URL) or None,

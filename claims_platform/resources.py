@@ -15,6 +15,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from claims_platform.services import names_outages
+
 
 @lru_cache(maxsize=8)
 def _warehouse_for(url: str):
@@ -60,14 +62,18 @@ class WarehouseSource(ApplicationSource):
     def _warehouse(self):
         return _warehouse_for(self.url)
 
+    @names_outages
     def read_applications(self, first_day: date, last_day: date) -> pd.DataFrame:
         return self._warehouse().read_applications_between(first_day, last_day, with_loaded_at=True)
 
+    @names_outages
     def read_outcomes(self, first_day: date, last_day: date, known_before: datetime) -> pd.DataFrame:
         return self._warehouse().read_outcomes(known_before=known_before, first_day=first_day, last_day=last_day)
 
+    @names_outages
     def loaded_days(self, first_day: date, last_day: date) -> pd.DataFrame:
         return self._warehouse().loaded_days(first_day, last_day)
 
+    @names_outages
     def earlier_days(self, application_ids: Iterable[str], before: date) -> dict[str, date]:
         return self._warehouse().first_days(application_ids, before=before)

@@ -57,6 +57,27 @@ def use_first_day(day: date) -> None:
     FIRST_DAY = day
 
 
+# The nightly scoring schedule's time of day (UTC), for the day just ended. Not before 06:00: the
+# model that scores the first day of a month is decided by the monthly training at 06:00 on day 2.
+ENV_NIGHTLY_SCORING_TIME = "CLAIMS_NIGHTLY_SCORING_TIME"
+DEFAULT_NIGHTLY_SCORING_TIME = "07:00"
+
+
+def nightly_scoring_time() -> tuple[int, int]:
+    """``CLAIMS_NIGHTLY_SCORING_TIME`` (HH:MM, UTC) as (hour, minute); default 07:00."""
+    text = (os.environ.get(ENV_NIGHTLY_SCORING_TIME) or DEFAULT_NIGHTLY_SCORING_TIME).strip()
+    hour, _, minute = text.partition(":")
+    if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60 and len(minute) == 2):
+        raise ValueError(f"{ENV_NIGHTLY_SCORING_TIME} must be a time of day, HH:MM (UTC), got {text!r}")
+    return int(hour), int(minute)
+
+
+# Concurrency lanes: every job's runs carry ``claims/lane``; the production instance runs one run per
+# lane at a time (deploy/dagster.yaml), so a nightly run, a late re-score and a scoring backfill never
+# write the same day together, nor two trainings the same champion chain.
+LANE_TAG = "claims/lane"
+DAILY_LANE, MONTHLY_LANE, MONITORING_LANE = "daily", "monthly", "monitoring"
+
 # Outcomes (claim / no claim) become known this many days after the application date.
 LABEL_LAG_DAYS = 30
 # The world's seed unless one is given; same seed and day -> byte-identical rows.
@@ -112,6 +133,46 @@ def default_mlflow_tracking_uri() -> str:
     return os.environ.get(ENV_MLFLOW_TRACKING_URI) or f"sqlite:///{local_home() / 'mlflow.db'}"
 
 
-def default_mlflow_artifact_location() -> str:
-    """Where new experiments keep artifacts: a local folder unless configured (e.g. s3://...)."""
-    return os.environ.get(ENV_MLFLOW_ARTIFACT_LOCATION) or (local_home() / "mlartifacts").as_uri()
+def tracks_to_server(tracking_uri: str | None) -> bool:
+    """Whether ``tracking_uri`` is an MLflow tracking server (http/https) rather than a local store."""
+    return (tracking_uri or "").split(":", 1)[0].lower() in ("http", "https")
+
+
+def default_mlflow_artifact_location() -> str | None:
+    """Where a new experiment keeps its artifacts: ``CLAIMS_MLFLOW_ARTIFACT_LOCATION`` when set (a folder,
+    ``s3://...`` or ``mlflow-artifacts:/...``); else the tracking server's own artifact root (None) when
+    tracking to a server; else a local folder under the local home."""
+    configured = os.environ.get(ENV_MLFLOW_ARTIFACT_LOCATION)
+    if configured:
+        return configured
+    if tracks_to_server(os.environ.get(ENV_MLFLOW_TRACKING_URI)):
+        return None
+    return (local_home() / "mlartifacts").as_uri()
+
+
+# S3: the endpoint of an S3-compatible store (unset on AWS). The platform's one S3 setting: the
+# storage IO managers, the model loader and MLflow's S3 client all take it from here.
+ENV_S3_ENDPOINT_URL = "CLAIMS_S3_ENDPOINT_URL"
+
+# Outages fail fast: client-side retries of every service are bounded so that a step fails within
+# seconds and its Dagster retry policy (back-off between attempts) decides the rest; the whole of
+# it stays under a minute. Values already in the environment win.
+BOUNDED_CLIENT_ENVIRONMENT = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",  # MLflow's default, 7 with factor 2, waits 253 s
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+WAREHOUSE_CONNECT_TIMEOUT_SECONDS = 10
+
+
+def configure_service_clients() -> None:
+    """Bound MLflow's client retries and hand the S3 endpoint to MLflow's and boto3's S3 clients.
+
+    Called when the definitions are imported (code server, run workers) and by the CLI.
+    """
+    for name, value in BOUNDED_CLIENT_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    endpoint = os.environ.get(ENV_S3_ENDPOINT_URL)
+    if endpoint:
+        os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", endpoint)
+        os.environ.setdefault("AWS_ENDPOINT_URL_S3", endpoint)

@@ -27,6 +27,7 @@ from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import shift_month_key
 from claims_platform.partitions import month_before, monthly_partitions, require_month_order, scoring_months
 from claims_platform.schema import CLAIM_STATUS
+from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
 
 GROUP = "models"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -197,6 +198,7 @@ _ALERT_LEVEL = {"no model": "error", "ineligible": "warning", "kept": "info", "p
 
 
 @dg.asset(
+    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=monthly_partitions,
     io_manager_key="object_io_manager",
     ins={"previous_decision": month_before("champion_decision")},
@@ -211,6 +213,7 @@ _ALERT_LEVEL = {"no model": "error", "ineligible": "warning", "kept": "info", "p
         "the MLflow aliases `champion` / `previous_champion` are a projection of the latest decision."
     ),
 )
+@names_outages
 def champion_decision(
     context: dg.AssetExecutionContext,
     config: ChampionDecisionConfig,
@@ -501,6 +504,7 @@ def model_in_force_record(decision: dict[str, Any], decided_in: str) -> dict[str
 
 
 @dg.asset(
+    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=scoring_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="object_io_manager",
@@ -522,6 +526,7 @@ def model_in_force_record(decision: dict[str, Any], decided_in: str) -> dict[str
         "scored which day; a rollback re-decides that month and this asset follows automatically."
     ),
 )
+@names_outages
 def model_in_force(
     context: dg.AssetExecutionContext, champion_decision: dict[str, dict], registry: ModelRegistry
 ) -> dict[str, dict]:

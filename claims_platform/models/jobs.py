@@ -4,6 +4,7 @@ import dagster as dg
 
 from claims_platform.models.assets import ROLLBACK_TAG
 from claims_platform.partitions import monthly_partitions
+from claims_platform.settings import LANE_TAG, MONTHLY_LANE
 
 # A rollback is a new decision for the LATEST decided month: it withdraws that decision's champion
 # and restores the one before it, so the chain (and everything that reads it: the next month's
@@ -13,7 +14,7 @@ rollback_champion = dg.define_asset_job(
     "rollback_champion",
     selection=dg.AssetSelection.assets("champion_decision"),
     partitions_def=monthly_partitions,
-    tags={ROLLBACK_TAG: "rollback"},
+    tags={ROLLBACK_TAG: "rollback", LANE_TAG: MONTHLY_LANE},
     description=(
         "Withdraw the current champion and restore the one before it (one step back per run). Launch it for the "
         "latest decided month with `rollback: {reason, requested_by}` in the config of champion_decision."

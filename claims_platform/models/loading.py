@@ -15,10 +15,14 @@ import importlib.util
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
+
+from claims_platform.services import names_outages
 
 if TYPE_CHECKING:
     import numpy as np
@@ -82,30 +86,64 @@ def _local_runtime_copy(source: bytes) -> Path:
     return path
 
 
-def _model_files(model_uri: str):
-    """The filesystem, root path and pyfunc artifacts (key -> {'path': ...}) of the model at ``model_uri``."""
+def is_local_uri(model_uri: str) -> bool:
+    """Whether ``model_uri`` is a folder on this machine (a path or ``file://``), read in place."""
+    from urllib.parse import urlparse
+
+    return urlparse(model_uri).scheme.lower() in ("", "file")
+
+
+@contextmanager
+def local_model_folder(model_uri: str) -> Iterator[str]:
+    """A local folder holding the model at ``model_uri``, for the duration of the block.
+
+    One way for every store: a local folder is read in place; anything else (``s3://`` on AWS or an
+    S3-compatible endpoint, ``mlflow-artifacts:/`` through the tracking server, ...) is downloaded by
+    MLflow's own artifact repository into a temporary folder, removed afterwards. The S3 endpoint is
+    the platform's one setting (``CLAIMS_S3_ENDPOINT_URL``), the tracking server ``MLFLOW_TRACKING_URI``.
+    """
+    if is_local_uri(model_uri):
+        yield model_uri.rstrip("/")
+        return
+    from mlflow.artifacts import download_artifacts
+
+    from claims_platform import settings
+
+    settings.configure_service_clients()
+    with tempfile.TemporaryDirectory(prefix="claims_model_") as folder:
+        yield download_artifacts(
+            artifact_uri=model_uri.rstrip("/"),
+            dst_path=folder,
+            tracking_uri=os.environ.get(settings.ENV_MLFLOW_TRACKING_URI) or None,
+        )
+
+
+def _model_files(folder: str):
+    """The filesystem, root path and pyfunc artifacts (key -> {'path': ...}) of the model in local ``folder``."""
     import fsspec
     import yaml
 
-    fs, root = fsspec.core.url_to_fs(model_uri.rstrip("/"))
+    fs, root = fsspec.core.url_to_fs(folder)
     with fs.open(f"{root}/MLmodel", "r", encoding="utf-8") as handle:
         artifacts = yaml.safe_load(handle)["flavors"]["python_function"].get("artifacts") or {}
     return fs, root, artifacts
 
 
+@names_outages
 def load_reference(model_uri: str) -> pd.DataFrame:
     """The drift reference sample shipped with the model at ``model_uri`` (features and ``claim_probability``)."""
     import io
 
     import pandas as pd
 
-    fs, root, artifacts = _model_files(model_uri)
-    if REFERENCE_ARTIFACT not in artifacts:
-        raise MissingReferenceError(
-            f"The model at {model_uri} ships no drift reference sample (it was registered before models "
-            "carried one): retrain the month (a `monthly_training` run) to monitor drift against it."
-        )
-    return pd.read_parquet(io.BytesIO(fs.cat_file(f"{root}/{artifacts[REFERENCE_ARTIFACT]['path']}")))
+    with local_model_folder(model_uri) as folder:
+        fs, root, artifacts = _model_files(folder)
+        if REFERENCE_ARTIFACT not in artifacts:
+            raise MissingReferenceError(
+                f"The model at {model_uri} ships no drift reference sample (it was registered before models "
+                "carried one): retrain the month (a `monthly_training` run) to monitor drift against it."
+            )
+        return pd.read_parquet(io.BytesIO(fs.cat_file(f"{root}/{artifacts[REFERENCE_ARTIFACT]['path']}")))
 
 
 @lru_cache(maxsize=8)
@@ -114,30 +152,32 @@ def load_reference_cached(model_uri: str) -> pd.DataFrame:
     return load_reference(model_uri)
 
 
+@names_outages
 def load_scorer(model_uri: str) -> ShippedScorer:
-    """The model stored at ``model_uri`` (its artifact location: a folder, ``file://`` or ``s3://`` URI).
+    """The model stored at ``model_uri`` (its artifact location: a folder, ``file://``, ``s3://`` or
+    ``mlflow-artifacts:/`` URI; see :func:`local_model_folder`).
 
-    Reads the pyfunc flavor's artifact paths from the model's ``MLmodel`` file with fsspec, imports
-    the shipped runtime file (a local copy first when the model is remote), and lets it build its
-    own scorer from the other artifacts. Raises :class:`MissingRuntimeError` for a model that ships
-    no runtime: it would have to run today's code, which is what this loader exists to prevent.
+    Reads the pyfunc flavor's artifact paths from the model's ``MLmodel`` file, imports the shipped
+    runtime file (from a content-addressed local copy when the model was downloaded), and lets it
+    build its own scorer from the other artifacts. Raises :class:`MissingRuntimeError` for a model
+    that ships no runtime: it would have to run today's code, which is what this loader exists to prevent.
     """
-    fs, root, artifacts = _model_files(model_uri)
-    if RUNTIME_ARTIFACT not in artifacts:
-        raise MissingRuntimeError(
-            f"The model at {model_uri} ships no {RUNTIME_ARTIFACT!r} artifact (it was registered before "
-            "models carried their own code); register it again, or retrain, to score with it."
-        )
+    with local_model_folder(model_uri) as folder:
+        fs, root, artifacts = _model_files(folder)
+        if RUNTIME_ARTIFACT not in artifacts:
+            raise MissingRuntimeError(
+                f"The model at {model_uri} ships no {RUNTIME_ARTIFACT!r} artifact (it was registered before "
+                "models carried their own code); register it again, or retrain, to score with it."
+            )
 
-    def read_bytes(key: str) -> bytes:
-        return fs.cat_file(f"{root}/{artifacts[key]['path']}")
+        def read_bytes(key: str) -> bytes:
+            return fs.cat_file(f"{root}/{artifacts[key]['path']}")
 
-    runtime_path = f"{root}/{artifacts[RUNTIME_ARTIFACT]['path']}"
-    if "file" in fs.protocol:
-        runtime = import_runtime(runtime_path)
-    else:
-        runtime = import_runtime(_local_runtime_copy(read_bytes(RUNTIME_ARTIFACT)))
-    return runtime.scorer_from_artifacts(lambda key: read_bytes(key).decode("utf-8"))
+        if is_local_uri(model_uri):
+            runtime = import_runtime(f"{root}/{artifacts[RUNTIME_ARTIFACT]['path']}")
+        else:  # the download is temporary: import a copy that stays
+            runtime = import_runtime(_local_runtime_copy(read_bytes(RUNTIME_ARTIFACT)))
+        return runtime.scorer_from_artifacts(lambda key: read_bytes(key).decode("utf-8"))
 
 
 @lru_cache(maxsize=32)

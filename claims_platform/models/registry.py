@@ -20,6 +20,7 @@ import dagster as dg
 from pydantic import Field
 
 from claims_platform import links
+from claims_platform.services import names_outages
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous_champion"
@@ -29,6 +30,17 @@ MODEL_DESCRIPTION = (
     "output: claim_probability. The alias `champion` points at the model in force (a projection of the latest "
     "champion decision); `previous_champion` at the one a rollback would restore."
 )
+
+
+class _OutageNamingClient:
+    """An ``MlflowClient`` whose method calls run under :func:`~claims_platform.services.naming_outages`."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._client, name)
+        return names_outages(attribute) if callable(attribute) else attribute
 
 
 class ModelRegistry(dg.ConfigurableResource):
@@ -45,10 +57,11 @@ class ModelRegistry(dg.ConfigurableResource):
     )
 
     def client(self):
-        """An MLflow client bound to this registry (no global state)."""
+        """An MLflow client bound to this registry (no global state); a call the server does not answer
+        raises :class:`~claims_platform.services.ServiceUnavailableError` naming it."""
         from mlflow.tracking import MlflowClient
 
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return _OutageNamingClient(MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri))
 
     def ensure_registered_model(self) -> None:
         """Create the registered model with its description, or give it the description if it has none

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from claims_platform import links
+from claims_platform import links, settings
 from claims_platform.settings import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -44,15 +44,40 @@ TRAINING_CONTEXT, EVALUATION_CONTEXT = "training", "evaluation"
 _GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
+class ArtifactLocationMismatch(RuntimeError):
+    """The experiment exists with another artifact location than the one configured."""
+
+
+def _same_location(a: str, b: str) -> bool:
+    def norm(location: str) -> str:
+        location = location.rstrip("/")
+        return location[len("file://"):] if location.startswith("file://") else location
+
+    return norm(a) == norm(b)
+
+
 def ensure_experiment(tracking_uri: str | None, name: str, artifact_location: str | None) -> str:
-    """The id of experiment ``name``, created with ``artifact_location`` if it does not exist yet."""
+    """The id of experiment ``name``, created with ``artifact_location`` if it does not exist yet.
+
+    MLflow fixes an experiment's artifact location when it is created, so a configured location that
+    disagrees with the existing experiment's would silently have no effect: that is an error naming
+    both and the ways out. ``artifact_location`` None means the tracking server's own artifact root
+    (``mlflow-artifacts:`` when it proxies artifacts), whatever it is.
+    """
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location or None)
+    if experiment is None:
+        return client.create_experiment(name, artifact_location=artifact_location or None)
+    if artifact_location and not _same_location(experiment.artifact_location, artifact_location):
+        raise ArtifactLocationMismatch(
+            f"MLflow experiment {name!r} keeps its artifacts at {experiment.artifact_location}, but "
+            f"{settings.ENV_MLFLOW_ARTIFACT_LOCATION} (or the tracking resource's artifact_location) says "
+            f"{artifact_location}; MLflow fixes an experiment's artifact location when it is created. Set it back "
+            f"to {experiment.artifact_location}, or unset it to use the experiment's, or use a new experiment."
+        )
+    return experiment.experiment_id
 
 
 # The part of dagster-mlflow's config schema we use, declared here so that loading the code location
@@ -71,7 +96,10 @@ _TRACKING_CONFIG = {
             dg.Noneable(dg.StringSource),
             default_value=None,
             is_required=False,
-            description="Where the experiment's artifacts go (folder or s3://...); used when it is created.",
+            description=(
+                "Where the experiment's artifacts go (folder, s3://... or mlflow-artifacts:/...), fixed when it is "
+                "created; unset: the tracking server's artifact root. An existing experiment elsewhere is an error."
+            ),
         ),
     },
     description="dagster-mlflow's tracking resource, with the experiment created at our artifact location.",
@@ -80,9 +108,12 @@ def claims_mlflow_tracking(context):
     """One MLflow run per Dagster run (dagster-mlflow's `MlFlow`), in an experiment we created."""
     from dagster_mlflow.resources import MlFlow
 
+    from claims_platform.services import naming_outages
+
     config = context.resource_config
-    ensure_experiment(config.get("mlflow_tracking_uri"), config["experiment_name"], config.get("artifact_location"))
-    return MlFlow(context)
+    with naming_outages():
+        ensure_experiment(config.get("mlflow_tracking_uri"), config["experiment_name"], config.get("artifact_location"))
+        return MlFlow(context)
 
 
 def training_run_name(month: str) -> str:

@@ -28,6 +28,7 @@ from claims_platform.monitoring.estimation import estimate_performance
 from claims_platform.partitions import monthly_partitions
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import APPLICATION_ID, CLAIM_STATUS
+from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
 
 GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -82,6 +83,7 @@ def _performance_plot(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
 
 
 @dg.asset(
+    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=monthly_partitions,
     io_manager_key="report_io_manager",
     ins={
@@ -110,6 +112,7 @@ def _performance_plot(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
         "and the reserve backtest (actual claims among accepted applicants against the nightly forecasts' intervals)."
     ),
 )
+@names_outages
 def model_performance(
     context: dg.AssetExecutionContext,
     config: ModelPerformanceConfig,

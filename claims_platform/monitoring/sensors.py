@@ -31,6 +31,7 @@ model_performance_job = dg.define_asset_job(
     "measure_model_performance",
     selection=dg.AssetSelection.assets(MODEL_PERFORMANCE),
     partitions_def=monthly_partitions,
+    tags={settings.LANE_TAG: settings.MONITORING_LANE},
     description="Measure a month's realised performance and backtest its reserve once its outcomes are known.",
 )
 
@@ -39,6 +40,7 @@ drift_reports_job = dg.define_asset_job(
     "drift_reports",
     selection=dg.AssetSelection.assets("applications_drift_report"),
     partitions_def=daily_partitions,
+    tags={settings.LANE_TAG: settings.MONITORING_LANE},
     description="Evidently's drift reports (HTML, JSON snapshot, workspace) of days whose drift was decided.",
 )
 

@@ -18,6 +18,7 @@ from claims_platform.months import month_key
 from claims_platform.partitions import daily_partitions
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, COLUMN_DESCRIPTIONS
 from claims_platform.scoring.reserve import forecast_claims
+from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
 
 GROUP = "scoring"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -125,6 +126,7 @@ def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict
 
 
 @dg.asset(
+    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     ins={"model_in_force": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping())},
@@ -137,6 +139,7 @@ def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict
         "was chosen under: calibrated claim probability, risk band, accept / refer / decline, model name and version."
     ),
 )
+@names_outages
 def application_scores(
     context: dg.AssetExecutionContext,
     applications: dict[str, pd.DataFrame],
@@ -216,6 +219,7 @@ def forecast_metadata(row: dict) -> dict:
 
 
 @dg.asset(
+    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
@@ -227,6 +231,7 @@ def forecast_metadata(row: dict) -> dict:
         "a 95% Poisson-binomial interval, the reserve at the average claim cost, and the same before filtering."
     ),
 )
+@names_outages
 def reserve_forecast(
     context: dg.AssetExecutionContext, config: ReserveConfig, application_scores: dict[str, pd.DataFrame]
 ) -> dict[str, pd.DataFrame]:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from claims_platform.partitions import daily_partitions
 from claims_platform.resources import ApplicationSource
+from claims_platform.settings import DAILY_LANE, LANE_TAG, nightly_scoring_time
 
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -19,16 +20,23 @@ nightly_scoring_job = dg.define_asset_job(
         "applications", "rejected_applications", "application_scores", "reserve_forecast", "applications_drift"
     ),
     partitions_def=daily_partitions,
+    tags={LANE_TAG: DAILY_LANE},
     description=(
         "Ingest the day's applications, score them with the model in force, forecast the reserve, and decide "
         "whether the day drifted from the model's reference sample (its Evidently report follows in `drift_reports`)."
     ),
 )
 
-# 07:00 UTC for the day just ended. Not earlier: the model that scores the first day of a month is
-# decided by the monthly training at 06:00 on day 2, and that day is scored on day 2 too.
+# 07:00 UTC (CLAIMS_NIGHTLY_SCORING_TIME) for the day just ended. Not earlier than 06:00: the model that
+# scores the first day of a month is decided by the monthly training at 06:00 on day 2, and that day is
+# scored on day 2 too.
+_HOUR, _MINUTE = nightly_scoring_time()
 nightly_scoring_schedule = dg.build_schedule_from_partitioned_job(
-    nightly_scoring_job, name="nightly_scoring_schedule", hour_of_day=7, default_status=dg.DefaultScheduleStatus.RUNNING
+    nightly_scoring_job,
+    name="nightly_scoring_schedule",
+    hour_of_day=_HOUR,
+    minute_of_hour=_MINUTE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
 LOOKBACK_DAYS = 60  # late applications older than this are left to a deliberate backfill

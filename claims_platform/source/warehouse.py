@@ -136,7 +136,17 @@ class Warehouse:
             path = self.url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = engine or sa.create_engine(self.url)
+        if engine is None:
+            # A server that does not answer fails the connection in seconds, not the OS's minutes; a
+            # pooled connection that died with a restarted server is replaced, not handed out.
+            options = {}
+            if sa.engine.make_url(self.url).get_backend_name() == "postgresql":
+                options = {
+                    "pool_pre_ping": True,
+                    "connect_args": {"connect_timeout": settings.WAREHOUSE_CONNECT_TIMEOUT_SECONDS},
+                }
+            engine = sa.create_engine(self.url, **options)
+        self.engine = engine
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.metadata, self.applications, self.outcomes = _metadata()

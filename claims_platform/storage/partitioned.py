@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dagster import DagsterInvariantViolationError, InputContext, MetadataValue, OutputContext, UPathIOManager
 from dagster._core.storage.upath_io_manager import is_dict_type
 
+from claims_platform.services import names_outages
+
 if TYPE_CHECKING:
     from upath import UPath
 
@@ -208,6 +210,7 @@ class PartitionedUPathIOManager(UPathIOManager):
 
     # ---------------------------------------------------------------------------------- output
 
+    @names_outages
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         if not context.has_asset_partitions:
             super().handle_output(context, obj)
@@ -408,6 +411,7 @@ class PartitionedUPathIOManager(UPathIOManager):
 
     # ----------------------------------------------------------------------------------- input
 
+    @names_outages
     def load_input(self, context: InputContext) -> Any:
         if not context.has_asset_key:
             return super().load_input(context)

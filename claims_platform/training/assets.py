@@ -26,6 +26,7 @@ from claims_platform.months import shift_month_key
 from claims_platform.partitions import month_before, monthly_partitions, require_month_order
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import APPLICATION_ID, CLAIM_STATUS
+from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
 from claims_platform.settings import FIRST_DAY, TRAINING_WINDOW_MONTHS
 from claims_platform.training.config import TrainingConfig
 from claims_platform.training.dataset import (
@@ -93,6 +94,7 @@ def _window_input() -> dg.AssetIn:
 
 
 @dg.asset(
+    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=monthly_partitions,
     ins={"applications": _window_input(), "rejected_applications": _window_input()},
     check_specs=[
@@ -113,6 +115,7 @@ def _window_input() -> dg.AssetIn:
         "before the cutoff (first instant of the next month, or a later run-config `label_cutoff`)."
     ),
 )
+@names_outages
 def training_set(
     context: dg.AssetExecutionContext,
     config: TrainingSetConfig,
@@ -277,6 +280,7 @@ def _reliability_sparkline(y: np.ndarray, p: np.ndarray) -> dg.MarkdownMetadataV
         "MLflow and registered as a new version. A training failure is recorded as an ineligible candidate."
     ),
 )
+@names_outages
 def candidate_model(
     context: dg.AssetExecutionContext,
     config: CandidateModelConfig,

@@ -3,11 +3,13 @@
 import dagster as dg
 
 from claims_platform.partitions import monthly_partitions
+from claims_platform.settings import LANE_TAG, MONTHLY_LANE
 
 monthly_training_job = dg.define_asset_job(
     "monthly_training",
     selection=dg.AssetSelection.assets("training_set", "candidate_model", "champion_decision"),
     partitions_def=monthly_partitions,
+    tags={LANE_TAG: MONTHLY_LANE},
     description="Cut the month's training set, train and register a candidate, decide the champion for next month.",
 )
 
