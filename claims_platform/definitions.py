@@ -95,6 +95,7 @@ def resources_from_env() -> dict[str, object]:
         artifact_location=settings.default_mlflow_artifact_location(),
         s3=S3Resource(
             endpoint_url=os.environ.get(settings.ENV_S3_ENDPOINT_URL) or None,
+            max_attempts=settings.S3_MAX_ATTEMPTS,
             region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
         ),
         mlflow_ui_url=os.environ.get(settings.ENV_MLFLOW_UI_URL) or None,

@@ -163,6 +163,9 @@ BOUNDED_CLIENT_ENVIRONMENT = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
 WAREHOUSE_CONNECT_TIMEOUT_SECONDS = 10
+# Attempts per S3 request (boto3's standard retry mode, also s3fs's client): boto3's default of 5
+# backs off up to ~15 s per request, which three step attempts turn into a minute.
+S3_MAX_ATTEMPTS = 3
 
 
 def configure_service_clients() -> None:
