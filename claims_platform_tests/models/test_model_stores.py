@@ -31,6 +31,7 @@ from claims_platform.monitoring.drift import reference_drawn_from
 from claims_platform.schema import CLAIM_STATUS
 from claims_platform.services import MLFLOW, ServiceUnavailableError
 from claims_platform_tests.models.loopback import free_port, stop_group, wait_for_ok
+from claims_platform_tests.postgres import admin_connection, admin_url
 from claims_platform_tests.s3_server import list_keys, s3_endpoint  # noqa: F401
 from claims_platform_tests.test_services import unset
 
@@ -38,19 +39,18 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def mlflow_database(postgres_url: str) -> Iterator[str]:
+def mlflow_database() -> Iterator[str]:
     """A PostgreSQL database of its own for the tracking server (``postgresql+psycopg2://``), dropped after."""
-    import psycopg2
     import sqlalchemy as sa
 
-    url = sa.engine.make_url(postgres_url)
+    admin = admin_connection()
     name = f"mlflow_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(host=url.host, port=url.port, user=url.username, dbname=url.database)
-    admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield url.set(database=name).render_as_string(hide_password=False)
+        yield sa.engine.make_url(admin_url()).set(drivername="postgresql+psycopg2", database=name).render_as_string(
+            hide_password=False
+        )
     finally:
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -42,27 +42,18 @@ mutation LaunchRun($executionParams: ExecutionParams!) {
     + "  }\n}\n"
 )
 
-LAUNCH_BACKFILL = """
+LAUNCH_BACKFILL = (
+    """
 mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $backfillParams) {
     __typename
     ... on LaunchBackfillSuccess { backfillId launchedRunIds }
-    ... on PythonError { message stack }
     ... on PartitionSetNotFoundError { message }
     ... on PartitionKeysNotFoundError { message }
-    ... on InvalidStepError { invalidStepKey }
-    ... on InvalidOutputError { stepKey invalidOutputName }
-    ... on UnauthorizedError { message }
-    ... on RunConfigValidationInvalid { errors { message reason } }
-    ... on InvalidSubsetError { message }
-    ... on PipelineNotFoundError { message }
-    ... on ConflictingExecutionParamsError { message }
-    ... on PresetNotFoundError { message }
-    ... on RunConflict { message }
-    ... on NoModeProvidedError { message }
-  }
-}
 """
+    + ERROR_FIELDS
+    + "  }\n}\n"
+)
 
 REEXECUTE = (
     """

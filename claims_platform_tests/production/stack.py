@@ -33,16 +33,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import requests
 
 from claims_platform_tests.models.loopback import alive, descendants, free_port, stop_group, wait_for_ok
+from claims_platform_tests.postgres import admin_connection, admin_url
 from claims_platform_tests.production.graphql import DagsterGraphQL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEPLOY = REPO_ROOT / "deploy"
-ADMIN_URL = os.environ.get("CLAIMS_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ACCESS_KEY, SECRET_KEY, REGION = "testing", "testing", "us-east-1"
 STORAGE_PREFIX = "claims-platform"
 MLFLOW_PREFIX = "mlflow"
@@ -51,26 +50,10 @@ STARTUP_SECONDS = 180
 DAEMONS = ("QUEUED_RUN_COORDINATOR", "SCHEDULER", "SENSOR", "BACKFILL", "MONITORING", "ASSET")
 
 
-def admin_connection():
-    """A psycopg2 connection to the server's maintenance database (autocommit); the conftest rule on failure:
-    fail on CI (``CI`` set), skip elsewhere."""
-    import psycopg2
-
-    try:
-        connection = psycopg2.connect(ADMIN_URL, connect_timeout=5)
-    except psycopg2.OperationalError as error:
-        message = f"PostgreSQL unreachable at {ADMIN_URL}: {error}".strip()
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    connection.autocommit = True
-    return connection
-
-
 def pg_url(database: str, driver: str = "postgresql+psycopg2") -> str:
     import sqlalchemy as sa
 
-    return sa.engine.make_url(ADMIN_URL).set(drivername=driver, database=database).render_as_string(hide_password=False)
+    return sa.engine.make_url(admin_url()).set(drivername=driver, database=database).render_as_string(hide_password=False)
 
 
 # -- S3 that can go down -------------------------------------------------------------------------------
@@ -268,7 +251,7 @@ class Stack:
         """The platform's environment (code server, webserver, daemon, a CLI run), as in production."""
         import sqlalchemy as sa
 
-        admin = sa.engine.make_url(ADMIN_URL)
+        admin = sa.engine.make_url(admin_url())
         env = self.base_env()
         env.update(
             {

@@ -37,6 +37,7 @@ from claims_platform.source.csv_import import write_export
 from claims_platform.source.generator import World, simulate_days
 from claims_platform.source.warehouse import Warehouse
 from claims_platform_tests.platform_world import SMALL_BUDGET
+from claims_platform_tests.postgres import drop_all_tables
 from claims_platform_tests.s3_server import TEST_ACCESS_KEY_ID, S3Endpoint, list_keys, s3_bucket, s3_endpoint  # noqa: F401
 from claims_platform_tests.webhook import serve_webhook
 
@@ -65,23 +66,13 @@ def canaries() -> Canaries:
     )
 
 
-def _drop_all_tables(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        metadata = sa.MetaData()
-        metadata.reflect(engine)
-        metadata.drop_all(engine)
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def canary_warehouse_url(postgres_url: str, canaries: Canaries) -> Iterator[str]:
     """The session's PostgreSQL database (emptied before and after), its URL carrying the canary password."""
-    _drop_all_tables(postgres_url)
+    drop_all_tables(postgres_url)
     url = sa.engine.make_url(postgres_url).set(password=canaries["postgres_password"])
     yield url.render_as_string(hide_password=False)
-    _drop_all_tables(postgres_url)
+    drop_all_tables(postgres_url)
 
 
 @pytest.fixture
