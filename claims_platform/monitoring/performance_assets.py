@@ -28,7 +28,7 @@ from claims_platform.monitoring.estimation import estimate_performance
 from claims_platform.partitions import monthly_partitions
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import APPLICATION_ID, CLAIM_STATUS
-from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
+from claims_platform.services import names_outages
 
 GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -83,7 +83,6 @@ def _performance_plot(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
 
 
 @dg.asset(
-    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=monthly_partitions,
     io_manager_key="report_io_manager",
     ins={

@@ -18,7 +18,7 @@ from claims_platform.months import month_key
 from claims_platform.partitions import daily_partitions
 from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, COLUMN_DESCRIPTIONS
 from claims_platform.scoring.reserve import forecast_claims
-from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
+from claims_platform.services import names_outages
 
 GROUP = "scoring"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -126,7 +126,6 @@ def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict
 
 
 @dg.asset(
-    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     ins={"model_in_force": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping())},
@@ -219,7 +218,6 @@ def forecast_metadata(row: dict) -> dict:
 
 
 @dg.asset(
-    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,

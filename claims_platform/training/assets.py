@@ -26,7 +26,7 @@ from claims_platform.months import shift_month_key
 from claims_platform.partitions import month_before, monthly_partitions, require_month_order
 from claims_platform.resources import ApplicationSource
 from claims_platform.schema import APPLICATION_ID, CLAIM_STATUS
-from claims_platform.services import SERVICE_RETRY_POLICY, names_outages
+from claims_platform.services import names_outages
 from claims_platform.settings import FIRST_DAY, TRAINING_WINDOW_MONTHS
 from claims_platform.training.config import TrainingConfig
 from claims_platform.training.dataset import (
@@ -94,7 +94,6 @@ def _window_input() -> dg.AssetIn:
 
 
 @dg.asset(
-    retry_policy=SERVICE_RETRY_POLICY,
     partitions_def=monthly_partitions,
     ins={"applications": _window_input(), "rejected_applications": _window_input()},
     check_specs=[
@@ -280,7 +279,8 @@ def _reliability_sparkline(y: np.ndarray, p: np.ndarray) -> dg.MarkdownMetadataV
         "MLflow and registered as a new version. A training failure is recorded as an ineligible candidate."
     ),
 )
-@names_outages
+# Not retried: a second attempt would train again (and find its MLflow run ended).
+@names_outages(retry=False)
 def candidate_model(
     context: dg.AssetExecutionContext,
     config: CandidateModelConfig,

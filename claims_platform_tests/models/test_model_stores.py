@@ -30,10 +30,10 @@ from claims_platform.models.tracking import ArtifactLocationMismatch, ensure_exp
 from claims_platform.monitoring.drift import reference_drawn_from
 from claims_platform.schema import CLAIM_STATUS
 from claims_platform.services import MLFLOW, ServiceUnavailableError
+from claims_platform_tests.environment import unset
 from claims_platform_tests.models.loopback import free_port, stop_group, wait_for_ok
 from claims_platform_tests.postgres import admin_connection, admin_url
 from claims_platform_tests.s3_server import list_keys, s3_endpoint  # noqa: F401
-from claims_platform_tests.test_services import unset
 
 pytestmark = pytest.mark.integration
 

@@ -27,9 +27,11 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
 
-from claims_platform import schema
+from claims_platform import schema, settings
 from claims_platform.models import loading, packaging, pyfunc, runtime
+from claims_platform_tests.environment import unset
 from claims_platform_tests.models.mlflow_sandbox import temporary_mlflow
+from claims_platform_tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401
 
 MODEL_NAME = "claims_classifier_test"
 # Appended to a copy of runtime.py: version 2's code differs from the installed one.
@@ -219,17 +221,24 @@ def test_the_model_refuses_rows_that_break_its_contract(registered, rows):
     assert "row 3, column 'age': value 200 is out of range 17..95" in message
 
 
-def test_loading_a_remote_model_imports_a_local_copy_of_its_runtime(trained, registered, rows):
+@pytest.mark.integration
+def test_loading_a_remote_model_imports_a_local_copy_of_its_runtime(
+    trained, registered, rows, s3_endpoint, s3_bucket, monkeypatch  # noqa: F811
+):
+    # Two versions on an S3 API server (moto, loopback), reached through the platform's one endpoint
+    # setting; each scores with its own runtime, imported from a local copy of it.
+    unset(monkeypatch, "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", *settings.BOUNDED_CLIENT_ENVIRONMENT)
+    monkeypatch.setenv(settings.ENV_S3_ENDPOINT_URL, s3_endpoint.endpoint_url)
     first, second = registered.versions
-    memory = fsspec.filesystem("memory")
+    client = s3_endpoint.client()
     for v in (first, second):
         source = _local(registered.artifact_uri[v])
         for path in source.rglob("*"):
             if path.is_file():
-                memory.pipe(f"/models/{v}/{path.relative_to(source).as_posix()}", path.read_bytes())
+                client.put_object(Bucket=s3_bucket, Key=f"models/{v}/{path.relative_to(source).as_posix()}", Body=path.read_bytes())
     expected = trained.predict_proba(rows)
-    np.testing.assert_allclose(loading.load_scorer(f"memory://models/{second}").predict(rows), 0.5 * expected)
-    np.testing.assert_allclose(loading.load_scorer(f"memory://models/{first}").predict(rows), expected)
+    np.testing.assert_allclose(loading.load_scorer(f"s3://{s3_bucket}/models/{second}").predict(rows), 0.5 * expected)
+    np.testing.assert_allclose(loading.load_scorer(f"s3://{s3_bucket}/models/{first}").predict(rows), expected)
 
 
 def test_loading_refuses_a_model_that_ships_no_runtime(registered, tmp_path):

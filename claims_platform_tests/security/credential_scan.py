@@ -95,9 +95,18 @@ class Allowed:
         return (finding.path, finding.kind, finding.value) == (self.path, self.kind, self.value)
 
 
+# Values that say what they are: a test's dummy or canary, an AWS ARN (a reference to a secret held
+# in Secrets Manager, not the secret), a variable named after the secret (psql's :'db_password').
+_NAMED_STAND_IN = re.compile(
+    r"dummy|canary|fake|^arn:aws[a-z-]*:|^[a-z][a-z0-9]*(_[a-z0-9]+)*_(password|secret|token)$",
+    re.IGNORECASE,
+)
+
+
 def is_placeholder(value: str) -> bool:
-    """Whether ``value`` stands for a credential (``${PGPASSWORD}``, ``<password>``, ``***``…) rather than being one."""
-    return bool(_PLACEHOLDER.match(value))
+    """Whether ``value`` stands for a credential (``${PGPASSWORD}``, ``<password>``, ``***``, a dummy or
+    canary, an ARN…) rather than being one."""
+    return bool(_PLACEHOLDER.match(value) or _NAMED_STAND_IN.search(value))
 
 
 def scan_text(text: str, path: str = "<text>") -> list[Finding]:

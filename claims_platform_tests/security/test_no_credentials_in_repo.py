@@ -36,6 +36,18 @@ ALLOWED = [
         "the loopback test webhook's canary path: tests assert it never reaches a log",
     ),
     Allowed(
+        "claims_platform_tests/security/test_no_credentials_in_repo.py",
+        "secret-assignment",
+        "testing",
+        "the scanner's own sample of an allowed dummy, written to a temporary folder by a test",
+    ),
+    Allowed(
+        "claims_platform_tests/security/test_no_credentials_in_repo.py",
+        "secret-assignment",
+        "hunter2hunter2",
+        "the scanner's own sample inside a binary file, written to a temporary folder (binary files are skipped)",
+    ),
+    Allowed(
         "claims_platform_tests/webhook.py",
         "secret-assignment",
         "s3cr3tT0kenXYZ",
@@ -70,15 +82,15 @@ def test_no_tracked_file_holds_a_credential():
 
 KEY_ID = "AKIA" + "Q3ZJ7RMXW2HVK5TB"
 TEMP_KEY_ID = "ASIA" + "Y6NW2PLQ8RTZ3XKD"
-SECRET_40 = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzQ9sT4uVw2"
-SLACK_TOKEN = "Xq7Lm2Rt9Vb4" + "Nc8Kd3Hs6Wp1"
+AWS_SAMPLE_40 = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzQ9sT4uVw2"
+SLACK_SAMPLE = "Xq7Lm2Rt9Vb4" + "Nc8Kd3Hs6Wp1"
 
 POSITIVE = {
     "aws-access-key-id": [f"key = {KEY_ID}", f'"aws_access_key_id": "{TEMP_KEY_ID}"', f"export AWS_ACCESS_KEY_ID={KEY_ID}"],
     "aws-secret-access-key": [
-        f'aws_secret_access_key = "{SECRET_40}"',
-        f"AWS_SECRET_ACCESS_KEY={SECRET_40}",
-        f"secret_key: {SECRET_40}",
+        f'aws_secret_access_key = "{AWS_SAMPLE_40}"',
+        f"AWS_SECRET_ACCESS_KEY={AWS_SAMPLE_40}",
+        f"secret_key: {AWS_SAMPLE_40}",
     ],
     "private-key": [
         "-----BEGIN " + "RSA PRIVATE KEY-----",
@@ -92,9 +104,9 @@ POSITIVE = {
         "redis://:" + "n0tAPlaceholder@cache:6379/0",
     ],
     "slack-webhook": [
-        "CLAIMS_ALERT_WEBHOOK_URL=https://hooks.slack.com/services/T024BE7LD/B01ABCDEF/" + SLACK_TOKEN,
+        "CLAIMS_ALERT_WEBHOOK_URL=https://hooks.slack.com/services/T024BE7LD/B01ABCDEF/" + SLACK_SAMPLE,
     ],
-    "slack-token": ["token xoxb-" + "1234567890-0987654321-" + SLACK_TOKEN],
+    "slack-token": ["token xoxb-" + "1234567890-0987654321-" + SLACK_SAMPLE],
     "secret-assignment": [
         'password = "' + 'hunter2hunter2"',
         'DB_PASSWORD: str = "' + 'S3cure!pass"',
@@ -126,6 +138,10 @@ NEGATIVE = [
     "https://files.pythonhosted.org/packages/62/35/pkg-1.0.tar.gz",
     "mailto:someone@example.com",
     "git@github.com:owner/repo.git",
+    'postgres_password="CanaryPg" + secrets.token_hex(10)',
+    '"DAGSTER_PG_PASSWORD": "dummy-dagster-password",',
+    '"CLAIMS_ECS_SECRET_ARN_PG_PASSWORD": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:pg-AbCdEf",',
+    "CREATE ROLE :\"mlflow_user\" LOGIN PASSWORD :'mlflow_password';",
 ]
 
 
