@@ -100,10 +100,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _shown_url(url: str) -> str:
+    """The URL as printed: password, query-string tokens and webhook tokens masked (``***``)."""
     import sqlalchemy as sa
 
+    from claims_platform.redaction import redact_url
+
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        return redact_url(sa.engine.make_url(url).render_as_string(hide_password=True))
     except sa.exc.ArgumentError:
         return "(unreadable URL)"
 
@@ -395,7 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except UserError as error:
-        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        from claims_platform.redaction import redact_url
+
+        # A database error's first line may quote the URL it could not reach.
+        print(f"{parser.prog} {args.command}: error: {redact_url(str(error))}", file=sys.stderr)
         return 2
 
 

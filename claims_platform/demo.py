@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from claims_platform import settings
+from claims_platform.redaction import redact_url
 
 # The code location as `make dev` loads it (workspace.yaml), and the file `dagster dev` reads.
 LOCATION = "claims_platform"
@@ -133,7 +134,7 @@ _STARTED = time.perf_counter()
 
 def _log(message: str) -> None:
     """A progress line with the seconds since the demo started."""
-    print(f"{time.perf_counter() - _STARTED:5.0f}s  {message}", file=sys.stderr, flush=True)
+    print(f"{time.perf_counter() - _STARTED:5.0f}s  {redact_url(message)}", file=sys.stderr, flush=True)
 
 
 # Library notices about the platform's own code, which a demo user cannot act on (message prefixes):
@@ -479,7 +480,7 @@ def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAUL
     try:
         return _demo(months, today or date.today(), seed, launch)
     except DemoError as error:
-        print(f"claims_platform demo: {error}", file=sys.stderr)
+        print(f"claims_platform demo: {redact_url(str(error))}", file=sys.stderr)
         return 1
 
 
@@ -515,7 +516,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
     warehouse = Warehouse(settings.default_warehouse_url())
     drift_from = window.last_day - timedelta(days=DRIFT_DAYS - 1)
     _log(
-        f"[1/5] simulating {window.days} days {window.first_day}..{window.last_day} into {warehouse.url} "
+        f"[1/5] simulating {window.days} days {window.first_day}..{window.last_day} into {redact_url(warehouse.url)} "
         f"({DRIFT_SCENARIO} from {drift_from}); loading the code location {LOCATION} of {WORKSPACE_FILE.name}"
     )
     platform = DemoPlatform(instance, launch=launch)
@@ -581,7 +582,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         "",
         f"claims_platform demo — done in {elapsed:.0f} s",
         f"  first day     {window.first_day} (the partitions start there: {settings.ENV_FIRST_DAY} in {ENV_FILE})",
-        f"  warehouse     {warehouse.url}",
+        f"  warehouse     {redact_url(warehouse.url)}",
         f"  simulated     {window.days} days, {simulated:,} applications",
         f"  ingested      {valid:,} valid, {rejected:,} rejected ({first}..{last}, one run)",
         "  decisions     " + ", ".join(f"{c['training_month']}: {_short(c)}" for _, c in decisions),
@@ -596,16 +597,26 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         f"(without filtering: {money(forecast['all_reserve'], currency)})",
         *_performance_lines(performance),
         *_drift_lines(drift, raised, retrains, skipped, drift_from),
-        f"  storage       {settings.default_storage_url()}",
-        f"  mlflow        {settings.default_mlflow_tracking_uri()}",
+        f"  storage       {redact_url(settings.default_storage_url())}",
+        f"  mlflow        {redact_url(settings.default_mlflow_tracking_uri())}",
+        *_webhook_lines(),
         f"  dagster home  {home}: every run above, linked to the code location {LOCATION}",
         "",
         "Open the UI:  make dev   then browse http://127.0.0.1:3000/runs (the runs, their logs) and /assets",
         "              (asset applications_drift_report); its daemon runs the nightly and monthly schedules and the sensors",
         "Evidently UI: make evidently   then browse http://127.0.0.1:8000 (the drift time series)",
     ]
-    print("\n".join(lines))
+    # Every URL above is shown with its password or token masked (a secret is never printed).
+    print(redact_url("\n".join(lines)))
     return 0
+
+
+def _webhook_lines() -> list[str]:
+    """Where alerts went besides the runs' logs: the webhook, its token masked (a secret: never printed)."""
+    from claims_platform.alerts.resource import ENV_ALERT_WEBHOOK_URL
+
+    webhook = os.environ.get(ENV_ALERT_WEBHOOK_URL, "").strip()
+    return [f"  alerts        the runs' logs and the webhook {redact_url(webhook)}"] if webhook else []
 
 
 def _key(name: str):
@@ -681,5 +692,5 @@ def _drift_lines(
             f"{_short(decision)} — {decision['reason']}"
         )
     if first:
-        lines.append(f"  report        {settings.default_storage_url()}/applications_drift_report/{first}/report.html")
+        lines.append(f"  report        {redact_url(settings.default_storage_url())}/applications_drift_report/{first}/report.html")
     return lines

@@ -101,8 +101,8 @@ def label_applications(
     labelled = inside.merge(labels, on=APPLICATION_ID, how="inner", validate="one_to_one")
     labelled[CLAIM_STATUS] = labelled[CLAIM_STATUS].astype("int64")
 
-    month_of_all = pd.to_datetime(inside[APPLICATION_DATE]).dt.strftime("%Y-%m")
-    month_of_labelled = pd.to_datetime(labelled[APPLICATION_DATE]).dt.strftime("%Y-%m")
+    month_of_all = _month_keys(inside[APPLICATION_DATE])
+    month_of_labelled = _month_keys(labelled[APPLICATION_DATE])
     coverage = (month_of_labelled.value_counts() / month_of_all.value_counts()).fillna(0.0).sort_index()
     keep = month_of_labelled.isin(coverage[coverage >= min_month_coverage].index)
     rows = labelled.loc[keep].sort_values([APPLICATION_DATE, APPLICATION_ID], kind="stable", ignore_index=True)
@@ -113,6 +113,14 @@ def label_applications(
         excluded_rows=int((~keep).sum()),
         duplicate_rows=duplicates,
     )
+
+
+def _month_keys(values: pd.Series) -> pd.Series:
+    """``YYYY-MM`` of each date, as ``dt.strftime("%Y-%m")`` gives it, formatted once per month rather
+    than once per row (strftime costs seconds on a year of applications)."""
+    dates = pd.to_datetime(values)
+    codes = dates.dt.year * 100 + dates.dt.month
+    return codes.map({code: f"{int(code) // 100:04d}-{int(code) % 100:02d}" for code in codes.dropna().unique()})
 
 
 def unique_applications(applications: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -165,6 +165,10 @@ def test_the_training_set_and_the_holdout_are_mlflow_datasets_of_the_stored_file
     assert holdout.name == f"holdout_{split.holdout_month}" and holdout.digest == fingerprint(split.holdout)
     assert json.loads(holdout.source)["uri"] == stored_at
     assert json.loads(holdout.profile)["num_rows"] == len(split.holdout)
+    # The schema logged (read off a sample) is the one MLflow infers from the whole frame.
+    from mlflow.types.utils import _infer_schema
+
+    assert json.loads(training.schema)["mlflow_colspec"] == _infer_schema(tracked.window).to_dict()
 
 
 @pytest.mark.integration
