@@ -68,10 +68,8 @@ def s3fs_storage_options(s3: S3Resource | None) -> dict[str, Any]:
         options["anon"] = True
     if not s3.use_ssl:
         options["use_ssl"] = False
-    # Same retry budget as the boto3 client that S3Resource.get_client() builds; s3fs's own retry loop
-    # (5 by default, around botocore's) would multiply it, so it gets one more try at most.
+    # Same retry budget as the boto3 client that S3Resource.get_client() builds.
     options["config_kwargs"] = {"retries": {"max_attempts": s3.max_attempts, "mode": "standard"}}
-    options["retries"] = 2
     if client_kwargs:
         options["client_kwargs"] = client_kwargs
     return options

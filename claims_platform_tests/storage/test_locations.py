@@ -52,12 +52,10 @@ def test_storage_options_forward_only_what_was_set():
         "secret": "example-secret",
         "token": "example-token",
         "config_kwargs": {"retries": {"max_attempts": 3, "mode": "standard"}},
-        "retries": 2,
     }
     # Nothing configured: credentials and region come from the default AWS chain.
     assert s3fs_storage_options(S3Resource()) == {
         "config_kwargs": {"retries": {"max_attempts": 5, "mode": "standard"}},
-        "retries": 2,
     }
     assert s3fs_storage_options(None) == {}
 
