@@ -103,7 +103,9 @@ def local_model_folder(model_uri: str) -> Iterator[str]:
     the platform's one setting (``CLAIMS_S3_ENDPOINT_URL``), the tracking server ``MLFLOW_TRACKING_URI``.
     """
     if is_local_uri(model_uri):
-        yield model_uri.rstrip("/")
+        from urllib.parse import unquote, urlparse
+
+        yield unquote(urlparse(model_uri).path) if model_uri.startswith("file:") else model_uri.rstrip("/")
         return
     from mlflow.artifacts import download_artifacts
 
@@ -118,32 +120,30 @@ def local_model_folder(model_uri: str) -> Iterator[str]:
         )
 
 
-def _model_files(folder: str):
-    """The filesystem, root path and pyfunc artifacts (key -> {'path': ...}) of the model in local ``folder``."""
-    import fsspec
+def _artifact_files(folder: str, needed: str, missing: Exception) -> dict[str, Path]:
+    """Each pyfunc artifact of the model in local ``folder`` (key -> its file); ``missing`` is raised
+    when the model ships no ``needed`` artifact."""
     import yaml
 
-    fs, root = fsspec.core.url_to_fs(folder)
-    with fs.open(f"{root}/MLmodel", "r", encoding="utf-8") as handle:
-        artifacts = yaml.safe_load(handle)["flavors"]["python_function"].get("artifacts") or {}
-    return fs, root, artifacts
+    root = Path(folder)
+    meta = yaml.safe_load((root / "MLmodel").read_text(encoding="utf-8"))
+    artifacts = meta["flavors"]["python_function"].get("artifacts") or {}
+    if needed not in artifacts:
+        raise missing
+    return {key: root / value["path"] for key, value in artifacts.items()}
 
 
 @names_outages
 def load_reference(model_uri: str) -> pd.DataFrame:
     """The drift reference sample shipped with the model at ``model_uri`` (features and ``claim_probability``)."""
-    import io
-
     import pandas as pd
 
+    missing = MissingReferenceError(
+        f"The model at {model_uri} ships no drift reference sample (it was registered before models "
+        "carried one): retrain the month (a `monthly_training` run) to monitor drift against it."
+    )
     with local_model_folder(model_uri) as folder:
-        fs, root, artifacts = _model_files(folder)
-        if REFERENCE_ARTIFACT not in artifacts:
-            raise MissingReferenceError(
-                f"The model at {model_uri} ships no drift reference sample (it was registered before models "
-                "carried one): retrain the month (a `monthly_training` run) to monitor drift against it."
-            )
-        return pd.read_parquet(io.BytesIO(fs.cat_file(f"{root}/{artifacts[REFERENCE_ARTIFACT]['path']}")))
+        return pd.read_parquet(_artifact_files(folder, REFERENCE_ARTIFACT, missing)[REFERENCE_ARTIFACT])
 
 
 @lru_cache(maxsize=8)
@@ -162,22 +162,17 @@ def load_scorer(model_uri: str) -> ShippedScorer:
     build its own scorer from the other artifacts. Raises :class:`MissingRuntimeError` for a model
     that ships no runtime: it would have to run today's code, which is what this loader exists to prevent.
     """
+    missing = MissingRuntimeError(
+        f"The model at {model_uri} ships no {RUNTIME_ARTIFACT!r} artifact (it was registered before "
+        "models carried their own code); register it again, or retrain, to score with it."
+    )
     with local_model_folder(model_uri) as folder:
-        fs, root, artifacts = _model_files(folder)
-        if RUNTIME_ARTIFACT not in artifacts:
-            raise MissingRuntimeError(
-                f"The model at {model_uri} ships no {RUNTIME_ARTIFACT!r} artifact (it was registered before "
-                "models carried their own code); register it again, or retrain, to score with it."
-            )
-
-        def read_bytes(key: str) -> bytes:
-            return fs.cat_file(f"{root}/{artifacts[key]['path']}")
-
+        files = _artifact_files(folder, RUNTIME_ARTIFACT, missing)
         if is_local_uri(model_uri):
-            runtime = import_runtime(f"{root}/{artifacts[RUNTIME_ARTIFACT]['path']}")
+            runtime = import_runtime(files[RUNTIME_ARTIFACT])
         else:  # the download is temporary: import a copy that stays
-            runtime = import_runtime(_local_runtime_copy(read_bytes(RUNTIME_ARTIFACT)))
-        return runtime.scorer_from_artifacts(lambda key: read_bytes(key).decode("utf-8"))
+            runtime = import_runtime(_local_runtime_copy(files[RUNTIME_ARTIFACT].read_bytes()))
+        return runtime.scorer_from_artifacts(lambda key: files[key].read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=32)
