@@ -10,15 +10,20 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: install demo dev evidently test test-fast lint bench screenshots clean
 
-# A locked install: the venv holds exactly what uv.lock says, from the package registries.
-# --compile-bytecode: ~60 s of the install on 2 cores, but where PYTHONDONTWRITEBYTECODE is set (as on
-# this project's machines) nothing imported is ever cached, and every run process of the demo would
-# compile dagster, mlflow and evidently from source again (demo 462 s instead of ~290 s). One stamp
+# Python caches the bytecode of what it imports (in the venv and the repo's __pycache__ folders, both
+# git-ignored) even where the environment says not to (PYTHONDONTWRITEBYTECODE, as on this project's
+# machines): without the cache every process of the demo (code server, runs, report workers) compiled
+# dagster, mlflow and evidently from source again (demo 462 s instead of ~290 s). Cached on first import,
+# not compiled up front at install (uv's --compile-bytecode): that compiles the whole lock, ~60 s on 2 cores,
+# to serve the modules a run imports, which the first import compiles in a few seconds.
+unexport PYTHONDONTWRITEBYTECODE
+
+# A locked install: the venv holds exactly what uv.lock says, from the package registries. One stamp
 # for both targets: `make demo` and `make test` share one exact environment.
 $(BIN)/.installed: pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --extra dev --compile-bytecode --python $(BIN)/python
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --extra dev --python $(BIN)/python
 	touch $@
 
 install: $(BIN)/.installed
