@@ -380,8 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     import_csv.add_argument("--dry-run", action="store_true", help="check and plan only; write nothing")
     _add_warehouse(import_csv)
 
+    from claims_platform.demo import DEMO_MONTHS
+
     demo = commands.add_parser("demo", help="simulate the last months and run the platform on them (embedded defaults)")
-    demo.add_argument("--months", type=int, default=6, help="months to simulate before today (default: %(default)s)")
+    demo.add_argument("--months", type=int, default=DEMO_MONTHS, help="months to simulate before today (default: %(default)s)")
     demo.add_argument(
         "--seed", type=int, default=settings.DEFAULT_WORLD_SEED, help="world seed (default: %(default)s)"
     )

@@ -44,6 +44,10 @@ DEMO_TAGS = {"source": "demo"}
 # Runs log every event to the instance (the UI shows them); on the terminal the demo prints its own
 # account. The first months' training failures, expected, would otherwise print as errors.
 RUN_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# Months before today's month the demo's world starts: two gather labelled history, the third trains the
+# first champion, the rest train against it; the champion scores from the fourth. Five keep a fresh
+# clone's `make install && make demo` within 5 minutes on 2 cores (six took ~5 min 20 s).
+DEMO_MONTHS = 5
 # A smaller tuning budget than the monthly schedule's, so the demo trains several months quickly:
 # a NUMBER of real trials (never seconds), so the demo's models do not depend on the machine's load.
 DEMO_TRAINING = {"n_trials": 6, "warm_start_trials": 3, "tuning_rows": 30_000}
@@ -285,34 +289,6 @@ class DemoPlatform:
         ``sensor_name``: the sensor that asked for it; the run is tagged with it and the request's run
         key, as the daemon tags a sensor's runs (so the daemon will not ask for it again).
         """
-        if self.launch:
-            return self.succeeded(self.finished(self.start(job_name, request, sensor_name=sensor_name)))
-        return self.succeeded(self._execute(self._create(job_name, request, sensor_name)))
-
-    def start(self, job_name: str, request, *, sensor_name: str | None = None):
-        """Like :meth:`run`, but the run is launched into a run worker process of its own (as the daemon's
-        run queue launches it) and this returns at once: :meth:`finished` waits for it."""
-        run = self._create(job_name, request, sensor_name)
-        self.instance.launch_run(run.run_id, self.request_context)
-        return run
-
-    def finished(self, run):
-        """``run`` again once it has finished, whatever its outcome."""
-        while True:
-            current = self.instance.get_run_by_id(run.run_id)
-            if current.is_finished:
-                return current
-            time.sleep(0.5)
-
-    def succeeded(self, finished):
-        """``finished``, or :class:`DemoError` naming its failed steps when it did not succeed."""
-        from dagster import DagsterRunStatus
-
-        if finished.status != DagsterRunStatus.SUCCESS:
-            raise DemoError(self._failure(finished))
-        return finished
-
-    def _create(self, job_name: str, request, sensor_name: str | None):
         from dagster import DagsterRunStatus
         from dagster._core.definitions.selector import JobSubsetSelector
         from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
@@ -358,7 +334,10 @@ class DemoPlatform:
             job_code_origin=remote_job.get_python_origin(),
             asset_graph=self.repository.asset_graph,
         )
-        return run
+        finished = self._launch(run) if self.launch else self._execute(run)
+        if finished.status != DagsterRunStatus.SUCCESS:
+            raise DemoError(self._failure(finished))
+        return finished
 
     def _job_def(self, job_name: str):
         if job_name == "__ASSET_JOB":
@@ -372,6 +351,14 @@ class DemoPlatform:
         # What `dagster api execute_run` does in a run worker: the job rebuilt from the run's code origin.
         execute_run(recon_job_from_origin(run.job_code_origin), run, self.instance)
         return self.instance.get_run_by_id(run.run_id)
+
+    def _launch(self, run):
+        self.instance.launch_run(run.run_id, self.request_context)
+        while True:
+            current = self.instance.get_run_by_id(run.run_id)
+            if current.is_finished:
+                return current
+            time.sleep(0.5)
 
     def _failure(self, run) -> str:
         from dagster import DagsterEventType
@@ -495,7 +482,7 @@ def _holdout_line(model: dict, decision: dict) -> list[str]:
     ]
 
 
-def main(months: int = 6, today: date | None = None, seed: int = settings.DEFAULT_WORLD_SEED, launch: bool = False) -> int:
+def main(months: int = DEMO_MONTHS, today: date | None = None, seed: int = settings.DEFAULT_WORLD_SEED, launch: bool = False) -> int:
     """Run the demo; returns a process exit code."""
     try:
         return _demo(months, today or date.today(), seed, launch)
@@ -580,27 +567,18 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         )
         # The days are ingested already: the backfill materializes the nightly job's scoring assets only,
         # as "Materialize selected" of those three assets would.
-        scoring = platform.run("nightly_scoring", range_request(scoring_first, last, asset_selection=[_key(name) for name in SCORING_ASSETS]))
+        scoring = platform.run(
+            "nightly_scoring", range_request(scoring_first, last, asset_selection=[_key(name) for name in SCORING_ASSETS])
+        )
         forecast = platform.stored("reserve_forecast", last).iloc[0]
         drift = platform.materialized(scoring, "applications_drift")
         _log("[5/5] monitoring: Evidently's drift reports, the months whose outcomes are known, the drift alert and its retrain")
         from claims_platform.monitoring.sensors import drift_report_sensor, report_request
 
-        # What `drift_report_sensor` requests after a successful nightly run: the same days' reports, in a
-        # run worker of its own (its reports in two worker processes) while this process measures the
-        # months whose outcomes are known and retrains on the alert (one core): as the daemon's run
-        # queue would run them side by side.
-        reports = platform.start("drift_reports", report_request(scoring), sensor_name=drift_report_sensor.name)
-        try:
-            performance = _performance_tick(platform, months_to_decide)
-            raised, retrains, skipped = _monitoring_tick(platform)
-        except KeyboardInterrupt:
-            platform.instance.run_launcher.terminate(reports.run_id)
-            raise
-        finally:
-            # Also when the monitoring failed: no run is left running behind the code server's exit.
-            reports = platform.finished(reports)
-        platform.succeeded(reports)
+        # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
+        platform.run("drift_reports", report_request(scoring), sensor_name=drift_report_sensor.name)
+        performance = _performance_tick(platform, months_to_decide)
+        raised, retrains, skipped = _monitoring_tick(platform)
     finally:
         platform.close()
         warehouse.dispose()
