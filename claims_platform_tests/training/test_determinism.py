@@ -24,8 +24,8 @@ from claims_platform_tests.trained_model import FAST_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Trains FAST_CONFIG with production's 2 threads in a fresh process (a Dagster run is one) and prints
-# digests of what it learned.
+# Trains FAST_CONFIG with 2 threads (production fits on one; two is what a hand-raised num_threads gives)
+# in a fresh process (a Dagster run is one) and prints digests of what it learned.
 TRAIN_IN_A_PROCESS = """
 import dataclasses, hashlib, json, sys
 import pandas as pd
