@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED := 1
 # Python caches the bytecode of what it imports (in the venv and the repo's __pycache__ folders, both
 # git-ignored) even where the environment says not to (PYTHONDONTWRITEBYTECODE, as on this project's
 # machines): without the cache every process of the demo (code server, runs, report workers) compiled
-# dagster, mlflow and evidently from source again (demo 462 s instead of ~290 s). Cached on first import,
+# dagster, mlflow and evidently from source again (demo 462 s instead of 391 s). Cached on first import,
 # not compiled up front at install (uv's --compile-bytecode): that compiles the whole lock, ~60 s on 2 cores,
 # to serve the modules a run imports, which the first import compiles in a few seconds.
 unexport PYTHONDONTWRITEBYTECODE
