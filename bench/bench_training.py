@@ -17,9 +17,10 @@ Every model's kappa is measured at the ONE decision policy's screen (``p >= refe
 declined, against the claim outcome), as promotion compares models; the seed's kappa at its own 0.5
 is shown for reference. Budgets are trial counts, so the figures other than times do not depend on
 the machine's load; times do, so the 1-minute load average is recorded before and after, with
-``OMP_WAIT_POLICY``: with libgomp's default (spinning) waits, a 2-thread LightGBM fit on a machine
-busier than its cores ran 2-100x slower here than with ``PASSIVE`` waits, which in turn cost ~35% on
-the 50k-row tuning fits (nothing on the 340k-row refit) when the machine is idle.
+``OMP_WAIT_POLICY`` and LightGBM's thread count. With libgomp's default (spinning) waits, a 2-thread
+LightGBM fit on a machine busier than its cores ran 2-100x slower here than with ``PASSIVE`` waits;
+with passive waits two threads were in turn slower than one even on an idle machine (2026-11-26: the
+cold start 270 s on two threads, 147 s on one, the same model), so the recipe fits on one.
 
 Usage: ``python bench/bench_training.py [--rows N] [--skip-seed]``. ``--rows`` subsamples the window
 (same rows for every recipe) when the seed's 25 fits on the full year are too slow.
@@ -153,6 +154,7 @@ def run(rows: int | None = None, skip_seed: bool = False) -> list[dict]:
         {"name": "policy_screen", "value": screen, "unit": "p", "target": "kappa of p >= refer_at (refer or decline)"},
         {"name": "load_average_before", "value": load_before, "unit": "-", "target": "1-minute, 2 cores"},
         {"name": "omp_wait_policy", "value": os.environ.get("OMP_WAIT_POLICY", "default"), "unit": "-", "target": "-"},
+        {"name": "lightgbm_threads", "value": config.num_threads, "unit": "threads", "target": "-"},
         *_training_records("cold", cold, cold_metrics, TRAINING_BUDGET_SECONDS),
         *_training_records("warm", warm, warm_metrics, WARM_BUDGET_SECONDS),
         {

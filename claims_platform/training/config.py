@@ -14,8 +14,9 @@ class TrainingConfig:
     """The training budget and the fixed parts of the recipe.
 
     Defaults are sized for a 12-month window (~440k rows), against targets of 120 s cold and 60 s
-    warm-started on an idle 2-core machine (``bench/bench_training.py`` measures it): on 2026-11-26 the
-    cold start took 147 s on one thread (tuning 86 s, refit 56 s) and 270 s on two, over the target.
+    warm-started on an idle 2-core machine (``bench/bench_training.py`` measures it). On 2026-11-26 both
+    were over: cold 149 s on one thread (tuning 87 s, refit 58 s; 270 s on two threads), warm 76 s
+    (the refit on all ~340k train rows is 58 s of it).
     """
 
     n_trials: int = 16  # Optuna trials of a cold start (the first is the recipe's default parameters)
