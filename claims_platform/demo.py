@@ -316,26 +316,27 @@ class DemoPlatform:
             tags[SENSOR_NAME_TAG] = sensor_name
         if sensor_name and request.run_key:
             tags[RUN_KEY_TAG] = request.run_key
-        run = self.instance.create_run(
-            job_name=job_name,
-            run_id=None,
-            run_config=run_config,
-            status=DagsterRunStatus.NOT_STARTED,
-            tags=tags,
-            root_run_id=None,
-            parent_run_id=None,
-            step_keys_to_execute=None,
-            execution_plan_snapshot=plan.execution_plan_snapshot,
-            job_snapshot=remote_job.job_snapshot,
-            parent_job_snapshot=remote_job.parent_job_snapshot,
-            asset_selection=selection,
-            asset_check_selection=None,
-            resolved_op_selection=None,
-            op_selection=None,
-            remote_job_origin=remote_job.get_remote_origin(),
-            job_code_origin=remote_job.get_python_origin(),
-            asset_graph=self.repository.asset_graph,
-        )
+        with _one_planned_event_per_asset():
+            run = self.instance.create_run(
+                job_name=job_name,
+                run_id=None,
+                run_config=run_config,
+                status=DagsterRunStatus.NOT_STARTED,
+                tags=tags,
+                root_run_id=None,
+                parent_run_id=None,
+                step_keys_to_execute=None,
+                execution_plan_snapshot=plan.execution_plan_snapshot,
+                job_snapshot=remote_job.job_snapshot,
+                parent_job_snapshot=remote_job.parent_job_snapshot,
+                asset_selection=selection,
+                asset_check_selection=None,
+                resolved_op_selection=None,
+                op_selection=None,
+                remote_job_origin=remote_job.get_remote_origin(),
+                job_code_origin=remote_job.get_python_origin(),
+                asset_graph=self.repository.asset_graph,
+            )
         finished = self._launch(run) if self.launch else self._execute(run)
         if finished.status != DagsterRunStatus.SUCCESS:
             raise DemoError(self._failure(finished))
@@ -444,6 +445,29 @@ class DemoPlatform:
             )
         else:
             self.instance.update_instigator_state(state.with_data(state.instigator_data._replace(cursor=cursor)))
+
+
+@contextmanager
+def _one_planned_event_per_asset() -> Iterator[None]:
+    """Meanwhile, a run over a partition range records ONE "materialization planned" event per asset.
+
+    By default Dagster records one per partition (a year's backfill of three assets: ~1,100 events,
+    each its own write to the SQLite event log: 20 s of the demo's 5 minutes), so that a failed run
+    marks each partition failed. ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is Dagster's
+    opt-in to one event carrying the range: a failed demo run stops the demo with its error, but its
+    partitions would show as missing rather than failed. Only the demo's own runs: the daemon's runs
+    (``make dev``, production) keep Dagster's default.
+    """
+    name = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+    before = os.environ.get(name)
+    os.environ[name] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
 
 
 @contextmanager

@@ -156,17 +156,18 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
         timestamp=pd.Timestamp(spec.day).to_pydatetime(),
         name=f"Applications drift {spec.day}",
     )
-    model = snapshot.to_snapshot_model()
+    model = snapshot.to_snapshot_model().dict()
+    text = _json_text(model)
     workspace_snapshot = None
     if spec.workspace is not None:
         from claims_platform.monitoring.workspace import write_snapshot
 
-        workspace_snapshot = write_snapshot(spec.workspace, model)
+        workspace_snapshot = write_snapshot(spec.workspace, text)
     return RenderedReport(
         html=snapshot.get_html_str(as_iframe=False),
-        snapshot=_json_text(model.dict()),
+        snapshot=text,
         summary=dict(spec.summary),
-        evidently_drifted_columns=drifted_column_count(model.dict()),
+        evidently_drifted_columns=drifted_column_count(model),
         workspace_snapshot=workspace_snapshot,
     )
 
