@@ -12,6 +12,8 @@ from claims_platform.monitoring.drift import (
     MISSING_LEVEL,
     DriftSettings,
     Reference,
+    _day_sample,
+    _sample,
     column_kinds,
     for_drift,
     measure_drift,
@@ -50,6 +52,27 @@ def test_columns_are_typed_from_the_schema_not_guessed():
 def test_a_missing_value_is_a_level_of_its_own():
     values = for_drift(pd.Series([1.0, np.nan, 0.0]), "categorical")
     assert list(values) == ["1", MISSING_LEVEL, "0"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series([1, 2, None, 2], dtype="Int64"),
+        pd.Series([True, False, None], dtype="boolean"),
+        pd.Series([1.5, np.nan, 2.7, -2.7, 2.2]),
+        pd.Series([3, 1, 3]),
+        pd.Series(["a", None, "b", np.nan, "a"]),
+        pd.Series(["x", pd.NA, "x"], dtype="string"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["numerical", "categorical"])
+def test_a_day_is_counted_as_the_prepared_column_would_be(values, kind):
+    # The day's side of a test skips building the prepared column; it must see the same levels and numbers.
+    fast, prepared = _day_sample(values, kind), _sample(for_drift(values, kind), kind)
+    assert fast.size == prepared.size and fast.counts == prepared.counts and fast.std == prepared.std
+    assert (fast.sorted_values is None) == (prepared.sorted_values is None)
+    if fast.sorted_values is not None:
+        assert np.array_equal(fast.sorted_values, prepared.sorted_values)
 
 
 def test_the_reference_carries_features_and_predictions_only(reference):
