@@ -587,6 +587,9 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
             raise DemoError("no month produced an eligible model: see the champion decisions in the Dagster UI (make dev)")
         scoring_first = add_months(date.fromisoformat(f"{first_champion}-01"), 1).isoformat()
         _log(f"[4/5] scoring {scoring_first}..{last} with the model in force each month, as one backfill run of nightly_scoring")
+        from claims_platform.monitoring.reports import warm_report_workers
+
+        warm_report_workers()  # the drift reports' workers import Evidently on the core the scoring run leaves idle
         platform.run(
             "__ASSET_JOB",
             range_request(scoring_first, window.last_day.replace(day=1).isoformat(), asset_selection=[_key("model_in_force")]),
