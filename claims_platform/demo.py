@@ -31,13 +31,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from claims_platform import settings
 from claims_platform.redaction import redact_url
-
-if TYPE_CHECKING:
-    import subprocess
 
 # The code location as `make dev` loads it (workspace.yaml), and the file `dagster dev` reads.
 LOCATION = "claims_platform"
@@ -520,40 +517,7 @@ def main(months: int = DEMO_MONTHS, today: date | None = None, seed: int = setti
         return 1
 
 
-# What the demo's later steps import (training, MLflow, plots, Evidently), whose bytecode a fresh
-# install has not compiled yet (about 11 s on first import).
-LATER_IMPORTS = (
-    "mlflow, mlflow.pyfunc, optuna, lightgbm, sklearn.linear_model, sklearn.isotonic, sklearn.metrics, "
-    "matplotlib.pyplot, scipy.stats, evidently.metrics, evidently.presets"
-)
-
-
-def _warm_bytecode() -> subprocess.Popen | None:
-    """Import the later steps' libraries once in a low-priority process of their own, so that on a fresh
-    install their bytecode is compiled on the core the simulation and ingestion leave idle, not on the
-    training's critical path (Python caches it in the venv). None when the cache is there already."""
-    import importlib.util
-    import shutil
-    import subprocess
-
-    spec = importlib.util.find_spec("evidently")
-    if spec is None or spec.origin is None or Path(importlib.util.cache_from_source(spec.origin)).exists():
-        return None
-
-    nice = [shutil.which("nice"), "-n", "10"] if shutil.which("nice") else []
-    try:
-        return subprocess.Popen(
-            [*nice, sys.executable, "-c", f"import {LATER_IMPORTS}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-    except OSError:  # only an optimisation
-        return None
-
-
 def _demo(months: int, today: date, seed: int, launch: bool) -> int:
-    warming = _warm_bytecode()
     from concurrent.futures import ThreadPoolExecutor
 
     from dagster import RunRequest
@@ -647,8 +611,6 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
     finally:
         platform.close()
         warehouse.dispose()
-        if warming is not None:
-            warming.wait()
 
     model, decision = decisions[-1]
     champion = decision["champion"]
