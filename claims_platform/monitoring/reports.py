@@ -156,8 +156,8 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
         timestamp=pd.Timestamp(spec.day).to_pydatetime(),
         name=f"Applications drift {spec.day}",
     )
-    model = snapshot.to_snapshot_model().dict()
-    text = _json_text(model)
+    data = snapshot.to_snapshot_model().dict()  # serialised once: the stored snapshot and the workspace's
+    text = _json_text(data)
     workspace_snapshot = None
     if spec.workspace is not None:
         from claims_platform.monitoring.workspace import write_snapshot
@@ -167,7 +167,7 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
         html=snapshot.get_html_str(as_iframe=False),
         snapshot=text,
         summary=dict(spec.summary),
-        evidently_drifted_columns=drifted_column_count(model),
+        evidently_drifted_columns=drifted_column_count(data),
         workspace_snapshot=workspace_snapshot,
     )
 
