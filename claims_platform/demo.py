@@ -466,10 +466,11 @@ def _one_planned_event_per_asset() -> Iterator[None]:
     """Meanwhile, a run over a partition range records ONE "materialization planned" event per asset.
 
     By default Dagster records one per partition (the demo's backfills planned ~900, each its own
-    ~20 ms write to the SQLite event log), so that a failed run marks each partition failed. ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is Dagster's
-    opt-in to one event carrying the range: a failed demo run stops the demo with its error, but its
-    partitions would show as missing rather than failed. Only the demo's own runs: the daemon's runs
-    (``make dev``, production) keep Dagster's default.
+    ~20 ms write to the SQLite event log), so that a failed run marks each partition failed.
+    ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is Dagster's opt-in to one event carrying the
+    range: a failed demo run stops the demo with its error, but its partitions would show as missing
+    rather than failed. Only the demo's own runs: the daemon's runs (``make dev``, production) keep
+    Dagster's default.
     """
     name = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
     before = os.environ.get(name)

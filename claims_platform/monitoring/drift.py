@@ -217,10 +217,14 @@ class _Sample:
     counts: Mapping[str, int] | None = None
 
 
+def _numbers(sorted_values: np.ndarray) -> _Sample:
+    std = float(np.std(sorted_values)) if len(sorted_values) else 0.0
+    return _Sample(size=len(sorted_values), sorted_values=sorted_values, std=std)
+
+
 def _sample(values: pd.Series, kind: ColumnKind) -> _Sample:
     if kind == "numerical":
-        numbers = np.sort(np.asarray(values, dtype="float64"))
-        return _Sample(size=len(numbers), sorted_values=numbers, std=float(np.std(numbers)) if len(numbers) else 0.0)
+        return _numbers(np.sort(np.asarray(values, dtype="float64")))
     counts = values.value_counts(dropna=True)
     return _Sample(size=len(values), counts=dict(zip(counts.index.tolist(), counts.to_numpy().tolist(), strict=True)))
 
@@ -232,7 +236,7 @@ def _day_sample(values: pd.Series, kind: ColumnKind) -> _Sample:
         present = numbers[~np.isnan(numbers)]
         if kind == "numerical":
             present.sort()
-            return _Sample(size=len(present), sorted_values=present, std=float(np.std(present)) if len(present) else 0.0)
+            return _numbers(present)
         counts: dict[str, int] = {}
         for level, count in zip(*np.unique(present.astype(np.int64), return_counts=True), strict=True):
             counts[str(level)] = int(count)
