@@ -726,7 +726,8 @@ def _monitoring_tick(platform: DemoPlatform) -> tuple[list, list, str | None]:
             run_key=request.run_key, partition_key=request.partition_key, run_config={"ops": ops}, tags=request.tags
         )
         platform.run("monthly_training", budgeted, sensor_name=monitoring_alert_sensor.name)
-        retrains.append((request, platform.stored("champion_decision", request.partition_key)))
+        month = request.partition_key
+        retrains.append((request, platform.stored("candidate_model", month), platform.stored("champion_decision", month)))
     return requests, retrains, tick.skip_message
 
 
@@ -743,10 +744,15 @@ def _drift_lines(
         lines.append(f"  alert         {request.tags['claims/reason']} → off-cycle retrain of {request.partition_key[:7]}")
     if skipped:
         lines.append(f"  alert         none: {skipped} (monitoring_alert_sensor; its cursor is kept in the instance)")
-    for request, decision in retrains:
+    for request, candidate, decision in retrains:
+        reused = (
+            f" (training set, budget and code unchanged: v{candidate['version']} reused, nothing trained)"
+            if candidate.get("reused")
+            else ""
+        )
         lines.append(
-            f"  retrain       {request.partition_key[:7]} with outcomes known by {request.tags['claims/label_cutoff'][:10]}: "
-            f"{_short(decision)} — {decision['reason']}"
+            f"  retrain       {request.partition_key[:7]} with outcomes known by {request.tags['claims/label_cutoff'][:10]}"
+            f"{reused}: {_short(decision)} — {decision['reason']}"
         )
     if first:
         lines.append(f"  report        {redact_url(settings.default_storage_url())}/applications_drift_report/{first}/report.html")

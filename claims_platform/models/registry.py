@@ -79,6 +79,18 @@ class ModelRegistry(dg.ConfigurableResource):
         if not model.description:
             client.update_registered_model(self.model_name, description=MODEL_DESCRIPTION)
 
+    def has_version(self, version: int) -> bool:
+        """Whether version ``version`` of the model is in the registry (not deleted since)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client().get_model_version(self.model_name, str(version))
+        except MlflowException as error:
+            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return False
+            raise
+        return True
+
     def describe_version(self, version: int, description: str) -> None:
         """Set a version's description (shown on its MLflow page)."""
         self.client().update_model_version(self.model_name, str(version), description=description)

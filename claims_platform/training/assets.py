@@ -2,13 +2,14 @@
 
 import traceback
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
+from claims_platform import links
 from claims_platform.alerts.resource import Alert, AlertsResource
 from claims_platform.metadata import png_markdown, sparkline_markdown
 from claims_platform.models.gate import QualityGate
@@ -37,6 +38,7 @@ from claims_platform.training.dataset import (
     training_window,
 )
 from claims_platform.training.metrics import calibration_bins
+from claims_platform.training.reuse import code_digest, reusable, reused_outcome, reused_record, training_key
 
 GROUP = "training"
 OWNERS = ["team:data-science"]
@@ -202,6 +204,14 @@ class CandidateModelConfig(dg.Config):
         gt=0,
         description="A guard, not a budget: tuning that runs longer fails the candidate (recorded), it is never cut short.",
     )
+    reuse_unchanged: bool = Field(
+        default=True,
+        description=(
+            "When the training set, budget, warm start and code are those of the month's last trained candidate "
+            "(an off-cycle retrain that found no newly labelled month), reuse it instead of training and "
+            "registering the same model again. False: train anyway."
+        ),
+    )
 
 
 _LINEAGE_KEYS = ("window_first_day", "window_last_day", "label_cutoff", "fingerprint", "training_rows", "path")
@@ -313,8 +323,20 @@ def candidate_model(
     )
     # Name, description, code version, Dagster run id, partition and link, the training set's lineage.
     tracked = TrainingRun(month=month[:7], dagster_run_id=context.run_id, partition=month, lineage=_training_set_lineage(context))
+    digest = fingerprint(training_set)
+    key = training_key(
+        fingerprint=digest,
+        budget=budget,
+        warm_start=warm["params"] if warm else None,
+        model_name=registry.model_name,
+        code=code_digest(),
+    )
     try:
         mlflow.set_tags(tracked.tags())
+        earlier = _month_candidate(context) if config.reuse_unchanged else None
+        if earlier is not None and reusable(earlier.record, key) and registry.has_version(earlier.record["version"]):
+            yield from _reused_candidate(context, earlier, previous, mlflow, tracked, digest)
+            return
         try:
             if training_set.empty:
                 raise ValueError("no labelled rows before the cutoff (see the training_set partition's label coverage)")
@@ -345,7 +367,7 @@ def candidate_model(
             holdout_month=split.holdout_month,
             # The stored training set and the fingerprint Dagster recorded for it (computed alike when unrecorded).
             source=tracked.lineage.get("training_set_path") or f"training_set/{month}",
-            training_digest=tracked.lineage.get("training_set_fingerprint") or fingerprint(training_set),
+            training_digest=tracked.lineage.get("training_set_fingerprint") or digest,
             holdout_digest=fingerprint(split.holdout),
             targets=CLAIM_STATUS,
         )
@@ -408,6 +430,8 @@ def candidate_model(
         "calibration": trained.calibration["method"],
         "fit_seconds": round(trained.fit_seconds, 2),
         "reference_rows": len(reference),
+        "training_key": key,  # what the model depends on: a retrain with the same key reuses it
+        "trained_by_dagster_run_id": context.run_id,
     }
     record["warm_start_for_next"] = _warm_start_for_next(previous, record)
     yield dg.Output(
@@ -431,6 +455,7 @@ def candidate_model(
             # against the claim rate observed (dots) in each equal-mass bin of the holdout.
             "reliability": _reliability_sparkline(y, p),
             **{f"plot_{name}": png_markdown(png, name) for name, png in plots.items()},
+            RECORD: dg.MetadataValue.json(record),
         },
     )
     yield dg.AssetCheckResult(
@@ -443,6 +468,70 @@ def candidate_model(
             "ece": float(metrics["ece"]),
             "missing_predictions": missing,
             **gate.as_dict(),
+        },
+    )
+
+
+RECORD = "record"  # the candidate's stored record, also on its materialization (what a retrain compares with)
+
+
+class _MonthCandidate(NamedTuple):
+    """The month's last materialized candidate: its record, the run that materialized it, its metadata."""
+
+    record: dict[str, Any]
+    run_id: str
+    metadata: dict[str, Any]
+
+
+def _month_candidate(context: dg.AssetExecutionContext) -> _MonthCandidate | None:
+    """This partition's last candidate, when its materialization carries its record."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=CANDIDATE_MODEL, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    if not records:
+        return None
+    metadata = dict(records[0].asset_materialization.metadata)
+    entry = metadata.get(RECORD)
+    return _MonthCandidate(dict(entry.value), records[0].run_id, metadata) if entry is not None else None
+
+
+def _reused_candidate(
+    context: dg.AssetExecutionContext,
+    earlier: _MonthCandidate,
+    previous: dict | None,
+    mlflow,
+    tracked: TrainingRun,
+    digest: str,
+):
+    """The month's last candidate again (see :mod:`claims_platform.training.reuse`): nothing trained or registered."""
+    record = reused_record(earlier.record, dagster_run_id=context.run_id, earlier_run_id=earlier.run_id)
+    record["warm_start_for_next"] = _warm_start_for_next(previous, record)
+    version, trained_by = record["version"], record["trained_by_dagster_run_id"]
+    outcome = reused_outcome(record["model_name"], version, digest, trained_by)
+    context.log.info(f"{context.partition_key[:7]}: {outcome}")
+    mlflow.set_tags({NOTE_TAG: tracked.description(outcome), "reused_model_version": str(version)})
+    mlflow.end_run()
+    # The earlier materialization's figures and plots describe this same model; the IO manager adds its path.
+    kept = {k: v for k, v in earlier.metadata.items() if k not in ("path", RECORD, "reused", "trained_by")}
+    yield dg.Output(
+        record,
+        metadata={
+            **kept,
+            "reused": f"v{version}: training set {digest}, budget, warm start and code unchanged, nothing trained",
+            "trained_by": dg.MetadataValue.url(links.dagster_run_url(trained_by)),
+            RECORD: dg.MetadataValue.json(record),
+        },
+    )
+    gate, metrics = record["gate"], record["holdout_metrics"]
+    yield dg.AssetCheckResult(
+        check_name=CANDIDATE_QUALITY,
+        passed=bool(gate["passed"]),
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=("; ".join(gate["failures"]) or "candidate fit to be compared with the champion") + f" (v{version} reused)",
+        metadata={
+            "roc_auc": float(metrics["roc_auc"]),
+            "ece": float(metrics["ece"]),
+            **{k: v for k, v in gate.items() if k not in ("passed", "failures")},
         },
     )
 

@@ -16,7 +16,7 @@ import pytest
 
 from claims_platform.models.policy import DECISIONS
 from claims_platform.models.registry import CHAMPION, PREVIOUS_CHAMPION
-from claims_platform_tests.platform_world import EAGER_PROMOTION, PlatformWorld
+from claims_platform_tests.platform_world import EAGER_PROMOTION, SMALL_BUDGET, PlatformWorld
 from claims_platform_tests.webhook import serve_webhook
 
 MONTHS = ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01", "2025-05-01"]
@@ -360,3 +360,58 @@ def test_drift_on_three_days_raises_one_alert_and_one_retrain_per_episode(world,
     ).records[0].asset_materialization.metadata
     assert cut["label_cutoff_source"].value == "run config (off-cycle)"
     assert retrain.output_for_node("champion_decision")["training_month"] == "2025-06"
+    world.retrain = (request, retrain)
+
+
+def _run_again(world, request, **candidate_config):
+    return world.defs.resolve_job_def("monthly_training").execute_in_process(
+        instance=world.instance,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+            "ops": {**request.run_config["ops"], "candidate_model": {"config": {**SMALL_BUDGET, **candidate_config}}},
+        },
+    )
+
+
+def test_a_retrain_on_an_unchanged_training_set_reuses_the_months_candidate(world):
+    """Nothing newly labelled since the month's last training: its model again, no copy registered."""
+    request, retrain = world.retrain
+    before = retrain.output_for_node("candidate_model")
+    client = world.registry.client()
+    versions = len(client.search_model_versions(f"name = '{world.registry.model_name}'"))
+
+    again = _run_again(world, request)
+    assert again.success
+    reused = again.output_for_node("candidate_model")
+    assert reused["version"] == before["version"] and reused["mlflow_run_id"] == before["mlflow_run_id"]
+    assert reused["holdout_metrics"] == before["holdout_metrics"] and reused["training_key"] == before["training_key"]
+    assert reused["reused"]["by_dagster_run_id"] == again.run_id
+    assert reused["reused"]["trained_by_dagster_run_id"] == before["trained_by_dagster_run_id"]
+    assert len(client.search_model_versions(f"name = '{world.registry.model_name}'")) == versions
+    # The decision judges the same model as before, with the same result.
+    assert again.output_for_node("champion_decision")["outcome"] == retrain.output_for_node("champion_decision")["outcome"]
+    [event] = [e for e in again.get_asset_materialization_events() if e.asset_key == dg.AssetKey("candidate_model")]
+    metadata = event.materialization.metadata
+    assert metadata["reused"].value.startswith(f"v{before['version']}: training set ")
+    assert metadata["model_version"].value == before["version"] and "plot_roc_curve" in metadata
+    [check] = [c for c in again.get_asset_check_evaluations() if c.check_name == "candidate_quality"]
+    assert check.passed and check.description.endswith(f"(v{before['version']} reused)")
+    # This Dagster run's own MLflow run says that nothing was trained, and which version it stands for.
+    [mlflow_run] = client.search_runs(
+        [client.get_run(before["mlflow_run_id"]).info.experiment_id], filter_string=f"tags.dagster_run_id = '{again.run_id}'"
+    )
+    assert mlflow_run.info.status == "FINISHED" and mlflow_run.data.tags["reused_model_version"] == str(before["version"])
+    assert "nothing trained" in mlflow_run.data.tags["mlflow.note.content"]
+
+    # Told not to reuse, the same month trains and registers a new version: the same model, by determinism.
+    forced = _run_again(world, request, reuse_unchanged=False)
+    assert forced.success
+    trained = forced.output_for_node("candidate_model")
+    assert trained["version"] == versions + 1 and "reused" not in trained
+    assert trained["holdout_metrics"] == before["holdout_metrics"] and trained["params"] == before["params"]
+
+    # Another budget is another model: trained, not reused.
+    other = _run_again(world, request, max_boost_rounds=120)
+    assert other.success and other.output_for_node("candidate_model")["version"] == versions + 2
