@@ -516,9 +516,11 @@ def _reused_candidate(
     yield dg.Output(
         record,
         metadata={
-            **kept,
+            "status": kept.pop("status", "trained"),
+            # Second on the page: why this run trained nothing, and the run that did.
             "reused": f"v{version}: training set {digest}, budget, warm start and code unchanged, nothing trained",
             "trained_by": dg.MetadataValue.url(links.dagster_run_url(trained_by)),
+            **kept,
             RECORD: dg.MetadataValue.json(record),
         },
     )
