@@ -15,7 +15,8 @@ reuses that candidate instead, when its **training key** is this run's:
   calibrate (so an edited, uncommitted recipe is not mistaken for the committed one).
 
 Only a trained candidate is reused, and only while its version is still in the registry; run config
-``reuse_unchanged: false`` trains anyway. Pure functions; the asset reads and writes.
+``reuse_unchanged: false`` trains anyway. No I/O here but reading the package's own sources;
+the asset reads the instance and MLflow.
 """
 
 from __future__ import annotations
