@@ -16,7 +16,7 @@ import pytest
 
 from claims_platform.models.policy import DECISIONS
 from claims_platform.models.registry import CHAMPION, PREVIOUS_CHAMPION
-from claims_platform_tests.platform_world import EAGER_PROMOTION, SMALL_BUDGET, PlatformWorld
+from claims_platform_tests.platform_world import EAGER_PROMOTION, QUIET, SMALL_BUDGET, PlatformWorld
 from claims_platform_tests.webhook import serve_webhook
 
 MONTHS = ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01", "2025-05-01"]
@@ -312,6 +312,16 @@ def _sensor_tick(world, cursor=None):
     return monitoring_alert_sensor(context)
 
 
+def _retrain(world, request, **candidate_config):
+    """The monthly training run a retrain request asks for, with the small test budget."""
+    return world.defs.resolve_job_def("monthly_training").execute_in_process(
+        instance=world.instance,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        run_config={**QUIET, "ops": {**request.run_config["ops"], "candidate_model": {"config": {**SMALL_BUDGET, **candidate_config}}}},
+    )
+
+
 def test_drift_on_three_days_raises_one_alert_and_one_retrain_per_episode(world, webhook):
     from claims_platform.source.scenarios import get_scenario
 
@@ -345,15 +355,7 @@ def test_drift_on_three_days_raises_one_alert_and_one_retrain_per_episode(world,
     assert [r.run_key for r in second.run_requests] == ["drift-episode-2025-07-12"]
 
     # The off-cycle retrain runs like any monthly training; its label cutoff is recorded.
-    retrain = world.defs.resolve_job_def("monthly_training").execute_in_process(
-        instance=world.instance,
-        partition_key=request.partition_key,
-        tags=request.tags,
-        run_config={
-            "loggers": {"console": {"config": {"log_level": "ERROR"}}},
-            "ops": {**request.run_config["ops"], "candidate_model": {"config": {"n_trials": 2, "warm_start_trials": 2, "tuning_rows": 20_000, "max_boost_rounds": 150}}},
-        },
-    )
+    retrain = _retrain(world, request)
     assert retrain.success
     cut = world.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("training_set"), asset_partitions=["2025-06-01"]), limit=1
@@ -363,18 +365,6 @@ def test_drift_on_three_days_raises_one_alert_and_one_retrain_per_episode(world,
     world.retrain = (request, retrain)
 
 
-def _run_again(world, request, **candidate_config):
-    return world.defs.resolve_job_def("monthly_training").execute_in_process(
-        instance=world.instance,
-        partition_key=request.partition_key,
-        tags=request.tags,
-        run_config={
-            "loggers": {"console": {"config": {"log_level": "ERROR"}}},
-            "ops": {**request.run_config["ops"], "candidate_model": {"config": {**SMALL_BUDGET, **candidate_config}}},
-        },
-    )
-
-
 def test_a_retrain_on_an_unchanged_training_set_reuses_the_months_candidate(world):
     """Nothing newly labelled since the month's last training: its model again, no copy registered."""
     request, retrain = world.retrain
@@ -382,7 +372,7 @@ def test_a_retrain_on_an_unchanged_training_set_reuses_the_months_candidate(worl
     client = world.registry.client()
     versions = len(client.search_model_versions(f"name = '{world.registry.model_name}'"))
 
-    again = _run_again(world, request)
+    again = _retrain(world, request)
     assert again.success
     reused = again.output_for_node("candidate_model")
     assert reused["version"] == before["version"] and reused["mlflow_run_id"] == before["mlflow_run_id"]
@@ -406,12 +396,12 @@ def test_a_retrain_on_an_unchanged_training_set_reuses_the_months_candidate(worl
     assert "nothing trained" in mlflow_run.data.tags["mlflow.note.content"]
 
     # Told not to reuse, the same month trains and registers a new version: the same model, by determinism.
-    forced = _run_again(world, request, reuse_unchanged=False)
+    forced = _retrain(world, request, reuse_unchanged=False)
     assert forced.success
     trained = forced.output_for_node("candidate_model")
     assert trained["version"] == versions + 1 and "reused" not in trained
     assert trained["holdout_metrics"] == before["holdout_metrics"] and trained["params"] == before["params"]
 
     # Another budget is another model: trained, not reused.
-    other = _run_again(world, request, max_boost_rounds=120)
+    other = _retrain(world, request, max_boost_rounds=120)
     assert other.success and other.output_for_node("candidate_model")["version"] == versions + 2
