@@ -32,7 +32,7 @@ demo: install  ## simulate, ingest, train, score and monitor on embedded default
 	$(BIN)/claims-platform demo
 
 dev: install  ## the Dagster UI on http://127.0.0.1:3000 and the MLflow UI on http://127.0.0.1:5000, on what the demo wrote; Ctrl-C stops both
-	$(BIN)/python -m claims_platform.dev --host 127.0.0.1 --dagster-port 3000 --mlflow-port 5000
+	$(BIN)/python -m claims_platform.cli.dev --host 127.0.0.1 --dagster-port 3000 --mlflow-port 5000
 
 evidently: install  ## Evidently's UI on http://127.0.0.1:8000: the daily drift snapshots as a time series
 	$(BIN)/evidently ui --workspace "$${CLAIMS_EVIDENTLY_WORKSPACE:-.local/evidently}" --host 127.0.0.1 --port 8000

@@ -63,7 +63,7 @@ def _scores_range(world, first: str, last: str) -> float:
 
 def _subprocess_seconds(args: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run(args, cwd=env["DAGSTER_HOME"], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - started

@@ -45,8 +45,17 @@ def _markdown(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the named benchmark modules (all by default) and merge their results into the files."""
+    """Run the named benchmark modules (all by default) and merge their results into the files.
+
+    In an environment and working directory of their own, like the tests': nothing the checkout's
+    ``.env`` or ``.local/`` holds (a demo's first day, its instance) changes what is measured.
+    """
+    import tempfile
+
+    from claims_platform_tests.hermetic import isolate
+
     names = _modules(list(sys.argv[1:] if argv is None else argv))
+    isolate(Path(tempfile.mkdtemp(prefix="claims-bench-")))
     results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {"modules": {}}
     results["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
     for name in names:

@@ -19,7 +19,9 @@ column — are reported on the result and make the whole batch invalid.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -41,6 +43,25 @@ ROW_NUMBER = "row_number"  # position of the row in the batch as read, so a reje
 REJECTED_COLUMNS = (ROW_NUMBER, *APPLICATION_COLUMNS, REJECTION_REASON)
 DUPLICATE_IN_DAY = "unique within the day"
 SEEN_EARLIER = "seen on an earlier day"
+# One rule of a rejection reason: "column 'x': rule (value v)"; a row's reasons are joined by "; ".
+REASON_PATTERN = re.compile(r"column '(?P<column>[^']*)': (?P<rule>.*?) \(value (?P<value>.*?)\)(?=; column '|; |$)", re.DOTALL)
+
+
+def rules_broken(reasons: Iterable[str]) -> dict[str, int]:
+    """How many rows broke each rule ("column: rule"), from rejected rows' ``rejection_reason``, most often first.
+
+    A reason that names no column (a quarantined day's "day quarantined: <problems>") counts by its head
+    ("day quarantined").
+    """
+    counts: Counter[str] = Counter()
+    for reason in reasons:
+        text = str(reason)
+        found = {f"{m['column']}: {m['rule']}" for m in REASON_PATTERN.finditer(text)}
+        rest = REASON_PATTERN.sub("", text).strip("; ")
+        if rest:
+            found.add(rest.split(":")[0])
+        counts.update(found)
+    return dict(counts.most_common())
 
 
 @dataclass(frozen=True)

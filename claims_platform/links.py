@@ -1,7 +1,7 @@
 """Where the two UIs are, and the links between them: Dagster metadata → MLflow pages, MLflow runs → Dagster runs.
 
 `make dev` serves the Dagster UI on http://127.0.0.1:3000 and the MLflow UI on http://127.0.0.1:5000
-(:mod:`claims_platform.dev`), so those are the defaults; set ``CLAIMS_DAGSTER_UI_URL`` and
+(:mod:`claims_platform.cli.dev`), so those are the defaults; set ``CLAIMS_DAGSTER_UI_URL`` and
 ``CLAIMS_MLFLOW_UI_URL`` when the UIs are elsewhere. When MLflow tracks to a server (an
 ``http(s)://`` tracking URI) and no UI URL is set, that server is the UI.
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_platform import demo, settings
+from claims_platform import project_env, settings
+from claims_platform.cli import demo
 
 DAGSTER_YAML = """\
 storage:
@@ -40,8 +41,9 @@ DEMO_LIKE = textwrap.dedent(
     """
     import json, sys
     from datetime import date, timedelta
-    from claims_platform import demo, settings
-    demo.quiet_output()
+    from claims_platform import settings
+    from claims_platform.cli import runs
+    runs.quiet_output()
     import dagster as dg
     from dagster_graphql.test.utils import execute_dagster_graphql
     from claims_platform.alerts.resource import alerts_from_env
@@ -56,8 +58,8 @@ DEMO_LIKE = textwrap.dedent(
     instance = dg.DagsterInstance.get()
     REPO = {"repositoryLocationName": "claims_platform", "repositoryName": "__repository__"}
     out = {}
-    with demo.DemoPlatform(instance) as platform:
-        ranged = platform.run("daily_ingestion", demo.range_request(first.isoformat(), last.isoformat()))
+    with runs.LocalPlatform(instance, tags={"source": "test"}) as platform:
+        ranged = platform.run("daily_ingestion", runs.range_request(first.isoformat(), last.isoformat()))
         single = platform.run("daily_ingestion", dg.RunRequest(partition_key=last.isoformat()))
         out["valid_rows"] = sum(m["valid_rows"] for m in platform.materialized(ranged, "applications").values())
         tick = platform.tick(monitoring_alert_sensor, resources={"alerts": alerts_from_env()})
@@ -253,13 +255,13 @@ def test_the_demo_world_starts_six_months_back_unless_the_instance_holds_earlier
 
 def test_env_line_is_created_or_replaced_and_other_lines_stay(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    demo.set_env_line(env_file, "CLAIMS_FIRST_DAY", "2026-05-01")
+    project_env.set_env_line(env_file, "CLAIMS_FIRST_DAY", "2026-05-01")
     assert env_file.read_text() == "CLAIMS_FIRST_DAY=2026-05-01\n"
     env_file.write_text(
         "# my settings\nCLAIMS_ALERT_WEBHOOK_URL=https://hooks.example/x\nexport CLAIMS_FIRST_DAY=2025-01-01\n"
         "# CLAIMS_FIRST_DAY=2020-01-01\nCLAIMS_FIRST_DAY = 2025-02-01\nAWS_REGION=eu-west-2"
     )
-    demo.set_env_line(env_file, "CLAIMS_FIRST_DAY", "2026-06-01")
+    project_env.set_env_line(env_file, "CLAIMS_FIRST_DAY", "2026-06-01")
     assert env_file.read_text().splitlines() == [
         "# my settings",
         "CLAIMS_ALERT_WEBHOOK_URL=https://hooks.example/x",

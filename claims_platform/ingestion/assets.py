@@ -14,6 +14,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from claims_platform.alerts.resource import Alert, AlertsResource
+from claims_platform.contract import REJECTION_REASON, rules_broken
 from claims_platform.ingestion.batches import DayBatch, validate_days
 from claims_platform.ingestion.verdicts import VOLUME_HISTORY_DAYS, VolumeLimits, judge_days
 from claims_platform.partitions import daily_partitions
@@ -36,6 +37,7 @@ ROWS_READ = "rows_read"
 REJECTED_ROWS = "rejected_rows"
 QUARANTINED_KEY = "quarantined"
 LOADED_THROUGH = "loaded_through"
+RULES_BROKEN = "rules_broken"  # on `rejected_applications`: rows per rule broken that day ("column: rule" -> rows)
 
 
 class IngestionConfig(dg.Config):
@@ -184,7 +186,12 @@ def ingest_applications(
         key = day.isoformat()
         context.add_asset_metadata(own, asset_key="applications", partition_key=key)
         context.add_asset_metadata(
-            {ROWS_READ: batch.rows_read, "rejected_rows": len(batch.rejected), QUARANTINED_KEY: day in quarantined},
+            {
+                ROWS_READ: batch.rows_read,
+                "rejected_rows": len(batch.rejected),
+                QUARANTINED_KEY: day in quarantined,
+                RULES_BROKEN: dg.MetadataValue.json(rules_broken(batch.rejected[REJECTION_REASON])),
+            },
             asset_key="rejected_applications",
             partition_key=key,
         )

@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from claims_platform.training.metrics import kappa_from_counts
+
 Outcome = Literal["first champion", "promoted", "kept", "ineligible", "no model"]
 
 
@@ -105,17 +107,6 @@ class ChainState:
 
 
 # ------------------------------------------------------------------------- the paired comparison
-
-
-def kappa_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> np.ndarray:
-    """Cohen's kappa from confusion counts (vectorised); 0 where agreement by chance is certain."""
-    tp, fp, fn, tn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn, tn))
-    n = tp + fp + fn + tn
-    observed = (tp + tn) / n
-    expected = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / n**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = (observed - expected) / (1.0 - expected)
-    return np.where(expected < 1.0, kappa, 0.0)
 
 
 @dataclass(frozen=True)

@@ -68,14 +68,23 @@ class DayState:
         """The warehouse state a re-score is for: one run key (per attempt) per change."""
         return f"{self.warehouse_watermark}|{self.warehouse_rows}"
 
+    def needs_ingestion(self) -> str | None:
+        """Why the day's `applications` partition does not hold what the warehouse holds, or None."""
+        if self.ingested_rows is None:
+            return "never ingested"
+        if self.warehouse_rows != self.ingested_rows:
+            return f"the warehouse holds {self.warehouse_rows} rows, {self.ingested_rows} were read"
+        if self.ingested_watermark and pd.Timestamp(self.warehouse_watermark) > pd.Timestamp(self.ingested_watermark):
+            return f"rows loaded at {self.warehouse_watermark}, after the read up to {self.ingested_watermark}"
+        return None
+
     def needs_rescore(self) -> str | None:
         """Why the day's scores are stale, or None. Days never scored are the schedule's, not this sensor's."""
         if self.scored_at is None or self.ingested_rows is None:
             return None
-        if self.warehouse_rows != self.ingested_rows:
-            return f"the warehouse holds {self.warehouse_rows} rows, the scores were made from {self.ingested_rows}"
-        if self.ingested_watermark and pd.Timestamp(self.warehouse_watermark) > pd.Timestamp(self.ingested_watermark):
-            return f"rows loaded at {self.warehouse_watermark}, after the read up to {self.ingested_watermark}"
+        changed = self.needs_ingestion()
+        if changed is not None:
+            return changed
         if self.ingested_at is not None and self.ingested_at > self.scored_at:
             return "the last re-ingestion was not scored (its run failed after ingesting)"
         return None
@@ -113,7 +122,8 @@ def late_rescore_requests(
     return requests, exhausted
 
 
-def _day_states(instance: dg.DagsterInstance, loaded: pd.DataFrame) -> list[DayState]:
+def day_states(instance: dg.DagsterInstance, loaded: pd.DataFrame) -> list[DayState]:
+    """Each day of ``loaded`` (:meth:`ApplicationSource.loaded_days`) beside what the platform last read and scored of it."""
     from claims_platform.ingestion.assets import LOADED_THROUGH, ROWS_READ
     from claims_platform.instance_records import latest_materializations
 
@@ -170,7 +180,7 @@ def late_applications_sensor(context: dg.SensorEvaluationContext, source: Applic
     """Compare each day's warehouse rows and load watermark with what `applications` last read."""
     today = datetime.now(UTC).date()
     first = max(today - timedelta(days=LOOKBACK_DAYS), daily_partitions.start.date())
-    states = _day_states(context.instance, source.loaded_days(first, today))
+    states = day_states(context.instance, source.loaded_days(first, today))
     in_flight = {day for run in _runs(context.instance, _IN_FLIGHT) for day in _days_of_run(run.tags)}
     stale = [s for s in states if s.needs_rescore() and s.day not in in_flight]
     failed: dict[tuple[str, str], int] = {}

@@ -58,8 +58,6 @@ WHOLE_MONTH_SPREADS = range(3, settings.TRAINING_WINDOW_MONTHS + 1)
 
 _NUMBER = re.compile(r"\s*[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf|infinity|nan)\s*", re.IGNORECASE)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-# One rule of a contract rejection reason: "column 'x': rule (value v)", reasons joined by "; ".
-_REASON = re.compile(r"column '(?P<column>[^']*)': (?P<rule>.*?) \(value (?P<value>.*?)\)(?=; column '|$)", re.DOTALL)
 
 
 # ------------------------------------------------------------------------------------------ problems
@@ -129,6 +127,23 @@ class ExportFormatError(CsvImportError):
         if more > 0:
             lines.append(f"  ... and {more} more problem{'s' if more != 1 else ''}")
         return "\n".join(lines)
+
+
+class BeforeFirstDayError(CsvImportError):
+    """The export's days start before the platform's first day, where no partition could ever hold them."""
+
+    def __init__(self, source_name: str, earliest: date, dated_by: str) -> None:
+        self.source_name, self.earliest, self.dated_by = source_name, earliest, dated_by
+        self.first_day = settings.FIRST_DAY
+        super().__init__(
+            f"{source_name}: its days start {earliest} ({'its ' + DATE_COLUMN + ' column' if dated_by == DATE_COLUMN else dated_by}), "
+            f"before the platform's first day {self.first_day} ({settings.ENV_FIRST_DAY}), where the partitions start"
+        )
+
+    @property
+    def wanted_first_day(self) -> date:
+        """The first day that would hold the export: the first of its earliest month."""
+        return self.earliest.replace(day=1)
 
 
 class ImportPlanError(CsvImportError):
@@ -335,13 +350,6 @@ def _read_dates(parsed: ParsedExport) -> None:
             _problem(parsed, row, DATE_COLUMN, rule, parsed.text[DATE_COLUMN].iat[row])
             parsed.identity_rows.add(row)
             dates.append(None)
-        elif stamp.date() < settings.FIRST_DAY:
-            _problem(
-                parsed, row, DATE_COLUMN, f"on or after the platform's first day {settings.FIRST_DAY}",
-                parsed.text[DATE_COLUMN].iat[row],
-            )
-            parsed.identity_rows.add(row)
-            dates.append(None)
         else:
             dates.append(stamp.date())
     parsed.dates = dates
@@ -391,7 +399,7 @@ def default_batch_name(source_name: str) -> str:
 # ------------------------------------------------------------------------------------------ the contract
 def _contract_problems(parsed: ParsedExport, applications: pd.DataFrame) -> tuple[list[Problem], np.ndarray]:
     """Every contract rule the rows break, at their file lines (values as in the file), and which rows break one."""
-    from claims_platform.contract import REJECTION_REASON, ROW_NUMBER, validate_applications
+    from claims_platform.contract import REASON_PATTERN, REJECTION_REASON, ROW_NUMBER, validate_applications
 
     dates = applications[schema.APPLICATION_DATE]
     result = validate_applications(applications, min(dates), max(dates))
@@ -402,7 +410,7 @@ def _contract_problems(parsed: ParsedExport, applications: pd.DataFrame) -> tupl
     for row, reason in zip(result.rejected[ROW_NUMBER], result.rejected[REJECTION_REASON], strict=True):
         row = int(row)
         line = int(parsed.lines[row])
-        matches = list(_REASON.finditer(str(reason)))
+        matches = list(REASON_PATTERN.finditer(str(reason)))
         if not matches:
             problems.append(Problem(line, None, str(reason), keepable=True))
             continue
@@ -557,11 +565,6 @@ def _check_options(
         raise ImportOptionError(f"--daily-volume must be at least 1, got {daily_volume}")
     if days is not None and daily_volume is not None:
         raise ImportOptionError("--days and --daily-volume both choose the spread: give one of them")
-    if start is not None and start < settings.FIRST_DAY:
-        raise ImportOptionError(
-            f"--start {start} is before the platform's first day {settings.FIRST_DAY}: "
-            "its partitions start there, so earlier days could never be ingested"
-        )
 
 
 def prepare_import(
@@ -589,6 +592,7 @@ def prepare_import(
             f"{name} has an {DATE_COLUMN} column, which dates every row: --start, --days and --daily-volume do not apply"
         )
     n = len(parsed.text)
+    chosen_start = start
     start = start or settings.FIRST_DAY
     if parsed.has_dates:
         known = [d for d in parsed.dates or [] if d is not None]
@@ -603,6 +607,10 @@ def prepare_import(
     problems = _sort_problems(parsed.problems + contract, parsed.columns)
     if problems and not (keep_invalid and all(p.keepable for p in problems)):
         raise ExportFormatError(problems, name)
+    # The file is sound; whether the platform can hold its days is the platform's setting, told in one line.
+    earliest = min(row_dates, default=start)
+    if earliest < settings.FIRST_DAY:
+        raise BeforeFirstDayError(name, earliest, "--start" if chosen_start is not None else DATE_COLUMN)
 
     valid = ~invalid
     claims = parsed.export[schema.CLAIM_STATUS].to_numpy(dtype=np.int64)
@@ -662,6 +670,8 @@ class ImportSummary:
     replaced: int  # applications of an earlier import of the same batch that were replaced
     dry_run: bool = False
     replaced_days: tuple[date, ...] = ()  # the days those replaced rows were on
+    unchanged: bool = False  # the warehouse held exactly this batch already: nothing was written
+    other_rows: int = 0  # applications of other batches or sources on the import's days (trained and scored with it)
 
     @property
     def vacated_days(self) -> tuple[date, ...]:
@@ -715,11 +725,15 @@ def import_csv(
     )
     if require_trainable and not prepared.plan.trainable_months:
         raise ImportPlanError(not_trainable_message(prepared))
+    others = warehouse.count_applications(prepared.first_day, prepared.last_day, excluding_prefix=prepared.id_prefix)
     if dry_run:
-        return ImportSummary(prepared, written=0, replaced=0, dry_run=True)
+        return ImportSummary(prepared, written=0, replaced=0, dry_run=True, other_rows=others)
     warehouse.create_tables()
-    written = warehouse.write_batch(prepared.id_prefix, prepared.applications, prepared.outcomes)
-    return ImportSummary(prepared, written.written, written.replaced, replaced_days=written.replaced_days)
+    written = warehouse.write_batch(prepared.id_prefix, prepared.applications, prepared.outcomes, keep_if_unchanged=True)
+    return ImportSummary(
+        prepared, written.written, written.replaced, replaced_days=written.replaced_days, unchanged=written.unchanged,
+        other_rows=others,
+    )
 
 
 def write_export(

@@ -24,6 +24,40 @@ import pandas as pd
 from sklearn.metrics import brier_score_loss, cohen_kappa_score, log_loss, roc_auc_score
 
 ECE_BINS = 10
+KAPPA_CONFIDENCE = 0.95
+KAPPA_RESAMPLES = 2000
+
+
+def kappa_from_counts(tp: Any, fp: Any, fn: Any, tn: Any) -> float | np.ndarray:
+    """Cohen's kappa of a 2x2 table given as counts or expected counts; element-wise on arrays.
+
+    With flagged totals ``f = tp + fp``, ``u = fn + tn`` and outcome totals ``c = tp + fn``,
+    ``h = fp + tn``, kappa = (po - pe) / (1 - pe) simplifies to ``2(tp·tn - fp·fn) / (f·h + u·c)``.
+    The denominator is n²(1 - pe): zero exactly when the expected agreement is 1 (every row a true
+    negative, or every row a true positive, or no rows), where kappa is 0.0 by convention.
+    """
+    tp, fp, fn, tn = (np.asarray(x, dtype="float64") for x in (tp, fp, fn, tn))
+    numerator = 2.0 * (tp * tn - fp * fn)
+    denominator = (tp + fp) * (fp + tn) + (fn + tn) * (tp + fn)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), 0.0)
+    return float(kappa) if kappa.ndim == 0 else kappa
+
+
+def kappa_interval(
+    y: Any, flagged: Any, *, confidence: float = KAPPA_CONFIDENCE, resamples: int = KAPPA_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """Bootstrap percentile interval of kappa(``y``, ``flagged``): how far the rows' luck moves it.
+
+    A row falls in one of the 2x2 table's 4 cells, so resampling rows with replacement is a multinomial
+    draw over the cells: ``resamples`` replicates cost microseconds however many rows. Seeded.
+    """
+    y, flags = np.asarray(y, dtype=bool).ravel(), np.asarray(flagged, dtype=bool).ravel()
+    cells = np.array([(y & flags).sum(), (~y & flags).sum(), (y & ~flags).sum(), (~y & ~flags).sum()], dtype=np.float64)
+    draws = np.random.default_rng(seed).multinomial(len(y), cells / cells.sum(), size=resamples)
+    kappas = kappa_from_counts(*draws.T)
+    tail = (1.0 - confidence) / 2.0
+    return float(np.quantile(kappas, tail)), float(np.quantile(kappas, 1.0 - tail))
 
 
 def _arrays(y_true: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +102,8 @@ def expected_calibration_error(y_true: Any, p: Any, n_bins: int = ECE_BINS) -> f
 def evaluate(y_true: Any, p: Any, threshold: float) -> dict[str, float]:
     """Holdout metrics of calibrated probabilities ``p``, deciding ``p >= threshold`` as a claim.
 
-    Keys: ``kappa`` (Cohen's, at the threshold), ``roc_auc``, ``brier``, ``log_loss``, ``ece``
+    Keys: ``kappa`` (Cohen's, at the threshold) and ``kappa_low``..``kappa_high`` (its 95% bootstrap
+    interval, :func:`kappa_interval`), ``roc_auc``, ``brier``, ``log_loss``, ``ece``
     (10 equal-mass bins), ``claim_rate`` (observed), ``mean_probability`` (expected claim rate),
     ``predicted_rate`` (share flagged at the threshold), ``threshold``, ``rows``.
     """
@@ -76,8 +111,11 @@ def evaluate(y_true: Any, p: Any, threshold: float) -> dict[str, float]:
     if len(np.unique(y)) < 2:
         raise ValueError("evaluation needs both claim outcomes among the labels")
     flagged = (prob >= threshold).astype(np.int64)
+    low, high = kappa_interval(y, flagged)
     return {
         "kappa": float(cohen_kappa_score(y, flagged)),
+        "kappa_low": low,
+        "kappa_high": high,
         "roc_auc": float(roc_auc_score(y, prob)),
         "brier": float(brier_score_loss(y, prob)),
         "log_loss": float(log_loss(y, np.clip(prob, 1e-15, 1 - 1e-15), labels=[0, 1])),

@@ -1,4 +1,4 @@
-"""`make dev` (:mod:`claims_platform.dev`): both UIs up on loopback, on the platform's stores; Ctrl-C stops everything."""
+"""`make dev` (:mod:`claims_platform.cli.dev`): both UIs up on loopback, on the platform's stores; Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from claims_platform import dev, settings
+from claims_platform import settings
+from claims_platform.cli import dev
 from claims_platform_tests.models.loopback import alive, descendants, free_port, stop_group, wait_for_ok
 
 STARTUP_SECONDS = 120
@@ -31,8 +32,8 @@ def test_make_dev_serves_both_uis_on_the_platform_stores_and_ctrl_c_stops_everyt
     log = tmp_path / "dev.log"
     with open(log, "wb") as out:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "claims_platform.dev", "--dagster-port", str(dagster_port), "--mlflow-port", str(mlflow_port)],
-            env=env, cwd=settings.REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "claims_platform.cli.dev", "--dagster-port", str(dagster_port), "--mlflow-port", str(mlflow_port)],
+            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     tree: set[int] = set()
     try:

@@ -3,7 +3,7 @@
 `candidate_model` runs as the platform runs it (``dg.materialize`` with the code location's resources:
 dagster-mlflow's run, the registry, the Parquet IO manager), on a training set stored by the Parquet
 IO manager with the metadata the real `training_set` records. Then ``mlflow server`` serves that
-tracking store exactly as `make dev` starts it (:func:`claims_platform.dev.commands`), and each URL
+tracking store exactly as `make dev` starts it (:func:`claims_platform.cli.dev.commands`), and each URL
 in the candidate's metadata is opened: the page before ``#`` answers 200, its route after ``#/`` is
 one the served UI bundle routes, and the objects it names exist (MLflow's REST API).
 """
@@ -23,7 +23,8 @@ import pandas as pd
 import pytest
 import requests
 
-from claims_platform import dev, links, settings
+from claims_platform import links, settings
+from claims_platform.cli import dev
 from claims_platform.definitions import build_resources
 from claims_platform.models import tracking
 from claims_platform.models.registry import MODEL_DESCRIPTION, ModelRegistry

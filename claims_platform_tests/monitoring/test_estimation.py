@@ -5,7 +5,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from claims_platform.monitoring import estimation
-from claims_platform.monitoring.estimation import estimate_performance, kappa_from_confusion
+from claims_platform.monitoring.estimation import estimate_performance
+from claims_platform.training.metrics import kappa_from_counts
 
 THRESHOLD = 0.30  # DecisionPolicy().refer_at
 
@@ -26,7 +27,7 @@ def _realised(p: np.ndarray, truth: np.ndarray, draws: int, seed: int) -> tuple[
         y = rng.random(len(p)) < truth
         tp, fn = np.count_nonzero(y & flagged), np.count_nonzero(y & ~flagged)
         fp, tn = np.count_nonzero(flagged) - tp, np.count_nonzero(~flagged) - fn
-        kappas[i], rates[i] = kappa_from_confusion(tp, fp, fn, tn), (tp + fn) / len(p)
+        kappas[i], rates[i] = kappa_from_counts(tp, fp, fn, tn), (tp + fn) / len(p)
     return kappas, rates
 
 
@@ -34,7 +35,7 @@ def _realised(p: np.ndarray, truth: np.ndarray, draws: int, seed: int) -> tuple[
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_kappa_from_confusion_is_cohens_kappa(seed):
+def test_kappa_from_counts_is_cohens_kappa(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(5, 500))
     y = rng.random(n) < rng.uniform(0.05, 0.6)
@@ -43,21 +44,21 @@ def test_kappa_from_confusion_is_cohens_kappa(seed):
         pytest.skip("degenerate draw")
     tp, fp = np.sum(flagged & y), np.sum(flagged & ~y)
     fn, tn = np.sum(~flagged & y), np.sum(~flagged & ~y)
-    assert kappa_from_confusion(tp, fp, fn, tn) == pytest.approx(cohen_kappa_score(y, flagged), abs=1e-12)
+    assert kappa_from_counts(tp, fp, fn, tn) == pytest.approx(cohen_kappa_score(y, flagged), abs=1e-12)
 
 
-def test_kappa_from_confusion_is_vectorised_and_zero_when_degenerate():
+def test_kappa_from_counts_is_vectorised_and_zero_when_degenerate():
     tables = np.array([[40, 10, 5, 45], [3, 7, 11, 79], [0, 0, 0, 10], [10, 0, 0, 0], [0, 0, 0, 0]])
-    kappas = kappa_from_confusion(*tables.T)
+    kappas = kappa_from_counts(*tables.T)
     assert isinstance(kappas, np.ndarray) and kappas.shape == (5,)
     for (tp, fp, fn, tn), kappa in zip(tables[:2], kappas[:2], strict=True):
         y = np.repeat([1, 0, 1, 0], [tp, fp, fn, tn])
         flagged = np.repeat([1, 1, 0, 0], [tp, fp, fn, tn])
         assert kappa == pytest.approx(cohen_kappa_score(y, flagged))
     assert list(kappas[2:]) == [0.0, 0.0, 0.0]  # expected agreement 1 (or no rows)
-    assert isinstance(kappa_from_confusion(40, 10, 5, 45), float)
-    assert kappa_from_confusion(12.5, 3.25, 4.0, 80.25) == pytest.approx(  # expected counts are fine
-        kappa_from_confusion(50, 13, 16, 321)
+    assert isinstance(kappa_from_counts(40, 10, 5, 45), float)
+    assert kappa_from_counts(12.5, 3.25, 4.0, 80.25) == pytest.approx(  # expected counts are fine
+        kappa_from_counts(50, 13, 16, 321)
     )
 
 
@@ -87,7 +88,7 @@ def test_the_expected_confusion_matrix_and_flagged_rate():
     assert estimate.flagged_rate == pytest.approx(3 / 6)  # p >= 0.30, as the policy screens
     assert (estimate.expected_tp, estimate.expected_fp) == pytest.approx((1.6, 1.4))
     assert (estimate.expected_fn, estimate.expected_tn) == pytest.approx((0.39, 2.61))
-    assert estimate.kappa == pytest.approx(kappa_from_confusion(1.6, 1.4, 0.39, 2.61))
+    assert estimate.kappa == pytest.approx(kappa_from_counts(1.6, 1.4, 0.39, 2.61))
     assert estimate.kappa_low <= estimate.kappa_high and estimate.claim_rate_low <= estimate.claim_rate_high
 
 

@@ -5,8 +5,8 @@ code server) and marked ``integration``; `make test` runs them, on CI too. Run t
 
     .venv/bin/pytest claims_platform_tests/production -v -s
 
-PostgreSQL on 127.0.0.1:5432 (or ``CLAIMS_TEST_POSTGRES_ADMIN_URL``) is required: unreachable, the tests
-fail on CI (``CI`` set) and are skipped elsewhere, like the ``postgres_url`` fixture.
+PostgreSQL: the server :func:`claims_platform_tests.postgres.admin_url` names (the machine's on
+127.0.0.1:5432, ``CLAIMS_TEST_POSTGRES_ADMIN_URL``, or a throwaway server the suite starts itself).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@
   copy of ``deploy/dagster.yaml`` (PostgreSQL storage, S3 compute logs, the code-server run launcher,
   the queued coordinator, run monitoring and retries).
 
-Each process runs in its own process group, logs to a file under the stack's folder, and is stopped
+Each process runs in its own process group, in the stack's folder (Dagster's processes read ``.env`` from
+their working directory: never the repo's, which `make demo` writes), logs to a file there, and is stopped
 with everything it started. :meth:`Stack.tails` gives the logs' last lines for failure messages.
 """
 
@@ -293,7 +294,7 @@ class Stack:
             out.write(f"\n=== {datetime.now(UTC).isoformat()} starting: {' '.join(command)}\n".encode())
             out.flush()
             process = subprocess.Popen(
-                command, env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                command, env=env, cwd=self.base, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, preexec_fn=_default_signals,
             )  # fmt: skip
         self.processes[name] = process

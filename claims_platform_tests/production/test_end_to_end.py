@@ -237,7 +237,7 @@ def test_production_end_to_end(stack, recent):
     fresh = subprocess.run(
         [str(BIN / "dagster"), "asset", "materialize", "-m", "claims_platform.definitions",
          "--select", "application_scores", "--partition", recent.extra_day],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env=env, cwd=stack.base, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert fresh.returncode == 0, f"scoring {recent.extra_day} from a fresh process failed:\n{fresh.stdout[-3000:]}\n{fresh.stderr[-5000:]}"
     assert f"{STORAGE_PREFIX}/application_scores/{recent.extra_day}.parquet" in set(stack.keys(f"{STORAGE_PREFIX}/application_scores/"))

@@ -30,8 +30,9 @@ import sqlalchemy as sa
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._serdes import serialize_value
 
-from claims_platform import cli, schema, settings
+from claims_platform import schema, settings
 from claims_platform.alerts.resource import ENV_ALERT_WEBHOOK_URL
+from claims_platform.cli import main as cli
 from claims_platform.definitions import build_definitions, resources_from_env
 from claims_platform.source.csv_import import write_export
 from claims_platform.source.generator import World, simulate_days

@@ -15,6 +15,7 @@ from claims_platform.months import add_months
 from claims_platform.source.csv_import import (
     EXPORT_COLUMNS,
     MAX_LISTED_PROBLEMS,
+    BeforeFirstDayError,
     CsvImportError,
     ExportFormatError,
     ImportOptionError,
@@ -180,7 +181,7 @@ def test_bad_dates_are_problems_with_their_lines(tmp_path: Path) -> None:
     bad = edit(
         tmp_path / "dated.csv",
         tmp_path / "bad.csv",
-        {(2, "application_date"): "2025-02-30", (4, "application_date"): "03/01/2025", (6, "application_date"): "2024-12-31", (7, "application_date"): ""},
+        {(2, "application_date"): "2025-02-30", (4, "application_date"): "03/01/2025", (7, "application_date"): ""},
     )
     with pytest.raises(ExportFormatError) as caught:
         prepare_import(bad)
@@ -188,9 +189,22 @@ def test_bad_dates_are_problems_with_their_lines(tmp_path: Path) -> None:
     assert found == {
         (line_of(2), "application_date", "a date YYYY-MM-DD"),
         (line_of(4), "application_date", "a date YYYY-MM-DD"),
-        (line_of(6), "application_date", f"on or after the platform's first day {FIRST}"),
         (line_of(7), "application_date", "required: a date YYYY-MM-DD"),
     }
+
+
+def test_days_before_the_first_day_refuse_the_file_once_naming_the_earliest(tmp_path: Path) -> None:
+    make_export(tmp_path / "dated.csv", days=1, with_dates=True, rows=30)
+    early = edit(tmp_path / "dated.csv", tmp_path / "early.csv", {(6, "application_date"): "2024-12-31", (9, "application_date"): "2024-11-30"})
+    with pytest.raises(BeforeFirstDayError) as caught:
+        prepare_import(early)
+    assert (caught.value.earliest, caught.value.first_day, caught.value.dated_by) == (date(2024, 11, 30), FIRST, "application_date")
+    assert caught.value.wanted_first_day == date(2024, 11, 1)
+    assert "its days start 2024-11-30" in str(caught.value) and "\n" not in str(caught.value)
+    make_export(tmp_path / "plain.csv", days=1, rows=30)
+    with pytest.raises(BeforeFirstDayError, match="--start") as caught:
+        prepare_import(tmp_path / "plain.csv", start=FIRST - timedelta(days=1))
+    assert caught.value.earliest == FIRST - timedelta(days=1)
 
 
 # ----------------------------------------------------------------------------------------- problems
@@ -324,7 +338,7 @@ def test_keep_invalid_imports_rows_that_break_only_contract_rules(small_export: 
         ("empty file", ExportFormatError),
         ("missing file", CsvImportError),
         ("bad batch", ImportOptionError),
-        ("start before the first day", ImportOptionError),
+        ("start before the first day", BeforeFirstDayError),
         ("negative label lag", ImportOptionError),
         ("no days", ImportOptionError),
         ("no daily volume", ImportOptionError),

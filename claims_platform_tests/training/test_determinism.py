@@ -60,7 +60,7 @@ def _train_in_a_process(development: Path, holdout: Path) -> dict:
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-c", TRAIN_IN_A_PROCESS, str(development), str(holdout)],
-        cwd=REPO,
+        cwd=development.parent,
         env=env,
         capture_output=True,
         text=True,

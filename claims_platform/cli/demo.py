@@ -9,7 +9,7 @@ their alert and the off-cycle retrain it asks for, and prints what it did.
 Everything goes into the Dagster instance (`DAGSTER_HOME`) that `make dev` shows, as runs of the code
 location ``claims_platform`` of ``workspace.yaml``: each run is created from the location's remote
 job, the way the daemon's schedules and sensors and the UI's Launch create theirs (see
-:class:`DemoPlatform`), so the UI lists it under its job and can re-execute it.
+:class:`LocalPlatform`), so the UI lists it under its job and can re-execute it.
 
 The demo's world starts on the first day of the month ``months`` months ago. That day becomes the
 platform's first day (``CLAIMS_FIRST_DAY``) in the demo's processes and in the repo's ``.env``, which
@@ -21,29 +21,27 @@ refuses to start again after a month it already decided.
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Any
 
-from claims_platform import settings
+from claims_platform import project_env, settings
+from claims_platform.cli.runs import (
+    LOCATION,
+    WORKSPACE_FILE,
+    LocalPlatform,
+    PlatformRunError,
+    history_start,
+    open_instance,
+    quiet_mlflow,
+    quiet_output,
+    range_request,
+)
 from claims_platform.redaction import redact_url
 
-# The code location as `make dev` loads it (workspace.yaml), and the file `dagster dev` reads.
-LOCATION = "claims_platform"
-WORKSPACE_FILE = settings.REPO_ROOT / "workspace.yaml"
-ENV_FILE = settings.REPO_ROOT / ".env"
 DEMO_TAGS = {"source": "demo"}
-# Runs log every event to the instance (the UI shows them); on the terminal the demo prints its own
-# account. The first months' training failures, expected, would otherwise print as errors.
-RUN_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Months before today's month the demo's world starts: two gather labelled history, the third trains the
 # first champion, the rest train against it; the champion scores from the fourth. (Five were tried: the
 # first champion, trained on one labelled month, then under-forecast its first scored month's claims by
@@ -100,27 +98,6 @@ def demo_window(today: date, months: int, history_start: date | None = None) -> 
     return DemoWindow(choose_first_day(target_first_day(today, months), history_start), today - timedelta(days=1))
 
 
-def set_env_line(path: Path, name: str, value: str) -> None:
-    """Create or update the ONE line ``name=value`` of a ``.env`` file; every other line stays as it is.
-
-    A line that sets ``name`` (``name=...`` or ``export name=...``) is replaced where it stands (a
-    second one is dropped); without one, the line is appended. Comments are left alone.
-    """
-    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(name)}\s*=")
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    out, done = [], False
-    for line in lines:
-        if pattern.match(line):
-            if not done:
-                out.append(f"{name}={value}")
-                done = True
-            continue
-        out.append(line)
-    if not done:
-        out.append(f"{name}={value}")
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-
-
 def decision_months(window: DemoWindow) -> list[str]:
     """Every month of the window up to last month: the champion chain starts at the first one.
 
@@ -146,48 +123,6 @@ def _log(message: str) -> None:
     print(f"{time.perf_counter() - _STARTED:5.0f}s  {redact_url(message)}", file=sys.stderr, flush=True)
 
 
-# Library notices about the platform's own code, which a demo user cannot act on (message prefixes):
-# MLflow's schema inference hints that integer columns cannot hold missing values whenever a frame
-# with int columns is logged as a dataset (the registered model's signature is typed from the data
-# contract instead), and MLflow registers its local-file dataset source twice, so every local
-# dataset "can be interpreted in multiple ways: LocalArtifactDatasetSource, LocalArtifactDatasetSource".
-LIBRARY_NOTICES = (
-    "Hint: Inferred schema contains integer column",
-    "The specified dataset source can be interpreted in multiple ways",
-)
-
-
-def quiet_output() -> None:
-    """Keep notices a demo user cannot act on off the terminal (the runs' logs keep every event).
-
-    Dagster's beta and preview notices concern the platform's code, not the user, and so do
-    ``LIBRARY_NOTICES``; MLflow's INFO logging and download progress bars would bury the summary.
-    """
-    import warnings
-
-    from dagster import BetaWarning, PreviewWarning
-
-    warnings.filterwarnings("ignore", category=BetaWarning)
-    warnings.filterwarnings("ignore", category=PreviewWarning)
-    for message in LIBRARY_NOTICES:
-        warnings.filterwarnings("ignore", message=re.escape(message), category=UserWarning)
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-
-def _quiet_mlflow() -> None:
-    """MLflow prints every registration ("Registered model ... already exists", "Created version N"):
-    the demo's own lines name each version. (Imports MLflow: call it when training is next.)
-
-    Entered for the rest of the process: MLflow's own silent mode (what ``autolog(silent=True)``
-    enters), counted, so a module MLflow imports later (``mlflow.types.responses`` mutes itself while
-    it loads) does not switch the prints back on when it is done. MLflow's warnings are untouched.
-    """
-    from mlflow.utils.autologging_utils import MlflowEventsAndWarningsBehaviorGlobally
-
-    MlflowEventsAndWarningsBehaviorGlobally(disable_event_logs=True, disable_warnings=False, reroute_warnings=False).__enter__()
-
-
 def _create_mlflow_store():
     """Create the embedded MLflow store (MLflow's import, ~4 s, and its SQLite schema, ~40 migrations,
     ~3 s) in a process of its own, on the core the ingestion run leaves idle; the training waits for
@@ -200,307 +135,6 @@ def _create_mlflow_store():
     code = "import sys; from mlflow.tracking import MlflowClient; MlflowClient(sys.argv[1]).search_experiments()"
     # A failure here is the training's to report (it opens the same store), so the output is not kept.
     return subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def load_env_file(folder: Path = settings.REPO_ROOT) -> None:
-    """Read ``folder/.env`` into the environment as `dagster dev` and the code servers do (its values win),
-    so the demo runs with the settings `make dev` will show."""
-    from dagster._core.secrets.env_file import get_env_var_dict
-
-    os.environ.update(get_env_var_dict(str(folder)))
-
-
-def _instance():
-    from dagster import DagsterInstance
-
-    # The demo and `make dev` must share one instance: the repo's dagster.yaml, like the Makefile.
-    os.environ.setdefault("DAGSTER_HOME", str(settings.REPO_ROOT))
-    return DagsterInstance.get()
-
-
-def history_start(instance) -> date | None:
-    """The earliest day or month the instance has materialized `applications` or `champion_decision` for."""
-    from dagster import AssetKey
-
-    keys = [
-        key
-        for asset in ("applications", "champion_decision")
-        for key in instance.get_materialized_partitions(AssetKey(asset))
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", key)
-    ]
-    return date.fromisoformat(min(keys)) if keys else None
-
-
-class DemoPlatform:
-    """The code location ``claims_platform`` of ``workspace.yaml``, loaded as `make dev` loads it, and
-    runs made in it.
-
-    Each run is created in the instance from the location's REMOTE job, with the call the daemon
-    makes for a sensor's or a schedule's run request and the UI's Launch makes
-    (``instance.create_run`` with the remote job's snapshot, its execution plan from the code server,
-    and the run's ``remote_job_origin`` and ``job_code_origin``), so the run carries the
-    ``.dagster/repository`` tag and origin the UI needs: the job's page lists it, the timeline
-    shows it, Re-execute works. The run is then executed in THIS process (``execute_run``: what a
-    run worker does with it), or with ``launch=True`` launched by the instance's run launcher into a
-    run worker process of its own, as the daemon's run queue does (slower: each worker imports the
-    code location and the libraries again).
-    """
-
-    def __init__(self, instance, *, workspace_file: Path = WORKSPACE_FILE, location: str = LOCATION, launch: bool = False):
-        self.instance = instance
-        self.workspace_file = workspace_file
-        self.location = location
-        self.launch = launch
-        self._context = None
-        self._loader = None
-
-    def open(self) -> DemoPlatform:
-        """Start the location's code server (a subprocess, as `dagster dev` does) and load the definitions."""
-        from dagster._core.workspace.context import WorkspaceProcessContext
-        from dagster._core.workspace.load_target import WorkspaceFileTarget
-
-        # The code server's own notices (its start, beta warnings at import) are not the user's.
-        self._context = WorkspaceProcessContext(
-            self.instance, WorkspaceFileTarget(paths=[str(self.workspace_file)]), code_server_log_level="CRITICAL"
-        )
-        request = self._context.create_request_context()
-        error = request.get_code_location_error(self.location)
-        if error is not None:
-            raise DemoError(f"the code location {self.location} of {self.workspace_file} did not load:\n{error.to_string()}")
-        self.request_context = request
-        self.code_location = request.get_code_location(self.location)
-        (self.repository,) = self.code_location.get_repositories().values()
-
-        from claims_platform.definitions import defs
-
-        self.defs = defs
-        self._loader = defs.get_asset_value_loader(self.instance)
-        self._loader.__enter__()
-        return self
-
-    def close(self) -> None:
-        if self._loader is not None:
-            self._loader.__exit__(None, None, None)
-            self._loader = None
-        if self._context is not None:
-            self._context.__exit__(None, None, None)
-            self._context = None
-
-    def __enter__(self) -> DemoPlatform:
-        try:
-            return self.open()
-        except BaseException:
-            self.close()  # the code server, if it started
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    # -- runs -------------------------------------------------------------------------------------
-
-    def run(self, job_name: str, request, *, sensor_name: str | None = None):
-        """Create a run of ``job_name`` for ``request`` (a ``dg.RunRequest``) in the code location, execute
-        it, and return the finished ``DagsterRun``; raises :class:`DemoError` when it did not succeed.
-
-        ``sensor_name``: the sensor that asked for it; the run is tagged with it and the request's run
-        key, as the daemon tags a sensor's runs (so the daemon will not ask for it again).
-        """
-        from dagster import DagsterRunStatus
-        from dagster._core.definitions.selector import JobSubsetSelector
-        from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
-
-        if request.partition_key is not None and not request.has_resolved_partition():
-            request = request.with_resolved_tags_and_config(self._job_def(job_name), [], self.instance)
-        selection = frozenset(request.asset_selection) if request.asset_selection else None
-        remote_job = self.code_location.get_job(
-            JobSubsetSelector(
-                location_name=self.location,
-                repository_name=self.repository.name,
-                job_name=job_name,
-                op_selection=None,
-                asset_selection=selection,
-            )
-        )
-        run_config = {**RUN_CONSOLE, **(request.run_config or {})}
-        plan = self.code_location.get_execution_plan(
-            remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=self.instance
-        )
-        tags = {**(remote_job.run_tags or {}), **DEMO_TAGS, **request.tags}
-        if sensor_name:
-            tags[SENSOR_NAME_TAG] = sensor_name
-        if sensor_name and request.run_key:
-            tags[RUN_KEY_TAG] = request.run_key
-        with _one_planned_event_per_asset():
-            run = self.instance.create_run(
-                job_name=job_name,
-                run_id=None,
-                run_config=run_config,
-                status=DagsterRunStatus.NOT_STARTED,
-                tags=tags,
-                root_run_id=None,
-                parent_run_id=None,
-                step_keys_to_execute=None,
-                execution_plan_snapshot=plan.execution_plan_snapshot,
-                job_snapshot=remote_job.job_snapshot,
-                parent_job_snapshot=remote_job.parent_job_snapshot,
-                asset_selection=selection,
-                asset_check_selection=None,
-                resolved_op_selection=None,
-                op_selection=None,
-                remote_job_origin=remote_job.get_remote_origin(),
-                job_code_origin=remote_job.get_python_origin(),
-                asset_graph=self.repository.asset_graph,
-            )
-        finished = self._launch(run) if self.launch else self._execute(run)
-        if finished.status != DagsterRunStatus.SUCCESS:
-            raise DemoError(self._failure(finished))
-        return finished
-
-    def _job_def(self, job_name: str):
-        if job_name == "__ASSET_JOB":
-            return self.defs.resolve_implicit_global_asset_job_def()
-        return self.defs.resolve_job_def(job_name)
-
-    def _execute(self, run):
-        from dagster._core.execution.api import execute_run
-        from dagster._utils.hosted_user_process import recon_job_from_origin
-
-        # What `dagster api execute_run` does in a run worker: the job rebuilt from the run's code origin.
-        execute_run(recon_job_from_origin(run.job_code_origin), run, self.instance)
-        return self.instance.get_run_by_id(run.run_id)
-
-    def _launch(self, run):
-        self.instance.launch_run(run.run_id, self.request_context)
-        while True:
-            current = self.instance.get_run_by_id(run.run_id)
-            if current.is_finished:
-                return current
-            time.sleep(0.5)
-
-    def _failure(self, run) -> str:
-        from dagster import DagsterEventType
-
-        errors = [
-            f"  {entry.step_key}: {entry.dagster_event.step_failure_data.error.message.strip().splitlines()[0]}"
-            for entry in self.instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE)
-            if entry.dagster_event.step_failure_data.error
-        ]
-        return "\n".join(
-            [f"run {run.run_id} of {run.job_name} ended {run.status.value}", *errors,
-             f"its log: make dev, then http://127.0.0.1:3000/runs/{run.run_id}"]
-        )
-
-    # -- what the runs recorded -------------------------------------------------------------------
-
-    def materialized(self, run, asset: str) -> dict[str, dict[str, Any]]:
-        """Partition key -> metadata of each materialization of ``asset`` in ``run`` (what the UI shows)."""
-        from dagster import AssetKey, DagsterEventType
-
-        out = {}
-        for entry in self.instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
-            materialization = entry.asset_materialization
-            if materialization is not None and materialization.asset_key == AssetKey(asset):
-                out[materialization.partition] = {k: v.value for k, v in materialization.metadata.items()}
-        return out
-
-    def stored(self, asset: str, partition_key: str):
-        """The stored value of one partition of ``asset``, read through its IO manager."""
-        from dagster import AssetKey
-
-        # The loader logs each load at DEBUG on a console logger of its own (a run logs to its event log).
-        with _muted():
-            return self._loader.load_asset_value(AssetKey(asset), partition_key=partition_key)
-
-    # -- sensors ----------------------------------------------------------------------------------
-
-    def tick(self, sensor_def, resources: dict | None = None):
-        """Evaluate a sensor once as the daemon would, from its cursor in the instance; keep its new cursor
-        there, so the daemon's next tick goes on from it. Returns the evaluation (run requests, skip message)."""
-        from dagster import build_sensor_context
-
-        remote = self.repository.get_sensor(sensor_def.name)
-        state = self.instance.get_instigator_state(remote.get_remote_origin_id(), remote.selector_id)
-        cursor = state.instigator_data.cursor if state is not None and state.instigator_data is not None else None
-        context = build_sensor_context(
-            instance=self.instance, cursor=cursor, sensor_name=sensor_def.name, resources=resources, definitions=self.defs
-        )
-        # The daemon keeps a tick's log with the tick; here it would interleave with the progress lines
-        # (an alert it sends is in the summary, and at the webhook when one is configured).
-        with _muted():
-            result = sensor_def.evaluate_tick(context)
-        if result.cursor != cursor:
-            self._store_cursor(remote, state, result.cursor)
-        return result
-
-    def _store_cursor(self, remote, state, cursor: str | None) -> None:
-        """What `dagster sensor cursor --set` does, but a sensor without state stays DECLARED_IN_CODE (running
-        by default) as the daemon itself records it on its first tick."""
-        from dagster._core.scheduler.instigation import (
-            InstigatorState,
-            InstigatorStatus,
-            InstigatorType,
-            SensorInstigatorData,
-        )
-        from dagster._time import get_current_timestamp
-
-        if state is None:
-            self.instance.add_instigator_state(
-                InstigatorState(
-                    remote.get_remote_origin(),
-                    InstigatorType.SENSOR,
-                    InstigatorStatus.DECLARED_IN_CODE,
-                    SensorInstigatorData(
-                        min_interval=remote.min_interval_seconds,
-                        cursor=cursor,
-                        last_sensor_start_timestamp=get_current_timestamp(),
-                        sensor_type=remote.sensor_type,
-                    ),
-                )
-            )
-        else:
-            self.instance.update_instigator_state(state.with_data(state.instigator_data._replace(cursor=cursor)))
-
-
-@contextmanager
-def _one_planned_event_per_asset() -> Iterator[None]:
-    """Meanwhile, a run over a partition range records ONE "materialization planned" event per asset.
-
-    By default Dagster records one per partition (the demo's backfills planned ~900, each its own
-    ~20 ms write to the SQLite event log), so that a failed run marks each partition failed.
-    ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is Dagster's opt-in to one event carrying the
-    range: a failed demo run stops the demo with its error, but its partitions would show as missing
-    rather than failed. Only the demo's own runs: the daemon's runs (``make dev``, production) keep
-    Dagster's default.
-    """
-    name = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
-    before = os.environ.get(name)
-    os.environ[name] = "true"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = before
-
-
-@contextmanager
-def _muted() -> Iterator[None]:
-    """No log record below ERROR from any logger meanwhile (Dagster's console loggers included)."""
-    logging.disable(logging.WARNING)
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)
-
-
-def range_request(first: str, last: str, **kwargs):
-    """A run request for partitions ``first``..``last`` as ONE run (what a single-run backfill makes)."""
-    from dagster import RunRequest
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **kwargs.pop("tags", {})}
-    return RunRequest(tags=tags, **kwargs)
 
 
 def _clip(text: str, width: int = 110) -> str:
@@ -526,7 +160,7 @@ def main(months: int = DEMO_MONTHS, today: date | None = None, seed: int = setti
     """Run the demo; returns a process exit code."""
     try:
         return _demo(months, today or date.today(), seed, launch)
-    except DemoError as error:
+    except (DemoError, PlatformRunError) as error:
         print(f"claims_platform demo: {redact_url(str(error))}", file=sys.stderr)
         return 1
 
@@ -537,13 +171,14 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
     from dagster import RunRequest
 
     quiet_output()
-    load_env_file()
-    instance = _instance()
+    env_file = project_env.env_file()
+    project_env.load_env_file(env_file)
+    instance = open_instance()
     target = target_first_day(today, months)
     window = demo_window(today, months, history_start(instance))
     # The demo's processes, and `make dev` after it (.env), start the partitions on the demo's first day.
     settings.use_first_day(window.first_day)
-    set_env_line(ENV_FILE, settings.ENV_FIRST_DAY, window.first_day.isoformat())
+    project_env.set_env_line(env_file, settings.ENV_FIRST_DAY, window.first_day.isoformat())
     extra = (target.year - window.first_day.year) * 12 + target.month - window.first_day.month
     kept = (
         f"; kept from the instance's earlier days, {extra} month(s) more than asked "
@@ -551,7 +186,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         if extra > 0
         else ""
     )
-    _log(f"first day {window.first_day} ({settings.ENV_FIRST_DAY} in {ENV_FILE}, which `make dev` reads){kept}")
+    _log(f"first day {window.first_day} ({settings.ENV_FIRST_DAY} in {env_file}, which `make dev` reads){kept}")
 
     from claims_platform.months import add_months
     from claims_platform.source.scenarios import get_scenario
@@ -566,7 +201,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         f"[1/5] simulating {window.days} days {window.first_day}..{window.last_day} into {redact_url(warehouse.url)} "
         f"({DRIFT_SCENARIO} from {drift_from}); loading the code location {LOCATION} of {WORKSPACE_FILE.name}"
     )
-    platform = DemoPlatform(instance, launch=launch)
+    platform = LocalPlatform(instance, tags=DEMO_TAGS, launch=launch)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             # The code server starts (a process of its own) while this one simulates.
@@ -588,7 +223,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         decisions = []
         if mlflow_store is not None:
             mlflow_store.wait()
-        _quiet_mlflow()
+        quiet_mlflow()
         for i, month in enumerate(months_to_decide, start=1):
             platform.run(
                 "monthly_training",
@@ -638,7 +273,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
     lines = [
         "",
         f"claims_platform demo — done in {elapsed:.0f} s",
-        f"  first day     {window.first_day} (the partitions start there: {settings.ENV_FIRST_DAY} in {ENV_FILE})",
+        f"  first day     {window.first_day} (the partitions start there: {settings.ENV_FIRST_DAY} in {env_file})",
         f"  warehouse     {redact_url(warehouse.url)}",
         f"  simulated     {window.days} days, {simulated:,} applications",
         f"  ingested      {valid:,} valid, {rejected:,} rejected ({first}..{last}, one run)",
@@ -682,7 +317,7 @@ def _key(name: str):
     return AssetKey(name)
 
 
-def _performance_tick(platform: DemoPlatform, months: list[str]) -> dict[str, dict]:
+def _performance_tick(platform: LocalPlatform, months: list[str]) -> dict[str, dict]:
     """Tick `model_performance_sensor` once and run what it requests: the months whose outcomes are known.
 
     Returns the measurement of each of ``months`` the instance holds, also those an earlier run of the
@@ -710,7 +345,7 @@ def _performance_lines(measured: dict[str, dict]) -> list[str]:
     return lines
 
 
-def _monitoring_tick(platform: DemoPlatform) -> tuple[list, list, str | None]:
+def _monitoring_tick(platform: LocalPlatform) -> tuple[list, list, str | None]:
     """Tick the monitoring sensor once, as the daemon would, and run the retrains it requests."""
     from dagster import RunRequest
 

@@ -1,6 +1,6 @@
 """`make dev`: the Dagster UI and the MLflow UI together, on loopback, stopped together.
 
-    python -m claims_platform.dev [--host 127.0.0.1] [--dagster-port 3000] [--mlflow-port 5000]
+    python -m claims_platform.cli.dev [--host 127.0.0.1] [--dagster-port 3000] [--mlflow-port 5000]
 
 Starts ``dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml`` (webserver and daemon, on the instance of
 ``DAGSTER_HOME``, the repo root by default as in the Makefile) and ``mlflow server`` on the SAME
@@ -9,8 +9,8 @@ SQLite under ``.local/`` unless ``MLFLOW_TRACKING_URI`` says otherwise), with th
 of the embedded defaults, so runs, models and their files all show. When ``MLFLOW_TRACKING_URI``
 is a tracking server, that server is the MLflow UI and only Dagster is started.
 
-The repo's ``.env`` is read first, over the environment, as ``dagster dev`` reads it: both servers
-see the same settings, so MLflow serves the store the code location tracks to. The Dagster side gets
+The working directory's ``.env`` (the repo's, under `make`) is read first, over the environment, as
+``dagster dev`` reads it there (both are started in that directory): both servers see the same settings, so MLflow serves the store the code location tracks to. The Dagster side gets
 ``CLAIMS_MLFLOW_UI_URL`` and ``CLAIMS_DAGSTER_UI_URL`` pointing at what this serves (unless they
 are set), so metadata links and MLflow's links back match the ports.
 
@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from claims_platform import links, settings
+from claims_platform import links, project_env, settings
 
 GRACE_SECONDS = 30.0  # dagster dev waits up to 10 s for each of its webserver and daemon
 POLL_SECONDS = 0.2
@@ -70,14 +70,6 @@ def _prepare_local_store(tracking_uri: str) -> None:
     """The folder of a SQLite tracking store must exist before the server creates the database in it."""
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-
-
-def dotenv_settings(folder: Path = settings.REPO_ROOT) -> dict[str, str]:
-    """The variables of ``folder/.env``, as ``dagster dev`` loads them there (and lets them win over the environment)."""
-    from dotenv import dotenv_values  # python-dotenv: what Dagster reads .env with
-
-    path = folder / ".env"
-    return {k: v for k, v in dotenv_values(path).items() if v is not None} if path.exists() else {}
 
 
 def commands(host: str, dagster_port: int, mlflow_port: int, environ: Mapping[str, str]) -> tuple[dict[str, list[str]], dict[str, str]]:
@@ -149,7 +141,7 @@ def run(started: Mapping[str, Sequence[str]], env: Mapping[str, str]) -> int:
     try:
         for name, command in started.items():
             processes[name] = subprocess.Popen(
-                list(command), env=dict(env), cwd=settings.REPO_ROOT, start_new_session=True
+                list(command), env=dict(env), start_new_session=True
             )
             print(f"dev: started {name} (pid {processes[name].pid}): {' '.join(command)}", flush=True)
         died = None
@@ -175,13 +167,13 @@ def run(started: Mapping[str, Sequence[str]], env: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m claims_platform.dev", description="The Dagster UI and the MLflow UI together (Ctrl-C stops both)."
+        prog="python -m claims_platform.cli.dev", description="The Dagster UI and the MLflow UI together (Ctrl-C stops both)."
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface both servers listen on (default: loopback)")
     parser.add_argument("--dagster-port", type=int, default=links.DEFAULT_DAGSTER_PORT)
     parser.add_argument("--mlflow-port", type=int, default=links.DEFAULT_MLFLOW_PORT)
     args = parser.parse_args(argv)
-    os.environ.update(dotenv_settings())  # before the defaults are resolved: CLAIMS_HOME may be in .env
+    project_env.load_env_file()  # before the defaults are resolved: CLAIMS_HOME may be in .env
     started, env = commands(args.host, args.dagster_port, args.mlflow_port, os.environ)
     mlflow_ui = env.get(links.ENV_MLFLOW_UI_URL) or links.mlflow_ui_url(env.get(settings.ENV_MLFLOW_TRACKING_URI))
     print(
