@@ -225,9 +225,11 @@ class Steps:
             m = candidate["holdout_metrics"]
             interval = f" (95% {m['kappa_low']:.3f}–{m['kappa_high']:.3f})" if "kappa_low" in m else ""
             reused = ", reused" if candidate.get("reused") else ""
+            failed = candidate.get("gate", {}).get("failures") or []
             quality = (
                 f"v{candidate['version']}{reused}: holdout {candidate['holdout_month']} kappa {m['kappa']:.3f}{interval}, "
-                f"AUC {m['roc_auc']:.3f}, Brier {m['brier']:.4f}"
+                f"AUC {m['roc_auc']:.3f}, Brier {m['brier']:.4f}, ECE {m['ece']:.4f}"
+                + (f"; failed the quality gate: {'; '.join(failed)}" if failed else "")
             )
         comparison = decision.get("comparison")
         versus = (

@@ -12,7 +12,8 @@ A registered model is self-contained. Its files (under the model's ``artifacts/`
   (no ids, dates or outcomes), so the reference travels with the model and is the same wherever it
   is read (:func:`claims_platform.models.loading.load_reference`).
 
-Beside them MLflow keeps ``pyfunc.py`` (the wrapper, under ``code/``), the typed signature, the
+Beside them MLflow keeps ``pyfunc.py`` (the wrapper, under ``code/``), the signature (every feature as
+text, so that the model's contract, not MLflow's cast, judges each value: :func:`model_signature`), the
 synthetic input example and the pinned requirements. ``mlflow.pyfunc.load_model`` works in any process
 with MLflow, LightGBM and pandas, whether or not it can import ``claims_platform``.
 """
@@ -31,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, DataType, Schema
@@ -53,30 +53,19 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in RUNTIME_PACKAGES]
 
 
-def column_type(rules: Mapping[str, Any]) -> DataType:
-    """The MLflow type of one feature from its contract.
-
-    Categories are strings; required integer columns ``long``; nullable integer columns ``double``
-    (a null makes pandas store the column as float64, and MLflow refuses float64 → long). MLflow
-    does accept int64 input for a ``double`` column when it holds only 0 and 1 — exactly what the
-    nullable integer columns of the contract hold — and floats are ``double``.
-    """
-    if rules["kind"] == "category":
-        return DataType.string
-    if rules["kind"] == "int" and not rules["nullable"]:
-        return DataType.long
-    return DataType.double
-
-
 def model_signature(spec: Mapping[str, Any]) -> ModelSignature:
-    """Inputs: the spec's feature columns, typed from the contract; output: ``claim_probability`` (double).
+    """Inputs: the spec's feature columns, each declared as TEXT; output: ``claim_probability`` (double).
 
-    MLflow refuses a batch lacking a feature column or holding a value it cannot convert (text in a
-    number column, a null in a ``long`` one) and drops columns the model does not use (an index,
-    ids, labels) with a warning; the model's own contract check refuses the rest.
+    Why text: MLflow casts every value to the signature's type BEFORE the model runs, and decides on its
+    own: a ``long`` column refuses a null or a word with MLflow's error (no row named), over JSON
+    truncates 40.5 to 40 and scores it, and CSV is parsed with the signature's dtypes. Declared as text,
+    every value reaches the model as sent (a number, a numeral as text, a word, a null) and the model's
+    own contract judges it (:func:`runtime.check_contract`): HTTP 400 naming row, column and rule.
+    The types, ranges and levels are the contract's, shipped in ``feature_spec.json``. MLflow refuses a
+    batch lacking a feature column (naming it) and drops columns the model does not use (an index, ids,
+    labels), logging their names.
     """
-    contract = spec["contract"]
-    inputs = Schema([ColSpec(column_type(contract[name]), name) for name in spec["features"]])
+    inputs = Schema([ColSpec(DataType.string, name) for name in spec["features"]])
     return ModelSignature(
         inputs=inputs, outputs=Schema([ColSpec(DataType.double, runtime.PROBABILITY_COLUMN)])
     )
@@ -96,20 +85,25 @@ def _example_values(rules: Mapping[str, Any]) -> tuple[Any, Any]:
     return first, (None if rules["nullable"] else second)
 
 
+def _as_text(value: Any) -> str | None:
+    """A value as a client sends it in CSV: whole numbers without a decimal point, floats exactly (repr)."""
+    if value is None or isinstance(value, str):
+        return value
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
 def input_example(spec: Mapping[str, Any]) -> pd.DataFrame:
-    """Two SYNTHETIC rows built from the contract, typed as the signature: no applicant's data.
+    """Two SYNTHETIC rows built from the contract, as the signature takes them (text): no applicant's data.
 
     Row 0 holds mid-range values and first levels; row 1 other valid values, last levels and a null
     in every nullable column.
     """
     contract = spec["contract"]
-    columns: dict[str, pd.Series] = {}
-    for name in spec["features"]:
-        dtype = {DataType.long: np.int64, DataType.double: np.float64, DataType.string: object}[
-            column_type(contract[name])
-        ]
-        values = [np.nan if v is None and dtype is np.float64 else v for v in _example_values(contract[name])]
-        columns[name] = pd.Series(values, dtype=dtype)
+    columns = {
+        name: pd.Series([_as_text(v) for v in _example_values(contract[name])], dtype=object) for name in spec["features"]
+    }
     return pd.DataFrame(columns)
 
 

@@ -25,6 +25,7 @@ registered model share one code path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,7 +102,12 @@ def _range_text(low: float | None, high: float | None) -> str:
 
 
 def _as_numbers(values: pd.Series) -> np.ndarray:
-    """Each value as float64; NaN where it is null or not a real number (text, booleans, objects)."""
+    """Each value as float64; NaN where it is null or not a real number (words, booleans, objects).
+
+    A numeral written as text ("40", "-1.25e-3") is its number: over HTTP every CSV value arrives as
+    text (the registered signature declares every feature as text so that MLflow passes each value to
+    this contract unchanged), and Python's ``float`` reads a number's shortest repr back exactly.
+    """
     if values.dtype.kind in "iuf":
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
     out = np.full(len(values), np.nan)
@@ -110,6 +116,9 @@ def _as_numbers(values: pd.Series) -> np.ndarray:
     for i, value in enumerate(values.to_numpy(dtype=object)):
         if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
             out[i] = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):  # a word stays NaN: not a number
+                out[i] = float(value)
     return out
 
 

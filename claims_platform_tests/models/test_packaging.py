@@ -160,7 +160,7 @@ def test_champion_loads_and_predicts_without_claims_platform(trained, registered
         import mlflow, pandas as pd
         mlflow.set_tracking_uri({registered.uri!r})
         model = mlflow.pyfunc.load_model("models:/{MODEL_NAME}@champion")
-        p = model.predict(pd.read_parquet("rows.parquet"))
+        p = model.predict(pd.read_parquet("rows.parquet").astype(object))
         json.dump({{"p": [float(v) for v in p], "metadata": model.metadata.metadata}}, open("out.json", "w"))
         """
     )
@@ -189,8 +189,8 @@ def test_each_version_runs_its_own_shipped_code_where_claims_platform_is_install
     # The older code first, then the current code: neither loader reuses the other's module.
     halved = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{second}")
     current = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{first}")
-    np.testing.assert_allclose(halved.predict(rows), 0.5 * expected, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(current.predict(rows), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(halved.predict(rows.astype(object)), 0.5 * expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(current.predict(rows.astype(object)), expected, rtol=0, atol=1e-12)
 
     scorers = {v: loading.load_scorer_cached(registered.artifact_uri[v]) for v in (second, first)}
     np.testing.assert_allclose(scorers[second].predict(rows), 0.5 * expected, rtol=0, atol=1e-12)
@@ -207,9 +207,21 @@ def test_each_version_runs_its_own_shipped_code_where_claims_platform_is_install
     assert type(halved.unwrap_python_model().scorer) is type(scorers[second])
 
 
+def test_in_process_the_signature_takes_values_as_sent_not_typed_columns(registered, rows, trained):
+    # The signature declares every feature as text (so MLflow's cast never decides before the contract):
+    # MLflow refuses a typed int64 column itself; the same rows as objects, or as text, score exactly.
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    with pytest.raises(MlflowException, match="Incompatible input types for column"):
+        model.predict(rows)
+    expected = trained.predict_proba(rows)
+    np.testing.assert_array_equal(model.predict(rows.astype(object)).to_numpy(), expected)
+    as_text = rows.astype(object).map(lambda v: None if pd.isna(v) else repr(v) if isinstance(v, float) else str(v))
+    np.testing.assert_array_equal(model.predict(as_text).to_numpy(), expected)
+
+
 def test_the_model_refuses_rows_that_break_its_contract(registered, rows):
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
-    bad = rows.head(4).copy()
+    bad = rows.head(4).copy().astype(object)
     bad.loc[1, "location"] = "ZZ"
     bad.loc[3, "age"] = 200
     with pytest.raises(MlflowException) as raised:

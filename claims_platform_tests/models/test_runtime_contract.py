@@ -67,7 +67,7 @@ def test_valid_rows_pass(valid_rows):
         ("income", -1, runtime.RULE_RANGE, "value -1 is out of range 0..250000"),
         ("financial_hist_1", np.inf, runtime.RULE_RANGE, "value inf is out of range -100..100"),
         ("age", "forty", runtime.RULE_NUMBER, "value 'forty' is not a number"),
-        ("financial_hist_2", "1.5", runtime.RULE_NUMBER, "value '1.5' is not a number"),
+        ("financial_hist_2", "1.5 %", runtime.RULE_NUMBER, "value '1.5 %' is not a number"),
         ("gender", True, runtime.RULE_NUMBER, "value True is not a number"),
         ("age", 40.5, runtime.RULE_WHOLE, "value 40.5 is not a whole number"),
         ("gender", 2, runtime.RULE_LEVELS, "value 2 is not one of the levels 0, 1"),
@@ -120,16 +120,34 @@ def test_scorer_checks_the_contract_only_when_asked(trained, valid_rows):
     np.testing.assert_array_equal(scorer.predict(valid_rows, check=True), trained.predict_proba(valid_rows))
 
 
-def test_signature_is_typed_from_the_contract():
+def test_signature_declares_every_feature_as_text_so_the_contract_judges_each_value():
     signature = packaging.model_signature(SPEC)
     types = dict(zip(signature.inputs.input_names(), signature.inputs.input_types(), strict=True))
     assert list(types) == SPEC["features"]
-    assert types["age"] == types["bmi"] == types["gender"] == DataType.long  # required ints
-    assert types["family_history_3"] == types["employment_type"] == DataType.double  # nullable 0/1
-    assert types["financial_hist_1"] == DataType.double
-    assert types["location"] == types["product_var_3"] == DataType.string
+    # MLflow's cast would decide first otherwise: a long column refuses a null with MLflow's error and
+    # truncates 40.5 to 40 over JSON; as text, every value reaches the contract as it was sent.
+    assert set(types.values()) == {DataType.string}
+    assert all(spec.required for spec in signature.inputs.inputs)  # a missing column is still refused by name
     assert signature.outputs.input_names() == [runtime.PROBABILITY_COLUMN]
     assert signature.outputs.input_types() == [DataType.double]
+    sent = pd.DataFrame({name: pd.Series([None], dtype=object) for name in SPEC["features"]})
+    sent.loc[0, ["age", "income"]] = [40.5, "forty"]
+    enforced = _enforce_schema(sent, signature.inputs)
+    assert enforced.loc[0, "age"] == 40.5 and enforced.loc[0, "income"] == "forty"  # untouched by MLflow
+    rules = {(v.column, v.rule) for v in runtime.check_contract(enforced, SPEC)}
+    assert {("age", runtime.RULE_WHOLE), ("income", runtime.RULE_NUMBER), ("location", runtime.RULE_REQUIRED)} <= rules
+
+
+def test_numerals_as_text_are_their_numbers_and_words_are_not():
+    rows = pd.DataFrame({"age": ["40", " 41 ", "40.5", "forty", "", "1e2", None]}, dtype=object)
+    found = {v.row: (v.rule, v.value) for v in runtime.check_contract(rows, {"features": ["age"], "contract": {"age": SPEC["contract"]["age"]}})}
+    assert found == {
+        2: (runtime.RULE_WHOLE, "40.5"),
+        3: (runtime.RULE_NUMBER, "forty"),
+        4: (runtime.RULE_NUMBER, ""),
+        5: (runtime.RULE_RANGE, "1e2"),
+        6: (runtime.RULE_REQUIRED, None),
+    }
 
 
 def test_synthetic_example_satisfies_the_contract_and_the_signature(window):
@@ -139,11 +157,11 @@ def test_synthetic_example_satisfies_the_contract_and_the_signature(window):
     # A null in every nullable column, so the example shows callers how a missing value is sent.
     nullable = [name for name, rules in SPEC["contract"].items() if rules["nullable"]]
     assert example.loc[1, nullable].isna().all() and example.loc[0].notna().all()
-    # MLflow accepts it unchanged: every column already has the signature's type.
+    # MLflow accepts it unchanged: every value is text, as the signature declares.
     enforced = _enforce_schema(example, packaging.model_signature(SPEC).inputs)
     pd.testing.assert_frame_equal(enforced, example)
-    # Nothing in it comes from an applicant.
-    shared = example[SPEC["features"]].merge(window[SPEC["features"]], how="inner")
+    # Nothing in it comes from an applicant (compared as text, as it is sent).
+    shared = window[SPEC["features"]].astype(str).merge(example.astype(str), how="inner")
     assert shared.empty
 
 

@@ -6,7 +6,6 @@ The server runs the registered version as any MLflow user would serve it (a sepa
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -122,60 +121,91 @@ def _probabilities(response: requests.Response) -> np.ndarray:
     return np.asarray([row["claim_probability"] for row in response.json()["predictions"]])
 
 
-def test_dataframe_split_json_scores_like_the_trained_model(served, trained, export_rows):
+def test_dataframe_split_json_scores_exactly_like_the_trained_model(served, trained, export_rows):
     p = _probabilities(_invoke(served, _split_json(export_rows), "application/json"))
-    np.testing.assert_allclose(p, trained.predict_proba(export_rows), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(p, trained.predict_proba(export_rows))
 
 
-def test_csv_in_the_export_format_scores_like_the_trained_model(served, trained, export_rows):
+def test_csv_in_the_export_format_scores_exactly_like_the_trained_model(served, trained, export_rows):
     csv = export_rows.to_csv()  # an unnamed index column first, as the seed's export
     assert csv.startswith(",claim_status,age,")
     p = _probabilities(_invoke(served, csv, "text/csv"))
-    # The server parses the text as pandas does by default; score the very same values.
-    np.testing.assert_allclose(p, trained.predict_proba(pd.read_csv(io.StringIO(csv))), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(p, trained.predict_proba(export_rows), rtol=0, atol=1e-9)
+    # Every value travels as text and is read back exactly (floats are written as their repr).
+    np.testing.assert_array_equal(p, trained.predict_proba(export_rows))
 
 
-# (column, value, what the 400 message must say). Rows the model's own check refuses are named by
-# row; a value MLflow cannot even convert to the signature's type is refused before the model runs,
-# by column.
+# (column, value, what the 400 message must say): every bad value is refused by the model's own contract,
+# named by row, column and rule — over JSON and over CSV alike. The signature declares every feature as
+# text, so MLflow's cast never decides first (a null or a word in a ``long`` column was MLflow's error,
+# with no row; over JSON 40.5 was truncated to 40 and scored).
 BAD_VALUES = [
     ("location", "ZZ", "row 2, column 'location': value 'ZZ' is not one of the levels A..Z"),
     ("location", None, "row 2, column 'location': value is null, but the column is required (not nullable)"),
     ("age", 200, "row 2, column 'age': value 200 is out of range 17..95"),
     ("gender", 2, "row 2, column 'gender': value 2 is not one of the levels 0, 1"),
     ("location", 7, "row 2, column 'location': value 7 is not one of the levels A..Z"),
-    ("age", None, "column age"),
-    ("age", "forty", "column age"),
-    ("financial_hist_1", "high", "column financial_hist_1"),
+    ("age", None, "row 2, column 'age': value is null, but the column is required (not nullable)"),
+    ("age", "forty", "row 2, column 'age': value 'forty' is not a number"),
+    ("age", 40.5, "row 2, column 'age': value 40.5 is not a whole number"),
+    ("financial_hist_1", "high", "row 2, column 'financial_hist_1': value 'high' is not a number"),
 ]
 
 
-@pytest.mark.parametrize(("column", "value", "expected"), BAD_VALUES)
-def test_a_row_that_breaks_the_contract_gets_400_naming_it(served, export_rows, column, value, expected):
-    bad = export_rows.head(4).astype(object)
-    bad.at[2, column] = value
-    response = _invoke(served, _split_json(bad), "application/json")
+def _refused(response: requests.Response) -> str:
     assert response.status_code == 400, response.text[-2000:]
     body = response.json()
     assert body["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
-    assert expected in body["message"], body["message"][-2000:]
     assert "predictions" not in body
+    return body["message"]
 
 
-def test_a_csv_row_that_breaks_the_contract_gets_400(served, export_rows):
+@pytest.mark.parametrize(("column", "value", "expected"), BAD_VALUES)
+def test_a_json_row_that_breaks_the_contract_gets_400_naming_it(served, export_rows, column, value, expected):
+    bad = export_rows.head(4).astype(object)
+    bad.at[2, column] = value
+    message = _refused(_invoke(served, _split_json(bad), "application/json"))
+    assert expected in message, message[-2000:]
+
+
+# In CSV every value is text: what the message quotes is the text sent.
+CSV_EXPECTED = {
+    ("age", 200): "row 2, column 'age': value '200' is out of range 17..95",
+    ("gender", 2): "row 2, column 'gender': value '2' is not one of the levels 0, 1",
+    ("location", 7): "row 2, column 'location': value '7' is not one of the levels A..Z",
+    ("age", 40.5): "row 2, column 'age': value '40.5' is not a whole number",
+}
+
+
+@pytest.mark.parametrize(("column", "value", "expected"), BAD_VALUES)
+def test_a_csv_row_that_breaks_the_contract_gets_400_naming_it(served, export_rows, column, value, expected):
+    bad = export_rows.head(4).astype(object)
+    bad.at[2, column] = value
+    message = _refused(_invoke(served, bad.to_csv(), "text/csv"))
+    assert CSV_EXPECTED.get((column, value), expected) in message, message[-2000:]
+
+
+def test_every_bad_row_of_a_request_is_listed(served, export_rows):
     bad = export_rows.head(4).astype(object)
     bad.at[1, "location"] = "ZZ"
     bad.at[3, "age"] = 16  # the seed's rescaling reaches 17, never 16
-    response = _invoke(served, bad.to_csv(), "text/csv")
-    assert response.status_code == 400, response.text[-2000:]
-    message = response.json()["message"]
-    assert "row 1, column 'location': value 'ZZ' is not one of the levels A..Z" in message
-    assert "row 3, column 'age': value 16 is out of range 17..95" in message
-    # A blank or text in a required integer column fails MLflow's CSV parsing (pandas, with the
-    # signature's int64): refused (400), but the message is pandas' and gives the column's position.
-    for value in (None, "forty"):
-        bad = export_rows.head(4).astype(object)
-        bad.at[2, "age"] = value
-        response = _invoke(served, bad.to_csv(), "text/csv")
-        assert response.status_code == 400 and "predictions" not in response.json()
+    for body, content_type in ((bad.to_csv(), "text/csv"), (_split_json(bad), "application/json")):
+        message = _refused(_invoke(served, body, content_type))
+        assert "row 1, column 'location': value 'ZZ' is not one of the levels A..Z" in message
+        assert "row 3, column 'age'" in message and "is out of range 17..95" in message
+
+
+def test_a_missing_column_gets_400_naming_it(served, export_rows):
+    short = export_rows.head(3).drop(columns=["income"])
+    for body, content_type in ((short.to_csv(), "text/csv"), (_split_json(short), "application/json")):
+        message = _refused(_invoke(served, body, content_type))
+        assert "'income'" in message and "missing" in message, message[-2000:]
+
+
+def test_extra_columns_are_ignored_and_logged_by_name(served, export_rows, trained):
+    # The seed's export carries an index column and claim_status; a client may send ids too. They are not
+    # features: MLflow drops them before the model runs and names them in the server's log.
+    extra = export_rows.head(5).assign(application_id=[f"x:{i}" for i in range(5)])
+    p = _probabilities(_invoke(served, extra.to_csv(), "text/csv"))
+    np.testing.assert_array_equal(p, trained.predict_proba(export_rows.head(5)))
+    log = served.log.read_text(errors="replace")
+    assert "application_id" in log and "claim_status" in log
