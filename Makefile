@@ -37,8 +37,9 @@ dev: install  ## the Dagster UI on http://127.0.0.1:3000 and the MLflow UI on ht
 evidently: install  ## Evidently's UI on http://127.0.0.1:8000: the daily drift snapshots as a time series
 	$(BIN)/evidently ui --workspace "$${CLAIMS_EVIDENTLY_WORKSPACE:-.local/evidently}" --host 127.0.0.1 --port 8000
 
-test: install  ## the whole suite, PostgreSQL and the S3 API server included
-	$(BIN)/pytest -n 2 --dist loadfile -q
+test: install  ## the whole suite: it starts its own PostgreSQL (when none answers) and S3 API server
+	@test -x /usr/bin/chromium || echo "note: the browser test (claims_platform_tests/ui) needs Debian's chromium and is skipped without it: sudo apt-get install chromium"
+	$(BIN)/pytest -n 2 --dist loadfile -q -rs
 
 lint: install
 	$(BIN)/ruff check .

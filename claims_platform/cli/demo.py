@@ -39,6 +39,7 @@ from claims_platform.cli.runs import (
     quiet_output,
     range_request,
 )
+from claims_platform.cli.steps import SCORING_ASSETS, Steps, clip
 from claims_platform.redaction import redact_url
 
 DEMO_TAGS = {"source": "demo"}
@@ -54,9 +55,6 @@ DEMO_TRAINING = {"n_trials": 6, "warm_start_trials": 2, "tuning_rows": 30_000}
 # The drift scenario of the demo: incomes 35% higher in the window's last days.
 DRIFT_SCENARIO = "income_shift"
 DRIFT_DAYS = 10
-# What the demo's scoring backfill materializes of `nightly_scoring`: everything but the ingestion,
-# which the demo's first backfill did for the same days.
-SCORING_ASSETS = ("application_scores", "applications_drift", "reserve_forecast")
 
 
 class DemoError(Exception):
@@ -137,23 +135,9 @@ def _create_mlflow_store():
     return subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _clip(text: str, width: int = 110) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _short(decision: dict) -> str:
     champion = decision["champion"]
     return f"{decision['outcome']}" + (f" (v{champion['version']})" if champion else "")
-
-
-def _holdout_line(model: dict, decision: dict) -> list[str]:
-    if model.get("status") != "trained":
-        return [f"  candidate     {model.get('failure')}"]
-    metrics, policy = model["holdout_metrics"], decision["policy"]
-    return [
-        f"  holdout {model['holdout_month']}: kappa {metrics['kappa']:.3f} (screen p >= {policy['refer_at']}), "
-        f"AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.4f}, ECE {metrics['ece']:.4f}"
-    ]
 
 
 def main(months: int = DEMO_MONTHS, today: date | None = None, seed: int = settings.DEFAULT_WORLD_SEED, launch: bool = False) -> int:
@@ -231,7 +215,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
             )
             candidate, decision = platform.stored("candidate_model", month), platform.stored("champion_decision", month)
             decisions.append((candidate, decision))
-            _log(f"[3/5] trained and decided {month[:7]} ({i}/{len(months_to_decide)}): {_short(decision)} — {_clip(decision['reason'])}")
+            _log(f"[3/5] trained and decided {month[:7]} ({i}/{len(months_to_decide)}): {_short(decision)} — {clip(decision['reason'], 110)}")
 
         # The first month with a model in force is the one after the first month with a champion.
         first_champion = next((c["training_month"] for _, c in decisions if c["champion"]), None)
@@ -259,12 +243,16 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
         platform.run("drift_reports", report_request(scoring), sensor_name=drift_report_sensor.name)
         performance = _performance_tick(platform, months_to_decide)
+        # The summary's lines for these, as `claims-platform run` prints them (read before the retrain re-decides).
+        steps = Steps(platform, warehouse_url=warehouse.url, progress=_log)
+        decision_lines = [steps.decision_line(month) for month in months_to_decide]
+        performance_lines = [steps.performance_line(month) for month in performance]
         raised, retrains, skipped = _monitoring_tick(platform)
     finally:
         platform.close()
         warehouse.dispose()
 
-    model, decision = decisions[-1]
+    _, decision = decisions[-1]
     champion = decision["champion"]
     currency = str(forecast.get("currency", "GBP"))
     from claims_platform.metadata import money
@@ -277,17 +265,16 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         f"  warehouse     {redact_url(warehouse.url)}",
         f"  simulated     {window.days} days, {simulated:,} applications",
         f"  ingested      {valid:,} valid, {rejected:,} rejected ({first}..{last}, one run)",
-        "  decisions     " + ", ".join(f"{c['training_month']}: {_short(c)}" for _, c in decisions),
+        *decision_lines,
         f"  champion      {decision['model_name']} v{champion['version']} scores {decision['scores_month']}"
         f" — {decision['reason']}",
-        *_holdout_line(model, decision),
         f"  yesterday     {last}: {forecast['accept_count']} accepted, {forecast['refer_count']} referred, "
         f"{forecast['decline_count']} declined",
         f"  reserve       expected claims among accepted {forecast['accepted_expected_claims']:.1f} "
         f"(95% {forecast['accepted_claims_low']}–{forecast['accepted_claims_high']}) → "
         f"{money(forecast['accepted_reserve'], currency)} at {money(forecast['average_claim_cost'], currency)} per claim "
         f"(without filtering: {money(forecast['all_reserve'], currency)})",
-        *_performance_lines(performance),
+        *performance_lines,
         *_drift_lines(drift, raised, retrains, skipped, drift_from),
         f"  storage       {redact_url(settings.default_storage_url())}",
         f"  mlflow        {redact_url(settings.default_mlflow_tracking_uri())}",
@@ -317,10 +304,10 @@ def _key(name: str):
     return AssetKey(name)
 
 
-def _performance_tick(platform: LocalPlatform, months: list[str]) -> dict[str, dict]:
+def _performance_tick(platform: LocalPlatform, months: list[str]) -> list[str]:
     """Tick `model_performance_sensor` once and run what it requests: the months whose outcomes are known.
 
-    Returns the measurement of each of ``months`` the instance holds, also those an earlier run of the
+    Returns which of ``months`` the instance holds a measurement of, also those an earlier run of the
     demo measured (the sensor measures a month once).
     """
     from claims_platform.monitoring.sensors import MODEL_PERFORMANCE, model_performance_sensor
@@ -328,21 +315,7 @@ def _performance_tick(platform: LocalPlatform, months: list[str]) -> dict[str, d
     for request in platform.tick(model_performance_sensor).run_requests or []:
         platform.run("measure_model_performance", request, sensor_name=model_performance_sensor.name)
     measured = set(platform.instance.get_materialized_partitions(MODEL_PERFORMANCE))
-    return {month: platform.stored("model_performance", month) for month in months if month in measured}
-
-
-def _performance_lines(measured: dict[str, dict]) -> list[str]:
-    lines = []
-    for _, summary in sorted(measured.items()):
-        backtest = summary["backtest"]
-        lines.append(
-            f"  measured      {summary['month']} (outcomes known): kappa {summary['realised']['kappa']:.3f} realised vs "
-            f"{summary['estimated']['estimated_kappa']:.3f} estimated; accepted claims {backtest['backtest_actual_claims']} vs "
-            f"{backtest['backtest_expected_claims']:.0f} forecast (ratio {backtest['backtest_actual_to_expected']:.2f}), "
-            f"{backtest['backtest_days_inside']}/{backtest['backtest_days']} days inside their 95% interval — "
-            + ("check passed" if summary["passed"] else "check FAILED: " + "; ".join(summary["failures"]))
-        )
-    return lines
+    return [month for month in months if month in measured]
 
 
 def _monitoring_tick(platform: LocalPlatform) -> tuple[list, list, str | None]:

@@ -32,7 +32,7 @@ from claims_platform.months import add_months
 
 # What a scoring backfill materializes of `nightly_scoring`: the ingestion is its own step.
 SCORING_ASSETS = ("application_scores", "applications_drift", "reserve_forecast")
-WIDTH = 11  # the step's name column in the printed lines
+WIDTH = 14  # the step's name column in the printed lines
 
 
 @dataclass
@@ -72,6 +72,11 @@ def _blocks(keys: Sequence[str], every: Sequence[str]) -> list[tuple[str, str]]:
         else:
             blocks.append([key])
     return [(b[0], b[-1]) for b in blocks]
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, with an ellipsis when cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def days_of_month(month: str, days: Sequence[str]) -> list[str]:
@@ -205,14 +210,15 @@ class Steps:
         outcome.ran = to_run
         if not to_run:
             outcome.lines.append(line("train", f"nothing to train: {_months_text(months)} decided, their windows unchanged since"))
-        outcome.lines += [self._decision_line(month) for month in months]
+        outcome.lines += [self.decision_line(month) for month in months]
         return outcome
 
     def decision(self, month: str) -> dict | None:
         decided = self.latest("champion_decision", [month])
         return self.platform.stored("champion_decision", month) if month in decided else None
 
-    def _decision_line(self, month: str) -> str:
+    def decision_line(self, month: str) -> str:
+        """The month's champion decision and its candidate's holdout kappa (95% interval), AUC, Brier, ECE."""
         decision = self.decision(month)
         if decision is None:
             return line("train", f"{month[:7]}: not decided")
@@ -220,7 +226,7 @@ class Steps:
         champion = decision["champion"]
         outcome = decision["outcome"] + (f" (v{champion['version']})" if champion else "")
         if candidate.get("status") != "trained":
-            quality = f"candidate ineligible: {str(candidate.get('failure'))[:90]}"
+            quality = f"candidate ineligible: {clip(str(candidate.get('failure')), 100)}"
         else:
             m = candidate["holdout_metrics"]
             interval = f" (95% {m['kappa_low']:.3f}–{m['kappa_high']:.3f})" if "kappa_low" in m else ""
@@ -384,14 +390,15 @@ class Steps:
         outcome.ran = stale
         if due and not stale:
             outcome.lines.append(line("measure", f"nothing to measure: {_months_text(due)} measured since their scores"))
-        outcome.lines += [self._performance_line(m) for m in due]
+        outcome.lines += [self.performance_line(m) for m in due]
         for month in scored_months:
             if month not in due:
                 known = outcomes_known_from(month, settings.LABEL_LAG_DAYS)
                 outcome.lines.append(line("measure", f"{month[:7]}: outcomes all known from {known}; measured then (model_performance_sensor)"))
         return outcome
 
-    def _performance_line(self, month: str) -> str:
+    def performance_line(self, month: str) -> str:
+        """The month's measured performance against its estimate, and its reserve backtest (metadata of `model_performance`)."""
         meta = self.latest("model_performance", [month])[month].metadata
         verdict = "check passed" if meta.get("passed") else "check FAILED"
         return line(
