@@ -148,7 +148,7 @@ def _settle(days: Sequence[str], what: str) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Import (with --csv), then every step over the warehouse's days; print what each produced."""
-    from claims_platform.cli.steps import scoring_months_of
+    from claims_platform.cli.steps import line, scoring_months_of
 
     url = warehouse_url(args)
     lines: list[str] = []
@@ -156,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.csv:
         args.file, args.dry_run = args.csv, False
         imported, notes = import_file(args, progress)
-        lines += notes + [f"  import     {text}" for text in import_lines(imported, args.warehouse_url)]
+        lines += notes + [line("import", text) for text in import_lines(imported, args.warehouse_url)]
     days, plan, notes = warehouse_scope(url, args.label_lag_days)
     lines += notes
     training_months = [m.isoformat() for m in plan.training_months]

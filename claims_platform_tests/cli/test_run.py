@@ -7,7 +7,8 @@ where the commands read and write ``.env``), driven only through `claims-platfor
    the platform; each printed command runs, in order, and reports what it made — ``measure`` over a
    range of months included;
 2. ``run --csv`` of the same file then changes nothing and says so, and its summary's figures are those
-   the stored partitions carry;
+   the stored partitions carry. All of it on a warehouse given by URL (``--warehouse-url``), not the
+   embedded default;
 3. ``serve`` serves the champion: a scored day's applications, sent as CSV and as JSON, get exactly the
    stored scores; every bad value gets HTTP 400 naming row, column and rule.
 """
@@ -80,14 +81,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     export = folder / "claims_2025.csv"
     write_export(applications, outcomes[outcomes[schema.APPLICATION_ID].isin(applications[schema.APPLICATION_ID])], export)
     user = User(folder)
-    imported = user.run("import-csv", str(export), *SPREAD)
+    # A warehouse elsewhere than the embedded default: every printed step and `run` take it by URL.
+    warehouse = f"sqlite:///{folder / 'elsewhere' / 'warehouse.db'}"
+    (folder / "elsewhere").mkdir()
+    imported = user.run("import-csv", str(export), *SPREAD, "--warehouse-url", warehouse)
     steps = [line.strip() for line in imported.stdout.splitlines() if re.match(r"\s+claims-platform (ingest|train|score|report|measure) ", line)]
     outputs = {}
     for command in steps:
         argv = command.split()[1:]
         outputs[argv[0]] = user.run(*argv, *(["--trials", "2"] if argv[0] == "train" else []))
-    rerun = user.run("run", "--csv", str(export), *SPREAD, "--trials", "2")
-    return SimpleNamespace(user=user, export=export, imported=imported, steps=steps, outputs=outputs, rerun=rerun)
+    rerun = user.run("run", "--csv", str(export), *SPREAD, "--trials", "2", "--warehouse-url", warehouse)
+    return SimpleNamespace(
+        user=user, export=export, warehouse=warehouse, imported=imported, steps=steps, outputs=outputs, rerun=rerun
+    )
 
 
 def stored(world, asset: str, partitions: list[str]):
@@ -106,6 +112,7 @@ def stored(world, asset: str, partitions: list[str]):
 
 def test_the_import_prints_the_steps_and_each_runs_and_reports_what_it_made(world) -> None:
     assert [s.split()[1] for s in world.steps] == ["ingest", "train", "score", "report", "measure"]
+    assert all(s.endswith(f"--warehouse-url {world.warehouse}") for s in world.steps)
     assert "claims-platform run" in world.imported.stdout and "dagster asset materialize" not in world.imported.stdout
     out = {step: done.stdout for step, done in world.outputs.items()}
     assert re.search(r"ingest +2025-01-01\.\.2025-04-30 \(120 days\): 6,000 rows read, 6,000 valid, 0 rejected", out["ingest"])
@@ -206,7 +213,7 @@ def scored_day(world):
     """A day's applications as the warehouse holds them, and the claim probabilities the platform stored for them."""
     from claims_platform.source.warehouse import Warehouse
 
-    warehouse = Warehouse(f"sqlite:///{world.user.folder / 'home' / 'warehouse.db'}")
+    warehouse = Warehouse(world.warehouse)
     try:
         rows = warehouse.read_applications(date(2025, 4, 15))
     finally:

@@ -15,6 +15,23 @@ URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 @contextmanager
+def uris_from_environment() -> Iterator[None]:
+    """Meanwhile MLflow's fluent API takes its tracking and registry URIs from the environment again.
+
+    MLflow keeps the URIs set by ``mlflow.set_tracking_uri`` in module globals that win over
+    ``MLFLOW_TRACKING_URI``, and dagster-mlflow's resource sets them whenever a training runs in
+    process: without this, a test that points the environment at a tracking server would track to
+    whatever store an earlier test in the same worker trained into.
+    """
+    saved = tracking_utils._tracking_uri, registry_utils._registry_uri
+    tracking_utils._tracking_uri, registry_utils._registry_uri = None, None
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+
+
+@contextmanager
 def temporary_mlflow(folder: Path) -> Iterator[tuple[str, str]]:
     """Point MLflow at a SQLite store in ``folder``; ``(uri, experiment_id)``; put everything back after.
 

@@ -32,6 +32,7 @@ from claims_platform.schema import CLAIM_STATUS
 from claims_platform.services import MLFLOW, ServiceUnavailableError
 from claims_platform_tests.environment import unset
 from claims_platform_tests.models.loopback import free_port, stop_group, wait_for_ok
+from claims_platform_tests.models.mlflow_sandbox import uris_from_environment
 from claims_platform_tests.postgres import admin_connection, admin_url
 from claims_platform_tests.s3_server import list_keys, s3_endpoint  # noqa: F401
 
@@ -92,14 +93,16 @@ def tracking_server(mlflow_database: str, bucket: str, s3_endpoint, tmp_path_fac
 
 
 @pytest.fixture
-def platform_env(monkeypatch, tracking_server: str, s3_endpoint) -> str:  # noqa: F811
-    """The platform's settings as in production: only ``CLAIMS_S3_ENDPOINT_URL`` names the S3 endpoint."""
-    unset(monkeypatch, "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+def platform_env(monkeypatch, tracking_server: str, s3_endpoint) -> Iterator[str]:  # noqa: F811
+    """The platform's settings as in production: only ``CLAIMS_S3_ENDPOINT_URL`` names the S3 endpoint, and
+    MLflow tracks where ``MLFLOW_TRACKING_URI`` says (not where an earlier in-process training left it)."""
+    unset(monkeypatch, "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_REGISTRY_URI")
     unset(monkeypatch, settings.ENV_MLFLOW_ARTIFACT_LOCATION, *settings.BOUNDED_CLIENT_ENVIRONMENT)
     monkeypatch.setenv(settings.ENV_MLFLOW_TRACKING_URI, tracking_server)
     monkeypatch.setenv(settings.ENV_S3_ENDPOINT_URL, s3_endpoint.endpoint_url)
     settings.configure_service_clients()
-    return tracking_server
+    with uris_from_environment():
+        yield tracking_server
 
 
 def _log_model(trained, window, tracking_uri: str, experiment: str, artifact_location: str | None) -> tuple[ModelRegistry, int]:
