@@ -11,7 +11,7 @@ ingestion does), scored with the model's calibrated probabilities and measured w
 ``DriftSettings``:
 
 1. detection: 181 i.i.d. days (2026-01-01..2026-06-30): share flagged, alerts of
-   ``drift_episodes(flags, k=3)``, the largest score per column kind. Each scenario switched on at
+   ``drift_episodes(days, EpisodeRules(alert_days=3))``, the largest score per column kind. Each scenario switched on at
    ``ONSET`` (2026-01-21, after 20 normal days) for ``SCENARIO_DAYS`` days: the scenario day on which
    the alert is raised (1 = the onset day), which columns drifted. For comparison, what Evidently's
    own choice of test would flag on the first ``EVIDENTLY_DEFAULT_DAYS`` i.i.d. days;
@@ -186,21 +186,22 @@ def _evidently_defaults(reference, iid: list[ScoredDay]) -> list[dict]:
 def _detection(world, trained, reference, iid: list[ScoredDay]) -> list[dict]:
     from claims_platform.ingestion.verdicts import VOLUME_HISTORY_DAYS, ShareHistory, unusual_rejected_share
     from claims_platform.monitoring.drift import DriftSettings, measure_drift
-    from claims_platform.monitoring.sensors import drift_episodes
+    from claims_platform.monitoring.episodes import DriftDay, EpisodeRules, drift_episodes
     from claims_platform.source.scenarios import get_scenario
 
     settings = DriftSettings()
     flags, maxima = {}, {"numerical": (0.0, ""), "categorical": (0.0, ""), "prediction": (0.0, "")}
     for scored in iid:
         result = measure_drift(scored.current, reference, settings, rejected_rows=scored.rejected)
-        flags[scored.day.isoformat()] = result.drifted
+        flags[scored.day.isoformat()] = DriftDay(result.drifted, result.severity)
         for column in result.columns:
             if column.score > maxima[column.kind][0]:
                 maxima[column.kind] = (column.score, f"{column.column} on {scored.day}")
         if result.prediction and result.prediction.score > maxima["prediction"][0]:
             maxima["prediction"] = (result.prediction.score, f"on {scored.day}")
-    flagged = sum(flags.values())
-    alerts = drift_episodes(flags, K)
+    flagged = sum(day.drifted for day in flags.values())
+    rules = EpisodeRules(alert_days=K)
+    alerts = drift_episodes(flags, rules)
     rejected_iid = sum(s.rejected for s in iid)
     out = [
         _m("i.i.d. days measured", len(iid), "days", ">= 180"),
@@ -230,15 +231,15 @@ def _detection(world, trained, reference, iid: list[ScoredDay]) -> list[dict]:
             unusual += unusual_rejected_share(scored.rows_read, scored.rejected, history) is not None
             over_share += scored.rejected / scored.rows_read > 0.05  # ingestion's max_rejected_share
             result = measure_drift(scored.current, reference, settings, rejected_rows=scored.rejected)
-            scenario_flags[day.isoformat()] = result.drifted
+            scenario_flags[day.isoformat()] = DriftDay(result.drifted, result.severity)
             for column in result.columns:
                 scores[column.column].append(column.score)
                 drifted[column.column] += column.drifted
             scores["claim_probability"].append(result.prediction.score)
             drifted["claim_probability"] += result.prediction.drifted
         drifted = {c: n for c, n in drifted.items() if n}
-        episodes = [e for e in drift_episodes(scenario_flags, K) if e.alert_day >= ONSET.isoformat()]
-        days_flagged = sum(f for d, f in scenario_flags.items() if d >= ONSET.isoformat())
+        episodes = [e for e in drift_episodes(scenario_flags, rules) if e.alert_day >= ONSET.isoformat()]
+        days_flagged = sum(f.drifted for d, f in scenario_flags.items() if d >= ONSET.isoformat())
         if episodes:
             alert_on = (date.fromisoformat(episodes[0].alert_day) - ONSET).days + 1
             out.append(_m(f"{name}: scenario day of the alert", alert_on, "day", f"<= {K} (1 = onset day)"))

@@ -111,12 +111,26 @@ ENV_DRIFT_ALERT_DAYS = "CLAIMS_DRIFT_ALERT_DAYS"
 DEFAULT_DRIFT_ALERT_DAYS = 3
 
 
+# ... and the episode is over after this many days in a row without drift (hysteresis).
+ENV_DRIFT_QUIET_DAYS = "CLAIMS_DRIFT_QUIET_DAYS"
+DEFAULT_DRIFT_QUIET_DAYS = 7
+
+
+def _whole_days(name: str, default: int) -> int:
+    text = os.environ.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be a whole number of days >= 1, got {text!r}")
+    return int(text)
+
+
 def drift_alert_days() -> int:
     """``CLAIMS_DRIFT_ALERT_DAYS`` (a whole number of days, at least 1) or the default 3."""
-    text = os.environ.get(ENV_DRIFT_ALERT_DAYS) or str(DEFAULT_DRIFT_ALERT_DAYS)
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{ENV_DRIFT_ALERT_DAYS} must be a whole number of days >= 1, got {text!r}")
-    return int(text)
+    return _whole_days(ENV_DRIFT_ALERT_DAYS, DEFAULT_DRIFT_ALERT_DAYS)
+
+
+def drift_quiet_days() -> int:
+    """``CLAIMS_DRIFT_QUIET_DAYS`` (a whole number of days, at least 1) or the default 7."""
+    return _whole_days(ENV_DRIFT_QUIET_DAYS, DEFAULT_DRIFT_QUIET_DAYS)
 
 
 # Training: months of applications in a training window (the partition mapping is built from it).

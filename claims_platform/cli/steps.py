@@ -345,22 +345,22 @@ class Steps:
         return outcome
 
     def _drift_lines(self, scored: Sequence[str], outcome: Outcome) -> list[str]:
-        from claims_platform.monitoring.sensors import ALERT_WINDOW_DAYS, drift_episodes
+        from claims_platform.monitoring.episodes import DriftDay, drift_episodes
+        from claims_platform.monitoring.sensors import ALERT_WINDOW_DAYS, episode_rules
         from claims_platform.redaction import redact_url
 
         if not scored:
             return [line("drift", "no scored day to report")]
         drift = self.latest("applications_drift", scored)
-        flags = {d: bool(m.metadata.get("drifted")) for d, m in drift.items()}
-        drifted = [d for d in scored if flags.get(d)]
+        days = {d: DriftDay(bool(m.metadata.get("drifted")), m.metadata.get("drift_severity")) for d, m in drift.items()}
+        drifted = [d for d in scored if d in days and days[d].drifted]
         ran = f"{len(outcome.ran)} report(s) made now" if outcome.ran else "every report up to date"
         first = (
             f"; first {drifted[0]}: {', '.join(drift[drifted[0]].metadata.get('drifted_columns') or [])}" if drifted else ""
         )
         lines = [line("drift", f"{_days_text(list(scored))} reported, {len(drifted)} drifted{first} ({ran})")]
-        k = settings.drift_alert_days()
-        newest = date.fromisoformat(max(flags)) if flags else None
-        for episode in drift_episodes(flags, k):
+        newest = date.fromisoformat(max(days)) if days else None
+        for episode in drift_episodes(days, episode_rules()):
             # The sensor's own rule: an episode whose alert day is long before the newest report is history.
             recent = newest is not None and date.fromisoformat(episode.alert_day) >= newest - timedelta(days=ALERT_WINDOW_DAYS)
             what = (
@@ -368,7 +368,9 @@ class Steps:
                 if recent
                 else f"history: over {ALERT_WINDOW_DAYS} days before the newest report, monitoring_alert_sensor does not alert"
             )
-            lines.append(line("alert", f"drift on {len(episode.days)} consecutive days from {episode.start} ({k}+ days): {what}"))
+            last = episode.days[-1] if episode.days else episode.alert_day
+            span = f"{episode.start}..{last}" if episode.ended else f"from {episode.start}, going on"
+            lines.append(line("alert", f"drift episode {span} ({len(episode.days)} drifted days, alert on {episode.alert_day}): {what}"))
         shown = drifted[0] if drifted else scored[-1]
         lines.append(line("report", f"{redact_url(settings.default_storage_url())}/applications_drift_report/{shown}/report.html"))
         return lines

@@ -154,6 +154,16 @@ class DriftResult:
             len(self.drifted_columns) >= self.min_drifted_columns or self.prediction_drifted or self.rejected_share_exceeded
         )
 
+    @property
+    def severity(self) -> float:
+        """How far the day is from its thresholds: the largest score / threshold of its tests (the rejected
+        share against its limit included). 1 or more when a test drifted; what the episode rules smooth."""
+        ratios = [c.score / c.threshold for c in self.columns]
+        if self.prediction is not None:
+            ratios.append(self.prediction.score / self.prediction.threshold)
+        ratios.append(self.rejected_share / self.max_rejected_share)
+        return float(max(ratios))
+
     def worst(self, n: int = 5) -> dict[str, float]:
         """The ``n`` highest-scoring feature columns (drifted or not), for a glance at near misses."""
         top = sorted(self.columns, key=lambda c: -c.score)[:n]
@@ -163,6 +173,7 @@ class DriftResult:
         """Plain values for metadata, the stored summary and the alerts sensor."""
         return {
             "drifted": self.drifted,
+            "severity": round(self.severity, 4),
             "drift_share": round(self.drift_share, 4),
             "drifted_columns": self.drifted_columns,
             "prediction_drift_score": round(self.prediction.score, 4) if self.prediction else None,

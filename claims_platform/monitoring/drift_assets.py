@@ -138,6 +138,8 @@ def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[st
     them by partition), shares as percentages, the columns' scores against their thresholds as a picture."""
     metadata: dict[str, Any] = {
         "drifted": summary["drifted"],
+        # The largest score / threshold of the day's tests (1+: drifted); the episode rules smooth it.
+        "drift_severity": summary.get("severity"),
         "drifted_column_count": len(summary["drifted_columns"]),
         "drift_share": percent(summary["drift_share"]),
         "drifted_columns": _scores(summary["drifted_columns"]),

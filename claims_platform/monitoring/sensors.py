@@ -1,12 +1,12 @@
-"""Monitoring automation: measure each month once its outcomes are known; alert and retrain off-cycle on
-persistent drift or a failed performance check, once per episode.
+"""Monitoring automation: measure each month once its outcomes are known; alert on a drift episode or a
+failed performance check, once, and retrain off-cycle once per (month, label cutoff)
+(:mod:`claims_platform.monitoring.episodes` has the rules).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -15,11 +15,18 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from claims_platform import settings
 from claims_platform.alerts.resource import Alert, AlertsResource
 from claims_platform.instance_records import latest_materializations
-from claims_platform.months import add_months
+from claims_platform.monitoring.episodes import (
+    DriftDay,
+    EpisodeRules,
+    RetrainTarget,
+    drift_episodes,
+    retrain_target,
+)
 from claims_platform.partitions import daily_partitions, monthly_partitions
 from claims_platform.scoring.jobs import nightly_scoring_job
 
 DRIFT = dg.AssetKey("applications_drift")
+DECISION = dg.AssetKey("champion_decision")
 MODEL_PERFORMANCE = dg.AssetKey("model_performance")
 SCORES = dg.AssetKey("application_scores")
 # Drift days read per tick, back from the newest report; episodes whose alert day is older than
@@ -72,118 +79,107 @@ def drift_report_sensor(context: dg.RunStatusSensorContext):
     return request if request is not None else dg.SkipReason("the run had no daily partition")
 
 
-@dataclass(frozen=True)
-class DriftEpisode:
-    """A run of consecutive drifted days; it alerts on its ``k``-th day."""
-
-    start: str
-    alert_day: str
-    days: tuple[str, ...]
+def episode_rules() -> EpisodeRules:
+    """The episode rules in force: ``CLAIMS_DRIFT_ALERT_DAYS`` and ``CLAIMS_DRIFT_QUIET_DAYS`` over the defaults."""
+    return EpisodeRules(alert_days=settings.drift_alert_days(), quiet_days=settings.drift_quiet_days())
 
 
-def drift_episodes(flags: Mapping[str, bool], k: int) -> list[DriftEpisode]:
-    """Maximal runs of consecutive drifted calendar days that reach ``k`` days (pure).
-
-    A day missing from ``flags`` (not reported) or not drifted ends a run; a run that ends and
-    starts again is a new episode.
-    """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    episodes, run = [], []
-    for day in sorted(flags):
-        if flags[day] and run and date.fromisoformat(day) - date.fromisoformat(run[-1]) == timedelta(days=1):
-            run.append(day)
-        elif flags[day]:
-            run = [day]
-        else:
-            run = []
-        if len(run) == k:
-            episodes.append(DriftEpisode(run[0], day, tuple(run)))
-    # Fill each episode's days to its end (for the alert's text).
-    out = []
-    for episode in episodes:
-        days, cursor = list(episode.days), date.fromisoformat(episode.days[-1])
-        while flags.get((cursor := cursor + timedelta(days=1)).isoformat()):
-            days.append(cursor.isoformat())
-        out.append(DriftEpisode(episode.start, episode.alert_day, tuple(days)))
-    return out
-
-
-def retrain_request(alert_day: str, run_key: str, reason: str) -> dg.RunRequest:
-    """An off-cycle `monthly_training` run of the latest month complete on ``alert_day``, with labels
-    known by the end of that day (``label_cutoff``)."""
-    day = date.fromisoformat(alert_day)
-    partition = add_months(day.replace(day=1), -1).isoformat()
-    cutoff = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC).isoformat()
+def retrain_request(target: RetrainTarget, reasons: list[str]) -> dg.RunRequest:
+    """The off-cycle `monthly_training` run of ``target``: one per (month, label cutoff), whatever asked for it."""
+    cutoff = target.label_cutoff.isoformat()
+    reason = "; ".join(reasons)
     return dg.RunRequest(
-        run_key=run_key,
-        partition_key=partition,
+        run_key=target.run_key,
+        partition_key=target.month,
         run_config={"ops": {"training_set": {"config": {"label_cutoff": cutoff}}}},
         tags={"claims/reason": reason[:200], "claims/off_cycle": "true", "claims/label_cutoff": cutoff},
     )
 
 
-def drift_flags(instance: dg.DagsterInstance) -> dict[str, bool]:
-    """day -> drifted, from the latest drift report of each of the last LOOKBACK_DAYS reported days."""
+def drift_days(instance: dg.DagsterInstance) -> dict[str, DriftDay]:
+    """day -> drift decision and severity, from the latest `applications_drift` of each of the last
+    LOOKBACK_DAYS reported days."""
     reported = sorted(instance.get_materialized_partitions(DRIFT))
     if not reported:
         return {}
     newest = date.fromisoformat(reported[-1])
     window = [d for d in reported if d >= (newest - timedelta(days=LOOKBACK_DAYS)).isoformat()]
-    return {day: bool(latest.metadata.get("drifted")) for day, latest in latest_materializations(instance, DRIFT, window).items()}
+    return {
+        day: DriftDay(bool(latest.metadata.get("drifted")), latest.metadata.get("drift_severity"))
+        for day, latest in latest_materializations(instance, DRIFT, window).items()
+    }
+
+
+def latest_decided_month(instance: dg.DagsterInstance) -> str | None:
+    """The latest month the champion chain has decided (None before the first decision)."""
+    decided = instance.get_materialized_partitions(DECISION)
+    return max(decided) if decided else None
 
 
 def monitoring_requests(
-    flags: Mapping[str, bool],
+    days: Mapping[str, DriftDay],
     performance: Mapping[str, tuple[dict, float]],
     cursor: Mapping[str, list[str]],
-    k: int,
-) -> tuple[list[tuple[Alert, dg.RunRequest]], dict[str, list[str]]]:
+    rules: EpisodeRules,
+    today: date,
+    latest_decided: str | None = None,
+) -> tuple[list[Alert], list[dg.RunRequest], dict[str, list[str]]]:
     """The alerts and off-cycle retrains not yet raised, and the new cursor (pure).
 
-    ``flags``: day -> drifted; ``performance``: month -> (metadata, materialized at) of the latest
+    ``days``: day -> drift decision; ``performance``: month -> (metadata, materialized at) of the latest
     `model_performance`; ``cursor``: {"drift": episode starts handled, "performance": months handled}.
+    One alert per new episode and per newly failed month; their retrains merged by (month, label cutoff).
     """
     handled_drift, handled_performance = set(cursor.get("drift", [])), set(cursor.get("performance", []))
-    out = []
-    newest = max(flags) if flags else None
-    for episode in drift_episodes(flags, k):
+    alerts: list[Alert] = []
+    wanted: dict[RetrainTarget, list[str]] = {}
+    newest = max(days) if days else None
+    for episode in drift_episodes(days, rules):
         if episode.start in handled_drift:
             continue
         if newest and episode.alert_day < (date.fromisoformat(newest) - timedelta(days=ALERT_WINDOW_DAYS)).isoformat():
             continue  # an old episode found by a backfill of history: not news
         handled_drift.add(episode.start)
-        reason = f"drift on {len(episode.days)} consecutive day(s) from {episode.start}"
-        request = retrain_request(episode.alert_day, f"drift-episode-{episode.start}", reason)
-        alert = Alert(
-            "warning",
-            f"Applications drift: {k}+ consecutive days from {episode.start}",
-            f"The applications, the predicted probabilities or the share of rejected rows drifted on every day from {episode.start} to "
-            f"{episode.days[-1]} (pinned tests; see the `applications_drift` partitions and their Evidently reports). An off-cycle "
-            f"retrain of {request.partition_key[:7]} with outcomes known by {request.tags['claims/label_cutoff']} was requested.",
-            fields={"episode": episode.start, "alert day": episode.alert_day, "retrain": request.partition_key[:7]},
-            dedupe_key=f"claims-drift-{episode.start}",
+        target = retrain_target(episode.alert_day, today, latest_decided)
+        how = (
+            f"drifted on {rules.alert_days}+ consecutive days from {episode.start}"
+            if episode.trigger == "consecutive"
+            else f"a steady change from {episode.start}: the EWMA of the daily drift severity reached {rules.ewma_alert}"
         )
-        out.append((alert, request))
+        wanted.setdefault(target, []).append(f"drift episode from {episode.start}")
+        alerts.append(
+            Alert(
+                "warning",
+                f"Applications drift: an episode from {episode.start}",
+                f"The applications, the predicted probabilities or the share of rejected rows {how} (alert on "
+                f"{episode.alert_day}; pinned tests, see the `applications_drift` partitions and their Evidently reports). "
+                f"The episode goes on until {rules.quiet_days} days in a row are quiet: no other alert for it. An off-cycle "
+                f"retrain of {target.month[:7]} with outcomes known by {target.label_cutoff.isoformat()} was requested.",
+                fields={"episode": episode.start, "alert day": episode.alert_day, "retrain": target.month[:7]},
+                dedupe_key=f"claims-drift-{episode.start}",
+            )
+        )
     for month, (metadata, timestamp) in sorted(performance.items()):
         if metadata.get("passed", True) or month in handled_performance:
             continue
         handled_performance.add(month)
         measured_on = datetime.fromtimestamp(timestamp, UTC).date().isoformat()
-        reason = f"performance check failed for {month[:7]}"
-        request = retrain_request(measured_on, f"performance-{month}", reason)
-        alert = Alert(
-            "error",
-            f"Model performance below bounds in {month[:7]}",
-            f"The `model_performance` check failed for {month[:7]} (realised kappa {metadata.get('realised_kappa')}, "
-            f"holdout kappa {metadata.get('holdout_kappa')}, actual/expected claims {metadata.get('backtest_actual_to_expected')}). "
-            f"An off-cycle retrain of {request.partition_key[:7]} was requested.",
-            fields={"month": month[:7], "retrain": request.partition_key[:7]},
-            dedupe_key=f"claims-performance-{month}",
+        target = retrain_target(measured_on, today, latest_decided)
+        wanted.setdefault(target, []).append(f"performance check failed for {month[:7]}")
+        alerts.append(
+            Alert(
+                "error",
+                f"Model performance below bounds in {month[:7]}",
+                f"The `model_performance` check failed for {month[:7]} (realised kappa {metadata.get('realised_kappa')}, "
+                f"holdout kappa {metadata.get('holdout_kappa')}, actual/expected claims {metadata.get('backtest_actual_to_expected')}). "
+                f"An off-cycle retrain of {target.month[:7]} with outcomes known by {target.label_cutoff.isoformat()} was requested.",
+                fields={"month": month[:7], "retrain": target.month[:7]},
+                dedupe_key=f"claims-performance-{month}",
+            )
         )
-        out.append((alert, request))
+    requests = [retrain_request(target, reasons) for target, reasons in sorted(wanted.items(), key=lambda kv: kv[0].run_key)]
     new_cursor = {"drift": sorted(handled_drift), "performance": sorted(handled_performance)}
-    return out, new_cursor
+    return alerts, requests, new_cursor
 
 
 @dg.sensor(
@@ -196,20 +192,20 @@ def monitoring_requests(
     ),
 )
 def monitoring_alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource):
-    """Read the drift reports' and performance checks' outcomes; raise what is new."""
-    k = settings.drift_alert_days()
-    flags = drift_flags(context.instance)
+    """Read the drift decisions' and performance checks' outcomes; raise what is new."""
+    rules = episode_rules()
     measured = sorted(context.instance.get_materialized_partitions(MODEL_PERFORMANCE))[-3:]
     latest = latest_materializations(context.instance, MODEL_PERFORMANCE, measured)
     performance = {month: (m.metadata, m.timestamp) for month, m in latest.items()}
     cursor = json.loads(context.cursor) if context.cursor else {}
-    raised, new_cursor = monitoring_requests(flags, performance, cursor, k)
-    for alert, _ in raised:
+    raised, requests, new_cursor = monitoring_requests(
+        drift_days(context.instance), performance, cursor, rules, datetime.now(UTC).date(),
+        latest_decided_month(context.instance),
+    )  # fmt: skip
+    for alert in raised:
         alerts.send(alert, log=context.log)
-    skip = None if raised else f"no new drift episode ({k}+ days) and no new failed performance check"
-    return dg.SensorResult(
-        run_requests=[request for _, request in raised], skip_reason=skip, cursor=json.dumps(new_cursor, sort_keys=True)
-    )
+    skip = None if raised else "no new drift episode and no new failed performance check"
+    return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=json.dumps(new_cursor, sort_keys=True))
 
 
 def months_due(today: date, label_lag_days: int, scored_months: set[str], measured: set[str]) -> list[str]:

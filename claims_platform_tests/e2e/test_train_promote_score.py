@@ -322,7 +322,7 @@ def _retrain(world, request, **candidate_config):
     )
 
 
-def test_drift_on_three_days_raises_one_alert_and_one_retrain_per_episode(world, webhook):
+def test_drift_on_three_days_raises_one_alert_and_one_retrain_for_the_whole_episode(world, webhook):
     from claims_platform.source.scenarios import get_scenario
 
     # Income rises by 35% from 6 July: July is scored by the model in force then (v1 after the rollbacks).
@@ -339,20 +339,21 @@ def test_drift_on_three_days_raises_one_alert_and_one_retrain_per_episode(world,
     assert reports.success
     first = _sensor_tick(world)
     [request] = first.run_requests
-    assert request.run_key == "drift-episode-2025-07-06" and request.partition_key == "2025-06-01"
+    assert request.run_key == "retrain-2025-06-20250709T0000" and request.partition_key == "2025-06-01"
     assert request.run_config["ops"]["training_set"]["config"]["label_cutoff"] == "2025-07-09T00:00:00+00:00"
-    assert webhook.received[-1]["title"] == "Applications drift: 3+ consecutive days from 2025-07-06"
+    assert webhook.received[-1]["title"] == "Applications drift: an episode from 2025-07-06"
     alerts = len(webhook.received)
     # The next tick, and the episode going on: nothing new.
     assert _sensor_tick(world, first.cursor).run_requests == [] and len(webhook.received) == alerts
 
-    # The episode ends (a normal day) and drift starts again: a new episode, a second request.
+    # One normal day, then the drift again: the same episode (it ends only after a week of quiet days), so
+    # no second alert and no second retrain.
     world.simulate(date(2025, 7, 11), date(2025, 7, 11))
     world.simulate(date(2025, 7, 12), date(2025, 7, 14), scenario=get_scenario("income_shift", date(2025, 7, 12)))
     assert world.run_range("daily_ingestion", "2025-07-11", "2025-07-14").success
     assert world.run_range("nightly_scoring", "2025-07-11", "2025-07-14").success
     second = _sensor_tick(world, first.cursor)
-    assert [r.run_key for r in second.run_requests] == ["drift-episode-2025-07-12"]
+    assert second.run_requests == [] and len(webhook.received) == alerts
 
     # The off-cycle retrain runs like any monthly training; its label cutoff is recorded.
     retrain = _retrain(world, request)

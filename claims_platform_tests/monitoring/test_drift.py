@@ -167,7 +167,7 @@ def test_a_day_whose_rows_break_the_contract_counts_as_drifted_even_when_its_val
 @pytest.mark.parametrize("scenario", ["income_shift", "mix_shift", "data_quality"])
 def test_each_visible_scenario_alerts_within_three_days_and_normal_days_never_do(reference, scenario):
     from claims_platform.contract import validate_applications
-    from claims_platform.monitoring.sensors import drift_episodes
+    from claims_platform.monitoring.episodes import DriftDay, EpisodeRules, drift_episodes
 
     flags = {}
     for i in range(-10, 5):  # ten normal days, then the scenario from ONSET
@@ -177,6 +177,7 @@ def test_each_visible_scenario_alerts_within_three_days_and_normal_days_never_do
             draw = get_scenario(scenario, ONSET).apply(WORLD, draw)
         checked = validate_applications(draw.applications, day, day)  # only valid rows are measured, as ingestion does
         valid = checked.valid.assign(claim_probability=np.random.default_rng(day.toordinal()).beta(1, 6, len(checked.valid)))
-        flags[day.isoformat()] = measure_drift(valid, reference, rejected_rows=len(checked.rejected)).drifted
-    [episode] = drift_episodes(flags, k=3)
+        result = measure_drift(valid, reference, rejected_rows=len(checked.rejected))
+        flags[day.isoformat()] = DriftDay(result.drifted, result.severity)
+    [episode] = drift_episodes(flags, EpisodeRules(alert_days=3))
     assert episode.start == ONSET.isoformat() and episode.alert_day == (ONSET + timedelta(days=2)).isoformat()

@@ -1,69 +1,120 @@
-"""Drift episodes, one alert and one retrain per episode, and months measured once their outcomes are known (pure)."""
+"""Drift episodes as an on-call engineer expects them, one retrain per (month, label cutoff), never a cutoff in the
+future, and months measured once their outcomes are known (pure)."""
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from claims_platform.monitoring.sensors import (
-    drift_episodes,
-    monitoring_requests,
-    months_due,
-    retrain_request,
-)
+from claims_platform.monitoring.episodes import DriftDay, EpisodeRules, drift_episodes, retrain_target
+from claims_platform.monitoring.sensors import monitoring_requests, months_due, retrain_request
+
+RULES = EpisodeRules(alert_days=3, quiet_days=4)
+TODAY = date(2026, 3, 25)
 
 
-def _flags(start: str, pattern: str) -> dict[str, bool]:
-    """'.' a normal day, 'D' a drifted day, ' ' a day not reported."""
+def _days(start: str, pattern: str, severity: dict[str, float] | None = None) -> dict[str, DriftDay]:
+    """'.' a normal day (severity 0.4), 'D' a drifted day (1.5), 'n' a near miss (0.95), ' ' a day not reported."""
+    shares = {".": 0.4, "D": 1.5, "n": 0.95, **(severity or {})}
     first = date.fromisoformat(start)
-    return {(first + timedelta(days=i)).isoformat(): c == "D" for i, c in enumerate(pattern) if c != " "}
+    return {
+        (first + timedelta(days=i)).isoformat(): DriftDay(c == "D", shares[c]) for i, c in enumerate(pattern) if c != " "
+    }
 
 
 def test_an_episode_alerts_on_its_kth_consecutive_drifted_day():
-    [episode] = drift_episodes(_flags("2026-03-01", "..DDDDD.."), k=3)
-    assert (episode.start, episode.alert_day, len(episode.days)) == ("2026-03-03", "2026-03-05", 5)
-    assert drift_episodes(_flags("2026-03-01", "DD.DD.DD"), k=3) == []
+    [episode] = drift_episodes(_days("2026-03-01", "..DDDDD...."), RULES)
+    assert (episode.start, episode.alert_day, episode.trigger, len(episode.days)) == ("2026-03-03", "2026-03-05", "consecutive", 5)
+    assert episode.ended == "2026-03-11"  # four quiet days after the last drifted one
+    assert drift_episodes(_days("2026-03-01", "..........."), RULES) == []
 
 
-def test_a_gap_in_reporting_breaks_a_run_and_a_restart_is_a_new_episode():
-    assert drift_episodes(_flags("2026-03-01", "DD DD"), k=3) == []
-    episodes = drift_episodes(_flags("2026-03-01", "DDD.DDD"), k=3)
-    assert [e.start for e in episodes] == ["2026-03-01", "2026-03-05"]
+def test_a_quiet_day_inside_a_lasting_drift_does_not_end_it_one_alert_for_the_whole():
+    # A drift growing over a month, flagged on most days with a quiet one here and there: ONE episode.
+    [episode] = drift_episodes(_days("2026-03-01", "...DDD.DDDD.DD.DDDDD.DDD......"), RULES)
+    assert episode.start == "2026-03-04" and episode.alert_day == "2026-03-06" and len(episode.days) == 17
+    # Quiet for quiet_days, then drifting again: a second episode.
+    episodes = drift_episodes(_days("2026-03-01", "DDD.....DDD"), RULES)
+    assert [e.start for e in episodes] == ["2026-03-01", "2026-03-09"]
+
+
+def test_a_change_sitting_at_the_threshold_is_detected_steadily_by_the_ewma():
+    # Days at about the threshold flip between drifted and near misses: never three drifted in a row.
+    flipping = "..........DnDnnDnDnDnnDnDnD"
+    [episode] = drift_episodes(_days("2026-03-01", flipping), RULES)
+    assert episode.trigger == "ewma" and episode.alert_day <= "2026-03-15"  # within five days of the change
+    # On normal days with the occasional drifted one the EWMA stays low: no episode.
+    assert drift_episodes(_days("2026-03-01", "....D.......D.....D....D..."), RULES) == []
+    # One extreme day counts at most as one drifted day.
+    assert drift_episodes(_days("2026-03-01", ".....D.....", {"D": 50.0}), RULES) == []
+
+
+def test_a_gap_in_reporting_is_neither_drift_nor_quiet():
+    # The gap breaks the run of drifted days (no 3 in a row) but moves no EWMA: four drifted days of five alert.
+    [episode] = drift_episodes(_days("2026-03-01", "DD DD"), RULES)
+    assert episode.trigger == "ewma" and episode.alert_day == "2026-03-05"
+    assert drift_episodes(_days("2026-03-01", "DD D"), RULES) == []
+    # Inside an episode, days not reported do not count as quiet.
+    [episode] = drift_episodes(_days("2026-03-01", "DDD     .DD"), RULES)
+    assert episode.ended is None and len(episode.days) == 5
     with pytest.raises(ValueError):
-        drift_episodes({}, k=0)
+        EpisodeRules(alert_days=0)
 
 
-def test_one_request_per_episode_across_ticks_and_a_second_episode_gets_a_second():
-    flags = _flags("2026-03-01", "..DDD")
-    raised, cursor = monitoring_requests(flags, {}, {}, k=3)
-    [(alert, request)] = raised
-    assert request.run_key == "drift-episode-2026-03-03" and request.partition_key == "2026-02-01"
+def test_one_alert_per_episode_across_ticks_and_a_new_episode_gets_a_new_one():
+    alerts, requests, cursor = monitoring_requests(_days("2026-03-01", "..DDD"), {}, {}, RULES, TODAY)
+    [alert], [request] = alerts, requests
     assert alert.level == "warning" and "2026-03-03" in alert.title
-    # The episode goes on: nothing new.
-    assert monitoring_requests(_flags("2026-03-01", "..DDDDD"), {}, cursor, k=3)[0] == []
-    # It ends and starts again: a new episode.
-    again, _ = monitoring_requests(_flags("2026-03-01", "..DDDDD.DDD"), {}, cursor, k=3)
-    assert [r.run_key for _, r in again] == ["drift-episode-2026-03-09"]
+    assert request.partition_key == "2026-02-01" and request.run_key == "retrain-2026-02-20260306T0000"
+    # The episode goes on through a quiet day: nothing new.
+    assert monitoring_requests(_days("2026-03-01", "..DDD.DD"), {}, cursor, RULES, TODAY)[:2] == ([], [])
+    # It ends (four quiet days) and drift comes back: a new episode.
+    alerts, _, _ = monitoring_requests(_days("2026-03-01", "..DDD....DDD"), {}, cursor, RULES, TODAY)
+    assert [a.fields["episode"] for a in alerts] == ["2026-03-10"]
 
 
 def test_an_old_episode_found_by_a_backfill_of_history_is_not_news():
-    flags = {**_flags("2026-01-01", "DDD"), **_flags("2026-03-01", "....")}
-    assert monitoring_requests(flags, {}, {}, k=3)[0] == []
+    days = {**_days("2026-01-01", "DDD"), **_days("2026-03-01", "....")}
+    assert monitoring_requests(days, {}, {}, RULES, TODAY)[:2] == ([], [])
 
 
-def test_a_failed_performance_check_raises_once():
-    measured_at = datetime(2026, 5, 2, 8, tzinfo=UTC).timestamp()
-    performance = {"2026-03-01": ({"passed": False, "realised_kappa": 0.61}, measured_at), "2026-02-01": ({"passed": True}, measured_at)}
-    raised, cursor = monitoring_requests({}, performance, {}, k=3)
-    [(alert, request)] = raised
-    assert alert.level == "error" and request.run_key == "performance-2026-03-01" and request.partition_key == "2026-04-01"
-    assert monitoring_requests({}, performance, cursor, k=3)[0] == []
+def test_two_failed_months_ask_for_one_retrain_with_a_cutoff_not_in_the_future():
+    measured_at = datetime(2026, 12, 7, 11, tzinfo=UTC).timestamp()
+    performance = {
+        "2026-09-01": ({"passed": False}, measured_at),
+        "2026-10-01": ({"passed": False}, measured_at),
+        "2026-08-01": ({"passed": True}, measured_at),
+    }
+    alerts, requests, cursor = monitoring_requests({}, performance, {}, RULES, date(2026, 12, 7), "2026-11-01")
+    assert [a.fields["month"] for a in alerts] == ["2026-09", "2026-10"]  # an alert each
+    [request] = requests  # ... and ONE retrain: same month, same cutoff
+    assert request.partition_key == "2026-11-01"
+    assert request.tags["claims/label_cutoff"] == "2026-12-07T00:00:00+00:00"  # today's start, not tomorrow's
+    assert "2026-09" in request.tags["claims/reason"] and "2026-10" in request.tags["claims/reason"]
+    assert monitoring_requests({}, performance, cursor, RULES, date(2026, 12, 7), "2026-11-01")[:2] == ([], [])
 
 
-def test_a_retrain_uses_the_latest_complete_month_and_outcomes_known_by_the_end_of_the_alert_day():
-    request = retrain_request("2026-03-05", "key", "why")
-    assert request.partition_key == "2026-02-01"
+def test_a_drift_alert_and_a_failed_month_that_want_the_same_retrain_get_one():
+    measured_at = datetime(2026, 3, 6, 9, tzinfo=UTC).timestamp()
+    _, requests, _ = monitoring_requests(
+        _days("2026-03-01", "..DDD"), {"2026-01-01": ({"passed": False}, measured_at)}, {}, RULES, date(2026, 3, 6)
+    )
+    [request] = requests
+    assert request.partition_key == "2026-02-01" and "drift episode" in request.tags["claims/reason"]
+
+
+def test_a_retrain_uses_the_latest_complete_month_within_the_decided_chain_and_no_future_cutoff():
+    target = retrain_target("2026-03-05", today=date(2026, 3, 20))
+    assert target.month == "2026-02-01" and target.label_cutoff == datetime(2026, 3, 6, tzinfo=UTC)
+    # Alerted today: the cutoff is the start of today, never the end (the future).
+    assert retrain_target("2026-03-20", today=date(2026, 3, 20)).label_cutoff == datetime(2026, 3, 20, tzinfo=UTC)
+    # A platform on last year's export: the retrain stays in the months its chain decided.
+    old = retrain_target("2026-12-07", today=date(2026, 12, 7), latest_decided="2025-05-01")
+    assert old.month == "2025-05-01" and old.label_cutoff == datetime(2026, 12, 7, tzinfo=UTC)
+    # Never before the month's own cutoff (the first instant of the next month).
+    assert retrain_target("2026-03-01", today=date(2026, 3, 1)).label_cutoff == datetime(2026, 3, 1, tzinfo=UTC)
+    request = retrain_request(target, ["why"])
     assert request.run_config == {"ops": {"training_set": {"config": {"label_cutoff": "2026-03-06T00:00:00+00:00"}}}}
-    assert request.tags["claims/off_cycle"] == "true"
+    assert request.tags["claims/off_cycle"] == "true" and request.run_key == target.run_key
 
 
 def test_a_month_is_due_once_all_its_outcomes_are_known_and_only_once():
