@@ -91,6 +91,15 @@ class ChampionDecisionConfig(dg.Config):
     max_ece: float | None = Field(
         default=None, gt=0.0, le=1.0, description=f"Quality gate: calibration error ceiling (default {_GATE.max_ece})."
     )
+    max_accepted_bias: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "Quality gate: the largest relative gap between actual and expected claims among the holdout applicants the "
+            f"policy accepts, beyond the holdout's noise (default {_GATE.max_accepted_bias})."
+        ),
+    )
     refer_at: float | None = Field(
         default=None, gt=0.0, le=1.0, description="A new decision policy from this decision on (default: the chain's)."
     )
@@ -125,7 +134,11 @@ class ChampionDecisionConfig(dg.Config):
         else:
             source = recorded or previous
             policy = DecisionPolicy.from_dict(source["policy"]) if source else _POLICY
-        gate = QualityGate(pick("min_auc", "gate", _GATE.min_auc), pick("max_ece", "gate", _GATE.max_ece))
+        gate = QualityGate(
+            pick("min_auc", "gate", _GATE.min_auc),
+            pick("max_ece", "gate", _GATE.max_ece),
+            pick("max_accepted_bias", "gate", _GATE.max_accepted_bias),
+        )
         rules = PromotionRules(
             margin=pick("margin", "rules", _RULES.margin),
             confidence=pick("confidence", "rules", _RULES.confidence),
@@ -178,13 +191,24 @@ def _holdout(training_set: pd.DataFrame) -> tuple[pd.DataFrame | None, str | Non
     return split.holdout, split.holdout_month
 
 
-def _holdout_metrics(model_uri: str, holdout: pd.DataFrame, policy: DecisionPolicy):
+def _holdout_metrics(model_uri: str, holdout: pd.DataFrame, holdout_month: str, policy: DecisionPolicy):
+    """A model's probabilities and metrics on the holdout of ``holdout_month`` ("YYYY-MM").
+
+    A model registered with a calibrator refitted on that very month (a candidate, or an earlier candidate
+    of the same month) is judged with the calibrator it had before it saw it (``evaluated_with``): no model
+    is judged on rows it was fitted on.
+    """
+    from dataclasses import replace
+
     import numpy as np
 
     from claims_platform.models.loading import load_scorer_cached
     from claims_platform.training.metrics import evaluate
 
-    p = load_scorer_cached(model_uri).predict(holdout)
+    scorer = load_scorer_cached(model_uri)
+    if scorer.calibrator.get("fitted_on", {}).get("holdout_month") == holdout_month:
+        scorer = replace(scorer, calibrator=scorer.calibrator["evaluated_with"])
+    p = scorer.predict(holdout)
     missing = int(np.isnan(p).sum())
     metrics = evaluate(holdout[CLAIM_STATUS].to_numpy(), np.nan_to_num(p, nan=0.0), policy.refer_at)
     return p, metrics, missing
@@ -309,8 +333,8 @@ def _decide(
     elif holdout is None:
         candidate_problems.append("no holdout to judge it on")
     else:
-        p_candidate, metrics, missing = _holdout_metrics(candidate_model["model_uri"], holdout, policy)
-        candidate_problems += gate.failures(metrics["roc_auc"], metrics["ece"], missing)
+        p_candidate, metrics, missing = _holdout_metrics(candidate_model["model_uri"], holdout, holdout_month, policy)
+        candidate_problems += gate.failures(metrics, missing)
         candidate_evidence["holdout_metrics"] = metrics
     candidate_evidence["problems"] = candidate_problems
 
@@ -322,8 +346,8 @@ def _decide(
         incumbent_problems += incumbent_staleness(incumbent, month, rules)
         incumbent_evidence = {"version": incumbent.version, "training_month": incumbent.training_month}
         if holdout is not None:
-            p_incumbent, metrics, missing = _holdout_metrics(incumbent.model_uri, holdout, policy)
-            incumbent_problems += gate.failures(metrics["roc_auc"], metrics["ece"], missing)
+            p_incumbent, metrics, missing = _holdout_metrics(incumbent.model_uri, holdout, holdout_month, policy)
+            incumbent_problems += gate.failures(metrics, missing)
             incumbent_evidence["holdout_metrics"] = metrics
             if p_candidate is not None:
                 comparison = paired_kappa_comparison(

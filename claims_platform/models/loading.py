@@ -179,3 +179,11 @@ def load_scorer(model_uri: str) -> ShippedScorer:
 def load_scorer_cached(model_uri: str) -> ShippedScorer:
     """:func:`load_scorer`, once per process per URI (a version's files never change)."""
     return load_scorer(model_uri)
+
+
+def calibration_level_sd(model_uri: str | None) -> float:
+    """How well a model's calibration level is known (its calibrator's ``level_sd``); 0.0 for a model
+    registered before it was recorded, or no model."""
+    if not model_uri:
+        return 0.0
+    return float(load_scorer_cached(model_uri).calibrator.get("level_sd", 0.0))

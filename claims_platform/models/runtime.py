@@ -8,9 +8,11 @@ comes from the model's other artifacts:
 
 - ``booster``: the LightGBM booster as text (``Booster.save_model``), not a pickle;
 - ``calibrator``: JSON, ``{"method": "isotonic", "x": [...], "y": [...]}`` (piecewise-linear
-  interpolation through the isotonic fit's thresholds, clipped at the ends, exactly as scikit-learn's
-  ``IsotonicRegression(out_of_bounds="clip")`` predicts) or ``{"method": "sigmoid", "a": ., "b": .}``
-  (Platt: ``1 / (1 + exp(-(a·m + b)))``). Both act on the booster's raw margin ``m`` (log-odds);
+  interpolation through the (smoothed) isotonic fit's thresholds, clipped at the ends, as scikit-learn's
+  ``IsotonicRegression(out_of_bounds="clip")`` predicts), ``{"method": "sigmoid", "a": ., "b": .}``
+  (Platt: ``1 / (1 + exp(-(a·m + b)))``) or ``{"method": "beta", "a": ., "b": ., "c": .}`` (beta
+  calibration of ``q = sigmoid(m)``: ``logit p = a·ln q − b·ln(1 − q) + c``). All act on the booster's
+  raw margin ``m`` (log-odds); other keys (the fit's provenance, its uncertainty) are the platform's;
 - ``feature_spec``: JSON, the ordered feature list, the categorical columns with their FIXED levels,
   every feature's contract (kind, bounds, levels, nullable) and the dropped columns with the reason
   (built by ``claims_platform.training.features``).
@@ -39,6 +41,8 @@ ARTIFACT_BOOSTER = "booster"
 ARTIFACT_CALIBRATOR = "calibrator"
 ARTIFACT_SPEC = "feature_spec"
 PROBABILITY_COLUMN = "claim_probability"
+# No applicant has no risk, nor a certain claim: a probability is at least one in a million from 0 and 1.
+PROBABILITY_FLOOR = 1e-6
 
 # The rules of the contract, in the order a value is judged: a value breaks at most one, the first.
 RULE_PRESENT = "column present"
@@ -216,16 +220,22 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def apply_calibrator(calibrator: Mapping[str, Any], margin: np.ndarray) -> np.ndarray:
-    """Calibrated probabilities from the booster's raw margins (log-odds), in [0, 1]."""
+    """Calibrated probabilities from the booster's raw margins (log-odds), strictly inside (0, 1): at least
+    ``PROBABILITY_FLOOR`` from either end (a logistic of a large margin rounds to exactly 1.0 in floating point)."""
     margin = np.asarray(margin, dtype=np.float64)
     method = calibrator["method"]
     if method == "isotonic":
         p = np.interp(margin, np.asarray(calibrator["x"], float), np.asarray(calibrator["y"], float))
     elif method == "sigmoid":
         p = _sigmoid(float(calibrator["a"]) * margin + float(calibrator["b"]))
+    elif method == "beta":
+        # Beta calibration (Kull et al. 2017) of the booster's probability q = sigmoid(margin):
+        # logit p = a·ln q − b·ln(1 − q) + c, with ln q and ln(1 − q) computed from the margin stably.
+        log_q, log_not_q = -np.logaddexp(0.0, -margin), -np.logaddexp(0.0, margin)
+        p = _sigmoid(float(calibrator["a"]) * log_q - float(calibrator["b"]) * log_not_q + float(calibrator["c"]))
     else:
         raise ValueError(f"unknown calibration method {method!r}")
-    return np.clip(p, 0.0, 1.0)
+    return np.clip(p, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
 
 
 def predict_claim_probability(

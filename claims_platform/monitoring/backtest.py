@@ -163,12 +163,14 @@ class MonthBacktest:
         return {f"{prefix}{k}": round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-def month_backtest(daily: pd.DataFrame, accepted_probabilities: np.ndarray) -> MonthBacktest:
+def month_backtest(daily: pd.DataFrame, accepted_probabilities: np.ndarray, level_sd: float = 0.0) -> MonthBacktest:
     """The month of :func:`daily_backtest` rows, pooled.
 
     ``accepted_probabilities`` are the claim probabilities of the month's accepted applicants whose
     outcome is known (one per ``accepted_with_outcome``; see :func:`accepted_outcomes`): the month's
     expected claims and interval are theirs, so that missing outcomes are not read as fewer claims.
+    ``level_sd``: the model's calibration uncertainty, which the month's interval carries (one model
+    scores the whole month, so its error does not average out over the days as the Bernoulli noise does).
     """
     if len(daily) == 0:
         raise ValueError("no days to backtest")
@@ -185,7 +187,7 @@ def month_backtest(daily: pd.DataFrame, accepted_probabilities: np.ndarray) -> M
     days_inside = int(daily["inside_interval"].sum())
     actual = int(daily["actual_claims"].sum())
     expected = float(p.sum())
-    low, high = claims_interval(p)
+    low, high = claims_interval(p, level_sd=level_sd)
     return MonthBacktest(
         days=days,
         days_inside=days_inside,

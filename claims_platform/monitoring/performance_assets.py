@@ -14,6 +14,7 @@ from pydantic import Field
 
 from claims_platform import settings
 from claims_platform.metadata import figure_markdown, one_decimal, percent, sparkline_markdown
+from claims_platform.models.loading import calibration_level_sd
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.monitoring.backtest import (
@@ -153,7 +154,7 @@ def model_performance(
     estimate = estimate_performance(p, policy.refer_at)
     daily = daily_backtest(forecast, scores, outcomes)
     accepted = accepted_outcomes(scores, outcomes).dropna(subset=[CLAIM_STATUS])
-    backtest = month_backtest(daily, accepted[PREDICTION_COLUMN].to_numpy())
+    backtest = month_backtest(daily, accepted[PREDICTION_COLUMN].to_numpy(), calibration_level_sd(record.get("model_uri")))
     holdout = registry.run_metrics(record["version"]) if record.get("version") is not None else {}
     holdout_kappa = float(holdout.get("holdout_kappa", np.nan))
     bounds = PerformanceBounds(kappa_margin=config.kappa_margin, ratio_low=config.ratio_low, ratio_high=config.ratio_high)

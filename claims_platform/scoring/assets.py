@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import Field
 
 from claims_platform.metadata import money, money_range, one_decimal, percent
-from claims_platform.models.loading import load_scorer_cached
+from claims_platform.models.loading import calibration_level_sd, load_scorer_cached
 from claims_platform.models.policy import DECISIONS, RISK_BANDS, DecisionPolicy, decision_counts, risk_band
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import month_key
@@ -185,15 +185,15 @@ class ReserveConfig(dg.Config):
     )
 
 
-def _forecast_row(day: str, scores: pd.DataFrame, cost: float, currency: str = "GBP") -> dict:
+def _forecast_row(day: str, scores: pd.DataFrame, cost: float, currency: str = "GBP", level_sd: float = 0.0) -> dict:
     counts = decision_counts(scores["decision"])
     accepted = scores.loc[scores["decision"] == "accept", "claim_probability"].to_numpy(dtype="float64")
     everyone = scores["claim_probability"].to_numpy(dtype="float64")
     return {
         "day": day,
         **{f"{d}_count": counts[d] for d in DECISIONS},
-        **forecast_claims(accepted, cost).as_dict("accepted_"),
-        **forecast_claims(everyone, cost).as_dict("all_"),
+        **forecast_claims(accepted, cost, level_sd).as_dict("accepted_"),
+        **forecast_claims(everyone, cost, level_sd).as_dict("all_"),
         "average_claim_cost": cost,
         "currency": currency,
     }
@@ -222,20 +222,30 @@ def forecast_metadata(row: dict) -> dict:
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
     owners=OWNERS,
+    ins={"model_in_force": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping())},
     kinds={"pandas", "parquet"},
     metadata={"dagster/column_schema": _declared_schema(FORECAST_COLUMN_DESCRIPTIONS, _forecast_dtype)},
     description=(
         "The day's decisions and the claims they imply: expected claims among accepted applicants (Σp) with "
-        "a 95% Poisson-binomial interval, the reserve at the average claim cost, and the same before filtering."
+        "a 95% interval (Poisson-binomial, and the model's own calibration uncertainty where it matters), the "
+        "reserve at the average claim cost, and the same before filtering."
     ),
 )
 @names_outages
 def reserve_forecast(
-    context: dg.AssetExecutionContext, config: ReserveConfig, application_scores: dict[str, pd.DataFrame]
+    context: dg.AssetExecutionContext,
+    config: ReserveConfig,
+    application_scores: dict[str, pd.DataFrame],
+    model_in_force: dict[str, dict],
 ) -> dict[str, pd.DataFrame]:
-    """One row per day: decision counts, expected claims and reserve, accepted versus everyone."""
+    """One row per day: decision counts, expected claims and reserve, accepted versus everyone; the interval
+    carries the model's own calibration uncertainty beside the Bernoulli noise."""
     cost, currency = config.average_claim_cost, config.currency
-    rows = {day: _forecast_row(day, scores, cost, currency) for day, scores in application_scores.items()}
+    level_sd = {month: calibration_level_sd(record.get("model_uri")) for month, record in model_in_force.items()}
+    rows = {
+        day: _forecast_row(day, scores, cost, currency, level_sd.get(month_key(day), 0.0))
+        for day, scores in application_scores.items()
+    }
     for day, row in rows.items():
         # Each day's own forecast on its own partition, also in a single-run backfill.
         context.add_asset_metadata(forecast_metadata(row), partition_key=day)

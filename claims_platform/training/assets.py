@@ -373,10 +373,15 @@ def candidate_model(
         )
         for name, png in plots.items():
             mlflow.log_image(_as_image(png), f"plots/{name}.png")
-        reference = reference_drawn_from(split.holdout, p, REFERENCE_ROWS, seed=int(month[:7].replace("-", "")))
+        # Judged (above) with the calibrator fitted without the holdout; registered with it refitted on validation
+        # and holdout, whose probabilities the drift reference then carries.
+        deployed = trained.deployed(split.holdout, split.holdout_month, policy.refer_at)
+        reference = reference_drawn_from(
+            split.holdout, deployed.predict_proba(split.holdout), REFERENCE_ROWS, seed=int(month[:7].replace("-", ""))
+        )
         registry.ensure_registered_model()  # with its description, before the first version creates it bare
         version = log_trained_model(
-            trained,
+            deployed,
             reference=reference,
             registered_model_name=registry.model_name,
             tags={
@@ -396,7 +401,7 @@ def candidate_model(
             ),
         )
         model_uri = registry.artifact_uri(version)
-        gate_failures = gate.failures(metrics["roc_auc"], metrics["ece"], missing)
+        gate_failures = gate.failures(metrics, missing)
         outcome = trained_outcome(registry.model_name, version, split.holdout_month, metrics, policy.refer_at, gate_failures)
         mlflow.set_tag(NOTE_TAG, tracked.description(outcome))
     except BaseException as error:
@@ -428,6 +433,7 @@ def candidate_model(
         "warm_start": {"from_version": warm["from_version"], "used": True} if warm else {"from_version": None, "used": False},
         "tuning": {k: v for k, v in trained.tuning.items() if k != "trials"},
         "calibration": trained.calibration["method"],
+        "calibration_level_sd": deployed.calibrator["level_sd"],
         "fit_seconds": round(trained.fit_seconds, 2),
         "reference_rows": len(reference),
         "training_key": key,  # what the model depends on: a retrain with the same key reuses it
@@ -445,6 +451,8 @@ def candidate_model(
             "warm_start": f"from v{warm['from_version']} ({warm['from_month']})" if warm else "cold start",
             "trials": int(trained.tuning.get("n_trials", 0)),
             "calibration": trained.calibration["method"],
+            "calibration_deployed_on": f"validation + holdout {split.holdout_month} ({len(trained.validation_y) + len(split.holdout):,} rows)",
+            "calibration_level_sd": round(deployed.calibrator["level_sd"], 4),
             "holdout_month": split.holdout_month,
             "holdout_rows": int(metrics["rows"]),
             **{f"holdout_{k}": round(float(v), 5) for k, v in metrics.items() if k not in ("rows", "threshold")},

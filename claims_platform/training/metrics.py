@@ -105,13 +105,18 @@ def evaluate(y_true: Any, p: Any, threshold: float) -> dict[str, float]:
     Keys: ``kappa`` (Cohen's, at the threshold) and ``kappa_low``..``kappa_high`` (its 95% bootstrap
     interval, :func:`kappa_interval`), ``roc_auc``, ``brier``, ``log_loss``, ``ece``
     (10 equal-mass bins), ``claim_rate`` (observed), ``mean_probability`` (expected claim rate),
-    ``predicted_rate`` (share flagged at the threshold), ``threshold``, ``rows``.
+    ``predicted_rate`` (share flagged at the threshold), ``threshold``, ``rows``; and among the rows the
+    screen accepts (``p < threshold``): ``accepted_rows``, ``accepted_expected_claims`` (Σp),
+    ``accepted_actual_claims``, ``accepted_claims_sd`` (the Poisson-binomial standard deviation) and
+    ``accepted_actual_to_expected``.
     """
     y, prob = _arrays(y_true, p)
     if len(np.unique(y)) < 2:
         raise ValueError("evaluation needs both claim outcomes among the labels")
     flagged = (prob >= threshold).astype(np.int64)
     low, high = kappa_interval(y, flagged)
+    accepted = flagged == 0
+    expected = float(prob[accepted].sum())
     return {
         "kappa": float(cohen_kappa_score(y, flagged)),
         "kappa_low": low,
@@ -125,4 +130,10 @@ def evaluate(y_true: Any, p: Any, threshold: float) -> dict[str, float]:
         "predicted_rate": float(flagged.mean()),
         "threshold": float(threshold),
         "rows": float(len(y)),
+        # The applicants the screen accepts: what the reserve sums (the quality gate's calibration band).
+        "accepted_rows": float(accepted.sum()),
+        "accepted_expected_claims": expected,
+        "accepted_actual_claims": float(y[accepted].sum()),
+        "accepted_claims_sd": float(np.sqrt(np.sum(prob[accepted] * (1 - prob[accepted])))),
+        "accepted_actual_to_expected": float(y[accepted].sum()) / expected if expected > 0 else float("nan"),
     }

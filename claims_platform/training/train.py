@@ -18,8 +18,9 @@ Recipe (each step sees only what it may):
 3. **Refit** on ALL train rows with the best parameters; early stopping on the validation slice again
    finds the number of trees for the larger sample (the best iteration of the subsample fit would be too
    few). The final booster keeps exactly ``best_iteration`` trees.
-4. **Calibration** on the validation margins: isotonic vs sigmoid by cross-fitted Brier
-   (:mod:`~claims_platform.training.calibration`).
+4. **Calibration** on the validation margins: smoothed isotonic, sigmoid, beta or none by cross-fitted
+   log loss (:mod:`~claims_platform.training.calibration`). Once the holdout has judged the model,
+   :meth:`TrainedModel.deployed` refits that method on validation and holdout for the registered model.
 
 There is no per-model decision threshold: accept / refer / decline is the ONE
 :class:`~claims_platform.models.policy.DecisionPolicy`, and the validation metrics are reported at
@@ -41,7 +42,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -53,7 +54,7 @@ from claims_platform import schema
 from claims_platform.models import runtime
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.training import features
-from claims_platform.training.calibration import choose_calibrator
+from claims_platform.training.calibration import choose_calibrator, deployed_calibration
 from claims_platform.training.config import TrainingConfig
 from claims_platform.training.metrics import evaluate
 from claims_platform.training.split import validation_split
@@ -81,10 +82,23 @@ class TrainedModel:
     rows: dict[str, int]
     fit_seconds: float
     stage_seconds: dict[str, float]  # prepare / tuning / refit / calibration wall times
+    # The validation slice's margins and labels, for the calibrator deployed with the holdout (not logged).
+    validation_margin: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    validation_y: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64), repr=False)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated claim probabilities for warehouse-format rows (the pyfunc's exact code path)."""
         return runtime.predict_claim_probability(self.booster, self.calibrator, self.spec, frame)
+
+    def deployed(self, holdout: pd.DataFrame, holdout_month: str, screen: float) -> TrainedModel:
+        """The model as it is registered, once its holdout has judged it: the same booster, its calibration
+        method refitted on validation AND holdout (:func:`~claims_platform.training.calibration.deployed_calibration`)."""
+        margin = self.booster.predict(runtime.prepare_features(holdout, self.spec), raw_score=True)
+        calibrator = deployed_calibration(
+            self.calibration["method"], self.calibrator, (self.validation_margin, self.validation_y),
+            (margin, holdout[schema.CLAIM_STATUS].to_numpy(np.int64)), holdout_month, screen,
+        )  # fmt: skip
+        return replace(self, calibrator=calibrator)
 
     def params_for_logging(self) -> dict[str, Any]:
         """Flat parameters for MLflow: tuned LightGBM params, trial budget, calibration, rows.
@@ -369,4 +383,6 @@ def train_model(
         rows={"train": len(train), "validation": len(validation), "tuning": len(tuning_rows)},
         fit_seconds=time.perf_counter() - started,
         stage_seconds=stage_seconds,
+        validation_margin=margin_valid,
+        validation_y=y_valid,
     )

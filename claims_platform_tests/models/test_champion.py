@@ -106,13 +106,33 @@ def test_a_stale_incumbent_is_replaced():
     assert judge(2, [], _ref(1, "2025-03"), problems, None).promote
 
 
+def _gate_metrics(auc: float = 0.9, ece: float = 0.01, expected: float = 600.0, actual: float = 600.0) -> dict[str, float]:
+    return {
+        "roc_auc": auc, "ece": ece, "accepted_expected_claims": expected, "accepted_actual_claims": actual,
+        "accepted_claims_sd": float(np.sqrt(expected)),
+    }  # fmt: skip
+
+
 def test_the_gate():
     gate = QualityGate(min_auc=0.85, max_ece=0.03)
-    assert gate.failures(0.9, 0.01) == []
-    assert gate.failures(0.84, 0.04, missing=3) == ["3 missing predictions", "holdout AUC 0.8400 < 0.85", "holdout ECE 0.0400 > 0.03"]
-    assert gate.failures(float("nan"), 0.01)  # a NaN metric never passes
+    assert gate.failures(_gate_metrics()) == []
+    assert gate.failures(_gate_metrics(0.84, 0.04), missing=3) == ["3 missing predictions", "holdout AUC 0.8400 < 0.85", "holdout ECE 0.0400 > 0.03"]
+    assert gate.failures(_gate_metrics(auc=float("nan")))  # a NaN metric never passes
+    assert gate.failures({"roc_auc": 0.9, "ece": 0.01}) == []  # a record from before the accepted band
     with pytest.raises(ValueError):
         QualityGate(min_auc=0.2)
+
+
+def test_the_gate_refuses_a_candidate_that_would_under_reserve_beyond_noise():
+    assert QualityGate().max_accepted_bias == 0.10
+    gate = QualityGate(max_accepted_bias=0.05)
+    # 600 expected among the accepted (Poisson sd ~24.5): ±5% and 1.96 sd of noise allow 522..678.
+    assert gate.failures(_gate_metrics(actual=670)) == []
+    [problem] = gate.failures(_gate_metrics(actual=740))  # a fifth more claims than the model expects
+    assert "740 against 600.0 expected (ratio 1.23)" in problem and "outside 522..678" in problem
+    assert gate.failures(_gate_metrics(actual=510))  # over-reserving beyond the band fails too
+    # A small holdout: its own noise dominates, and a ratio of 1.2 alone is not evidence.
+    assert gate.failures(_gate_metrics(expected=25, actual=30)) == []
 
 
 def test_record_only_promotion_changes_nothing():
