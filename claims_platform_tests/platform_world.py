@@ -21,7 +21,7 @@ from claims_platform.source.warehouse import Warehouse
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 SMALL_BUDGET = {"n_trials": 2, "warm_start_trials": 2, "tuning_rows": 20_000, "max_boost_rounds": 150}
 # Promote whenever the candidate is not worse beyond noise: lets a test build a lineage quickly.
-EAGER_PROMOTION = {"margin": -0.5}
+EAGER_PROMOTION = {"margin": -10_000.0}  # value per application: the fresher model unless far worse
 
 
 @dataclass

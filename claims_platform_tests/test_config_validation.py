@@ -17,7 +17,7 @@ from claims_platform.ingestion.assets import IngestionConfig
         ("nightly_scoring", "reserve_forecast", {"average_claim_cost": -5.0}, "average_claim_cost: Input should be greater than 0"),
         ("monthly_training", "training_set", {"min_month_coverage": 0.0}, "min_month_coverage: Input should be greater than 0"),
         ("monthly_training", "training_set", {"label_cutoff": "next tuesday"}, "label_cutoff: not an ISO instant"),
-        ("monthly_training", "champion_decision", {"refer_at": 0.6, "decline_at": 0.3}, "refer_at 0.6 must not be above decline_at 0.3"),
+        ("monthly_training", "champion_decision", {"review_accuracy": 0.3}, "review_accuracy"),
     ],
 )
 def test_a_bad_value_is_refused_when_the_run_is_planned(job, op, config, message):

@@ -238,11 +238,13 @@ class Steps:
                 + (f"; failed the quality gate: {'; '.join(failed)}" if failed else "")
             )
         comparison = decision.get("comparison")
-        versus = (
-            f"; vs champion: {comparison['difference']:+.4f} ({comparison['confidence']:.0%} {comparison['low']:+.4f}..{comparison['high']:+.4f})"
-            if comparison
-            else ""
-        )
+        versus = ""
+        if comparison:
+            digits = 2 if comparison.get("metric") == "value per application" else 4
+            versus = (
+                f"; vs champion, {comparison.get('metric', 'kappa')}: {comparison['difference']:+.{digits}f} "
+                f"({comparison['confidence']:.0%} {comparison['low']:+.{digits}f}..{comparison['high']:+.{digits}f})"
+            )
         return line("train", f"{month[:7]}: {outcome} — {quality}{versus}")
 
     # -- models in force ------------------------------------------------------------------------------

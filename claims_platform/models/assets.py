@@ -22,7 +22,7 @@ from claims_platform.alerts.resource import Alert, AlertsResource
 from claims_platform.launchers import launched_by
 from claims_platform.models.champion import PromotionRules
 from claims_platform.models.gate import QualityGate
-from claims_platform.models.policy import DecisionPolicy
+from claims_platform.models.policy import BusinessCosts, DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import shift_month_key
 from claims_platform.partitions import month_before, monthly_partitions, require_month_order, scoring_months
@@ -37,7 +37,7 @@ CHAMPION_POOL = "champion_chain"
 # Tag of the rollback job's runs: such a run must carry a rollback request in its config.
 ROLLBACK_TAG = "claims/action"
 
-_RULES, _GATE, _POLICY = PromotionRules(), QualityGate(), DecisionPolicy()
+_RULES, _GATE, _POLICY, _COSTS = PromotionRules(), QualityGate(), DecisionPolicy(), BusinessCosts()
 CHAMPION_DECISION = dg.AssetKey("champion_decision")
 APPLICATION_SCORES = dg.AssetKey("application_scores")
 
@@ -66,11 +66,12 @@ class ChampionDecisionConfig(dg.Config):
     requested_by: str | None = Field(default=None, description="Who launched this decision (audited).")
     margin: float | None = Field(
         default=None,
-        ge=-0.5,
-        le=0.5,
+        ge=-10_000,
+        le=10_000,
         description=(
-            f"Kappa the candidate must gain beyond the holdout's noise (default {_RULES.margin}): the lower end of "
-            "the difference's interval must exceed it. Negative: prefer the fresher model unless it is worse beyond noise."
+            f"Value per application (the costs' currency) the candidate must gain beyond the holdout's noise (default "
+            f"{_RULES.margin}): the lower end of the difference's interval must exceed it. Negative: prefer the fresher "
+            "model unless it is worse beyond noise."
         ),
     )
     confidence: float | None = Field(
@@ -100,23 +101,32 @@ class ChampionDecisionConfig(dg.Config):
             f"policy accepts, beyond the holdout's noise (default {_GATE.max_accepted_bias})."
         ),
     )
-    refer_at: float | None = Field(
-        default=None, gt=0.0, le=1.0, description="A new decision policy from this decision on (default: the chain's)."
+    claim_cost: float | None = Field(
+        default=None, gt=0, description=f"A new decision policy from this decision on: the average claim (default {_COSTS.claim_cost:,.0f})."
     )
-    decline_at: float | None = Field(default=None, gt=0.0, le=1.0, description="See refer_at.")
+    premium_margin: float | None = Field(
+        default=None, gt=0, description=f"... what an accepted policy earns when it does not claim (default {_COSTS.premium_margin:,.0f})."
+    )
+    review_cost: float | None = Field(
+        default=None, ge=0, description=f"... an underwriter's review of a referred application (default {_COSTS.review_cost:,.0f})."
+    )
+    review_accuracy: float | None = Field(
+        default=None, ge=0.5, le=1.0,
+        description=f"... the share of referred applicants the underwriter decides right (default {_COSTS.review_accuracy}).",
+    )  # fmt: skip
     rollback: RollbackRequest | None = Field(default=None, description="Roll the champion back (the rollback_champion job).")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ChampionDecisionConfig":
-        if (self.refer_at is None) != (self.decline_at is None):
-            raise ValueError("refer_at and decline_at are set together (the policy has both thresholds)")
-        if self.refer_at is not None and self.refer_at > self.decline_at:
-            raise ValueError(f"refer_at {self.refer_at} must not be above decline_at {self.decline_at}")
-        if self.refer_at is not None and not self.promote:
+        if self.new_costs() and not self.promote:
             raise ValueError("a new decision policy changes what scores: it cannot be set with promote: false")
         if self.rollback is not None and not self.promote:
             raise ValueError("a rollback moves the champion: it cannot run with promote: false")
         return self
+
+    def new_costs(self) -> dict[str, float]:
+        """The business costs given in this run config (a new policy derived from them)."""
+        return {name: getattr(self, name) for name in ("claim_cost", "premium_margin", "review_cost", "review_accuracy") if getattr(self, name) is not None}
 
     def settings(
         self, recorded: dict[str, Any] | None, previous: dict[str, Any] | None
@@ -129,11 +139,11 @@ class ChampionDecisionConfig(dg.Config):
                 return given
             return (recorded or {}).get(section, {}).get(name, default)
 
-        if self.refer_at is not None:
-            policy = DecisionPolicy(self.refer_at, self.decline_at)
-        else:
-            source = recorded or previous
-            policy = DecisionPolicy.from_dict(source["policy"]) if source else _POLICY
+        source = recorded or previous
+        policy = DecisionPolicy.from_dict(source["policy"]) if source else _POLICY
+        if self.new_costs():
+            # New costs, the others as in force: the thresholds of least expected cost under them.
+            policy = DecisionPolicy.from_costs(BusinessCosts(**{**policy.costs.as_dict(), **self.new_costs()}))
         gate = QualityGate(
             pick("min_auc", "gate", _GATE.min_auc),
             pick("max_ece", "gate", _GATE.max_ece),
@@ -315,6 +325,7 @@ def _decide(
         incumbent_staleness,
         judge,
         paired_kappa_comparison,
+        paired_value_comparison,
         roll_back,
     )
 
@@ -341,7 +352,7 @@ def _decide(
     incumbent = state.champion
     incumbent_problems: list[str] = []
     incumbent_evidence: dict[str, Any] | None = None
-    comparison = None
+    comparison = kappa_comparison = None
     if incumbent is not None:
         incumbent_problems += incumbent_staleness(incumbent, month, rules)
         incumbent_evidence = {"version": incumbent.version, "training_month": incumbent.training_month}
@@ -350,15 +361,10 @@ def _decide(
             incumbent_problems += gate.failures(metrics, missing)
             incumbent_evidence["holdout_metrics"] = metrics
             if p_candidate is not None:
-                comparison = paired_kappa_comparison(
-                    holdout[CLAIM_STATUS].to_numpy(),
-                    policy.screen(p_candidate),
-                    policy.screen(p_incumbent),
-                    margin=rules.margin,
-                    confidence=rules.confidence,
-                    resamples=rules.resamples,
-                    seed=rules.seed,
-                )
+                y = holdout[CLAIM_STATUS].to_numpy()
+                bootstrap = {"confidence": rules.confidence, "resamples": rules.resamples, "seed": rules.seed}
+                comparison = paired_value_comparison(policy, y, p_candidate, p_incumbent, margin=rules.margin, **bootstrap)
+                kappa_comparison = paired_kappa_comparison(y, policy.screen(p_candidate), policy.screen(p_incumbent), **bootstrap)
         incumbent_evidence["problems"] = incumbent_problems
 
     verdict = judge(candidate_version, candidate_problems, incumbent, incumbent_problems, comparison)
@@ -403,6 +409,7 @@ def _decide(
         "candidate": candidate_evidence,
         "incumbent": incumbent_evidence,
         "comparison": comparison.as_dict() if comparison else None,
+        "kappa_comparison": kappa_comparison.as_dict() if kappa_comparison else None,
         "holdout": {"month": holdout_month, "rows": 0 if holdout is None else len(holdout)},
         "policy": policy.as_dict(),
         "gate": gate.as_dict(),
@@ -466,22 +473,29 @@ def _decision_metadata(registry: ModelRegistry, record: dict[str, Any]) -> dict[
         "champion_version": champion["version"] if champion else "none",
         "scores_month": record["scores_month"],
         "candidate": registry.version_reference(record["candidate"]["version"]),
-        **(
-            {
-                "candidate_kappa": round(comparison["candidate_kappa"], 5),
-                "incumbent_kappa": round(comparison["incumbent_kappa"], 5),
-                "kappa_difference": round(comparison["difference"], 5),
-                "difference_interval": f"{comparison['low']:+.4f} .. {comparison['high']:+.4f} ({comparison['confidence']:.0%})",
-            }
-            if comparison
-            else {}
-        ),
+        **(_comparison_metadata(comparison, record.get("kappa_comparison")) if comparison else {}),
         **({"record_only": record["record_only"]["outcome"]} if "record_only" in record else {}),
         "policy": dg.MetadataValue.json(record["policy"]),
         "aliases": dg.MetadataValue.json(aliases) if isinstance(aliases, dict) else aliases,
         "launched_by": record["launched_by"],
         "decision": dg.MetadataValue.json(record),
     }
+
+
+def _comparison_metadata(comparison: dict[str, Any], kappa: dict[str, Any] | None) -> dict[str, Any]:
+    """What the decision judged on (the value per application, or kappa in a decision recorded before it), and kappa."""
+    metric = comparison.get("metric", "kappa")
+    name = "value" if metric == "value per application" else "kappa"
+    out = {
+        "judged_on": metric,
+        f"candidate_{name}": round(comparison.get("candidate", comparison.get("candidate_kappa")), 5),
+        f"incumbent_{name}": round(comparison.get("incumbent", comparison.get("incumbent_kappa")), 5),
+        f"{name}_difference": round(comparison["difference"], 5),
+        "difference_interval": f"{comparison['low']:+.4f} .. {comparison['high']:+.4f} ({comparison['confidence']:.0%})",
+    }
+    if kappa is not None:
+        out.update({"candidate_kappa": round(kappa["candidate"], 5), "incumbent_kappa": round(kappa["incumbent"], 5)})
+    return out
 
 
 def _alert(context: dg.AssetExecutionContext, alerts: AlertsResource, record: dict[str, Any], rollback_run: bool) -> None:
@@ -564,6 +578,19 @@ def model_in_force(
         if previous not in champion_decision:
             raise dg.Failure(f"No champion decided for {month[:7]}: materialize `champion_decision` partition {previous} first.")
         in_force[month] = model_in_force_record(champion_decision[previous], previous)
+        # Each month's own model and thresholds on its own partition, also in a range run.
+        policy = DecisionPolicy.from_dict(in_force[month]["policy"])
+        context.add_asset_metadata(
+            {
+                "model_version": in_force[month]["version"] if in_force[month]["version"] is not None else "none",
+                "decided_in": previous[:7],
+                "accept_below": round(policy.refer_at, 4),
+                "refer_below": round(policy.decline_at, 4),
+                "thresholds": f"accept below {policy.refer_at:.1%}, refer below {policy.decline_at:.1%}, decline above",
+                "costs": dg.MetadataValue.json(policy.costs.as_dict()),
+            },
+            partition_key=month,
+        )
     context.add_output_metadata(
         {
             "model_versions": dg.MetadataValue.json({m[:7]: r["version"] for m, r in in_force.items()}),

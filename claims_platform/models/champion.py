@@ -15,10 +15,12 @@ one is the champion) and the versions withdrawn by rollbacks. A decision:
 3. may be followed by rollbacks, each withdrawing the champion and restoring the one before it
    — :func:`roll_back`.
 
-Promotion needs the candidate to beat the incumbent by more than the holdout's noise: a PAIRED
-bootstrap of the kappa difference on the same rows (:func:`paired_kappa_comparison`), promoting only
-when the lower end of its interval is above a margin. Kappa's standard error on a 37k-row holdout
-is about 0.004, so a strict ``>`` on point estimates would promote on noise.
+Promotion needs the candidate to beat the incumbent by more than the holdout's noise, on the measure
+the policy itself optimises: the VALUE per application of its decisions (margin earned less claims and
+reviews, :func:`~claims_platform.models.policy.realised_values`). A PAIRED bootstrap of the difference
+on the same rows (:func:`paired_value_comparison`) promotes only when the lower end of its interval is
+above a margin; a strict ``>`` on point estimates would promote on noise. Kappa of the policy's screen
+is compared the same way and reported beside it (:func:`paired_kappa_comparison`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from claims_platform.models.policy import DecisionPolicy
 from claims_platform.training.metrics import kappa_from_counts
 
 Outcome = Literal["first champion", "promoted", "kept", "ineligible", "no model"]
@@ -111,10 +114,11 @@ class ChainState:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Candidate versus incumbent on the same rows: both kappas, their difference and its interval."""
+    """Candidate versus incumbent on the same rows, by one measure: both values, their difference and its interval."""
 
-    candidate_kappa: float
-    incumbent_kappa: float
+    metric: str  # "value per application" (what promotion judges) or "kappa" (reported beside it)
+    candidate: float
+    incumbent: float
     difference: float  # candidate − incumbent
     low: float  # the difference's bootstrap interval
     high: float
@@ -131,6 +135,66 @@ class Comparison:
     def as_dict(self) -> dict[str, Any]:
         """Plain values for the audit record."""
         return {**asdict(self), "candidate_better": self.candidate_better}
+
+    def describe(self) -> str:
+        """One clause: both values, the difference and its interval."""
+        digits = 2 if self.metric == VALUE_METRIC else 4
+        return (
+            f"{self.metric} {self.candidate:.{digits}f} vs {self.incumbent:.{digits}f}, difference {self.difference:+.{digits}f} "
+            f"({self.confidence:.0%} interval {self.low:+.{digits}f}..{self.high:+.{digits}f})"
+        )
+
+
+VALUE_METRIC = "value per application"
+
+
+def _bootstrap(counts: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """The observed cell counts (row 0) and ``resamples`` multinomial redraws of as many rows."""
+    n = int(counts.sum())
+    draws = np.random.default_rng(seed).multinomial(n, counts / n, size=resamples)
+    return np.vstack([counts, draws])
+
+
+def _percentiles(difference: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(difference[1:], [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def paired_value_comparison(
+    policy: DecisionPolicy,
+    y: np.ndarray,
+    candidate_p: np.ndarray,
+    incumbent_p: np.ndarray,
+    *,
+    margin: float = 0.0,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Comparison:
+    """Paired bootstrap of the value per application of the policy's decisions, candidate − incumbent.
+
+    A row's value depends only on its outcome and the two decisions (3 × 3 × 2 cells), so resampling rows
+    is a multinomial draw over 18 cells: fast however large the holdout, and paired (both models judged
+    on the same resampled rows). What promotion judges: the policy's own measure, in the costs' currency.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    c, i = policy.decision_index(candidate_p), policy.decision_index(incumbent_p)
+    if not len(y) == len(c) == len(i):
+        raise ValueError(f"{len(y)} outcomes, {len(c)} candidate and {len(i)} incumbent probabilities")
+    if len(y) == 0:
+        raise ValueError("no holdout rows to compare on")
+    if not 0.5 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
+    cell = y * 9 + c * 3 + i
+    draws = _bootstrap(np.bincount(cell, minlength=18), resamples, seed)
+    values = policy.costs.values(np.array([0, 1]))  # (outcome, decision)
+    cells = np.arange(18)
+    value_c = values[cells // 9, (cells // 3) % 3]
+    value_i = values[cells // 9, cells % 3]
+    cand, inc = draws @ value_c / len(y), draws @ value_i / len(y)
+    low, high = _percentiles(cand - inc, confidence)
+    return Comparison(VALUE_METRIC, float(cand[0]), float(inc[0]), float(cand[0] - inc[0]), low, high, confidence, resamples, margin, len(y))
 
 
 def paired_kappa_comparison(
@@ -162,9 +226,7 @@ def paired_kappa_comparison(
     if not 0.5 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
     cell = y.astype(int) * 4 + c.astype(int) * 2 + i.astype(int)
-    counts = np.bincount(cell, minlength=8)
-    draws = np.random.default_rng(seed).multinomial(len(y), counts / len(y), size=resamples)
-    draws = np.vstack([counts, draws])  # row 0: the observed sample itself
+    draws = _bootstrap(np.bincount(cell, minlength=8), resamples, seed)
     y0, y1 = draws[:, 0:4], draws[:, 4:8]
     # Cell order within an outcome: (c, i) = (0,0), (0,1), (1,0), (1,1).
     cand = kappa_from_counts(
@@ -173,20 +235,8 @@ def paired_kappa_comparison(
     inc = kappa_from_counts(
         tp=y1[:, 1] + y1[:, 3], fp=y0[:, 1] + y0[:, 3], fn=y1[:, 0] + y1[:, 2], tn=y0[:, 0] + y0[:, 2]
     )
-    difference = cand - inc
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(difference[1:], [tail, 1.0 - tail])
-    return Comparison(
-        candidate_kappa=float(cand[0]),
-        incumbent_kappa=float(inc[0]),
-        difference=float(difference[0]),
-        low=float(low),
-        high=float(high),
-        confidence=confidence,
-        resamples=resamples,
-        margin=margin,
-        rows=len(y),
-    )
+    low, high = _percentiles(cand - inc, confidence)
+    return Comparison("kappa", float(cand[0]), float(inc[0]), float(cand[0] - inc[0]), low, high, confidence, resamples, margin, len(y))
 
 
 # ------------------------------------------------------------------------------------ the verdict
@@ -196,7 +246,7 @@ def paired_kappa_comparison(
 class PromotionRules:
     """How a candidate may replace the incumbent."""
 
-    margin: float = 0.0  # kappa the candidate must gain beyond the holdout's noise
+    margin: float = 0.0  # value per application (the costs' currency) the candidate must gain beyond the holdout's noise
     confidence: float = 0.95  # of the paired bootstrap interval
     resamples: int = 2000
     max_champion_age_months: int = 6  # an incumbent trained longer ago than this is stale
@@ -264,10 +314,7 @@ def judge(
         )
     if comparison is None:
         raise ValueError("a comparison is needed when both candidate and incumbent are eligible")
-    interval = (
-        f"kappa {comparison.candidate_kappa:.4f} vs {comparison.incumbent_kappa:.4f}, difference "
-        f"{comparison.difference:+.4f} ({comparison.confidence:.0%} interval {comparison.low:+.4f}..{comparison.high:+.4f})"
-    )
+    interval = comparison.describe()
     if comparison.candidate_better:
         return Verdict("promoted", True, f"v{candidate_version} beats v{incumbent.version} beyond noise: {interval} > margin {comparison.margin}")
     return Verdict(

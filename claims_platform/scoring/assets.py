@@ -12,7 +12,14 @@ from pydantic import Field
 
 from claims_platform.metadata import money, money_range, one_decimal, percent
 from claims_platform.models.loading import calibration_level_sd, load_scorer_cached
-from claims_platform.models.policy import DECISIONS, RISK_BANDS, DecisionPolicy, decision_counts, risk_band
+from claims_platform.models.policy import (
+    DECISIONS,
+    FIXED_POLICY,
+    RISK_BANDS,
+    DecisionPolicy,
+    decision_counts,
+    risk_band,
+)
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.months import month_key
 from claims_platform.partitions import daily_partitions
@@ -99,11 +106,10 @@ def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict
                 f"No model in force for {day[:7]} ({day}): {record['reason']}. The first model is trained once two "
                 "months of outcomes are known; then run `monthly_training` for the month before the day's month."
             )
-        policy = (record["policy"]["refer_at"], record["policy"]["decline_at"])
+        policy = DecisionPolicy.from_dict(record["policy"])
         days_by_model.setdefault((record["model_name"], int(record["version"]), record["model_uri"], policy), []).append(day)
     scored: dict[str, pd.DataFrame] = {}
-    for (model_name, version, model_uri, (refer_at, decline_at)), model_days in days_by_model.items():
-        policy = DecisionPolicy(refer_at=refer_at, decline_at=decline_at)
+    for (model_name, version, model_uri, policy), model_days in days_by_model.items():
         frames = [days[d] for d in model_days]
         probability = load_scorer_cached(model_uri).predict(pd.concat(frames, ignore_index=True))
         offset = 0
@@ -155,20 +161,30 @@ def application_scores(
         raise dg.Failure(str(error)) from error
     for day, frame in scored.items():
         # Each day's own figures on its own partition, also in a single-run backfill.
-        version = int(frame["model_version"].iloc[0]) if len(frame) else model_in_force[month_key(day)]["version"]
-        context.add_asset_metadata(_scores_metadata(frame, version, registry), partition_key=day)
+        record = model_in_force[month_key(day)]
+        version = int(frame["model_version"].iloc[0]) if len(frame) else record["version"]
+        policy = DecisionPolicy.from_dict(record["policy"])
+        context.add_asset_metadata(_scores_metadata(frame, version, registry, policy), partition_key=day)
     return scored
 
 
-def _scores_metadata(frame: pd.DataFrame, version: int | None, registry: ModelRegistry) -> dict:
-    """One day's scored applications as its partition shows them (counts plotted by the UI, shares as %)."""
+def _scores_metadata(frame: pd.DataFrame, version: int | None, registry: ModelRegistry, policy: DecisionPolicy) -> dict:
+    """One day's scored applications as its partition shows them (counts plotted by the UI, shares as %), and what
+    its decisions are expected to cost per application against the former fixed thresholds on the same days."""
     counts = decision_counts(frame["decision"])
     rows = len(frame)
+    p = frame["claim_probability"].to_numpy(dtype="float64")
+    fixed = DecisionPolicy(FIXED_POLICY.refer_at, FIXED_POLICY.decline_at, policy.costs)
     return {
         "rows_scored": rows,
         **{f"decision_{d}": c for d, c in counts.items()},
         "accepted_share": percent(counts["accept"] / rows if rows else None),
+        "refer_share": percent(counts["refer"] / rows if rows else None),
         "mean_claim_probability": percent(float(frame["claim_probability"].mean()) if rows else None),
+        # Claims and reviews less the margin earned, expected at the calibrated probabilities (negative: a net margin).
+        "expected_cost_per_application": round(policy.expected_cost(p), 2),
+        "fixed_thresholds_cost_per_application": round(fixed.expected_cost(p), 2),
+        "thresholds": f"accept below {policy.refer_at:.1%}, refer below {policy.decline_at:.1%}, decline above",
         "model_version": version,
         "model": registry.version_reference(version),
     }
@@ -177,7 +193,11 @@ def _scores_metadata(frame: pd.DataFrame, version: int | None, registry: ModelRe
 class ReserveConfig(dg.Config):
     """The cost side of the reserve."""
 
-    average_claim_cost: float = Field(default=12_000.0, gt=0, description="Average cost of one claim, in `currency`.")
+    average_claim_cost: float | None = Field(
+        default=None,
+        gt=0,
+        description="Average cost of one claim, in `currency` (default: the claim cost of the decision policy in force).",
+    )
     currency: str = Field(
         default="GBP",
         pattern=r"^[A-Z]{3}$",
@@ -240,10 +260,14 @@ def reserve_forecast(
 ) -> dict[str, pd.DataFrame]:
     """One row per day: decision counts, expected claims and reserve, accepted versus everyone; the interval
     carries the model's own calibration uncertainty beside the Bernoulli noise."""
-    cost, currency = config.average_claim_cost, config.currency
+    currency = config.currency
     level_sd = {month: calibration_level_sd(record.get("model_uri")) for month, record in model_in_force.items()}
+    cost = {
+        month: config.average_claim_cost or DecisionPolicy.from_dict(record["policy"]).costs.claim_cost
+        for month, record in model_in_force.items()
+    }
     rows = {
-        day: _forecast_row(day, scores, cost, currency, level_sd.get(month_key(day), 0.0))
+        day: _forecast_row(day, scores, cost[month_key(day)], currency, level_sd.get(month_key(day), 0.0))
         for day, scores in application_scores.items()
     }
     for day, row in rows.items():

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform.models.policy import DECISIONS
+from claims_platform.models.policy import DECISIONS, DecisionPolicy
 from claims_platform.models.registry import CHAMPION, PREVIOUS_CHAMPION
 from claims_platform_tests.platform_world import EAGER_PROMOTION, QUIET, SMALL_BUDGET, PlatformWorld
 from claims_platform_tests.webhook import serve_webhook
@@ -70,7 +70,8 @@ def test_the_chain_decides_every_month_from_the_first(world):
     comparison = may["comparison"]
     assert comparison["rows"] == may["holdout"]["rows"] > 1000
     assert comparison["low"] <= comparison["difference"] <= comparison["high"]
-    assert may["policy"] == {"refer_at": 0.3, "decline_at": 0.5}
+    assert comparison["metric"] == "value per application" and may["kappa_comparison"]["metric"] == "kappa"
+    assert may["policy"] == DecisionPolicy().as_dict()  # the thresholds of least expected cost, with their costs
     assert world.registry.alias_version(CHAMPION) == 3 and world.registry.alias_version(PREVIOUS_CHAMPION) == 2
 
 

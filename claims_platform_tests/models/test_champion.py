@@ -18,10 +18,11 @@ from claims_platform.models.champion import (
     incumbent_staleness,
     judge,
     paired_kappa_comparison,
+    paired_value_comparison,
     roll_back,
 )
 from claims_platform.models.gate import QualityGate
-from claims_platform.models.policy import DecisionPolicy
+from claims_platform.models.policy import BusinessCosts, DecisionPolicy, realised_values
 
 
 def _ref(version: int, month: str = "2025-03") -> ModelRef:
@@ -40,9 +41,24 @@ def test_the_comparison_reports_cohens_kappa_of_each_screen():
     y, candidate, incumbent = _holdout(0, n=5000)
     flags = DecisionPolicy().screen(candidate), DecisionPolicy().screen(incumbent)
     comparison = paired_kappa_comparison(y, *flags)
-    assert comparison.candidate_kappa == pytest.approx(cohen_kappa_score(y, flags[0]), abs=1e-12)
-    assert comparison.incumbent_kappa == pytest.approx(cohen_kappa_score(y, flags[1]), abs=1e-12)
-    assert comparison.difference == pytest.approx(comparison.candidate_kappa - comparison.incumbent_kappa)
+    assert comparison.metric == "kappa"
+    assert comparison.candidate == pytest.approx(cohen_kappa_score(y, flags[0]), abs=1e-12)
+    assert comparison.incumbent == pytest.approx(cohen_kappa_score(y, flags[1]), abs=1e-12)
+    assert comparison.difference == pytest.approx(comparison.candidate - comparison.incumbent)
+
+
+def test_the_promotion_measure_is_the_value_per_application_of_the_policys_decisions():
+    y, candidate, incumbent = _holdout(0, n=5000)
+    policy = DecisionPolicy()
+    comparison = paired_value_comparison(policy, y, candidate, incumbent)
+    assert comparison.metric == "value per application"
+    assert comparison.candidate == pytest.approx(realised_values(policy, candidate, y).mean())
+    assert comparison.incumbent == pytest.approx(realised_values(policy, incumbent, y).mean())
+    # By hand, one row of each kind (margin 2,400, claim 12,000, review 200 right 3 times in 4).
+    values = realised_values(policy, np.array([0.01, 0.01, 0.2, 0.2, 0.9]), np.array([0, 1, 0, 1, 1]))
+    np.testing.assert_allclose(values, [2400, 2400 - 12000, 0.75 * 2400 - 200, 0.25 * (2400 - 12000) - 200, 0])
+    same = paired_value_comparison(policy, y, candidate, candidate)
+    assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)  # paired
 
 
 def test_a_candidate_equal_to_the_champion_up_to_noise_is_not_promoted():
@@ -51,8 +67,8 @@ def test_a_candidate_equal_to_the_champion_up_to_noise_is_not_promoted():
     # strict ">" rule would have promoted it on noise.
     for seed in range(50):
         y, candidate, incumbent = _holdout(seed)
-        comparison = paired_kappa_comparison(y, policy.screen(candidate), policy.screen(incumbent))
-        if comparison.candidate_kappa > comparison.incumbent_kappa:
+        comparison = paired_value_comparison(policy, y, candidate, incumbent)
+        if comparison.candidate > comparison.incumbent:
             break
     assert comparison.difference > 0
     assert comparison.low < 0 < comparison.high  # the interval straddles zero: noise
@@ -65,10 +81,11 @@ def test_a_clearly_better_candidate_is_promoted_and_the_margin_is_respected():
     policy = DecisionPolicy()
     y, candidate, _ = _holdout(1, noise=0.08)
     _, _, incumbent = _holdout(1, noise=0.2)
-    comparison = paired_kappa_comparison(y, policy.screen(candidate), policy.screen(incumbent))
+    comparison = paired_value_comparison(policy, y, candidate, incumbent)
     assert comparison.low > 0 and comparison.candidate_better
-    assert judge(2, [], _ref(1), [], comparison).outcome == "promoted"
-    strict = paired_kappa_comparison(y, policy.screen(candidate), policy.screen(incumbent), margin=comparison.low + 0.01)
+    verdict = judge(2, [], _ref(1), [], comparison)
+    assert verdict.outcome == "promoted" and "value per application" in verdict.reason
+    strict = paired_value_comparison(policy, y, candidate, incumbent, margin=comparison.low + 0.01)
     assert not strict.candidate_better
 
 
@@ -192,5 +209,32 @@ def test_a_redecision_uses_what_was_recorded_unless_told_otherwise():
     policy, gate, rules = ChampionDecisionConfig().settings(None, previous)
     assert (policy.refer_at, gate, rules) == (0.35, QualityGate(), PromotionRules())
     assert ChampionDecisionConfig().settings(None, None)[0] == DecisionPolicy()
+    # New costs: the thresholds of least expected cost under them, the other costs as in force.
+    policy, _, _ = ChampionDecisionConfig(review_cost=400.0).settings(None, None)
+    assert policy == DecisionPolicy.from_costs(BusinessCosts(review_cost=400.0))
+    assert policy.refer_at > DecisionPolicy().refer_at and policy.decline_at < DecisionPolicy().decline_at
     with pytest.raises(ValueError, match="promote: false"):
-        ChampionDecisionConfig(promote=False, refer_at=0.2, decline_at=0.4)
+        ChampionDecisionConfig(promote=False, review_cost=100.0)
+
+
+def test_the_thresholds_are_where_the_expected_costs_of_the_decisions_cross():
+    costs = BusinessCosts(claim_cost=10_000, premium_margin=2_000, review_cost=100, review_accuracy=0.8)
+    # By hand: accept/refer where M − pC = (1−p)aM + p(1−a)(M−C) − R, refer/decline where the refer line is 0.
+    refer_at = (2_000 * 0.2 + 100) / (0.8 * 10_000 + 2_000 * (1 - 1.6))
+    decline_at = (0.8 * 2_000 - 100) / (0.8 * 2_000 + 0.2 * 8_000)
+    assert costs.thresholds() == pytest.approx((refer_at, decline_at))
+    assert (refer_at, decline_at) == pytest.approx((500 / 6800, 1500 / 3200))
+    policy = DecisionPolicy.from_costs(costs)
+    p = np.linspace(0.001, 0.999, 999)
+    best = costs.expected_values(p).argmax(axis=1)
+    assert (policy.decision_index(p) == best).all()  # the least expected cost at every probability
+    # A review never worth its cost: no refer band, accept or decline at the break-even M / C.
+    assert BusinessCosts(review_cost=5_000).thresholds() == pytest.approx((0.2, 0.2))
+    # A recorded policy without costs keeps its thresholds and is valued with the default costs.
+    old = DecisionPolicy.from_dict({"refer_at": 0.3, "decline_at": 0.5})
+    assert (old.refer_at, old.decline_at, old.costs) == (0.3, 0.5, BusinessCosts())
+    assert DecisionPolicy.from_dict(DecisionPolicy().as_dict()) == DecisionPolicy()
+    # The cost-derived policy costs less than the former fixed thresholds at calibrated probabilities.
+    rng = np.random.default_rng(0)
+    probabilities = rng.beta(0.6, 3.5, 50_000)
+    assert DecisionPolicy().expected_cost(probabilities) < DecisionPolicy(0.3, 0.5).expected_cost(probabilities)

@@ -19,7 +19,7 @@ def test_model_ranks_and_calibrates_well_on_the_out_of_time_holdout(trained, par
     # Kappa of the decision policy's screen (refer or decline vs accept): how promotion compares models.
     metrics = evaluate(y, trained.predict_proba(parts.holdout), DecisionPolicy().refer_at)
     assert metrics["roc_auc"] > 0.85
-    assert metrics["kappa"] > 0.5
+    assert metrics["kappa"] > 0.45  # at the cost-derived screen (refer from ~10%): more flagged than at 30%
     # Better than the best constant forecast (the claim rate itself).
     assert metrics["brier"] < 0.6 * y.mean() * (1 - y.mean())
 
