@@ -43,16 +43,32 @@ _DEFAULT = DriftSettings()
 
 
 class DriftConfig(dg.Config):
-    """The pinned drift tests' thresholds (docs/monitoring.md says how the defaults were measured)."""
+    """The pinned drift tests' thresholds: calibrated to each day's row count unless set by hand
+    (docs/monitoring.md says how, and the false-alarm rates measured at 50 to 12,000 rows a day)."""
 
-    numerical_threshold: float = Field(
-        default=_DEFAULT.numerical_threshold, gt=0, le=5, description="Normed Wasserstein distance at which a numerical column drifts."
+    numerical_threshold: float | None = Field(
+        default=_DEFAULT.numerical_threshold,
+        gt=0,
+        le=5,
+        description="Normed Wasserstein distance at which a numerical column drifts; unset: calibrated per day's rows.",
     )
-    categorical_threshold: float = Field(
-        default=_DEFAULT.categorical_threshold, gt=0, le=1, description="Jensen-Shannon distance at which a categorical column drifts."
+    categorical_threshold: float | None = Field(
+        default=_DEFAULT.categorical_threshold,
+        gt=0,
+        le=1,
+        description="Jensen-Shannon distance at which a categorical column drifts; unset: calibrated per day's rows.",
     )
-    prediction_threshold: float = Field(
-        default=_DEFAULT.prediction_threshold, gt=0, le=5, description="Normed Wasserstein distance at which the predicted probabilities drift."
+    prediction_threshold: float | None = Field(
+        default=_DEFAULT.prediction_threshold,
+        gt=0,
+        le=5,
+        description="Normed Wasserstein distance at which the predicted probabilities drift; unset: calibrated per day's rows.",
+    )
+    false_alarm_rate: float = Field(
+        default=_DEFAULT.false_alarm_rate,
+        gt=0,
+        lt=0.5,
+        description="Chance that a day like the reference drifts by the calibrated thresholds (all tests together).",
     )
     min_drifted_columns: int = Field(
         default=_DEFAULT.min_drifted_columns, ge=1, le=40, description="Feature columns that must drift for the day to count as drifted."
@@ -69,6 +85,7 @@ class DriftConfig(dg.Config):
             numerical_threshold=self.numerical_threshold,
             categorical_threshold=self.categorical_threshold,
             prediction_threshold=self.prediction_threshold,
+            false_alarm_rate=self.false_alarm_rate,
             min_drifted_columns=self.min_drifted_columns,
             max_rejected_share=self.max_rejected_share,
         )
@@ -107,6 +124,7 @@ def _day_summary(
             "reference_rows": reference.rows,
             "worst_columns": {},
             "column_scores": {},
+            "column_thresholds": {},
             "settings": drift_settings.as_dict(),
             "estimated": None,
         }
@@ -125,12 +143,11 @@ def _column_drift_picture(summary: dict[str, Any]) -> dg.MarkdownMetadataValue |
     """Each feature column's drift score as a share of its threshold, in schema order (red above it):
     a picture small enough for the UI to show inline on the day's page."""
     scores = summary.get("column_scores") or {}
-    if not scores:
+    limits = summary.get("column_thresholds") or {}
+    kinds = [c for c in FEATURES if c in scores and c in limits]
+    if not kinds:
         return None
-    settings = summary["settings"]
-    limits = {"numerical": settings["numerical_threshold"], "categorical": settings["categorical_threshold"]}
-    kinds = column_kinds([c for c in FEATURES if c in scores])
-    return bars_markdown([scores[c] / limits[kinds[c]] for c in kinds], "drift score / threshold per feature column")
+    return bars_markdown([scores[c] / limits[c] for c in kinds], "drift score / threshold per feature column")
 
 
 def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[str, Any]:
@@ -246,9 +263,10 @@ _EMPTY_HTML = (
 
 
 def _settings_of(summary: dict[str, Any]) -> DriftSettings:
-    """The thresholds the day's decision used, so its report shows the same tests."""
-    fields = ("numerical_threshold", "categorical_threshold", "prediction_threshold", "min_drifted_columns", "max_rejected_share")
-    return DriftSettings(**{k: summary["settings"][k] for k in fields})
+    """The settings the day's decision used (its thresholds per column are in the summary itself)."""
+    defaults = DriftSettings().as_dict()
+    fields = ("numerical_threshold", "categorical_threshold", "prediction_threshold", "false_alarm_rate", "min_drifted_columns", "max_rejected_share")
+    return DriftSettings(**{k: summary["settings"].get(k, defaults[k]) for k in fields})
 
 
 @dg.asset(

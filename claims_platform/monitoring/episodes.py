@@ -9,9 +9,12 @@ from the sequence of days:
   that sits AT the threshold, whose days flip between drifted and not like a coin: each day's severity
   counts at most 1 (so one extreme day cannot start an episode alone), the weight of a new day is
   ``ewma_weight``, it starts at ``ewma_start`` (a normal day's severity), and a change whose days score
-  about the threshold lifts it over ``ewma_alert`` within about four days, steadily, where the daily flags would have started and broken runs at random. On
-  i.i.d. days the severities sit well below 1 (their thresholds hold the false-alarm rate) and so does
-  their EWMA.
+  about the threshold lifts it over ``ewma_alert`` in five days (median; six for nine in ten), steadily,
+  where the daily flags would have started and broken runs at random. The thresholds are calibrated so
+  that an i.i.d. day's severity has about the same distribution at any volume (median 0.62, 99th
+  percentile 0.84–1.01, measured on 2 worlds at 20 to 5,000 rows a day): over 1,200,000 simulated
+  i.i.d. days drawn from those twelve distributions, the EWMA reached 0.88 on 6 (about one false
+  episode in 500 years of a model's days).
 - **Continue.** An episode goes on through quiet days (hysteresis): it ends only after ``quiet_days``
   days in a row that are neither drifted nor with the EWMA at its alert level. A drift that grows over a
   month, with a quiet day here and there, is ONE episode: one alert, at most one retrain.
@@ -37,8 +40,8 @@ class EpisodeRules:
     alert_days: int = 3  # drifted days in a row that start an episode (CLAIMS_DRIFT_ALERT_DAYS)
     quiet_days: int = 7  # days in a row without drift that end one (CLAIMS_DRIFT_QUIET_DAYS)
     ewma_weight: float = 0.3  # weight of a new day in the EWMA of the severity
-    ewma_alert: float = 0.85  # the EWMA at or above this starts an episode (and keeps one going)
-    ewma_start: float = 0.5  # the EWMA before the first day: about a normal day's severity
+    ewma_alert: float = 0.88  # the EWMA at or above this starts an episode (and keeps one going)
+    ewma_start: float = 0.62  # the EWMA before the first day: about a normal day's severity
 
     def __post_init__(self) -> None:
         if self.alert_days < 1 or self.quiet_days < 1:

@@ -135,20 +135,21 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
     if not has_prediction:
         current_frame = current_frame.drop(columns=[PREDICTION_COLUMN], errors="ignore")
     current = Dataset.from_pandas(current_frame, data_definition=_definition(spec.kinds, has_prediction))
+    # The thresholds the day's decision used, per column (calibrated to the day's rows, or set by hand).
+    thresholds = _thresholds(spec)
     metrics: list[Any] = [
         DriftedColumnsCount(
             columns=features,
             num_method=NUMERICAL_METHOD,
-            num_threshold=settings.numerical_threshold,
             cat_method=CATEGORICAL_METHOD,
-            cat_threshold=settings.categorical_threshold,
+            per_column_threshold={column: thresholds[column] for column in features},
         )
     ]
-    if has_prediction:
-        metrics.append(ValueDrift(column=PREDICTION_COLUMN, method=NUMERICAL_METHOD, threshold=settings.prediction_threshold))
+    if has_prediction and PREDICTION_COLUMN in thresholds:
+        metrics.append(ValueDrift(column=PREDICTION_COLUMN, method=NUMERICAL_METHOD, threshold=thresholds[PREDICTION_COLUMN]))
     for column in spec.drifted_columns:
-        method, threshold = settings.method_for(spec.kinds[column])
-        metrics.append(ValueDrift(column=column, method=method, threshold=threshold))
+        method, _ = settings.method_for(spec.kinds[column])
+        metrics.append(ValueDrift(column=column, method=method, threshold=thresholds[column]))
     report = Report(metrics, metadata=snapshot_metadata(spec.day, spec.summary), tags=["applications_drift"])
     snapshot = report.run(
         current_data=current,
@@ -170,6 +171,22 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
         evidently_drifted_columns=drifted_column_count(data),
         workspace_snapshot=workspace_snapshot,
     )
+
+
+def _thresholds(spec: DriftReportInput) -> dict[str, float]:
+    """Each test's threshold as the day's decision used it: from its summary, else the settings' own."""
+    stored = dict(spec.summary.get("column_thresholds") or {})
+    settings = spec.settings
+    for column, kind in spec.kinds.items():
+        fixed = settings.method_for(kind)[1]
+        if column not in stored and fixed is not None:
+            stored[column] = fixed
+    if PREDICTION_COLUMN not in stored and settings.prediction_threshold is not None:
+        stored[PREDICTION_COLUMN] = settings.prediction_threshold
+    missing = [c for c in spec.kinds if c not in stored]
+    if missing:
+        raise ValueError(f"no drift threshold for column(s) {missing} of the day {spec.day}")
+    return stored
 
 
 def _json_text(data: dict) -> str:

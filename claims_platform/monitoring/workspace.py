@@ -92,13 +92,40 @@ def prepare(path: Path | str | None = None) -> tuple[str, str]:
     return str(folder), project_id
 
 
+# A metric's parameters that change day by day: the drift thresholds, calibrated to each day's rows.
+DAY_SPECIFIC_PARAMS = ("threshold", "per_column_threshold")
+
+
+def series_keyed_copy(snapshot: dict) -> dict:
+    """The snapshot with its metrics' day-specific thresholds left out of their parameters.
+
+    Evidently's UI keys a time series by the metric's parameters: thresholds that differ day by day
+    (calibrated to each day's row count) would make every day a series of its own point. The series'
+    values, the report's widgets and the thresholds shown in them are kept; only the key loses them.
+    """
+
+    def strip(node):
+        if isinstance(node, dict):
+            out = {key: strip(value) for key, value in node.items()}
+            params = out.get("metric", {}).get("params") if isinstance(out.get("metric"), dict) else None
+            if isinstance(params, dict) and "metric_id" in out["metric"]:
+                out["metric"] = {**out["metric"], "params": {k: v for k, v in params.items() if k not in DAY_SPECIFIC_PARAMS}}
+            return out
+        if isinstance(node, list):
+            return [strip(value) for value in node]
+        return node
+
+    return {**snapshot, "metric_results": strip(snapshot.get("metric_results", {}))}
+
+
 def write_snapshot(target: tuple[str, str], snapshot_json: str) -> str:
     """Write one snapshot (the JSON text of an Evidently ``SnapshotModel``) into the project; its new id.
 
     Uses the workspace's own file store (``LocalState``, what ``Workspace.add_run`` uses), not a
     ``Workspace``, whose opening reads every snapshot in the folder (2.7 s for a year, growing). The
-    text is the one the report stores (``LocalState.write_snapshot`` would serialise the model again:
-    0.1 s a report). Safe from several processes at once: each snapshot is its own file.
+    text is the report's own, keyed for the dashboard's series (:func:`series_keyed_copy`; 3 ms, where
+    ``LocalState.write_snapshot`` would serialise the model again: 0.1 s a report). Safe from several
+    processes at once: each snapshot is its own file.
     """
     from evidently.legacy.core import new_id
     from evidently.ui.storage.local.base import LocalState
@@ -108,7 +135,7 @@ def write_snapshot(target: tuple[str, str], snapshot_json: str) -> str:
     state = LocalState(folder)
     state.location.makedirs(state._snapshot_dir(project_id))
     with state.location.open(state._snapshot_path(project_id, snapshot_id), "w") as file:
-        file.write(snapshot_json)
+        file.write(json.dumps(series_keyed_copy(json.loads(snapshot_json))))
     return snapshot_id
 
 

@@ -451,7 +451,9 @@ def candidate_model(
             "warm_start": f"from v{warm['from_version']} ({warm['from_month']})" if warm else "cold start",
             "trials": int(trained.tuning.get("n_trials", 0)),
             "calibration": trained.calibration["method"],
-            "calibration_deployed_on": f"validation + holdout {split.holdout_month} ({len(trained.validation_y) + len(split.holdout):,} rows)",
+            "calibration_deployed_on": (
+                f"{trained.calibration['fitted_on']} + holdout {split.holdout_month} ({len(trained.calibration_y) + len(split.holdout):,} rows)"
+            ),
             "calibration_level_sd": round(deployed.calibrator["level_sd"], 4),
             "holdout_month": split.holdout_month,
             "holdout_rows": int(metrics["rows"]),

@@ -80,11 +80,42 @@ def test_the_reference_carries_features_and_predictions_only(reference):
     assert schema.APPLICATION_ID not in reference.columns and schema.CLAIM_STATUS not in reference.columns
 
 
-def test_thirty_normal_days_raise_no_drift(reference):
-    results = [measure_drift(_day(ONSET + timedelta(days=i)), reference) for i in range(30)]
-    assert not any(r.drifted for r in results)
-    worst = max(max(r.summary()["column_scores"].values()) for r in results)
-    assert worst < DriftSettings().numerical_threshold  # margin below the threshold on normal days
+def test_thirty_normal_days_raise_no_alert(reference):
+    from claims_platform.monitoring.episodes import DriftDay, drift_episodes
+
+    results = {(ONSET + timedelta(days=i)).isoformat(): measure_drift(_day(ONSET + timedelta(days=i)), reference) for i in range(30)}
+    # A day drifts by chance with probability false_alarm_rate (1%); no episode starts.
+    assert sum(r.drifted for r in results.values()) <= 1
+    assert drift_episodes({d: DriftDay(r.drifted, r.severity) for d, r in results.items()}) == []
+    assert np.median([r.severity for r in results.values()]) < 0.8
+
+
+def test_a_days_thresholds_grow_as_its_rows_shrink_and_hold_the_false_alarm_rate(reference):
+    rate = DriftSettings().false_alarm_rate
+    at_50, at_1200 = reference.calibration(50, rate).thresholds(50), reference.calibration(1200, rate).thresholds(1200)
+    at_2400 = reference.calibration(2400, rate).thresholds(2400)
+    assert set(at_50) == {*reference.kinds, "claim_probability"}
+    # Above the calibrated sizes, thresholds shrink as the distances' sampling noise does ...
+    expected = ((1 / 2400 + 1 / reference.rows) / (1 / 1200 + 1 / reference.rows)) ** 0.5
+    assert all(at_2400[c] == pytest.approx(expected * at_1200[c]) for c in at_1200)
+    # ... and a day of 50 rows needs a distance several times larger than one of 1,200 to drift.
+    assert all(at_50[c] > 2.5 * at_1200[c] for c in at_50)
+    # The former fixed thresholds (0.20 by distance on numbers, 0.15 on levels) sat between: too loose at
+    # 1,200 rows, far too tight at 50.
+    assert max(at_1200.values()) < 0.15 and min(at_50.values()) > 0.15
+    # 300 i.i.d. days of 50 rows: the calibrated thresholds flag about 1% of them (≤ 2% here), where the
+    # fixed thresholds set for ~1,200 rows flag most of them.
+    small = [_day(ONSET + timedelta(days=i)).sample(50, random_state=i) for i in range(300)]
+    assert sum(measure_drift(day, reference).drifted for day in small) <= 6
+    fixed = DriftSettings(numerical_threshold=0.20, categorical_threshold=0.15, prediction_threshold=0.20)
+    assert sum(measure_drift(day, reference, fixed).drifted for day in small) > 200
+
+
+def test_a_threshold_set_by_hand_is_used_as_it_is(reference):
+    result = measure_drift(_day(ONSET), reference, DriftSettings(numerical_threshold=0.5, categorical_threshold=0.4))
+    thresholds = result.summary()["column_thresholds"]
+    assert thresholds["income"] == 0.5 and thresholds["occupation"] == 0.4
+    assert thresholds["claim_probability"] != 0.5  # still calibrated
 
 
 @pytest.mark.parametrize(
@@ -102,6 +133,8 @@ def test_a_concept_shift_leaves_the_inputs_unchanged(reference):
 def test_the_thresholds_are_validated():
     with pytest.raises(ValueError, match="numerical_threshold"):
         DriftSettings(numerical_threshold=0)
+    with pytest.raises(ValueError, match="false_alarm_rate"):
+        DriftSettings(false_alarm_rate=0)
     with pytest.raises(ValueError, match="min_drifted_columns"):
         DriftSettings(min_drifted_columns=0)
     with pytest.raises(ValueError, match="max_rejected_share"):

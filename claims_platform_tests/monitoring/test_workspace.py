@@ -48,12 +48,21 @@ def _series(folder, project_id: str) -> list[float]:
     return [value for series in response.series for value in series.values]
 
 
+def _thresholds(snapshot: str) -> dict:
+    for result in json.loads(snapshot)["metric_results"].values():
+        if result["display_name"] == "Count of Drifted Columns":
+            return result["metric_value_location"]["metric"]["params"]["per_column_threshold"]
+    raise AssertionError("no DriftedColumnsCount")
+
+
 def test_each_day_is_one_snapshot_and_the_ui_reads_the_drift_series(tmp_path, snapshots):
     added = add_snapshots(snapshots, tmp_path)
     assert set(added) == {d.isoformat() for d in DAYS}
     index = json.loads((tmp_path / INDEX_FILE).read_text())
     # The share of drifted columns per day, as the dashboard panel plots it: the last day drifted (2 of 40).
+    # One series, although each day's thresholds are its own (calibrated to its row count).
     assert _series(tmp_path, index["project_id"]) == [0.0, 0.0, 0.05]
+    assert len({json.dumps(_thresholds(text), sort_keys=True) for text in snapshots.values()}) == 3
 
     # The last day re-reported: its snapshot is replaced, not added.
     again = add_snapshots({DAYS[-1].isoformat(): snapshots[DAYS[-1].isoformat()]}, tmp_path)
