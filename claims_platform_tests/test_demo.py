@@ -191,7 +191,7 @@ def test_schedules_and_sensors_run_by_default_and_the_monitoring_cursor_is_kept(
     # goes on from it instead of raising the demo's alerts again.
     status, cursor = result["monitoring_state"]
     assert status == "DECLARED_IN_CODE"
-    assert json.loads(cursor) == {"drift": [], "performance": []}
+    assert json.loads(cursor) == {"drift": [], "drift_retrain": [], "performance": []}
     assert result["tick"][0] == 0 and result["tick"][1]
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
+from claims_platform.models.importance import gain_shares
 from claims_platform.services import names_outages
 
 if TYPE_CHECKING:
@@ -187,3 +188,14 @@ def calibration_level_sd(model_uri: str | None) -> float:
     if not model_uri:
         return 0.0
     return float(load_scorer_cached(model_uri).calibrator.get("level_sd", 0.0))
+
+
+@lru_cache(maxsize=8)
+def importance_cached(model_uri: str) -> dict[str, float]:
+    """Each feature's share of the model's gain (:func:`~claims_platform.models.importance.gain_shares`),
+    once per process per URI; empty for a shipped scorer that exposes no booster and feature list."""
+    scorer = load_scorer_cached(model_uri)
+    booster, spec = getattr(scorer, "booster", None), getattr(scorer, "spec", None)
+    if booster is None or not spec or "features" not in spec:
+        return {}
+    return gain_shares(booster, spec["features"])

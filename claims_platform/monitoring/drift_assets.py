@@ -11,6 +11,7 @@
   processes when a backfill has many days.
 """
 
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
@@ -19,7 +20,12 @@ import pandas as pd
 from pydantic import Field
 
 from claims_platform.metadata import bars_markdown, percent
-from claims_platform.models.loading import MissingReferenceError, load_reference_cached
+from claims_platform.models.loading import (
+    MissingReferenceError,
+    MissingRuntimeError,
+    importance_cached,
+    load_reference_cached,
+)
 from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.monitoring.drift import (
@@ -30,6 +36,7 @@ from claims_platform.monitoring.drift import (
     measure_drift,
 )
 from claims_platform.monitoring.estimation import estimate_performance
+from claims_platform.monitoring.relevance import RelevanceRules, drift_relevance
 from claims_platform.monitoring.workspace import EvidentlyWorkspace
 from claims_platform.months import month_key
 from claims_platform.partitions import daily_partitions
@@ -40,6 +47,7 @@ GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]
 DRIFT_CHECK = "applications_drift_within_threshold"
 _DEFAULT = DriftSettings()
+_RELEVANCE = RelevanceRules()
 
 
 class DriftConfig(dg.Config):
@@ -79,6 +87,21 @@ class DriftConfig(dg.Config):
         le=1,
         description="A day whose share of rows rejected by the data contract exceeds this counts as drifted (data quality).",
     )
+    min_importance_share: float = Field(
+        default=_RELEVANCE.min_importance_share,
+        gt=0,
+        le=1,
+        description="Drift in columns carrying together at least this share of the model's importance can move decisions: a retrain.",
+    )
+    max_kappa_drop: float = Field(
+        default=_RELEVANCE.max_kappa_drop,
+        gt=0,
+        lt=1,
+        description="A drifted day whose estimated kappa is this far below the reference's (beyond noise) asks for a retrain.",
+    )
+
+    def relevance_rules(self) -> RelevanceRules:
+        return RelevanceRules(min_importance_share=self.min_importance_share, max_kappa_drop=self.max_kappa_drop)
 
     def drift_settings(self) -> DriftSettings:
         return DriftSettings(
@@ -103,11 +126,45 @@ def _reference(uri: str) -> pd.DataFrame:
         raise dg.Failure(str(error)) from error
 
 
+@dataclass
+class ModelInForce:
+    """What a day's decision needs of the model in force, prepared once per model for many days: its
+    reference sample, its importance per feature, and the reference's estimated kappa at a screen."""
+
+    reference: Reference
+    importance: dict[str, float]
+    _kappa: dict[float, float] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, uri: str) -> "ModelInForce":
+        try:
+            importance = importance_cached(uri)
+        except MissingRuntimeError:  # a model registered before models shipped their code: importance unknown
+            importance = {}
+        return cls(Reference(_reference(uri)), importance)
+
+    def reference_kappa(self, refer_at: float) -> float | None:
+        """The plug-in estimated kappa of the reference's own predictions (None when it has none)."""
+        if self.reference.prediction is None or self.reference.prediction.empty:
+            return None
+        if refer_at not in self._kappa:
+            self._kappa[refer_at] = estimate_performance(self.reference.prediction.to_numpy(), refer_at, draws=1).kappa
+        return self._kappa[refer_at]
+
+
 def _day_summary(
-    day: str, current: pd.DataFrame, rejected_rows: int, reference: Reference, record: dict, drift_settings: DriftSettings
+    day: str,
+    current: pd.DataFrame,
+    rejected_rows: int,
+    model: ModelInForce,
+    record: dict,
+    drift_settings: DriftSettings,
+    rules: RelevanceRules = _RELEVANCE,
 ) -> dict[str, Any]:
-    """The day's drift decision and estimated performance, as stored and shown (plain values)."""
+    """The day's drift decision, what it means for the model, and the estimated performance (plain values)."""
+    reference = model.reference
     base = {"day": day, "model_version": record["version"], "model_uri": record["model_uri"], "policy": record["policy"]}
+    settings_record = {**drift_settings.as_dict(), **asdict(rules)}
     if current.empty:
         exceeded = rejected_rows > 0 and drift_settings.max_rejected_share < 1.0
         return {
@@ -125,13 +182,25 @@ def _day_summary(
             "worst_columns": {},
             "column_scores": {},
             "column_thresholds": {},
-            "settings": drift_settings.as_dict(),
+            "settings": settings_record,
+            "relevance": drift_relevance(exceeded, [], False, model.importance, rules=rules).as_dict(),
             "estimated": None,
         }
     result = measure_drift(current, reference, drift_settings, rejected_rows=rejected_rows)
     refer_at = DecisionPolicy.from_dict(record["policy"]).refer_at
     estimate = estimate_performance(current[PREDICTION_COLUMN].to_numpy(), refer_at, seed=date.fromisoformat(day).toordinal())
-    return {**base, **result.summary(), "worst_columns": result.worst(), "estimated": estimate.as_dict()}
+    relevance = drift_relevance(
+        result.drifted, result.drifted_columns, result.prediction_drifted, model.importance,
+        (estimate.kappa, estimate.kappa_high), model.reference_kappa(refer_at), rules,
+    )  # fmt: skip
+    return {
+        **base,
+        **result.summary(),
+        "settings": settings_record,
+        "worst_columns": result.worst(),
+        "relevance": relevance.as_dict(),
+        "estimated": estimate.as_dict(),
+    }
 
 
 def _scores(scores: dict[str, float]) -> dg.JsonMetadataValue:
@@ -150,6 +219,21 @@ def _column_drift_picture(summary: dict[str, Any]) -> dg.MarkdownMetadataValue |
     return bars_markdown([scores[c] / limits[c] for c in kinds], "drift score / threshold per feature column")
 
 
+def _relevance_metadata(relevance: dict[str, Any] | None) -> dict[str, Any]:
+    """Whether the day's drift matters to the model in force: its level (``none``, ``warning``: drift the
+    model barely uses, ``retrain``: drift that can move decisions), why, and each drifted column's share of
+    the model's importance (what the alerts sensor reads)."""
+    if relevance is None:
+        return {}
+    touched = relevance["drifted_importance"]
+    return {
+        "drift_level": relevance["level"],
+        "drift_reasons": "; ".join(relevance["reasons"]) or ("drift in columns the model barely uses" if relevance["level"] == "warning" else "-"),
+        "drifted_importance": "unknown" if touched is None else percent(touched, 1),
+        "drifted_column_importance": dg.MetadataValue.json({c: round(v, 3) for c, v in relevance["importance"].items()}),
+    }
+
+
 def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[str, Any]:
     """One day's drift decision as its partition shows it: counts and scores as numbers (the UI graphs
     them by partition), shares as percentages, the columns' scores against their thresholds as a picture."""
@@ -160,6 +244,7 @@ def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[st
         "drifted_column_count": len(summary["drifted_columns"]),
         "drift_share": percent(summary["drift_share"]),
         "drifted_columns": _scores(summary["drifted_columns"]),
+        **_relevance_metadata(summary.get("relevance")),
         "rows": summary["rows"],
         "rejected_rows": summary["rejected_rows"],
         "rejected_share": percent(summary["rejected_share"], 2),
@@ -220,16 +305,16 @@ def applications_drift(
     registry: ModelRegistry,
 ):
     """Each day's drift decision and estimated performance, with its own metadata."""
-    drift_settings = config.drift_settings()
-    references: dict[str, Reference] = {}
+    drift_settings, rules = config.drift_settings(), config.relevance_rules()
+    models: dict[str, ModelInForce] = {}
     summaries = {}
     for day in sorted(applications):
         record = model_in_force[month_key(day)]
-        if record["model_uri"] not in references:
-            references[record["model_uri"]] = Reference(_reference(record["model_uri"]))
+        if record["model_uri"] not in models:
+            models[record["model_uri"]] = ModelInForce.load(record["model_uri"])
         current = day_frame(applications[day], application_scores[day])
         rejected = len(rejected_applications.get(day, ()))
-        summaries[day] = _day_summary(day, current, rejected, references[record["model_uri"]], record, drift_settings)
+        summaries[day] = _day_summary(day, current, rejected, models[record["model_uri"]], record, drift_settings, rules)
         context.add_asset_metadata(_drift_metadata(summaries[day], registry), partition_key=day)
     drifted = {d: _why(s) for d, s in summaries.items() if s["drifted"]}
     yield dg.Output(summaries)

@@ -19,6 +19,10 @@ from the sequence of days:
   days in a row that are neither drifted nor with the EWMA at its alert level. A drift that grows over a
   month, with a quiet day here and there, is ONE episode: one alert, at most one retrain.
 - A day not reported is not a drifted day and moves no EWMA.
+- **Does it matter?** An episode asks for a retrain from its first drifted day whose drift can move
+  decisions (``matters_from``, :mod:`~claims_platform.monitoring.relevance`); until then it is a warning.
+  A drift in columns the model barely uses that later reaches its predictions is ONE episode, upgraded
+  once.
 
 The retrain an alert asks for is :func:`retrain_target`: deduplicated by (month, label cutoff) whichever
 alert asked, and never with a cutoff later than the present.
@@ -52,10 +56,18 @@ class EpisodeRules:
 
 @dataclass(frozen=True)
 class DriftDay:
-    """A day's drift decision: whether it drifted, and its severity (None when unknown: an old record)."""
+    """A day's drift decision: whether it drifted, its severity, and whether the drift matters to the model
+    (:mod:`~claims_platform.monitoring.relevance`; None when unknown, an old record: it is taken to matter)."""
 
     drifted: bool
     severity: float | None = None
+    matters: bool | None = None
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def worth_a_retrain(self) -> bool:
+        """A drifted day whose drift can move decisions (or whose record predates the question)."""
+        return self.drifted and self.matters is not False
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class DriftEpisode:
     trigger: str  # "consecutive" (alert_days drifted days in a row) or "ewma" (a steady change at the threshold)
     days: tuple[str, ...] = field(default=())  # its drifted days
     ended: str | None = None  # the last day of the quiet stretch that ended it; None while it goes on
+    matters_from: str | None = None  # its first drifted day whose drift matters; None: a warning so far
 
 
 def _calendar(days: Mapping[str, DriftDay]) -> list[str]:
@@ -93,14 +106,16 @@ def drift_episodes(days: Mapping[str, DriftDay], rules: EpisodeRules = EpisodeRu
         run = [*run, day] if drifted else []
         elevated = ewma >= rules.ewma_alert
         if open_ is None:
-            if len(run) >= rules.alert_days:
-                open_ = {"start": run[0], "alert_day": day, "trigger": "consecutive", "days": list(run), "quiet": 0}
-            elif elevated:
-                first = next((d for d in run), day)
-                open_ = {"start": first, "alert_day": day, "trigger": "ewma", "days": [d for d in run], "quiet": 0}
+            if len(run) >= rules.alert_days or elevated:
+                trigger = "consecutive" if len(run) >= rules.alert_days else "ewma"
+                start = run[0] if run else day
+                open_ = {"start": start, "alert_day": day, "trigger": trigger, "days": list(run), "quiet": 0}
+                open_["matters_from"] = next((d for d in run if days[d].worth_a_retrain), None)
             continue
         if drifted:
             open_["days"].append(day)
+        if open_["matters_from"] is None and today.worth_a_retrain:
+            open_["matters_from"] = day
         open_["quiet"] = 0 if (drifted or elevated) else open_["quiet"] + 1
         if open_["quiet"] >= rules.quiet_days:
             episodes.append(_episode(open_, ended=day))
@@ -111,7 +126,7 @@ def drift_episodes(days: Mapping[str, DriftDay], rules: EpisodeRules = EpisodeRu
 
 
 def _episode(state: dict, ended: str | None) -> DriftEpisode:
-    return DriftEpisode(state["start"], state["alert_day"], state["trigger"], tuple(state["days"]), ended)
+    return DriftEpisode(state["start"], state["alert_day"], state["trigger"], tuple(state["days"]), ended, state["matters_from"])
 
 
 @dataclass(frozen=True)

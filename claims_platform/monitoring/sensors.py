@@ -17,6 +17,7 @@ from claims_platform.alerts.resource import Alert, AlertsResource
 from claims_platform.instance_records import latest_materializations
 from claims_platform.monitoring.episodes import (
     DriftDay,
+    DriftEpisode,
     EpisodeRules,
     RetrainTarget,
     drift_episodes,
@@ -97,23 +98,71 @@ def retrain_request(target: RetrainTarget, reasons: list[str]) -> dg.RunRequest:
 
 
 def drift_days(instance: dg.DagsterInstance) -> dict[str, DriftDay]:
-    """day -> drift decision and severity, from the latest `applications_drift` of each of the last
-    LOOKBACK_DAYS reported days."""
+    """day -> drift decision, severity and whether it matters, from the latest `applications_drift` of each
+    of the last LOOKBACK_DAYS reported days."""
     reported = sorted(instance.get_materialized_partitions(DRIFT))
     if not reported:
         return {}
     newest = date.fromisoformat(reported[-1])
     window = [d for d in reported if d >= (newest - timedelta(days=LOOKBACK_DAYS)).isoformat()]
     return {
-        day: DriftDay(bool(latest.metadata.get("drifted")), latest.metadata.get("drift_severity"))
+        day: drift_day(latest.metadata)
         for day, latest in latest_materializations(instance, DRIFT, window).items()
     }
+
+
+def drift_day(metadata: Mapping[str, object]) -> DriftDay:
+    """A day's drift decision from its `applications_drift` metadata values (a record written before a
+    day's drift was weighed has no ``drift_level``: it is taken to matter)."""
+    level = metadata.get("drift_level")
+    reasons = str(metadata.get("drift_reasons") or "")
+    return DriftDay(
+        bool(metadata.get("drifted")),
+        metadata.get("drift_severity"),
+        None if level is None else level == "retrain",
+        tuple(r for r in reasons.split("; ") if r) if level == "retrain" else (),
+    )
 
 
 def latest_decided_month(instance: dg.DagsterInstance) -> str | None:
     """The latest month the champion chain has decided (None before the first decision)."""
     decided = instance.get_materialized_partitions(DECISION)
     return max(decided) if decided else None
+
+
+def _drift_alert(
+    episode: DriftEpisode, days: Mapping[str, DriftDay], rules: EpisodeRules, target: RetrainTarget | None, upgrade: bool
+) -> Alert:
+    """The alert of a drift episode: a warning while its drift is in columns the model barely uses, an error
+    with its retrain once the drift can move decisions (``upgrade``: the warning was raised already)."""
+    how = (
+        f"drifted on {rules.alert_days}+ consecutive days from {episode.start}"
+        if episode.trigger == "consecutive"
+        else f"a steady change from {episode.start}: the EWMA of the daily drift severity reached {rules.ewma_alert}"
+    )
+    fields = {"episode": episode.start, "alert day": episode.alert_day}
+    ending = f"The episode goes on until {rules.quiet_days} days in a row are quiet: no other alert for it"
+    if target is None:
+        return Alert(
+            "warning",
+            f"Applications drift the model barely uses: an episode from {episode.start}",
+            f"The applications {how} (alert on {episode.alert_day}; see the `applications_drift` partitions and their "
+            "Evidently reports), in columns that carry little of the model's importance, with neither the predicted "
+            f"probabilities nor the estimated kappa moved: no retrain. {ending}, unless it comes to matter.",
+            fields=fields,
+            dedupe_key=f"claims-drift-{episode.start}",
+        )
+    why = "; ".join(days[episode.matters_from].reasons) or "it can move decisions"
+    first = f"it matters from {episode.matters_from}: {why}" if upgrade else why
+    return Alert(
+        "error",
+        f"Applications drift that can move decisions: an episode from {episode.start}",
+        f"The applications {how} (alert on {episode.alert_day}; see the `applications_drift` partitions and their "
+        f"Evidently reports), and {first}. {ending}. An off-cycle retrain of {target.month[:7]} with outcomes known "
+        f"by {target.label_cutoff.isoformat()} was requested.",
+        fields={**fields, "matters from": episode.matters_from, "retrain": target.month[:7]},
+        dedupe_key=f"claims-drift-retrain-{episode.start}",
+    )
 
 
 def monitoring_requests(
@@ -127,38 +176,31 @@ def monitoring_requests(
     """The alerts and off-cycle retrains not yet raised, and the new cursor (pure).
 
     ``days``: day -> drift decision; ``performance``: month -> (metadata, materialized at) of the latest
-    `model_performance`; ``cursor``: {"drift": episode starts handled, "performance": months handled}.
-    One alert per new episode and per newly failed month; their retrains merged by (month, label cutoff).
+    `model_performance`; ``cursor``: {"drift": episode starts alerted, "drift_retrain": episode starts whose
+    retrain was asked, "performance": months handled}. One alert per new episode (a warning while its drift
+    does not matter, upgraded once with its retrain when it comes to) and per newly failed month; their
+    retrains merged by (month, label cutoff).
     """
     handled_drift, handled_performance = set(cursor.get("drift", [])), set(cursor.get("performance", []))
+    # A cursor from before drift was weighed asked a retrain for every episode it alerted on.
+    handled_retrain = set(cursor.get("drift_retrain", cursor.get("drift", [])))
     alerts: list[Alert] = []
     wanted: dict[RetrainTarget, list[str]] = {}
     newest = max(days) if days else None
     for episode in drift_episodes(days, rules):
-        if episode.start in handled_drift:
+        new = episode.start not in handled_drift
+        comes_to_matter = episode.matters_from is not None and episode.start not in handled_retrain
+        if not (new or comes_to_matter):
             continue
         if newest and episode.alert_day < (date.fromisoformat(newest) - timedelta(days=ALERT_WINDOW_DAYS)).isoformat():
             continue  # an old episode found by a backfill of history: not news
         handled_drift.add(episode.start)
-        target = retrain_target(episode.alert_day, today, latest_decided)
-        how = (
-            f"drifted on {rules.alert_days}+ consecutive days from {episode.start}"
-            if episode.trigger == "consecutive"
-            else f"a steady change from {episode.start}: the EWMA of the daily drift severity reached {rules.ewma_alert}"
-        )
-        wanted.setdefault(target, []).append(f"drift episode from {episode.start}")
-        alerts.append(
-            Alert(
-                "warning",
-                f"Applications drift: an episode from {episode.start}",
-                f"The applications, the predicted probabilities or the share of rejected rows {how} (alert on "
-                f"{episode.alert_day}; pinned tests, see the `applications_drift` partitions and their Evidently reports). "
-                f"The episode goes on until {rules.quiet_days} days in a row are quiet: no other alert for it. An off-cycle "
-                f"retrain of {target.month[:7]} with outcomes known by {target.label_cutoff.isoformat()} was requested.",
-                fields={"episode": episode.start, "alert day": episode.alert_day, "retrain": target.month[:7]},
-                dedupe_key=f"claims-drift-{episode.start}",
-            )
-        )
+        target = None
+        if episode.matters_from is not None:
+            handled_retrain.add(episode.start)
+            target = retrain_target(max(episode.alert_day, episode.matters_from), today, latest_decided)
+            wanted.setdefault(target, []).append(f"drift episode from {episode.start}")
+        alerts.append(_drift_alert(episode, days, rules, target, upgrade=not new))
     for month, (metadata, timestamp) in sorted(performance.items()):
         if metadata.get("passed", True) or month in handled_performance:
             continue
@@ -178,7 +220,7 @@ def monitoring_requests(
             )
         )
     requests = [retrain_request(target, reasons) for target, reasons in sorted(wanted.items(), key=lambda kv: kv[0].run_key)]
-    new_cursor = {"drift": sorted(handled_drift), "performance": sorted(handled_performance)}
+    new_cursor = {"drift": sorted(handled_drift), "drift_retrain": sorted(handled_retrain), "performance": sorted(handled_performance)}
     return alerts, requests, new_cursor
 
 
@@ -187,8 +229,9 @@ def monitoring_requests(
     minimum_interval_seconds=600,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Drift on K consecutive days (CLAIMS_DRIFT_ALERT_DAYS, default 3) or a failed `model_performance` check: "
-        "one alert and one off-cycle retrain of the latest month per episode."
+        "A drift episode (CLAIMS_DRIFT_ALERT_DAYS drifted days in a row, default 3, or a steady change) or a failed "
+        "`model_performance` check: one alert per episode, and one off-cycle retrain of the latest month once the "
+        "drift can move decisions (a warning without retrain while it sits in columns the model barely uses)."
     ),
 )
 def monitoring_alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource):

@@ -10,4 +10,4 @@ Nothing heavy is imported here, so the CLI can list scenario names without loadi
 """
 
 # Names of the drift scenarios; ``scenarios.SCENARIOS`` is asserted to match.
-SCENARIO_NAMES: tuple[str, ...] = ("income_shift", "mix_shift", "concept_shift", "data_quality")
+SCENARIO_NAMES: tuple[str, ...] = ("income_shift", "mix_shift", "concept_shift", "data_quality", "risk_shift")

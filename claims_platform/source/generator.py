@@ -114,6 +114,10 @@ def bmi(weight_kg: np.ndarray | pd.Series, height_cm: np.ndarray | pd.Series) ->
     return (weight / height_m**2).astype(np.int64)
 
 
+# The largest mean volume a world draws: a day's ids number its rows in 5 digits.
+MAX_DAILY_VOLUME = 90_000
+
+
 def application_id(day: date, number: int) -> str:
     """The stable id of the ``number``-th (1-based) application of ``day``."""
     return f"A{day:%Y%m%d}-{number:05d}"
@@ -160,10 +164,17 @@ class World:
     permutation: np.ndarray  # (N_LATENT,) output column j = latent column permutation[j]
     scale_low: np.ndarray  # (len(SCALED_NUMERIC),) latent value mapped to the range's low end
     scale_high: np.ndarray
+    daily_volume: int = settings.DAILY_VOLUME  # mean applications a day (each day's count is Poisson)
 
     @classmethod
-    def from_seed(cls, seed: int = settings.DEFAULT_WORLD_SEED) -> World:
-        """Draw the concept and the fixed rescaling maps from ``seed``, in make_classification's order."""
+    def from_seed(cls, seed: int = settings.DEFAULT_WORLD_SEED, daily_volume: int = settings.DAILY_VOLUME) -> World:
+        """Draw the concept and the fixed rescaling maps from ``seed``, in make_classification's order.
+
+        ``daily_volume``: the mean applications a day. The concept does not depend on it: a world at 50
+        a day and one at 12,000 a day hold the same applicants, in different numbers.
+        """
+        if not 1 <= daily_volume <= MAX_DAILY_VOLUME:
+            raise ValueError(f"daily_volume must be 1 to {MAX_DAILY_VOLUME:,} (an id numbers a day's rows in 5 digits), got {daily_volume}")
         rng = np.random.default_rng(seed)
         n_clusters = 2 * CLUSTERS_PER_CLASS
         vertices = rng.choice(2**N_INFORMATIVE, size=n_clusters, replace=False)
@@ -184,6 +195,7 @@ class World:
             # Placeholders: the maps come from a reference sample of this very concept, drawn next.
             scale_low=np.zeros(len(schema.SCALED_NUMERIC)),
             scale_high=np.ones(len(schema.SCALED_NUMERIC)),
+            daily_volume=daily_volume,
         )
         features, _, _ = world.draw_latent(rng, REFERENCE_ROWS)
         scaled = features[:, : len(schema.SCALED_NUMERIC)]
@@ -221,7 +233,10 @@ class World:
     def draw_day(self, day: date) -> DayDraw:
         """The day's applications and labels, drawn from ``default_rng([seed, day.toordinal()])``."""
         rng = np.random.default_rng([self.seed, day.toordinal()])
-        n = int(rng.poisson(settings.DAILY_VOLUME))
+        return self.draw_applicants(rng, day, int(rng.poisson(self.daily_volume)))
+
+    def draw_applicants(self, rng: np.random.Generator, day: date, n: int) -> DayDraw:
+        """``n`` applicants of ``day`` drawn from ``rng`` (ids numbered from 1), with their labels."""
         latent, labels, informative = self.draw_latent(rng, n)
         n_scaled = len(schema.SCALED_NUMERIC)
         columns: dict[str, np.ndarray] = self.rescale(latent[:, :n_scaled])

@@ -128,6 +128,44 @@ class ConceptShift(DriftScenario):
         return replace(draw, labels=np.where(in_group, new_labels, draw.labels))
 
 
+@dataclass(frozen=True)
+class RiskShift(DriftScenario):
+    """Prior shift: riskier applicants arrive (a new broker, a competitor's price rise). Each day ``share``
+    of the applicants (default 10%) who would not have claimed are replaced by applicants of the same world
+    who go on to claim.
+
+    The concept is unchanged (who claims, given the columns), but the claim rate rises by about ``share``
+    and every informative column moves towards the claimants' values: the predicted probabilities drift,
+    the decisions and the reserve move with them, and a model calibrated to the old mix under-predicts.
+    This is the drift that matters: it asks for a retrain.
+    """
+
+    share: float = 0.10
+    name: ClassVar[str] = "risk_shift"
+
+    def apply(self, world: World, draw: DayDraw) -> DayDraw:
+        """Replace ``share`` of the day's non-claimants by claimants drawn from the scenario's own stream."""
+        rng = self.rng(world, draw.day)
+        non_claimants = np.flatnonzero(draw.labels == 0)
+        k = min(len(non_claimants), round(self.share * len(draw.labels)))
+        if k == 0:
+            return draw
+        replaced = np.sort(rng.choice(non_claimants, size=k, replace=False))
+        claimants = np.empty(0, dtype=np.intp)
+        while len(claimants) < k:  # about k / CLAIM_WEIGHT draws hold k claimants; twice that nearly always does
+            pool = world.draw_applicants(rng, draw.day, 2 * int(k / CLAIM_WEIGHT) + 20)
+            claimants = np.flatnonzero(pool.labels == 1)
+        taken = claimants[:k]
+        frame = draw.applications.copy()
+        for column in schema.FEATURES:
+            values = frame[column].to_numpy().copy()
+            values[replaced] = pool.applications[column].to_numpy()[taken]
+            frame[column] = values
+        labels, informative = draw.labels.copy(), draw.informative.copy()
+        labels[replaced], informative[replaced] = 1, pool.informative[taken]
+        return replace(draw, applications=frame, labels=labels, informative=informative)
+
+
 # How bad rows are tagged: their application id gets this suffix plus the defect's name, e.g.
 # "A20250301-00017-dq-null_required". Ids survive the warehouse, so tests can count bad rows anywhere.
 DEFECT_TAG = "-dq-"
@@ -211,7 +249,7 @@ class DataQuality(DriftScenario):
 
 
 SCENARIOS: dict[str, type[DriftScenario]] = {
-    cls.name: cls for cls in (IncomeShift, MixShift, ConceptShift, DataQuality)
+    cls.name: cls for cls in (IncomeShift, MixShift, ConceptShift, DataQuality, RiskShift)
 }
 
 

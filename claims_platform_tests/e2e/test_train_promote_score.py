@@ -7,6 +7,7 @@ March's candidate is the first champion; April's and May's are promoted (an eage
 lineage grows); June's decision applies a gate no model can pass: "ineligible, champion kept".
 """
 
+import json
 from datetime import date
 
 import dagster as dg
@@ -323,7 +324,7 @@ def _retrain(world, request, **candidate_config):
     )
 
 
-def test_drift_on_three_days_raises_one_alert_and_one_retrain_for_the_whole_episode(world, webhook):
+def test_drift_the_model_barely_uses_warns_and_one_that_moves_predictions_retrains_once_per_episode(world, webhook):
     from claims_platform.source.scenarios import get_scenario
 
     # Income rises by 35% from 6 July: July is scored by the model in force then (v1 after the rollbacks).
@@ -338,23 +339,34 @@ def test_drift_on_three_days_raises_one_alert_and_one_retrain_for_the_whole_epis
         f"2025-07-{d:02d}": 2 for d in range(6, 11)
     }  # income and income level, by Evidently's own count too
     assert reports.success
+    day = world.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("applications_drift"), asset_partitions=["2025-07-08"]), limit=1
+    ).records[0].asset_materialization.metadata
+    assert day["drift_level"].value == "warning"  # income carries a few percent of the model's gain
+    assert set(day["drifted_column_importance"].value) == {"income", "income level"}
+    # Income is a column the model barely uses: one alert at warning level, no retrain.
     first = _sensor_tick(world)
-    [request] = first.run_requests
-    assert request.run_key == "retrain-2025-06-20250709T0000" and request.partition_key == "2025-06-01"
-    assert request.run_config["ops"]["training_set"]["config"]["label_cutoff"] == "2025-07-09T00:00:00+00:00"
-    assert webhook.received[-1]["title"] == "Applications drift: an episode from 2025-07-06"
+    assert first.run_requests == []
+    assert webhook.received[-1]["title"] == "Applications drift the model barely uses: an episode from 2025-07-06"
+    assert webhook.received[-1]["level"] == "warning"
     alerts = len(webhook.received)
     # The next tick, and the episode going on: nothing new.
     assert _sensor_tick(world, first.cursor).run_requests == [] and len(webhook.received) == alerts
 
-    # One normal day, then the drift again: the same episode (it ends only after a week of quiet days), so
-    # no second alert and no second retrain.
+    # One normal day, then riskier applicants: the predictions drift. The same episode (it ends only after a
+    # week of quiet days) comes to matter: ONE upgrade of its alert, with ONE retrain, and nothing after.
     world.simulate(date(2025, 7, 11), date(2025, 7, 11))
-    world.simulate(date(2025, 7, 12), date(2025, 7, 14), scenario=get_scenario("income_shift", date(2025, 7, 12)))
+    world.simulate(date(2025, 7, 12), date(2025, 7, 14), scenario=get_scenario("risk_shift", date(2025, 7, 12)))
     assert world.run_range("daily_ingestion", "2025-07-11", "2025-07-14").success
     assert world.run_range("nightly_scoring", "2025-07-11", "2025-07-14").success
     second = _sensor_tick(world, first.cursor)
-    assert second.run_requests == [] and len(webhook.received) == alerts
+    [request] = second.run_requests
+    assert request.partition_key == "2025-06-01" and request.run_key.startswith("retrain-2025-06-202507")
+    assert request.run_config["ops"]["training_set"]["config"]["label_cutoff"] <= "2025-07-15T00:00:00+00:00"
+    assert webhook.received[-1]["title"] == "Applications drift that can move decisions: an episode from 2025-07-06"
+    assert webhook.received[-1]["level"] == "error" and len(webhook.received) == alerts + 1
+    assert "predicted probabilities drifted" in json.dumps(webhook.received[-1])
+    assert _sensor_tick(world, second.cursor).run_requests == [] and len(webhook.received) == alerts + 1
 
     # The off-cycle retrain runs like any monthly training; its label cutoff is recorded.
     retrain = _retrain(world, request)

@@ -184,17 +184,20 @@ def test_the_scores_are_evidentlys_own_stat_tests(seed):
 
 
 def test_a_day_whose_rows_break_the_contract_counts_as_drifted_even_when_its_valid_rows_do_not(reference):
-    from claims_platform.monitoring.drift_assets import _day_summary
+    from claims_platform.monitoring.drift_assets import ModelInForce, _day_summary
 
     record = {"version": 3, "model_uri": "file:///m", "policy": {"refer_at": 0.3, "decline_at": 0.5}}
     current = _day(ONSET)
-    clean = _day_summary("2025-06-01", current, 0, reference, record, DriftSettings())
+    model = ModelInForce(reference, {"income": 0.02, "insurance_hist_5": 0.3})
+    clean = _day_summary("2025-06-01", current, 0, model, record, DriftSettings())
     assert not clean["drifted"] and clean["rejected_share"] == 0
-    assert not _day_summary("2025-06-01", current, 5, reference, record, DriftSettings())["drifted"]  # 0.4% < 1%
-    broken = _day_summary("2025-06-01", current, 40, reference, record, DriftSettings())
+    assert not _day_summary("2025-06-01", current, 5, model, record, DriftSettings())["drifted"]  # 0.4% < 1%
+    broken = _day_summary("2025-06-01", current, 40, model, record, DriftSettings())
     assert broken["drifted"] and broken["drifted_columns"] == {} and broken["rejected_share_exceeded"]
     assert broken["rejected_share"] == round(40 / (len(current) + 40), 4)
     assert broken["estimated"]["estimated_rows"] == len(current)  # the valid rows are still estimated
+    # Rejected rows alone: a warning (ingestion alerts about them), no retrain.
+    assert clean["relevance"]["level"] == "none" and broken["relevance"]["level"] == "warning"
 
 
 @pytest.mark.parametrize("scenario", ["income_shift", "mix_shift", "data_quality"])

@@ -13,11 +13,18 @@ TODAY = date(2026, 3, 25)
 
 
 def _days(start: str, pattern: str, severity: dict[str, float] | None = None) -> dict[str, DriftDay]:
-    """'.' a normal day (severity 0.6, about the median of an i.i.d. day's), 'D' a drifted day (1.5), 'n' a near miss (0.95), ' ' a day not reported."""
-    shares = {".": 0.6, "D": 1.5, "n": 0.95, **(severity or {})}
+    """'.' a normal day (severity 0.6, about the median of an i.i.d. day's), 'D' a drifted day (1.5) as an old
+    record (whether it matters unknown: taken to), 'M' a drifted day that matters, 'w' one that does not (drift
+    the model barely uses), 'n' a near miss (0.95), ' ' a day not reported."""
+    shares = {".": 0.6, "D": 1.5, "M": 1.5, "w": 1.5, "n": 0.95, **(severity or {})}
+    matters = {"M": True, "w": False}
     first = date.fromisoformat(start)
     return {
-        (first + timedelta(days=i)).isoformat(): DriftDay(c == "D", shares[c]) for i, c in enumerate(pattern) if c != " "
+        (first + timedelta(days=i)).isoformat(): DriftDay(
+            c in "DMw", shares[c], matters.get(c), ("the predicted probabilities drifted",) if c == "M" else ()
+        )
+        for i, c in enumerate(pattern)
+        if c != " "
     }
 
 
@@ -63,13 +70,35 @@ def test_a_gap_in_reporting_is_neither_drift_nor_quiet():
 def test_one_alert_per_episode_across_ticks_and_a_new_episode_gets_a_new_one():
     alerts, requests, cursor = monitoring_requests(_days("2026-03-01", "..DDD"), {}, {}, RULES, TODAY)
     [alert], [request] = alerts, requests
-    assert alert.level == "warning" and "2026-03-03" in alert.title
+    assert alert.level == "error" and "2026-03-03" in alert.title
     assert request.partition_key == "2026-02-01" and request.run_key == "retrain-2026-02-20260306T0000"
     # The episode goes on through a quiet day: nothing new.
     assert monitoring_requests(_days("2026-03-01", "..DDD.DD"), {}, cursor, RULES, TODAY)[:2] == ([], [])
     # It ends (four quiet days) and drift comes back: a new episode.
     alerts, _, _ = monitoring_requests(_days("2026-03-01", "..DDD....DDD"), {}, cursor, RULES, TODAY)
     assert [a.fields["episode"] for a in alerts] == ["2026-03-10"]
+
+
+def test_drift_the_model_barely_uses_warns_without_a_retrain_and_is_upgraded_once_when_it_comes_to_matter():
+    alerts, requests, cursor = monitoring_requests(_days("2026-03-01", "..www"), {}, {}, RULES, TODAY)
+    [alert] = alerts
+    assert requests == [] and alert.level == "warning" and "barely uses" in alert.title
+    # The same episode goes on: still nothing new.
+    assert monitoring_requests(_days("2026-03-01", "..wwww.w"), {}, cursor, RULES, TODAY)[:2] == ([], [])
+    # Its drift reaches the predictions: ONE upgraded alert with ONE retrain, for the same episode.
+    alerts, requests, cursor = monitoring_requests(_days("2026-03-01", "..wwww.wM"), {}, cursor, RULES, TODAY)
+    [alert], [request] = alerts, requests
+    assert alert.level == "error" and alert.fields["episode"] == "2026-03-03" and alert.fields["matters from"] == "2026-03-09"
+    assert "predicted probabilities drifted" in alert.text
+    assert request.run_key == "retrain-2026-02-20260310T0000"  # cut at the end of the day it came to matter
+    assert monitoring_requests(_days("2026-03-01", "..wwww.wMMM"), {}, cursor, RULES, TODAY)[:2] == ([], [])
+    # A cursor kept from before drift was weighed had its episodes' retrains asked already: no second one.
+    assert monitoring_requests(_days("2026-03-01", "..DDDD"), {}, {"drift": ["2026-03-03"]}, RULES, TODAY)[:2] == ([], [])
+    # An episode that matters from its start: one alert, with its retrain, at once.
+    alerts, requests, _ = monitoring_requests(_days("2026-03-01", "..wMw"), {}, {}, RULES, TODAY)
+    assert [a.level for a in alerts] == ["error"] and len(requests) == 1
+    [episode] = drift_episodes(_days("2026-03-01", "..wMw"), RULES)
+    assert episode.matters_from == "2026-03-04"
 
 
 def test_an_old_episode_found_by_a_backfill_of_history_is_not_news():

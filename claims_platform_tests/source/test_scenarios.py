@@ -94,6 +94,38 @@ def test_mix_shift(world: World, base: tuple[pd.DataFrame, pd.DataFrame]) -> Non
     pd.testing.assert_frame_equal(outcomes, base[1])
 
 
+def test_risk_shift_brings_claimants_in_place_of_non_claimants(world: World, base: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    scenario = get_scenario("risk_shift", FROM)
+    applications, outcomes = simulate_days(world, *AFTER, scenario)
+    # The same ids on the same days, one outcome each; a tenth of the rows replaced by claimants.
+    pd.testing.assert_series_equal(applications[schema.APPLICATION_ID], base[0][schema.APPLICATION_ID])
+    pd.testing.assert_series_equal(applications[schema.APPLICATION_DATE], base[0][schema.APPLICATION_DATE])
+    new, old = _labels(applications, outcomes), _labels(*base)
+    after, before = applications[list(schema.FEATURES)], base[0][list(schema.FEATURES)]
+    changed = ((after != before) & ~(after.isna() & before.isna())).any(axis=1).to_numpy()
+    assert abs(changed.mean() - scenario.share) < 0.005
+    assert (old[changed] == 0).all() and (new[changed] == 1).all() and (new[~changed] == old[~changed]).all()
+    assert new.mean() == pytest.approx(old.mean() + scenario.share, abs=0.005)
+    # The replacements are applicants of the same world, valid by the schema's dtypes and ranges.
+    assert (applications.dtypes == base[0].dtypes).all()
+    low, high = schema.SCALED_NUMERIC["income"]
+    assert applications["income"].between(low, high).all()
+    assert (applications["income level"] == income_level(applications["income"])).all()
+
+
+def test_a_world_draws_its_daily_volume_of_the_same_applicants(world: World) -> None:
+    small, large = World.from_seed(world.seed, daily_volume=50), World.from_seed(world.seed, daily_volume=12_000)
+    days = [FROM + timedelta(days=i) for i in range(20)]
+    assert 40 < np.mean([len(small.draw_day(d).applications) for d in days]) < 60
+    big = pd.concat([large.draw_day(d).applications for d in days[:2]])
+    assert 11_500 < len(big) / 2 < 12_500
+    # The same concept: the columns' distributions agree with the default world's.
+    normal = pd.concat([world.draw_day(d).applications for d in days])
+    assert abs(big["income"].mean() - normal["income"].mean()) < 0.03 * normal["income"].mean()
+    with pytest.raises(ValueError, match="daily_volume"):
+        World.from_seed(1, daily_volume=0)
+
+
 def test_concept_shift_changes_labels_of_the_subgroup_only(
     world: World, base: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
