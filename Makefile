@@ -8,7 +8,7 @@ export DAGSTER_HOME := $(CURDIR)
 export DO_NOT_TRACK := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo dev evidently test test-fast lint bench screenshots clean
+.PHONY: install demo dev evidently test test-fast lint bench bench-quality screenshots clean
 
 # Python caches the bytecode of what it imports (in the venv and the repo's __pycache__ folders, both
 # git-ignored) even where the environment says not to (PYTHONDONTWRITEBYTECODE, as on this project's
@@ -44,8 +44,11 @@ test: install  ## the whole suite: it starts its own PostgreSQL (when none answe
 lint: install
 	$(BIN)/ruff check .
 
-bench: install  ## performance figures -> bench/results.json and bench/results.md
+bench: install  ## performance figures -> bench/results.json and bench/results.md (all but the quality bench)
 	$(BIN)/python -m bench.run
+
+bench-quality: install  ## decision quality over worlds, training lengths and volumes (up to an hour on 2 cores; BENCH_QUICK=1: minutes) -> bench/results.*
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m bench.run quality
 
 screenshots: install  ## README's pictures of the UI -> docs/screenshots/*.png (needs Debian's chromium)
 	$(BIN)/python -m claims_platform_tests.ui.screenshots docs/screenshots

@@ -1,7 +1,8 @@
 """Run the benchmarks and write bench/results.json and bench/results.md.
 
 Usage: ``python -m bench.run [NAME ...]`` where NAME is a module in bench/ (``source``,
-``ingestion``, ``training``, ...). With no NAME every ``bench_*.py`` runs. Each module exposes
+``ingestion``, ``training``, ...). With no NAME every ``bench_*.py`` runs but those in ``BY_NAME_ONLY``
+(``quality``, about an hour: ``make bench-quality``), which run when named. Each module exposes
 ``run() -> list[dict]`` with keys ``name``, ``value``, ``unit`` and ``target`` (text or None).
 Results of modules not run this time are kept from the previous file.
 """
@@ -19,12 +20,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "results.md"
+# Modules that run only when named: too long for every `make bench`.
+BY_NAME_ONLY = ("quality",)
 
 
 def _modules(names: list[str]) -> list[str]:
     if names:
         return [n.removeprefix("bench_") for n in names]
-    return sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+    every = (p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+    return sorted(name for name in every if name not in BY_NAME_ONLY)
 
 
 def _markdown(results: dict) -> str:

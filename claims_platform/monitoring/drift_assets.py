@@ -36,7 +36,13 @@ from claims_platform.monitoring.drift import (
     measure_drift,
 )
 from claims_platform.monitoring.estimation import estimate_performance
-from claims_platform.monitoring.relevance import RelevanceRules, drift_relevance
+from claims_platform.monitoring.relevance import (
+    RelevanceRules,
+    drift_relevance,
+    floor_rows,
+    kappa_floor,
+    plug_in_kappa,
+)
 from claims_platform.monitoring.workspace import EvidentlyWorkspace
 from claims_platform.months import month_key
 from claims_platform.partitions import daily_partitions
@@ -133,7 +139,7 @@ class ModelInForce:
 
     reference: Reference
     importance: dict[str, float]
-    _kappa: dict[float, float] = field(default_factory=dict)
+    _kappa: dict[tuple[float, int, float], tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, uri: str) -> "ModelInForce":
@@ -143,13 +149,18 @@ class ModelInForce:
             importance = {}
         return cls(Reference(_reference(uri)), importance)
 
-    def reference_kappa(self, refer_at: float) -> float | None:
-        """The plug-in estimated kappa of the reference's own predictions (None when it has none)."""
-        if self.reference.prediction is None or self.reference.prediction.empty:
+    def reference_kappa(self, refer_at: float, rows: int, false_alarm_rate: float) -> tuple[float, float] | None:
+        """The plug-in estimated kappa of the reference's own predictions, and its chance floor at a day of
+        ``rows`` rows (:func:`~claims_platform.monitoring.relevance.kappa_floor`); None without predictions."""
+        prediction = self.reference.prediction
+        if prediction is None or prediction.empty:
             return None
-        if refer_at not in self._kappa:
-            self._kappa[refer_at] = estimate_performance(self.reference.prediction.to_numpy(), refer_at, draws=1).kappa
-        return self._kappa[refer_at]
+        bucket = floor_rows(rows)
+        if (refer_at, bucket, false_alarm_rate) not in self._kappa:
+            p = prediction.to_numpy()
+            estimate = float(plug_in_kappa(p.reshape(1, -1), refer_at)[0])
+            self._kappa[refer_at, bucket, false_alarm_rate] = (estimate, kappa_floor(p, bucket, refer_at, false_alarm_rate))
+        return self._kappa[refer_at, bucket, false_alarm_rate]
 
 
 def _day_summary(
@@ -191,7 +202,7 @@ def _day_summary(
     estimate = estimate_performance(current[PREDICTION_COLUMN].to_numpy(), refer_at, seed=date.fromisoformat(day).toordinal())
     relevance = drift_relevance(
         result.drifted, result.drifted_columns, result.prediction_drifted, model.importance,
-        (estimate.kappa, estimate.kappa_high), model.reference_kappa(refer_at), rules,
+        estimate.kappa, model.reference_kappa(refer_at, len(current), drift_settings.false_alarm_rate), rules,
     )  # fmt: skip
     return {
         **base,

@@ -9,9 +9,11 @@ MATTERS when at least one of these holds:
 - the drifted feature columns together carry at least ``min_importance_share`` of the model in force's
   importance (its share of the booster's gain, :mod:`claims_platform.models.importance`; a derived
   column counts as its source, once);
-- the day's estimated kappa (from its calibrated probabilities, before any outcome) lies more than
-  ``max_kappa_drop`` below the reference sample's, beyond the day's own noise (its 95% range is below
-  the reference's value).
+- the day's estimated kappa (the plug-in estimate from its calibrated probabilities, before any outcome)
+  lies more than ``max_kappa_drop`` below the reference sample's AND below the chance floor of a day of
+  its size drawn from the reference (:func:`kappa_floor`: the estimate a day like the reference falls
+  below with probability ``false_alarm_rate``). At 50 rows a day the estimate itself moves by ±0.1 by
+  chance: a floor from the estimate's own 95% range alone made a third of small drifted days "matter".
 
 A drifted day that does not matter is a WARNING: its episode alerts at warning level and asks for no
 retrain. Too many rows rejected by the data contract alone is such a warning here: ingestion raises
@@ -20,10 +22,14 @@ its own alert about the rows, and retraining on the same feed would not mend it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from claims_platform.models.importance import column_shares, touched_share
+from claims_platform.training.metrics import kappa_from_counts
 
 NONE, WARNING, RETRAIN = "none", "warning", "retrain"
 
@@ -69,20 +75,57 @@ class DriftRelevance:
         }
 
 
+# Resampled days behind a kappa floor, and how many rows' worth of days a chunk holds in memory.
+FLOOR_DAYS = 2_000
+_CHUNK_ELEMENTS = 4_000_000
+
+
+def plug_in_kappa(p: np.ndarray, screen: float) -> np.ndarray:
+    """The plug-in estimated kappa at ``p >= screen`` of each row of ``p`` (days × applicants), vectorised."""
+    flagged = p >= screen
+    tp = np.where(flagged, p, 0.0).sum(axis=1)
+    fn = np.where(flagged, 0.0, p).sum(axis=1)
+    n_flagged = flagged.sum(axis=1)
+    return kappa_from_counts(tp, n_flagged - tp, fn, p.shape[1] - n_flagged - fn)
+
+
+def floor_rows(rows: int) -> int:
+    """The row count a day's kappa floor is computed at: ``rows`` to two significant digits (one floor for
+    the days of about one size)."""
+    if rows < 100:
+        return max(rows, 1)
+    digits = 10 ** (int(math.log10(rows)) - 1)
+    return int(round(rows / digits) * digits)
+
+
+def kappa_floor(reference_p: np.ndarray, rows: int, screen: float, false_alarm_rate: float, seed: int = 0) -> float:
+    """The plug-in estimated kappa that a day of ``rows`` applicants like the reference's falls below with
+    probability ``false_alarm_rate``: ``FLOOR_DAYS`` days resampled from the reference's probabilities."""
+    p = np.asarray(reference_p, dtype="float64")
+    rng = np.random.default_rng([seed, rows])
+    per_chunk = max(1, _CHUNK_ELEMENTS // max(rows, 1))
+    kappas = []
+    for start in range(0, FLOOR_DAYS, per_chunk):
+        days = min(per_chunk, FLOOR_DAYS - start)
+        kappas.append(plug_in_kappa(p[rng.integers(0, len(p), size=(days, rows))], screen))
+    return float(np.quantile(np.concatenate(kappas), false_alarm_rate))
+
+
 def drift_relevance(
     drifted: bool,
     drifted_columns: Iterable[str],
     prediction_drifted: bool,
     importance: Mapping[str, float] | None,
-    estimated_kappa: tuple[float, float] | None = None,
-    reference_kappa: float | None = None,
+    estimated_kappa: float | None = None,
+    reference_kappa: tuple[float, float] | None = None,
     rules: RelevanceRules = RelevanceRules(),
 ) -> DriftRelevance:
     """Whether a day's drift matters (see the module's docstring).
 
     ``importance``: the model's gain share per feature (empty or None when unknown: then drifted columns
-    count as mattering, as before importance was weighed); ``estimated_kappa``: the day's (plug-in
-    estimate, upper end of its 95% range); ``reference_kappa``: the reference sample's plug-in estimate.
+    count as mattering, as before importance was weighed); ``estimated_kappa``: the day's plug-in
+    estimate; ``reference_kappa``: the reference sample's plug-in estimate and the chance floor of a day
+    of this size (:func:`kappa_floor`).
     """
     columns = list(drifted_columns)
     known = bool(importance)
@@ -90,7 +133,7 @@ def drift_relevance(
     touched = touched_share(importance, columns) if known else None
     drop = None
     if estimated_kappa is not None and reference_kappa is not None:
-        drop = reference_kappa - estimated_kappa[0]
+        drop = reference_kappa[0] - estimated_kappa
     reasons = []
     if drifted:
         if prediction_drifted:
@@ -99,8 +142,11 @@ def drift_relevance(
             reasons.append(f"{len(columns)} column(s) drifted and the model's importance is unknown")
         elif touched is not None and columns and touched >= rules.min_importance_share:
             reasons.append(f"the drifted columns carry {touched:.0%} of the model's importance (>= {rules.min_importance_share:.0%})")
-        if drop is not None and drop > rules.max_kappa_drop and estimated_kappa[1] < reference_kappa:
-            reasons.append(f"the estimated kappa {estimated_kappa[0]:.3f} is {drop:.3f} below the reference's {reference_kappa:.3f}")
+        if drop is not None and drop > rules.max_kappa_drop and estimated_kappa < reference_kappa[1]:
+            reasons.append(
+                f"the estimated kappa {estimated_kappa:.3f} is {drop:.3f} below the reference's {reference_kappa[0]:.3f}, "
+                f"beyond chance (floor {reference_kappa[1]:.3f} at this many rows)"
+            )
     return DriftRelevance(
         drifted=drifted,
         matters=bool(reasons),
