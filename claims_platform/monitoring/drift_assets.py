@@ -103,7 +103,7 @@ class DriftConfig(dg.Config):
         default=_RELEVANCE.max_kappa_drop,
         gt=0,
         lt=1,
-        description="A drifted day whose estimated kappa is this far below the reference's (beyond noise) asks for a retrain.",
+        description="A drifted day whose estimated kappa is this far below the reference's, and below the chance floor of a day of its size, asks for a retrain.",
     )
 
     def relevance_rules(self) -> RelevanceRules:
