@@ -268,9 +268,7 @@ def decide_drift(current: pd.DataFrame, rejected: int, model: Model, day: date) 
 
     record = {"version": "bench", "model_uri": "bench", "policy": DecisionPolicy().as_dict()}
     summary = drift_assets._day_summary(day.isoformat(), current, rejected, model.in_force, record, DriftSettings())
-    recorded = {"drifted": summary["drifted"], "drift_severity": summary["severity"],
-                **drift_assets._relevance_metadata(summary["relevance"])}
-    return bool(summary["drifted"]), drift_day(recorded)
+    return bool(summary["drifted"]), drift_day(drift_assets.sensor_facts(summary))
 
 
 def _outcomes_of(valid: pd.DataFrame, outcomes: pd.DataFrame) -> np.ndarray:

@@ -114,6 +114,8 @@ DEFAULT_DRIFT_ALERT_DAYS = 3
 # ... and the episode is over after this many days in a row without drift (hysteresis).
 ENV_DRIFT_QUIET_DAYS = "CLAIMS_DRIFT_QUIET_DAYS"
 DEFAULT_DRIFT_QUIET_DAYS = 7
+ENV_DRIFT_LEVEL_DAYS = "CLAIMS_DRIFT_LEVEL_DAYS"
+DEFAULT_DRIFT_LEVEL_DAYS = 7
 
 
 def _whole_days(name: str, default: int) -> int:
@@ -131,6 +133,11 @@ def drift_alert_days() -> int:
 def drift_quiet_days() -> int:
     """``CLAIMS_DRIFT_QUIET_DAYS`` (a whole number of days, at least 1) or the default 7."""
     return _whole_days(ENV_DRIFT_QUIET_DAYS, DEFAULT_DRIFT_QUIET_DAYS)
+
+
+def drift_level_days() -> int:
+    """``CLAIMS_DRIFT_LEVEL_DAYS`` (days pooled by the predictions' level test, at least 1) or the default 7."""
+    return _whole_days(ENV_DRIFT_LEVEL_DAYS, DEFAULT_DRIFT_LEVEL_DAYS)
 
 
 # Training: months of applications in a training window (the partition mapping is built from it).

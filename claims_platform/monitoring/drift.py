@@ -105,10 +105,13 @@ class DriftSettings:
 # the nearest, in ratio; above the last, the distances' sampling noise scales as one over sqrt(rows)).
 CALIBRATION_DAYS = 2_000
 CALIBRATION_GRID = (10, 17, 30, 50, 85, 150, 300)
-# Each test's chance distances are put on one footing by their own 95th percentile: a percentile high in
-# the distribution, as the alarm is, keeps the tests with a few levels (whose distances jump between a
-# handful of values) from dominating the day's largest ratio.
-SCALE_QUANTILE = 0.95
+# Each test's chance distances are put on one footing by their own 99th percentile: a percentile high in
+# the distribution, near where the alarm is, keeps the tests with a few levels (whose distances jump between
+# a handful of values) from dominating the day's largest ratio. At the 95th the footing was set in the
+# body of the distributions, and the tail's alarm fell unevenly: an occupation mix moved from uniform to
+# 40% A alerted on scenario day 4–12 at 50 rows a day (by the 7th in 9 of 12 worlds); at the 99th on day
+# 3–7 in all 12, with i.i.d. days still flagged at the calibrated rate.
+SCALE_QUANTILE = 0.99
 
 
 @dataclass(frozen=True)

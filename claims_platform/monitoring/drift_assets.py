@@ -149,6 +149,15 @@ class ModelInForce:
             importance = {}
         return cls(Reference(_reference(uri)), importance)
 
+    def reference_level(self) -> dict[str, float | None]:
+        """The mean and standard deviation of the reference's probabilities: what the predictions' level over
+        a week is judged against (:mod:`~claims_platform.monitoring.level`; None without predictions)."""
+        prediction = self.reference.prediction
+        if prediction is None or len(prediction) < 2:
+            return {"reference_prediction_mean": None, "reference_prediction_sd": None}
+        p = prediction.to_numpy(dtype="float64")
+        return {"reference_prediction_mean": float(p.mean()), "reference_prediction_sd": float(p.std(ddof=1))}
+
     def reference_kappa(self, refer_at: float, rows: int, false_alarm_rate: float) -> tuple[float, float] | None:
         """The plug-in estimated kappa of the reference's own predictions, and its chance floor at a day of
         ``rows`` rows (:func:`~claims_platform.monitoring.relevance.kappa_floor`); None without predictions."""
@@ -174,7 +183,10 @@ def _day_summary(
 ) -> dict[str, Any]:
     """The day's drift decision, what it means for the model, and the estimated performance (plain values)."""
     reference = model.reference
-    base = {"day": day, "model_version": record["version"], "model_uri": record["model_uri"], "policy": record["policy"]}
+    base = {
+        "day": day, "model_version": record["version"], "model_uri": record["model_uri"], "policy": record["policy"],
+        **model.reference_level(),
+    }  # fmt: skip
     settings_record = {**drift_settings.as_dict(), **asdict(rules)}
     if current.empty:
         exceeded = rejected_rows > 0 and drift_settings.max_rejected_share < 1.0
@@ -196,6 +208,7 @@ def _day_summary(
             "settings": settings_record,
             "relevance": drift_relevance(exceeded, [], False, model.importance, rules=rules).as_dict(),
             "estimated": None,
+            "prediction_mean": None,
         }
     result = measure_drift(current, reference, drift_settings, rejected_rows=rejected_rows)
     refer_at = DecisionPolicy.from_dict(record["policy"]).refer_at
@@ -211,6 +224,7 @@ def _day_summary(
         "worst_columns": result.worst(),
         "relevance": relevance.as_dict(),
         "estimated": estimate.as_dict(),
+        "prediction_mean": float(current[PREDICTION_COLUMN].mean()),
     }
 
 
@@ -245,21 +259,38 @@ def _relevance_metadata(relevance: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def sensor_facts(summary: dict[str, Any]) -> dict[str, Any]:
+    """The day's metadata that the alerts sensor reads back (:func:`~claims_platform.monitoring.sensors.drift_day`):
+    the decision and its severity, whether it matters, and the day's mean probability with its reference's."""
+    return {
+        "drifted": summary["drifted"],
+        # The largest score / threshold of the day's tests (1+: drifted); the episode rules smooth it.
+        "drift_severity": summary.get("severity"),
+        **_relevance_metadata(summary.get("relevance")),
+        "rows": summary["rows"],
+        "model_version": summary["model_version"],
+        # The predictions' level, pooled over a week by the episode rules (monitoring/level.py).
+        "prediction_mean": _rounded(summary.get("prediction_mean"), 5),
+        "reference_prediction_mean": _rounded(summary.get("reference_prediction_mean"), 5),
+        "reference_prediction_sd": _rounded(summary.get("reference_prediction_sd"), 5),
+        "reference_rows": summary["reference_rows"],
+    }
+
+
 def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[str, Any]:
     """One day's drift decision as its partition shows it: counts and scores as numbers (the UI graphs
     them by partition), shares as percentages, the columns' scores against their thresholds as a picture."""
     metadata: dict[str, Any] = {
-        "drifted": summary["drifted"],
-        # The largest score / threshold of the day's tests (1+: drifted); the episode rules smooth it.
-        "drift_severity": summary.get("severity"),
+        **sensor_facts(summary),
         "drifted_column_count": len(summary["drifted_columns"]),
         "drift_share": percent(summary["drift_share"]),
         "drifted_columns": _scores(summary["drifted_columns"]),
-        **_relevance_metadata(summary.get("relevance")),
-        "rows": summary["rows"],
         "rejected_rows": summary["rejected_rows"],
         "rejected_share": percent(summary["rejected_share"], 2),
-        "model_version": summary["model_version"],
         "model": registry.version_reference(summary["model_version"]),
     }
     estimated = summary["estimated"]

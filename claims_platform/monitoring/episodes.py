@@ -11,18 +11,25 @@ from the sequence of days:
   ``ewma_weight``, it starts at ``ewma_start`` (a normal day's severity), and a change whose days score
   about the threshold lifts it over ``ewma_alert`` in five days (median; six for nine in ten), steadily,
   where the daily flags would have started and broken runs at random. The thresholds are calibrated so
-  that an i.i.d. day's severity has about the same distribution at any volume (median 0.62, 99th
-  percentile 0.84–1.01, measured on 2 worlds at 20 to 5,000 rows a day): over 1,200,000 simulated
-  i.i.d. days drawn from those twelve distributions, the EWMA reached 0.88 on 6 (about one false
-  episode in 500 years of a model's days).
+  that an i.i.d. day's severity has about the same distribution at any volume (median 0.61–0.69, 99th
+  percentile 0.84–0.99, measured on 2 worlds at 20 to 5,000 rows a day): over 1,200,000 simulated
+  i.i.d. days drawn from those ten distributions, the EWMA reached 0.88 on 2 (about one false episode
+  in 1,600 years of a model's days).
 - **Continue.** An episode goes on through quiet days (hysteresis): it ends only after ``quiet_days``
   days in a row that are neither drifted nor with the EWMA at its alert level. A drift that grows over a
   month, with a quiet day here and there, is ONE episode: one alert, at most one retrain.
+- **The predictions' level over a week** (:mod:`~claims_platform.monitoring.level`) starts an episode
+  too, and keeps one going, when the mean predicted probability of the last ``level.days`` days has
+  shifted from the reference's by more than chance at ``level.alarm_rate`` (and keeps it going while that
+  shift stays above ``level.clear_z``): at 50 rows a day a shift in risk hides in every single day and
+  shows in the week.
 - A day not reported is not a drifted day and moves no EWMA.
-- **Does it matter?** An episode asks for a retrain from its first drifted day whose drift can move
-  decisions (``matters_from``, :mod:`~claims_platform.monitoring.relevance`); until then it is a warning.
-  A drift in columns the model barely uses that later reaches its predictions is ONE episode, upgraded
-  once.
+- **Does it matter?** An episode asks for a retrain once its drift can move decisions (``matters_from``,
+  :mod:`~claims_platform.monitoring.relevance`): from its ``matter_days``-th drifted day that matters
+  (two by default: each of a day's rules has its own chance of a false alarm, and one day of thirty at
+  50 rows a day did upgrade a month-long income drift the model barely uses), or from its first day
+  whose week's level has shifted (a week's evidence already). Until then it is a warning. A drift in
+  columns the model barely uses that later reaches its predictions is ONE episode, upgraded once.
 
 The retrain an alert asks for is :func:`retrain_target`: deduplicated by (month, label cutoff) whichever
 alert asked, and never with a cutoff later than the present.
@@ -34,6 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from claims_platform.monitoring.level import DayLevel, LevelRules, level_shifts
 from claims_platform.months import add_months
 
 
@@ -46,10 +54,15 @@ class EpisodeRules:
     ewma_weight: float = 0.3  # weight of a new day in the EWMA of the severity
     ewma_alert: float = 0.88  # the EWMA at or above this starts an episode (and keeps one going)
     ewma_start: float = 0.62  # the EWMA before the first day: about a normal day's severity
+    matter_days: int = 2  # drifted days that matter before the episode asks for a retrain
+    level: LevelRules = LevelRules()  # the predictions' level pooled over a rolling window
 
     def __post_init__(self) -> None:
-        if self.alert_days < 1 or self.quiet_days < 1:
-            raise ValueError(f"alert_days and quiet_days must be at least 1, got {self.alert_days}, {self.quiet_days}")
+        if self.alert_days < 1 or self.quiet_days < 1 or self.matter_days < 1:
+            raise ValueError(
+                f"alert_days, quiet_days and matter_days must be at least 1, got {self.alert_days}, {self.quiet_days}, "
+                f"{self.matter_days}"
+            )
         if not 0 < self.ewma_weight <= 1 or not 0 < self.ewma_alert <= 1:
             raise ValueError(f"ewma_weight and ewma_alert must be in (0, 1], got {self.ewma_weight}, {self.ewma_alert}")
 
@@ -57,12 +70,14 @@ class EpisodeRules:
 @dataclass(frozen=True)
 class DriftDay:
     """A day's drift decision: whether it drifted, its severity, and whether the drift matters to the model
-    (:mod:`~claims_platform.monitoring.relevance`; None when unknown, an old record: it is taken to matter)."""
+    (:mod:`~claims_platform.monitoring.relevance`; None when unknown, an old record: it is taken to matter),
+    and its mean predicted probability (None: a record from before the level was kept)."""
 
     drifted: bool
     severity: float | None = None
     matters: bool | None = None
     reasons: tuple[str, ...] = ()
+    level: DayLevel | None = None
 
     @property
     def worth_a_retrain(self) -> bool:
@@ -76,10 +91,13 @@ class DriftEpisode:
 
     start: str
     alert_day: str
-    trigger: str  # "consecutive" (alert_days drifted days in a row) or "ewma" (a steady change at the threshold)
+    # "consecutive" (alert_days drifted days in a row), "level" (the week's predictions shifted) or "ewma"
+    # (a steady change at the threshold)
+    trigger: str
     days: tuple[str, ...] = field(default=())  # its drifted days
     ended: str | None = None  # the last day of the quiet stretch that ended it; None while it goes on
-    matters_from: str | None = None  # its first drifted day whose drift matters; None: a warning so far
+    matters_from: str | None = None  # the day from which its drift matters; None: a warning so far
+    reasons: tuple[str, ...] = ()  # why it matters (the days' reasons, or the week's level)
 
 
 def _calendar(days: Mapping[str, DriftDay]) -> list[str]:
@@ -91,10 +109,11 @@ def drift_episodes(days: Mapping[str, DriftDay], rules: EpisodeRules = EpisodeRu
     """The episodes of ``days`` (ISO day -> decision), in order (see the module's docstring)."""
     if not days:
         return []
+    shifts = level_shifts({day: decision.level for day, decision in days.items()}, rules.level)
     episodes: list[DriftEpisode] = []
     run: list[str] = []  # drifted days in a row
     ewma = rules.ewma_start
-    open_: dict | None = None  # the episode going on: start, alert_day, trigger, days, quiet
+    open_: dict | None = None  # the episode going on
     for day in _calendar(days):
         today = days.get(day)
         if today is None:  # not reported: breaks a run of drifted days, is no quiet day, moves no EWMA
@@ -104,19 +123,23 @@ def drift_episodes(days: Mapping[str, DriftDay], rules: EpisodeRules = EpisodeRu
         severity = today.severity if today.severity is not None else (1.0 if drifted else 0.0)
         ewma = rules.ewma_weight * min(float(severity), 1.0) + (1 - rules.ewma_weight) * ewma
         run = [*run, day] if drifted else []
-        elevated = ewma >= rules.ewma_alert
+        shifted = abs(shifts.get(day, 0.0)) >= rules.level.z
         if open_ is None:
-            if len(run) >= rules.alert_days or elevated:
-                trigger = "consecutive" if len(run) >= rules.alert_days else "ewma"
-                start = run[0] if run else day
-                open_ = {"start": start, "alert_day": day, "trigger": trigger, "days": list(run), "quiet": 0}
-                open_["matters_from"] = next((d for d in run if days[d].worth_a_retrain), None)
+            if len(run) >= rules.alert_days or shifted or ewma >= rules.ewma_alert:
+                trigger = "consecutive" if len(run) >= rules.alert_days else "level" if shifted else "ewma"
+                open_ = {"start": run[0] if run else day, "alert_day": day, "trigger": trigger, "days": list(run),
+                         "quiet": 0, "mattering": [], "matters_from": None, "reasons": (), "level": shifted}  # fmt: skip
+                for earlier in run[:-1]:
+                    _weigh(open_, earlier, days[earlier], False, rules, shifts)
+                _weigh(open_, day, today, shifted, rules, shifts)
             continue
         if drifted:
             open_["days"].append(day)
-        if open_["matters_from"] is None and today.worth_a_retrain:
-            open_["matters_from"] = day
-        open_["quiet"] = 0 if (drifted or elevated) else open_["quiet"] + 1
+        _weigh(open_, day, today, shifted, rules, shifts)
+        open_["level"] = open_["level"] or shifted
+        # The level's hysteresis, in an episode the level has shifted in: it holds while |z| >= clear_z.
+        holding = open_["level"] and abs(shifts.get(day, 0.0)) >= rules.level.clear_z
+        open_["quiet"] = 0 if (drifted or holding or ewma >= rules.ewma_alert) else open_["quiet"] + 1
         if open_["quiet"] >= rules.quiet_days:
             episodes.append(_episode(open_, ended=day))
             open_, run = None, []
@@ -125,8 +148,30 @@ def drift_episodes(days: Mapping[str, DriftDay], rules: EpisodeRules = EpisodeRu
     return episodes
 
 
+def _weigh(state: dict, day: str, today: DriftDay, shifted: bool, rules: EpisodeRules, shifts: Mapping[str, float]) -> None:
+    """Whether the episode's drift matters from ``day`` on: its week's level shifted, or it is the
+    ``matter_days``-th drifted day that matters (``state["mattering"]`` keeps their reasons)."""
+    if state["matters_from"] is not None:
+        return
+    if shifted:
+        level = today.level
+        state["matters_from"] = day
+        state["reasons"] = (
+            f"the mean predicted probability of the last {rules.level.days} days moved from the reference's "
+            f"{level.reference_mean:.3f} by {shifts[day]:+.1f} standard errors (beyond chance at {rules.level.alarm_rate:g})",
+        )
+        return
+    if today.worth_a_retrain:
+        state["mattering"].append(today.reasons)
+        if len(state["mattering"]) >= rules.matter_days:
+            state["matters_from"] = day
+            state["reasons"] = tuple(dict.fromkeys(r for reasons in state["mattering"] for r in reasons))
+
+
 def _episode(state: dict, ended: str | None) -> DriftEpisode:
-    return DriftEpisode(state["start"], state["alert_day"], state["trigger"], tuple(state["days"]), ended, state["matters_from"])
+    return DriftEpisode(
+        state["start"], state["alert_day"], state["trigger"], tuple(state["days"]), ended, state["matters_from"], state["reasons"]
+    )
 
 
 @dataclass(frozen=True)

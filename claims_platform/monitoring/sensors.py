@@ -23,6 +23,7 @@ from claims_platform.monitoring.episodes import (
     drift_episodes,
     retrain_target,
 )
+from claims_platform.monitoring.level import DayLevel, LevelRules
 from claims_platform.partitions import daily_partitions, monthly_partitions
 from claims_platform.scoring.jobs import nightly_scoring_job
 
@@ -81,8 +82,13 @@ def drift_report_sensor(context: dg.RunStatusSensorContext):
 
 
 def episode_rules() -> EpisodeRules:
-    """The episode rules in force: ``CLAIMS_DRIFT_ALERT_DAYS`` and ``CLAIMS_DRIFT_QUIET_DAYS`` over the defaults."""
-    return EpisodeRules(alert_days=settings.drift_alert_days(), quiet_days=settings.drift_quiet_days())
+    """The episode rules in force: ``CLAIMS_DRIFT_ALERT_DAYS``, ``CLAIMS_DRIFT_QUIET_DAYS`` and
+    ``CLAIMS_DRIFT_LEVEL_DAYS`` over the defaults."""
+    return EpisodeRules(
+        alert_days=settings.drift_alert_days(),
+        quiet_days=settings.drift_quiet_days(),
+        level=LevelRules(days=settings.drift_level_days()),
+    )
 
 
 def retrain_request(target: RetrainTarget, reasons: list[str]) -> dg.RunRequest:
@@ -121,7 +127,20 @@ def drift_day(metadata: Mapping[str, object]) -> DriftDay:
         metadata.get("drift_severity"),
         None if level is None else level == "retrain",
         tuple(r for r in reasons.split("; ") if r) if level == "retrain" else (),
+        day_level(metadata),
     )
+
+
+def day_level(metadata: Mapping[str, object]) -> DayLevel | None:
+    """The day's mean predicted probability and its reference, from its metadata (None: not recorded,
+    or a day without a valid application)."""
+    keys = ("rows", "prediction_mean", "reference_prediction_mean", "reference_prediction_sd", "reference_rows", "model_version")
+    if any(metadata.get(key) is None for key in keys) or not metadata["rows"]:
+        return None
+    return DayLevel(
+        int(metadata["rows"]), float(metadata["prediction_mean"]), float(metadata["reference_prediction_mean"]),
+        float(metadata["reference_prediction_sd"]), int(metadata["reference_rows"]), str(metadata["model_version"]),
+    )  # fmt: skip
 
 
 def latest_decided_month(instance: dg.DagsterInstance) -> str | None:
@@ -130,16 +149,13 @@ def latest_decided_month(instance: dg.DagsterInstance) -> str | None:
     return max(decided) if decided else None
 
 
-def _drift_alert(
-    episode: DriftEpisode, days: Mapping[str, DriftDay], rules: EpisodeRules, target: RetrainTarget | None, upgrade: bool
-) -> Alert:
+def _drift_alert(episode: DriftEpisode, rules: EpisodeRules, target: RetrainTarget | None, upgrade: bool) -> Alert:
     """The alert of a drift episode: a warning while its drift is in columns the model barely uses, an error
     with its retrain once the drift can move decisions (``upgrade``: the warning was raised already)."""
-    how = (
-        f"drifted on {rules.alert_days}+ consecutive days from {episode.start}"
-        if episode.trigger == "consecutive"
-        else f"a steady change from {episode.start}: the EWMA of the daily drift severity reached {rules.ewma_alert}"
-    )
+    how = {
+        "consecutive": f"drifted on {rules.alert_days}+ consecutive days from {episode.start}",
+        "level": f"moved the level of the predicted probabilities over the {rules.level.days} days to {episode.alert_day}",
+    }.get(episode.trigger, f"a steady change from {episode.start}: the EWMA of the daily drift severity reached {rules.ewma_alert}")
     fields = {"episode": episode.start, "alert day": episode.alert_day}
     ending = f"The episode goes on until {rules.quiet_days} days in a row are quiet: no other alert for it"
     if target is None:
@@ -152,7 +168,7 @@ def _drift_alert(
             fields=fields,
             dedupe_key=f"claims-drift-{episode.start}",
         )
-    why = "; ".join(days[episode.matters_from].reasons) or "it can move decisions"
+    why = "; ".join(episode.reasons) or "it can move decisions"
     first = f"it matters from {episode.matters_from}: {why}" if upgrade else why
     return Alert(
         "error",
@@ -200,7 +216,7 @@ def monitoring_requests(
             handled_retrain.add(episode.start)
             target = retrain_target(max(episode.alert_day, episode.matters_from), today, latest_decided)
             wanted.setdefault(target, []).append(f"drift episode from {episode.start}")
-        alerts.append(_drift_alert(episode, days, rules, target, upgrade=not new))
+        alerts.append(_drift_alert(episode, rules, target, upgrade=not new))
     for month, (metadata, timestamp) in sorted(performance.items()):
         if metadata.get("passed", True) or month in handled_performance:
             continue

@@ -1,11 +1,13 @@
 """Drift episodes as an on-call engineer expects them, one retrain per (month, label cutoff), never a cutoff in the
 future, and months measured once their outcomes are known (pure)."""
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from claims_platform.monitoring.episodes import DriftDay, EpisodeRules, drift_episodes, retrain_target
+from claims_platform.monitoring.level import DayLevel, LevelRules, level_shifts
 from claims_platform.monitoring.sensors import monitoring_requests, months_due, retrain_request
 
 RULES = EpisodeRules(alert_days=3, quiet_days=4)
@@ -85,20 +87,23 @@ def test_drift_the_model_barely_uses_warns_without_a_retrain_and_is_upgraded_onc
     assert requests == [] and alert.level == "warning" and "barely uses" in alert.title
     # The same episode goes on: still nothing new.
     assert monitoring_requests(_days("2026-03-01", "..wwww.w"), {}, cursor, RULES, TODAY)[:2] == ([], [])
-    # Its drift reaches the predictions: ONE upgraded alert with ONE retrain, for the same episode.
-    alerts, requests, cursor = monitoring_requests(_days("2026-03-01", "..wwww.wM"), {}, cursor, RULES, TODAY)
+    # One day whose drift reaches the predictions can be chance: still nothing new.
+    assert monitoring_requests(_days("2026-03-01", "..wwww.wM"), {}, cursor, RULES, TODAY)[:2] == ([], [])
+    # A second: ONE upgraded alert with ONE retrain, for the same episode.
+    alerts, requests, cursor = monitoring_requests(_days("2026-03-01", "..wwww.wMwM"), {}, cursor, RULES, TODAY)
     [alert], [request] = alerts, requests
-    assert alert.level == "error" and alert.fields["episode"] == "2026-03-03" and alert.fields["matters from"] == "2026-03-09"
+    assert alert.level == "error" and alert.fields["episode"] == "2026-03-03" and alert.fields["matters from"] == "2026-03-11"
     assert "predicted probabilities drifted" in alert.text
-    assert request.run_key == "retrain-2026-02-20260310T0000"  # cut at the end of the day it came to matter
-    assert monitoring_requests(_days("2026-03-01", "..wwww.wMMM"), {}, cursor, RULES, TODAY)[:2] == ([], [])
+    assert request.run_key == "retrain-2026-02-20260312T0000"  # cut at the end of the day it came to matter
+    assert monitoring_requests(_days("2026-03-01", "..wwww.wMwMMM"), {}, cursor, RULES, TODAY)[:2] == ([], [])
     # A cursor kept from before drift was weighed had its episodes' retrains asked already: no second one.
     assert monitoring_requests(_days("2026-03-01", "..DDDD"), {}, {"drift": ["2026-03-03"]}, RULES, TODAY)[:2] == ([], [])
     # An episode that matters from its start: one alert, with its retrain, at once.
-    alerts, requests, _ = monitoring_requests(_days("2026-03-01", "..wMw"), {}, {}, RULES, TODAY)
+    alerts, requests, _ = monitoring_requests(_days("2026-03-01", "..MwM"), {}, {}, RULES, TODAY)
     assert [a.level for a in alerts] == ["error"] and len(requests) == 1
-    [episode] = drift_episodes(_days("2026-03-01", "..wMw"), RULES)
-    assert episode.matters_from == "2026-03-04"
+    [episode] = drift_episodes(_days("2026-03-01", "..MwM"), RULES)
+    assert episode.matters_from == "2026-03-05"
+    assert drift_episodes(_days("2026-03-01", "..MwM"), EpisodeRules(alert_days=3, matter_days=1))[0].matters_from == "2026-03-03"
 
 
 def test_an_old_episode_found_by_a_backfill_of_history_is_not_news():
@@ -152,3 +157,56 @@ def test_a_month_is_due_once_all_its_outcomes_are_known_and_only_once():
     assert months_due(date(2026, 3, 29), 30, scored, set()) == ["2026-01-01"]
     assert months_due(date(2026, 3, 30), 30, scored, set()) == ["2026-01-01", "2026-02-01"]
     assert months_due(date(2026, 3, 30), 30, scored, {"2026-01-01"}) == ["2026-02-01"]
+
+
+def _small_days(start: str, means: list[float], model: str = "3", rows: int = 50) -> dict[str, DriftDay]:
+    """Days of ``rows`` rows that no daily test flags, with these mean probabilities against a reference of
+    mean 0.15, sd 0.29 and 1,500 rows (a 50-a-day model's)."""
+    first = date.fromisoformat(start)
+    return {
+        (first + timedelta(days=i)).isoformat(): DriftDay(False, 0.6, None, (), DayLevel(rows, mean, 0.15, 0.29, 1_500, model))
+        for i, mean in enumerate(means)
+    }
+
+
+def test_a_shift_in_risk_hidden_in_every_small_day_shows_in_the_week_one_alert_one_retrain():
+    # Days of 50 rows whose mean probability is 0.23 (the reference's 0.15): 1.95 standard errors a day, as
+    # chance gives one day in forty.
+    riskier = _small_days("2026-03-01", [0.15] * 10 + [0.23] * 20)
+    z = level_shifts({d: v.level for d, v in riskier.items()})
+    # The week to its first riskier day: mean (6 × 0.15 + 0.23) / 7 over 0.29 · √(1/350 + 1/1500).
+    assert z["2026-03-11"] == pytest.approx(0.0114 / (0.29 * (1 / 350 + 1 / 1500) ** 0.5), abs=0.01)
+    assert z["2026-03-15"] < LevelRules().z <= z["2026-03-16"]  # 3.32, then 3.98: the 6th riskier day
+    [episode] = drift_episodes(riskier, RULES)
+    assert (episode.trigger, episode.start, episode.alert_day, episode.matters_from) == ("level", *["2026-03-16"] * 3)
+    alerts, requests, cursor = monitoring_requests(riskier, {}, {}, RULES, TODAY)
+    [alert], [_] = alerts, requests
+    assert alert.level == "error" and "mean predicted probability of the last 7 days" in alert.text
+    # The week stays shifted: the same episode, no other alert.
+    more = _small_days("2026-03-01", [0.15] * 10 + [0.23] * 25)
+    assert monitoring_requests(more, {}, cursor, RULES, TODAY)[:2] == ([], [])
+    # A week as likely as the reference: nothing.
+    assert drift_episodes(_small_days("2026-03-01", [0.15, 0.17, 0.13, 0.16, 0.14, 0.18, 0.12] * 4), RULES) == []
+
+
+def test_the_level_pools_only_days_of_the_same_model():
+    shifted = _small_days("2026-03-01", [0.23] * 7)
+    assert max(abs(z) for z in level_shifts({d: v.level for d, v in shifted.items()}).values()) > LevelRules().z
+    # A new model each day: every window holds one day, nothing pools.
+    apart = {d: DriftDay(False, 0.6, None, (), replace(v.level, model=d)) for d, v in shifted.items()}
+    assert drift_episodes(apart, RULES) == []
+    # A record from before the level was kept pools nothing.
+    assert drift_episodes({d: replace(v, level=None) for d, v in shifted.items()}, RULES) == []
+
+
+def test_a_shift_that_sits_about_the_alarm_stays_one_episode():
+    # The week's z goes over the alarm (4.9), then hovers at 3.2 for two weeks: one episode, still open.
+    means = [0.15] * 7 + [0.235] * 7 + [0.205] * 14
+    days = _small_days("2026-03-01", means)
+    z = level_shifts({d: v.level for d, v in days.items()})
+    assert all(LevelRules().clear_z <= z[d] < LevelRules().z for d in sorted(z)[-8:])
+    [episode] = drift_episodes(days, RULES)
+    assert episode.trigger == "level" and episode.ended is None
+    # Back to the reference's level: it ends after quiet_days.
+    [episode] = drift_episodes(_small_days("2026-03-01", means + [0.15] * 14), RULES)
+    assert episode.ended is not None
