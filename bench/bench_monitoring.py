@@ -97,9 +97,10 @@ class ScoredDay:
 def _train() -> tuple[object, object, float]:
     """One model on 2025 (December the holdout); its reference and holdout kappa."""
     from bench.bench_training import labelled_year
-    from claims_platform import schema
-    from claims_platform.models.policy import DecisionPolicy
-    from claims_platform.monitoring.drift import REFERENCE_ROWS, Reference, reference_drawn_from
+    from claims_platform.core import schema
+    from claims_platform.core.policy import DecisionPolicy
+    from claims_platform.models.reference import REFERENCE_ROWS, reference_drawn_from
+    from claims_platform.monitoring.drift import Reference
     from claims_platform.training.config import TrainingConfig
     from claims_platform.training.metrics import evaluate
     from claims_platform.training.split import out_of_time_split
@@ -118,8 +119,8 @@ def _train() -> tuple[object, object, float]:
 
 
 def _scored_day(world, trained, day: date, scenario=None) -> ScoredDay:
-    from claims_platform import schema
-    from claims_platform.contract import validate_applications
+    from claims_platform.core import schema
+    from claims_platform.core.contract import validate_applications
     from claims_platform.monitoring.drift import PREDICTION_COLUMN
     from claims_platform.source.generator import simulate_day
 
@@ -265,8 +266,8 @@ def _detection(world, trained, reference, iid: list[ScoredDay]) -> list[dict]:
 
 def _month_figures(days: list[ScoredDay], refer_at: float, holdout_kappa: float) -> dict:
     """Estimated vs realised performance, the reserve backtest and the performance check of one month."""
-    from claims_platform import schema
-    from claims_platform.models.policy import ACCEPT, DecisionPolicy
+    from claims_platform.core import schema
+    from claims_platform.core.policy import ACCEPT, DecisionPolicy
     from claims_platform.monitoring.backtest import (
         PerformanceBounds,
         accepted_outcomes,
@@ -306,7 +307,7 @@ def _month_figures(days: list[ScoredDay], refer_at: float, holdout_kappa: float)
 
 
 def _performance(iid: list[ScoredDay], concept: list[ScoredDay], holdout_kappa: float) -> list[dict]:
-    from claims_platform.models.policy import DecisionPolicy
+    from claims_platform.core.policy import DecisionPolicy
 
     refer_at = DecisionPolicy().refer_at
     by_month = defaultdict(list)

@@ -106,7 +106,7 @@ def _progress(message: str) -> None:
 
 def _month_days(first: date) -> list[date]:
     """Every day of ``first``'s calendar month."""
-    from claims_platform.months import add_months
+    from claims_platform.core.months import add_months
 
     last = add_months(first, 1)
     return [first + timedelta(days=i) for i in range((last - first).days)]
@@ -192,8 +192,8 @@ class Model:
 
 def _labelled_window(world, first_day: date, months: int) -> pd.DataFrame:
     """``months`` calendar months of applications from ``first_day``, joined to their outcomes."""
-    from claims_platform import schema
-    from claims_platform.months import add_months
+    from claims_platform.core import schema
+    from claims_platform.core.months import add_months
     from claims_platform.source.generator import simulate_days
 
     last = add_months(first_day, months) - timedelta(days=1)
@@ -203,12 +203,13 @@ def _labelled_window(world, first_day: date, months: int) -> pd.DataFrame:
 
 def train_deployed(world, first_day: date, months: int) -> Model:
     """Train on the window as ``candidate_model`` does; the deployed model and its drift reference."""
-    from claims_platform import schema
+    from claims_platform.core import schema
+    from claims_platform.core.months import add_months
+    from claims_platform.core.policy import DecisionPolicy
     from claims_platform.models.importance import gain_shares
-    from claims_platform.models.policy import DecisionPolicy
-    from claims_platform.monitoring.drift import REFERENCE_ROWS, Reference, reference_drawn_from
+    from claims_platform.models.reference import REFERENCE_ROWS, reference_drawn_from
+    from claims_platform.monitoring.drift import Reference
     from claims_platform.monitoring.drift_assets import ModelInForce
-    from claims_platform.months import add_months
     from claims_platform.training.config import TrainingConfig
     from claims_platform.training.metrics import evaluate
     from claims_platform.training.split import out_of_time_split
@@ -261,10 +262,10 @@ def decide_drift(current: pd.DataFrame, rejected: int, model: Model, day: date) 
     MATTERS to the model in force), the values that asset records, read back by the sensor's
     :func:`drift_day`. Through ``drift_assets``' private helpers on purpose: the bench then follows the
     asset as it changes, instead of a copy of it."""
-    from claims_platform.models.policy import DecisionPolicy
+    from claims_platform.assembly.monitoring_sensors import drift_day
+    from claims_platform.core.policy import DecisionPolicy
     from claims_platform.monitoring import drift_assets
     from claims_platform.monitoring.drift import DriftSettings
-    from claims_platform.monitoring.sensors import drift_day
 
     record = {"version": "bench", "model_uri": "bench", "policy": DecisionPolicy().as_dict()}
     summary = drift_assets._day_summary(day.isoformat(), current, rejected, model.in_force, record, DriftSettings())
@@ -272,7 +273,7 @@ def decide_drift(current: pd.DataFrame, rejected: int, model: Model, day: date) 
 
 
 def _outcomes_of(valid: pd.DataFrame, outcomes: pd.DataFrame) -> np.ndarray:
-    from claims_platform import schema
+    from claims_platform.core import schema
 
     return valid[[schema.APPLICATION_ID]].merge(
         outcomes[[schema.APPLICATION_ID, schema.CLAIM_STATUS]], on=schema.APPLICATION_ID, how="left", validate="many_to_one"
@@ -281,8 +282,8 @@ def _outcomes_of(valid: pd.DataFrame, outcomes: pd.DataFrame) -> np.ndarray:
 
 def score_days(world, model: Model, days: list[date], scenario=None) -> list[DayScores]:
     """Simulate ``days`` (one batch), validate them by the contract, score the valid rows, decide each day's drift."""
-    from claims_platform import schema
-    from claims_platform.contract import validate_applications
+    from claims_platform.core import schema
+    from claims_platform.core.contract import validate_applications
     from claims_platform.monitoring.drift import PREDICTION_COLUMN
     from claims_platform.source.generator import simulate_day
 
@@ -307,7 +308,7 @@ def score_days(world, model: Model, days: list[date], scenario=None) -> list[Day
 
 def score_iid(world, model: Model, months: int) -> list[list[DayScores]]:
     """``months`` calendar months of i.i.d. days from the model's partition, a month per batch."""
-    from claims_platform.months import add_months
+    from claims_platform.core.months import add_months
 
     return [score_days(world, model, _month_days(add_months(model.partition, i))) for i in range(months)]
 
@@ -326,7 +327,7 @@ class SensorTally:
 
 def replay_sensor(days: dict[str, object], latest_decided: str) -> SensorTally:
     """:func:`monitoring_requests` evaluated the morning after each day, with its cursor and look-back."""
-    from claims_platform.monitoring.sensors import LOOKBACK_DAYS, episode_rules, monitoring_requests
+    from claims_platform.assembly.monitoring_sensors import LOOKBACK_DAYS, episode_rules, monitoring_requests
 
     rules, cursor = episode_rules(), {}
     alert_days, levels, run_keys = [], [], set()
@@ -356,7 +357,7 @@ class PolicyTotals:
     refer_claims: int = 0
 
     def add(self, policy, p: np.ndarray, y: np.ndarray) -> None:
-        from claims_platform.models.policy import REFER, realised_values
+        from claims_platform.core.policy import REFER, realised_values
 
         refer = policy.decide(p) == REFER
         self.rows += len(p)
@@ -424,8 +425,8 @@ def _daily_forecast(day: DayScores, refer_at: float, claim_cost: float, level_sd
 
 def month_result(days: list[DayScores], model: Model) -> MonthResult:
     """The reserve backtest (daily and pooled), and the estimated against the realised kappa, of a month."""
-    from claims_platform import schema
-    from claims_platform.models.policy import DecisionPolicy
+    from claims_platform.core import schema
+    from claims_platform.core.policy import DecisionPolicy
     from claims_platform.monitoring.backtest import accepted_outcomes, daily_backtest, month_backtest
     from claims_platform.monitoring.estimation import estimate_performance
     from claims_platform.scoring.reserve import claims_interval
@@ -462,7 +463,7 @@ def month_result(days: list[DayScores], model: Model) -> MonthResult:
 
 def policy_costs(months: list[list[DayScores]]) -> tuple[dict[str, PolicyTotals], PairedDifference]:
     """Costs of the cost-based and the fixed policy on the same rows, and their paired difference."""
-    from claims_platform.models.policy import FIXED_POLICY, DecisionPolicy, realised_values
+    from claims_platform.core.policy import FIXED_POLICY, DecisionPolicy, realised_values
 
     policies = {"cost-based": DecisionPolicy(), "fixed 0.30/0.50": FIXED_POLICY}
     totals, paired = {name: PolicyTotals() for name in policies}, PairedDifference()
@@ -478,8 +479,8 @@ def policy_costs(months: list[list[DayScores]]) -> tuple[dict[str, PolicyTotals]
 def large_sample_level(seed: int, model: Model) -> float:
     """The model's accepted actual / expected on a large i.i.d. sample of its world's concept (the concept does
     not depend on the volume): what its calibration level really is, to tell it from the outcomes' noise."""
-    from claims_platform.models.policy import DecisionPolicy
-    from claims_platform.months import add_months
+    from claims_platform.core.months import add_months
+    from claims_platform.core.policy import DecisionPolicy
     from claims_platform.source.generator import World, simulate_days
 
     first = add_months(model.partition, max(IID_MONTHS.values()) + 1)
@@ -512,7 +513,7 @@ class ScenarioOutcome:
 
 def _performance_failures(days: list[DayScores], model: Model) -> tuple[str, ...]:
     """What the ``model_performance`` check (default bounds) would say of the scenario days once labelled."""
-    from claims_platform.models.policy import DecisionPolicy
+    from claims_platform.core.policy import DecisionPolicy
     from claims_platform.monitoring.backtest import PerformanceBounds
     from claims_platform.training.metrics import evaluate
 

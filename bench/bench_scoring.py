@@ -33,7 +33,7 @@ ROUNDS = 3
 
 
 def _seed_model_in_force(world, record: dict) -> None:
-    from claims_platform.partitions import scoring_months
+    from claims_platform.core.partitions import scoring_months
     from claims_platform_tests.dagster_helpers import materialize_range
 
     @dg.asset(name="model_in_force", partitions_def=scoring_months, io_manager_key="object_io_manager",
@@ -45,8 +45,7 @@ def _seed_model_in_force(world, record: dict) -> None:
 
 
 def _scores_range(world, first: str, last: str) -> float:
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
+    from claims_platform.adapters.dagster_internals import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
     from claims_platform_tests.platform_world import QUIET
 
     job = world.defs.resolve_implicit_global_asset_job_def()
@@ -54,7 +53,7 @@ def _scores_range(world, first: str, last: str) -> float:
     result = job.execute_in_process(
         instance=world.instance,
         asset_selection=SCORING_ASSETS,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        tags={PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last},
         run_config=QUIET,
     )
     assert result.success
@@ -113,8 +112,8 @@ def _compare(baseline: str, rounds: int = ROUNDS) -> None:
 
 def run() -> list[dict]:
     """Build the world once, then take every scoring measurement on it."""
+    from claims_platform.core.policy import DecisionPolicy, risk_band
     from claims_platform.models.loading import load_scorer_cached
-    from claims_platform.models.policy import DecisionPolicy, risk_band
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

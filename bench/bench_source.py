@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from claims_platform import settings
+from claims_platform.core import settings
 from claims_platform.source.generator import World, iter_days, simulate_day
 from claims_platform.source.warehouse import Warehouse
 

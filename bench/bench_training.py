@@ -38,8 +38,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from claims_platform import schema, settings
-from claims_platform.models.policy import DecisionPolicy
+from claims_platform.core import schema, settings
+from claims_platform.core.policy import DecisionPolicy
 from claims_platform.source.generator import World, simulate_days
 from claims_platform.training.metrics import evaluate
 from claims_platform.training.split import out_of_time_split

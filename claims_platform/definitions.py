@@ -12,32 +12,33 @@ import os
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from claims_platform import settings
-from claims_platform.alerts.resource import AlertsResource, alerts_from_env
-from claims_platform.alerts.sensors import run_failure_alert_sensor
-from claims_platform.config_validation import validate_config_at_launch
-from claims_platform.ingestion import assets as ingestion
-from claims_platform.ingestion.jobs import ingestion_job
-from claims_platform.models import assets as models
-from claims_platform.models.jobs import model_in_force_automation, rollback_champion
-from claims_platform.models.registry import ModelRegistry
-from claims_platform.models.tracking import claims_mlflow_tracking
-from claims_platform.monitoring import drift_assets, performance_assets
-from claims_platform.monitoring.sensors import (
+from claims_platform.assembly.alert_sensors import run_failure_alert_sensor
+from claims_platform.assembly.config_validation import validate_config_at_launch
+from claims_platform.assembly.monitoring_sensors import (
     drift_report_sensor,
     drift_reports_job,
     model_performance_job,
     model_performance_sensor,
     monitoring_alert_sensor,
 )
+from claims_platform.core import settings
+from claims_platform.core.alerts import AlertsResource, alerts_from_env
+from claims_platform.ingestion import assets as ingestion
+from claims_platform.ingestion.jobs import ingestion_job
+from claims_platform.models import assets as models
+from claims_platform.models import candidate
+from claims_platform.models.jobs import model_in_force_automation, rollback_champion
+from claims_platform.models.registry import ModelRegistry
+from claims_platform.models.tracking import claims_mlflow_tracking
+from claims_platform.monitoring import drift_assets, performance_assets
 from claims_platform.monitoring.workspace import EvidentlyWorkspace, default_workspace_path
-from claims_platform.resources import WarehouseSource
 from claims_platform.scoring import assets as scoring
 from claims_platform.scoring.jobs import (
     late_applications_sensor,
     nightly_scoring_job,
     nightly_scoring_schedule,
 )
+from claims_platform.source.resources import WarehouseSource
 from claims_platform.storage import ObjectIOManager, PartitionedParquetIOManager
 from claims_platform.storage.report_io_manager import ReportIOManager
 from claims_platform.training import assets as training
@@ -105,7 +106,7 @@ def resources_from_env() -> dict[str, object]:
 
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The code location with the given resources (the module's `defs` uses the environment's)."""
-    assets = dg.load_assets_from_modules([ingestion, training, models, scoring, drift_assets, performance_assets])
+    assets = dg.load_assets_from_modules([ingestion, training, candidate, models, scoring, drift_assets, performance_assets])
     # Bounds and cross-field rules of every asset's run config are checked when a run is planned.
     validate_config_at_launch(assets)
     return dg.Definitions(

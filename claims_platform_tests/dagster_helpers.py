@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from claims_platform.adapters.dagster_internals import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
 
 def range_tags(first_key: str, last_key: str) -> dict[str, str]:
     """The tags that make one run cover a partition range (what a single-run backfill sets)."""
-    return {ASSET_PARTITION_RANGE_START_TAG: first_key, ASSET_PARTITION_RANGE_END_TAG: last_key}
+    return {PARTITION_RANGE_START_TAG: first_key, PARTITION_RANGE_END_TAG: last_key}
 
 
 def materialize_range(assets, first_key: str, last_key: str, *, resources, instance=None, run_config=None, raise_on_error=True):

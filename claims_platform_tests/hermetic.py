@@ -25,7 +25,7 @@ KEPT_PREFIXES = ("CLAIMS_TEST_",)  # the suite's own settings (which PostgreSQL 
 def isolate(base: Path, *, chdir: bool = True) -> None:
     """Give this process (and what it starts) the environment and working directory described above, in ``base``.
 
-    Call it before ``claims_platform.settings`` is imported: the settings read the environment then.
+    Call it before ``claims_platform.core.settings`` is imported: the settings read the environment then.
     ``chdir=False`` leaves the working directory to :func:`enter` (pytest resolves its arguments against it
     while it collects).
     """

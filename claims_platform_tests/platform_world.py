@@ -11,9 +11,9 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from claims_platform.alerts.resource import AlertsResource
+from claims_platform.adapters.dagster_internals import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from claims_platform.core.alerts import AlertsResource
 from claims_platform.definitions import build_definitions, build_resources
 from claims_platform.source.simulate import simulate_range
 from claims_platform.source.warehouse import Warehouse
@@ -55,7 +55,7 @@ class PlatformWorld:
     def run_range(self, job_name: str, first: str, last: str, run_config: dict | None = None, **kwargs):
         """Run a partitioned job over a range as ONE run (single-run backfill)."""
         job = self.defs.resolve_job_def(job_name)
-        tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+        tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}
         return job.execute_in_process(instance=self.instance, tags=tags, run_config={**QUIET, **(run_config or {})}, **kwargs)
 
     def train(self, month: str, promote: bool = True, decision: dict | None = None, **kwargs):
@@ -84,7 +84,7 @@ class PlatformWorld:
     def materialize_in_force(self, first_month: str, last_month: str, **kwargs):
         """`model_in_force` for a range of months, as one run."""
         job = self.defs.resolve_implicit_global_asset_job_def()
-        tags = {ASSET_PARTITION_RANGE_START_TAG: first_month, ASSET_PARTITION_RANGE_END_TAG: last_month}
+        tags = {PARTITION_RANGE_START_TAG: first_month, PARTITION_RANGE_END_TAG: last_month}
         return job.execute_in_process(
             instance=self.instance, asset_selection=[dg.AssetKey("model_in_force")], tags=tags, run_config=QUIET, **kwargs
         )

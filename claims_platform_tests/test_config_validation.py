@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 from dagster._core.execution.api import create_execution_plan
 
-from claims_platform.config_validation import config_problems
+from claims_platform.assembly.config_validation import config_problems
 from claims_platform.definitions import defs
 from claims_platform.ingestion.assets import IngestionConfig
 

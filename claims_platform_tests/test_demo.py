@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_platform import project_env, settings
 from claims_platform.cli import demo
+from claims_platform.core import project_env, settings
 
 DAGSTER_YAML = """\
 storage:
@@ -41,13 +41,13 @@ DEMO_LIKE = textwrap.dedent(
     """
     import json, sys
     from datetime import date, timedelta
-    from claims_platform import settings
+    from claims_platform.core import settings
     from claims_platform.cli import runs
     runs.quiet_output()
     import dagster as dg
     from dagster_graphql.test.utils import execute_dagster_graphql
-    from claims_platform.alerts.resource import alerts_from_env
-    from claims_platform.monitoring.sensors import monitoring_alert_sensor
+    from claims_platform.core.alerts import alerts_from_env
+    from claims_platform.assembly.monitoring_sensors import monitoring_alert_sensor
     from claims_platform.source.simulate import simulate_range
     from claims_platform.source.warehouse import Warehouse
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from claims_platform.redaction import MASK, redact_url
+from claims_platform.core.redaction import MASK, redact_url
 
 # Dummy passwords, put into URLs by f-strings so no URL with a literal password sits in the repo.
 FAKE = "not-a-real-one"

@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 from botocore.config import Config
 
-from claims_platform import settings
-from claims_platform.services import (
+from claims_platform.core import settings
+from claims_platform.core.services import (
     S3,
     SERVICE_RETRY_POLICY,
     WAREHOUSE,
@@ -38,7 +38,7 @@ def test_an_s3_endpoint_that_does_not_answer_is_named_with_its_address(monkeypat
 
 
 def test_a_warehouse_that_does_not_answer_is_named_without_its_password(monkeypatch):
-    from claims_platform.resources import WarehouseSource
+    from claims_platform.source.resources import WarehouseSource
 
     url = f"postgresql+psycopg2://claims:s3cr3t-canary@127.0.0.1:{free_port()}/warehouse"
     monkeypatch.setenv(settings.ENV_WAREHOUSE_URL, url)
@@ -128,7 +128,7 @@ def _step_failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def test_a_step_retries_an_outage_with_back_off_and_then_succeeds(monkeypatch):
-    monkeypatch.setattr("claims_platform.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1))
+    monkeypatch.setattr("claims_platform.core.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1))
     calls = []
 
     @dg.asset
@@ -144,7 +144,7 @@ def test_a_step_retries_an_outage_with_back_off_and_then_succeeds(monkeypatch):
 
 
 def test_a_step_fails_on_a_lasting_outage_with_its_message_after_the_last_attempt(monkeypatch):
-    monkeypatch.setattr("claims_platform.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1))
+    monkeypatch.setattr("claims_platform.core.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1))
 
     @dg.asset
     @names_outages

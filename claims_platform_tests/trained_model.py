@@ -10,7 +10,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.source.generator import World, simulate_days
 from claims_platform.training.split import OutOfTimeSplit, out_of_time_split
 from claims_platform.training.train import TrainedModel, TrainingConfig, train_model

@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from claims_platform import project_env, settings
 from claims_platform.cli.runs import (
     LOCATION,
     WORKSPACE_FILE,
@@ -40,7 +39,8 @@ from claims_platform.cli.runs import (
     range_request,
 )
 from claims_platform.cli.steps import SCORING_ASSETS, Steps, clip
-from claims_platform.redaction import redact_url
+from claims_platform.core import project_env, settings
+from claims_platform.core.redaction import redact_url
 
 DEMO_TAGS = {"source": "demo"}
 # Months before today's month the demo's world starts: two gather labelled history, the third trains the
@@ -77,7 +77,7 @@ class DemoWindow:
 
 def target_first_day(today: date, months: int) -> date:
     """The first day of the month ``months`` months before today's month."""
-    from claims_platform.months import add_months
+    from claims_platform.core.months import add_months
 
     return add_months(today.replace(day=1), -months)
 
@@ -104,7 +104,7 @@ def decision_months(window: DemoWindow) -> list[str]:
     The first two cannot train yet (an out-of-time split needs two labelled months): their
     decisions say "no model", as the platform's own first months would.
     """
-    from claims_platform.months import add_months
+    from claims_platform.core.months import add_months
 
     first = window.first_day.replace(day=1)
     last = add_months(window.last_day.replace(day=1), -1)
@@ -174,7 +174,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
     )
     _log(f"first day {window.first_day} ({settings.ENV_FIRST_DAY} in {env_file}, which `make dev` reads){kept}")
 
-    from claims_platform.months import add_months
+    from claims_platform.core.months import add_months
     from claims_platform.source.scenarios import get_scenario
     from claims_platform.source.simulate import simulate_range
     from claims_platform.source.warehouse import Warehouse
@@ -240,7 +240,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         forecast = platform.stored("reserve_forecast", last).iloc[0]
         drift = platform.materialized(scoring, "applications_drift")
         _log("[5/5] monitoring: Evidently's drift reports, the months whose outcomes are known, the drift alert and its retrain")
-        from claims_platform.monitoring.sensors import drift_report_sensor, report_request
+        from claims_platform.assembly.monitoring_sensors import drift_report_sensor, report_request
 
         # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
         platform.run("drift_reports", report_request(scoring), sensor_name=drift_report_sensor.name)
@@ -257,7 +257,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
     _, decision = decisions[-1]
     champion = decision["champion"]
     currency = str(forecast.get("currency", "GBP"))
-    from claims_platform.metadata import money
+    from claims_platform.core.figures import money
     elapsed = time.perf_counter() - started
     home = os.environ["DAGSTER_HOME"]
     lines = [
@@ -294,7 +294,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
 
 def _webhook_lines() -> list[str]:
     """Where alerts went besides the runs' logs: the webhook, its token masked (a secret: never printed)."""
-    from claims_platform.alerts.resource import ENV_ALERT_WEBHOOK_URL
+    from claims_platform.core.alerts import ENV_ALERT_WEBHOOK_URL
 
     webhook = os.environ.get(ENV_ALERT_WEBHOOK_URL, "").strip()
     return [f"  alerts        the runs' logs and the webhook {redact_url(webhook)}"] if webhook else []
@@ -312,7 +312,7 @@ def _performance_tick(platform: LocalPlatform, months: list[str]) -> list[str]:
     Returns which of ``months`` the instance holds a measurement of, also those an earlier run of the
     demo measured (the sensor measures a month once).
     """
-    from claims_platform.monitoring.sensors import MODEL_PERFORMANCE, model_performance_sensor
+    from claims_platform.assembly.monitoring_sensors import MODEL_PERFORMANCE, model_performance_sensor
 
     for request in platform.tick(model_performance_sensor).run_requests or []:
         platform.run("measure_model_performance", request, sensor_name=model_performance_sensor.name)
@@ -324,8 +324,8 @@ def _monitoring_tick(platform: LocalPlatform) -> tuple[list, list, str | None]:
     """Tick the monitoring sensor once, as the daemon would, and run the retrains it requests."""
     from dagster import RunRequest
 
-    from claims_platform.alerts.resource import alerts_from_env
-    from claims_platform.monitoring.sensors import monitoring_alert_sensor
+    from claims_platform.assembly.monitoring_sensors import monitoring_alert_sensor
+    from claims_platform.core.alerts import alerts_from_env
 
     tick = platform.tick(monitoring_alert_sensor, resources={"alerts": alerts_from_env()})
     requests = list(tick.run_requests or [])

@@ -4,7 +4,7 @@
 
 Starts ``dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml`` (webserver and daemon, on the instance of
 ``DAGSTER_HOME``, the repo root by default as in the Makefile) and ``mlflow server`` on the SAME
-tracking store the platform writes to (:func:`claims_platform.settings.default_mlflow_tracking_uri`:
+tracking store the platform writes to (:func:`claims_platform.core.settings.default_mlflow_tracking_uri`:
 SQLite under ``.local/`` unless ``MLFLOW_TRACKING_URI`` says otherwise), with the artifact folder
 of the embedded defaults, so runs, models and their files all show. When ``MLFLOW_TRACKING_URI``
 is a tracking server, that server is the MLflow UI and only Dagster is started.
@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from claims_platform import links, project_env, settings
+from claims_platform.core import links, project_env, settings
 
 GRACE_SECONDS = 30.0  # dagster dev waits up to 10 s for each of its webserver and daemon
 POLL_SECONDS = 0.2

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from claims_platform import project_env, settings
 from claims_platform.cli.errors import UserError
+from claims_platform.core import project_env, settings
 
 
 def settle_first_day(earliest: date, what: str, *, remedy: str = "") -> str | None:
     """Make the platform's first day hold ``earliest`` (the first day of ``what``).
 
     Returns a note when the first day was moved, None when nothing had to change; raises :class:`UserError`
-    (one line) when it cannot move. Call it before ``claims_platform.partitions`` is imported.
+    (one line) when it cannot move. Call it before ``claims_platform.core.partitions`` is imported.
     """
     first = settings.FIRST_DAY
     if earliest >= first:

@@ -14,16 +14,16 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 
-from claims_platform import settings
 from claims_platform.cli.errors import UserError
 from claims_platform.cli.first_day import settle_first_day
+from claims_platform.core import settings
 
 
 def shown_url(url: str) -> str:
     """The URL as printed: password, query-string tokens and webhook tokens masked (``***``)."""
     import sqlalchemy as sa
 
-    from claims_platform.redaction import redact_url
+    from claims_platform.core.redaction import redact_url
 
     try:
         return redact_url(sa.engine.make_url(url).render_as_string(hide_password=True))
@@ -54,6 +54,7 @@ def import_file(args: argparse.Namespace, progress) -> tuple[object, list[str]]:
         import_csv,
     )
     from claims_platform.source.warehouse import Warehouse
+    from claims_platform.training.import_plan import plan_import
 
     url = args.warehouse_url or settings.default_warehouse_url()
     try:
@@ -74,6 +75,7 @@ def import_file(args: argparse.Namespace, progress) -> tuple[object, list[str]]:
             keep_invalid=args.keep_invalid,
             require_trainable=not args.no_plan_check,
             dry_run=args.dry_run,
+            planner=plan_import,
         )
 
     try:

@@ -1,7 +1,7 @@
 """claims-platform: the claims platform from the command line (simulate, import, run, serve, demo).
 
 Every command first reads the working directory's ``.env`` as Dagster's processes do
-(:mod:`claims_platform.project_env`), so it sees the settings the runs it makes will see.
+(:mod:`claims_platform.core.project_env`), so it sees the settings the runs it makes will see.
 Heavy libraries (pandas, numpy, SQLAlchemy, Dagster) are imported inside the command functions so
 that ``claims-platform --help`` starts fast. To add a subcommand, register its parser in
 :func:`build_parser` and its function in ``COMMANDS``.
@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import NoReturn
 
-from claims_platform import settings
 from claims_platform.cli.errors import UserError
+from claims_platform.core import settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a usage or user error, printed on stderr)."""
-    from claims_platform import project_env
+    from claims_platform.core import project_env
 
     try:
         project_env.load_env_file()  # before the parser: its defaults name the first day
@@ -315,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except UserError as error:
-        from claims_platform.redaction import redact_url
+        from claims_platform.core.redaction import redact_url
 
         # A database error's first line may quote the URL it could not reach.
         print(f"{parser.prog} {args.command}: error: {redact_url(str(error))}", file=sys.stderr)

@@ -20,10 +20,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 
-from claims_platform import settings
 from claims_platform.cli.errors import UserError
 from claims_platform.cli.first_day import settle_first_day
 from claims_platform.cli.import_command import import_file, import_lines, shown_url
+from claims_platform.core import settings
 
 CLI_TAGS = {"source": "cli"}
 _STARTED = time.perf_counter()
@@ -31,7 +31,7 @@ _STARTED = time.perf_counter()
 
 def progress(message: str) -> None:
     """A progress line on stderr, with the seconds since the command started."""
-    from claims_platform.redaction import redact_url
+    from claims_platform.core.redaction import redact_url
 
     print(f"{time.perf_counter() - _STARTED:5.0f}s  {redact_url(message)}", file=sys.stderr, flush=True)
 
@@ -53,7 +53,7 @@ def day_range(text: str) -> list[str]:
 
 def month_range(text: str) -> list[str]:
     """``YYYY-MM`` or ``YYYY-MM..YYYY-MM`` -> every month of it (``YYYY-MM-01`` keys)."""
-    from claims_platform.months import add_months
+    from claims_platform.core.months import add_months
 
     first, _, last = text.partition("..")
     try:
@@ -87,8 +87,8 @@ def warehouse_scope(url: str, label_lag_days: int):
     the platform's first day had to move to hold them (:func:`settle_first_day`)."""
     import sqlalchemy as sa
 
-    from claims_platform.source.import_plan import plan_import
     from claims_platform.source.warehouse import Warehouse
+    from claims_platform.training.import_plan import plan_import
 
     try:
         warehouse = Warehouse(url)
@@ -205,7 +205,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from claims_platform.months import add_months
+    from claims_platform.core.months import add_months
 
     url = warehouse_url(args)
     first = max(add_months(date.fromisoformat(args.months[0]), 1 - settings.TRAINING_WINDOW_MONTHS), settings.FIRST_DAY)
@@ -233,7 +233,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from claims_platform.months import add_months
+    from claims_platform.core.months import add_months
 
     url = warehouse_url(args)
     last = add_months(date.fromisoformat(args.months[-1]), 1) - timedelta(days=1)

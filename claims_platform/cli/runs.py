@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from claims_platform import settings
+from claims_platform.core import settings
 
 # The code location as `make dev` loads it (workspace.yaml).
 LOCATION = "claims_platform"
@@ -123,13 +123,10 @@ class LocalPlatform:
 
     def open(self) -> LocalPlatform:
         """Start the location's code server (a subprocess, as `dagster dev` does) and load the definitions."""
-        from dagster._core.workspace.context import WorkspaceProcessContext
-        from dagster._core.workspace.load_target import WorkspaceFileTarget
+        from claims_platform.adapters import dagster_internals  # Dagster's internals, imported when used
 
         # The code server's own notices (its start, beta warnings at import) are not the user's.
-        self._context = WorkspaceProcessContext(
-            self.instance, WorkspaceFileTarget(paths=[str(self.workspace_file)]), code_server_log_level="CRITICAL"
-        )
+        self._context = dagster_internals.open_workspace(self.instance, self.workspace_file)
         request = self._context.create_request_context()
         error = request.get_code_location_error(self.location)
         if error is not None:
@@ -173,20 +170,14 @@ class LocalPlatform:
         key, as the daemon tags a sensor's runs (so the daemon will not ask for it again).
         """
         from dagster import DagsterRunStatus
-        from dagster._core.definitions.selector import JobSubsetSelector
-        from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
+
+        from claims_platform.adapters import dagster_internals  # Dagster's internals, imported when used
 
         if request.partition_key is not None and not request.has_resolved_partition():
             request = request.with_resolved_tags_and_config(self._job_def(job_name), [], self.instance)
         selection = frozenset(request.asset_selection) if request.asset_selection else None
         remote_job = self.code_location.get_job(
-            JobSubsetSelector(
-                location_name=self.location,
-                repository_name=self.repository.name,
-                job_name=job_name,
-                op_selection=None,
-                asset_selection=selection,
-            )
+            dagster_internals.job_selector(self.location, self.repository.name, job_name, selection)
         )
         run_config = {**RUN_CONSOLE, **(request.run_config or {})}
         plan = self.code_location.get_execution_plan(
@@ -194,30 +185,14 @@ class LocalPlatform:
         )
         tags = {**(remote_job.run_tags or {}), **self.tags, **request.tags}
         if sensor_name:
-            tags[SENSOR_NAME_TAG] = sensor_name
+            tags[dagster_internals.SENSOR_NAME_TAG] = sensor_name
         if sensor_name and request.run_key:
-            tags[RUN_KEY_TAG] = request.run_key
+            tags[dagster_internals.RUN_KEY_TAG] = request.run_key
         with _one_planned_event_per_asset():
-            run = self.instance.create_run(
-                job_name=job_name,
-                run_id=None,
-                run_config=run_config,
-                status=DagsterRunStatus.NOT_STARTED,
-                tags=tags,
-                root_run_id=None,
-                parent_run_id=None,
-                step_keys_to_execute=None,
-                execution_plan_snapshot=plan.execution_plan_snapshot,
-                job_snapshot=remote_job.job_snapshot,
-                parent_job_snapshot=remote_job.parent_job_snapshot,
-                asset_selection=selection,
-                asset_check_selection=None,
-                resolved_op_selection=None,
-                op_selection=None,
-                remote_job_origin=remote_job.get_remote_origin(),
-                job_code_origin=remote_job.get_python_origin(),
-                asset_graph=self.repository.asset_graph,
-            )
+            run = dagster_internals.create_run(
+                self.instance, job_name, remote_job, plan, self.repository.asset_graph,
+                run_config=run_config, tags=tags, asset_selection=selection,
+            )  # fmt: skip
         finished = self._launch(run) if self.launch else self._execute(run)
         if finished.status != DagsterRunStatus.SUCCESS:
             raise PlatformRunError(self._failure(finished))
@@ -229,11 +204,10 @@ class LocalPlatform:
         return self.defs.resolve_job_def(job_name)
 
     def _execute(self, run):
-        from dagster._core.execution.api import execute_run
-        from dagster._utils.hosted_user_process import recon_job_from_origin
+        from claims_platform.adapters import dagster_internals
 
         # What `dagster api execute_run` does in a run worker: the job rebuilt from the run's code origin.
-        execute_run(recon_job_from_origin(run.job_code_origin), run, self.instance)
+        dagster_internals.execute_run_in_process(self.instance, run)
         return self.instance.get_run_by_id(run.run_id)
 
     def _launch(self, run):
@@ -309,30 +283,9 @@ class LocalPlatform:
     def _store_cursor(self, remote, state, cursor: str | None) -> None:
         """What `dagster sensor cursor --set` does, but a sensor without state stays DECLARED_IN_CODE (running
         by default) as the daemon itself records it on its first tick."""
-        from dagster._core.scheduler.instigation import (
-            InstigatorState,
-            InstigatorStatus,
-            InstigatorType,
-            SensorInstigatorData,
-        )
-        from dagster._time import get_current_timestamp
+        from claims_platform.adapters import dagster_internals  # Dagster's internals, imported when used
 
-        if state is None:
-            self.instance.add_instigator_state(
-                InstigatorState(
-                    remote.get_remote_origin(),
-                    InstigatorType.SENSOR,
-                    InstigatorStatus.DECLARED_IN_CODE,
-                    SensorInstigatorData(
-                        min_interval=remote.min_interval_seconds,
-                        cursor=cursor,
-                        last_sensor_start_timestamp=get_current_timestamp(),
-                        sensor_type=remote.sensor_type,
-                    ),
-                )
-            )
-        else:
-            self.instance.update_instigator_state(state.with_data(state.instigator_data._replace(cursor=cursor)))
+        dagster_internals.store_sensor_cursor(self.instance, remote, state, cursor)
 
 
 @contextmanager
@@ -371,9 +324,10 @@ def _muted() -> Iterator[None]:
 def range_request(first: str, last: str, **kwargs):
     """A run request for partitions ``first``..``last`` as ONE run (what a single-run backfill makes)."""
     from dagster import RunRequest
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **kwargs.pop("tags", {})}
+    from claims_platform.adapters.dagster_internals import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+
+    tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last, **kwargs.pop("tags", {})}
     return RunRequest(tags=tags, **kwargs)
 
 

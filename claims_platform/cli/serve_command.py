@@ -16,8 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from claims_platform import settings
 from claims_platform.cli.errors import UserError
+from claims_platform.core import settings
 
 
 def model_uri(version: int | None) -> str:
@@ -53,7 +53,7 @@ def _check_registered(tracking_uri: str, version: int | None) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Check the version exists, then become ``mlflow models serve`` (Ctrl-C stops it)."""
-    from claims_platform.redaction import redact_url
+    from claims_platform.core.redaction import redact_url
 
     settings.configure_service_clients()
     tracking_uri = settings.default_mlflow_tracking_uri()

@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from claims_platform import settings
 from claims_platform.cli.runs import LocalPlatform, range_request
-from claims_platform.months import add_months
+from claims_platform.core import settings
+from claims_platform.core.months import add_months
 
 # What a scoring backfill materializes of `nightly_scoring`: the ingestion is its own step.
 SCORING_ASSETS = ("application_scores", "applications_drift", "reserve_forecast")
@@ -108,7 +108,7 @@ class Steps:
         """Partition -> its latest materialization (metadata, timestamp), for those that have one."""
         import dagster as dg
 
-        from claims_platform.instance_records import latest_materializations
+        from claims_platform.core.instance_records import latest_materializations
 
         return latest_materializations(self.instance, dg.AssetKey(asset), list(partitions))
 
@@ -254,8 +254,8 @@ class Steps:
 
         Returns the outcome and each month's record (months whose month before has no decision are left out).
         """
+        from claims_platform.core.months import shift_month_key
         from claims_platform.models.assets import model_in_force_record
-        from claims_platform.months import shift_month_key
 
         outcome = Outcome("in force")
         wanted: dict[str, dict] = {}
@@ -301,7 +301,7 @@ class Steps:
     def _score_lines(self, days: Sequence[str]) -> list[str]:
         import numpy as np
 
-        from claims_platform.metadata import money
+        from claims_platform.core.figures import money
         from claims_platform.scoring.reserve import forecast_claims
 
         if not days:
@@ -347,9 +347,9 @@ class Steps:
         return outcome
 
     def _drift_lines(self, scored: Sequence[str], outcome: Outcome) -> list[str]:
+        from claims_platform.assembly.monitoring_sensors import ALERT_WINDOW_DAYS, episode_rules
+        from claims_platform.core.redaction import redact_url
         from claims_platform.monitoring.episodes import DriftDay, drift_episodes
-        from claims_platform.monitoring.sensors import ALERT_WINDOW_DAYS, episode_rules
-        from claims_platform.redaction import redact_url
 
         if not scored:
             return [line("drift", "no scored day to report")]

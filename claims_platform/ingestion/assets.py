@@ -13,14 +13,14 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field, model_validator
 
-from claims_platform.alerts.resource import Alert, AlertsResource
-from claims_platform.contract import REJECTION_REASON, rules_broken
+from claims_platform.core.alerts import Alert, AlertsResource
+from claims_platform.core.contract import REJECTION_REASON, rules_broken
+from claims_platform.core.partitions import daily_partitions
+from claims_platform.core.schema import APPLICATION_DATE, APPLICATION_ID
+from claims_platform.core.services import names_outages
 from claims_platform.ingestion.batches import DayBatch, validate_days
 from claims_platform.ingestion.verdicts import VOLUME_HISTORY_DAYS, VolumeLimits, judge_days
-from claims_platform.partitions import daily_partitions
-from claims_platform.resources import ApplicationSource
-from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
-from claims_platform.services import names_outages
+from claims_platform.source.resources import ApplicationSource
 from claims_platform.source.warehouse import LOADED_AT
 
 GROUP = "ingestion"

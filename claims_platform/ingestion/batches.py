@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from claims_platform.contract import ValidationResult, validate_applications
-from claims_platform.schema import APPLICATION_DATE
+from claims_platform.core.contract import ValidationResult, validate_applications
+from claims_platform.core.schema import APPLICATION_DATE
 
 
 def days_between(first_day: date, last_day: date) -> list[date]:

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from claims_platform.partitions import daily_partitions
-from claims_platform.settings import DAILY_LANE, LANE_TAG
+from claims_platform.core.partitions import daily_partitions
+from claims_platform.core.settings import DAILY_LANE, LANE_TAG
 
 ingestion_job = dg.define_asset_job(
     "daily_ingestion",

@@ -18,7 +18,7 @@ from statistics import median
 
 import pandas as pd
 
-from claims_platform.contract import REJECTION_REASON, ROW_NUMBER
+from claims_platform.core.contract import REJECTION_REASON, ROW_NUMBER
 from claims_platform.ingestion.batches import DayBatch
 
 CONFIG_PATH = "ops: ingest_applications: config"

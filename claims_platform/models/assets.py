@@ -18,16 +18,21 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field, model_validator
 
-from claims_platform.alerts.resource import Alert, AlertsResource
-from claims_platform.launchers import launched_by
+from claims_platform.core.alerts import Alert, AlertsResource
+from claims_platform.core.months import shift_month_key
+from claims_platform.core.partitions import (
+    month_before,
+    monthly_partitions,
+    require_month_order,
+    scoring_months,
+)
+from claims_platform.core.policy import BusinessCosts, DecisionPolicy
+from claims_platform.core.run_origin import launched_by
+from claims_platform.core.schema import CLAIM_STATUS
+from claims_platform.core.services import names_outages
 from claims_platform.models.champion import PromotionRules
 from claims_platform.models.gate import QualityGate
-from claims_platform.models.policy import BusinessCosts, DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
-from claims_platform.months import shift_month_key
-from claims_platform.partitions import month_before, monthly_partitions, require_month_order, scoring_months
-from claims_platform.schema import CLAIM_STATUS
-from claims_platform.services import names_outages
 
 GROUP = "models"
 OWNERS = ["team:data-science", "team:actuarial"]

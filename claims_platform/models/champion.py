@@ -8,7 +8,7 @@ The state (:class:`ChainState`) is the stack of champions still standing (``line
 one is the champion) and the versions withdrawn by rollbacks. A decision:
 
 1. judges the month's candidate and the incumbent on the SAME holdout, with the ONE decision
-   policy scoring uses (:mod:`claims_platform.models.policy`) and the quality gate
+   policy scoring uses (:mod:`claims_platform.core.policy`) and the quality gate
    (:mod:`claims_platform.models.gate`) — :func:`judge`;
 2. advances the state: a promotion pushes the candidate, anything else keeps it — :func:`advance`;
    with ``promote=False`` it only records what would have happened;
@@ -17,7 +17,7 @@ one is the champion) and the versions withdrawn by rollbacks. A decision:
 
 Promotion needs the candidate to beat the incumbent by more than the holdout's noise, on the measure
 the policy itself optimises: the VALUE per application of its decisions (margin earned less claims and
-reviews, :func:`~claims_platform.models.policy.realised_values`). A PAIRED bootstrap of the difference
+reviews, :func:`~claims_platform.core.policy.realised_values`). A PAIRED bootstrap of the difference
 on the same rows (:func:`paired_value_comparison`) promotes only when the lower end of its interval is
 above a margin; a strict ``>`` on point estimates would promote on noise. Kappa of the policy's screen
 is compared the same way and reported beside it (:func:`paired_kappa_comparison`).
@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from claims_platform.models.policy import DecisionPolicy
+from claims_platform.core.policy import DecisionPolicy
 from claims_platform.training.metrics import kappa_from_counts
 
 Outcome = Literal["first champion", "promoted", "kept", "ineligible", "no model"]

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from claims_platform.core.partitions import monthly_partitions
+from claims_platform.core.settings import LANE_TAG, MONTHLY_LANE
 from claims_platform.models.assets import ROLLBACK_TAG
-from claims_platform.partitions import monthly_partitions
-from claims_platform.settings import LANE_TAG, MONTHLY_LANE
 
 # A rollback is a new decision for the LATEST decided month: it withdraws that decision's champion
 # and restores the one before it, so the chain (and everything that reads it: the next month's

@@ -4,7 +4,7 @@ Nightly scoring and the champion decision read a version's artifacts directly: n
 (it costs a run process about a second) and no per-value signature enforcement on rows that already
 passed the platform's data contract. The computation is the model's OWN runtime file (artifact
 ``runtime``), imported by path under a name unique to its content — exactly as the model's pyfunc
-wrapper does — never today's ``claims_platform.models.runtime``: a backfill of an old day scores with
+wrapper does — never today's ``claims_platform.training.runtime``: a backfill of an old day scores with
 the code that model was validated with.
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
+from claims_platform.core.services import names_outages
 from claims_platform.models.importance import gain_shares
-from claims_platform.services import names_outages
 
 if TYPE_CHECKING:
     import numpy as np
@@ -110,7 +110,7 @@ def local_model_folder(model_uri: str) -> Iterator[str]:
         return
     from mlflow.artifacts import download_artifacts
 
-    from claims_platform import settings
+    from claims_platform.core import settings
 
     settings.configure_service_clients()
     with tempfile.TemporaryDirectory(prefix="claims_model_") as folder:

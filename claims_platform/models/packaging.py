@@ -2,7 +2,7 @@
 
 A registered model is self-contained. Its files (under the model's ``artifacts/`` folder):
 
-- ``claims_runtime.py`` (artifact ``runtime``): a copy of :mod:`claims_platform.models.runtime`, the
+- ``claims_runtime.py`` (artifact ``runtime``): a copy of :mod:`claims_platform.training.runtime`, the
   computation and the contract check, which ``pyfunc.py`` and ``loading`` import BY PATH under a
   name unique to its content — what runs when the version is loaded is what was registered;
 - ``booster.txt``, ``calibrator.json``, ``feature_spec.json`` (artifacts ``booster``, ``calibrator``,
@@ -113,7 +113,7 @@ def write_artifacts(
     """The model's files into ``folder``: runtime code, booster text, calibrator and spec JSON, reference sample.
 
     Returns the pyfunc's artifacts mapping (key → path). ``runtime_file`` defaults to the installed
-    :mod:`claims_platform.models.runtime`, the code the model was trained and validated with.
+    :mod:`claims_platform.training.runtime`, the code the model was trained and validated with.
     ``reference`` (feature columns and ``claim_probability``) is stored as Parquet when given.
     """
     paths = {

@@ -6,7 +6,7 @@ The registry holds versions, their tags and two aliases. The aliases `champion` 
 deprecated and never used.
 
 Every model, version and run it names in Dagster metadata is a link to its MLflow UI page
-(:mod:`claims_platform.links`): the configured ``ui_url``, else ``CLAIMS_MLFLOW_UI_URL``, else
+(:mod:`claims_platform.core.links`): the configured ``ui_url``, else ``CLAIMS_MLFLOW_UI_URL``, else
 the tracking server itself, else `make dev`'s http://127.0.0.1:5000.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from claims_platform import links
-from claims_platform.services import names_outages
+from claims_platform.core import links
+from claims_platform.core.services import names_outages
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous_champion"
@@ -33,7 +33,7 @@ MODEL_DESCRIPTION = (
 
 
 class _OutageNamingClient:
-    """An ``MlflowClient`` whose method calls run under :func:`~claims_platform.services.naming_outages`."""
+    """An ``MlflowClient`` whose method calls run under :func:`~claims_platform.core.services.naming_outages`."""
 
     def __init__(self, client) -> None:
         self._client = client
@@ -58,7 +58,7 @@ class ModelRegistry(dg.ConfigurableResource):
 
     def client(self):
         """An MLflow client bound to this registry (no global state); a call the server does not answer
-        raises :class:`~claims_platform.services.ServiceUnavailableError` naming it."""
+        raises :class:`~claims_platform.core.services.ServiceUnavailableError` naming it."""
         from mlflow.tracking import MlflowClient
 
         return _OutageNamingClient(MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri))

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from claims_platform import links, settings
-from claims_platform.settings import REPO_ROOT
+from claims_platform.core import links, settings
+from claims_platform.core.settings import REPO_ROOT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,7 +109,7 @@ def claims_mlflow_tracking(context):
     """One MLflow run per Dagster run (dagster-mlflow's `MlFlow`), in an experiment we created."""
     from dagster_mlflow.resources import MlFlow
 
-    from claims_platform.services import naming_outages
+    from claims_platform.core.services import naming_outages
 
     config = context.resource_config
     with naming_outages():

@@ -31,8 +31,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from claims_platform.models.policy import ACCEPT
-from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS
+from claims_platform.core.policy import ACCEPT
+from claims_platform.core.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS
 from claims_platform.scoring.reserve import claims_interval
 
 DAILY_COLUMNS = (

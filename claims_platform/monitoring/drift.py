@@ -44,13 +44,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from claims_platform import schema
+from claims_platform.core import schema
+from claims_platform.models.reference import PREDICTION_COLUMN
 
 ColumnKind = Literal["numerical", "categorical"]
-PREDICTION_COLUMN = "claim_probability"
 MISSING_LEVEL = "(missing)"
-# Rows of the reference sample a model ships for drift monitoring (a seeded sample of its holdout month).
-REFERENCE_ROWS = 3_000
 # Integer columns with at most this many allowed values are compared as levels, not as numbers.
 MAX_ORDINAL_LEVELS = 10
 
@@ -476,21 +474,3 @@ def measure_drift(
         rejected_rows=rejected_rows,
         max_rejected_share=settings.max_rejected_share,
     )
-
-
-def reference_sample(rows: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
-    """A seeded sample of ``size`` rows (all when fewer), in the original order: reproducible for a model."""
-    if len(rows) <= size:
-        return rows.reset_index(drop=True)
-    picked = np.sort(np.random.default_rng(seed).choice(len(rows), size=size, replace=False))
-    return rows.iloc[picked].reset_index(drop=True)
-
-
-def reference_drawn_from(rows: pd.DataFrame, probability: np.ndarray, size: int = REFERENCE_ROWS, seed: int = 0) -> pd.DataFrame:
-    """A model's drift reference: a seeded sample of ``rows``' feature columns with its predicted probability.
-
-    No ids, dates or outcomes: only what drift is measured on.
-    """
-    features = [c for c in schema.FEATURES if c in rows.columns]
-    frame = rows[features].reset_index(drop=True).assign(**{PREDICTION_COLUMN: np.asarray(probability, dtype="float64")})
-    return reference_sample(frame, size, seed)

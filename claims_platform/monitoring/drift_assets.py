@@ -19,14 +19,19 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from claims_platform.metadata import bars_markdown, percent
+from claims_platform.core.figures import percent
+from claims_platform.core.months import month_key
+from claims_platform.core.partitions import daily_partitions
+from claims_platform.core.pictures import bars_markdown
+from claims_platform.core.policy import DecisionPolicy
+from claims_platform.core.schema import APPLICATION_ID, FEATURES
+from claims_platform.core.services import names_outages
 from claims_platform.models.loading import (
     MissingReferenceError,
     MissingRuntimeError,
     importance_cached,
     load_reference_cached,
 )
-from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.monitoring.drift import (
     PREDICTION_COLUMN,
@@ -44,10 +49,6 @@ from claims_platform.monitoring.relevance import (
     plug_in_kappa,
 )
 from claims_platform.monitoring.workspace import EvidentlyWorkspace
-from claims_platform.months import month_key
-from claims_platform.partitions import daily_partitions
-from claims_platform.schema import APPLICATION_ID, FEATURES
-from claims_platform.services import names_outages
 
 GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -264,7 +265,7 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 
 def sensor_facts(summary: dict[str, Any]) -> dict[str, Any]:
-    """The day's metadata that the alerts sensor reads back (:func:`~claims_platform.monitoring.sensors.drift_day`):
+    """The day's metadata that the alerts sensor reads back (:func:`~claims_platform.assembly.monitoring_sensors.drift_day`):
     the decision and its severity, whether it matters, and the day's mean probability with its reference's."""
     return {
         "drifted": summary["drifted"],

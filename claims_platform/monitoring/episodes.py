@@ -41,8 +41,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from claims_platform.core.months import add_months
 from claims_platform.monitoring.level import DayLevel, LevelRules, level_shifts
-from claims_platform.months import add_months
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Performance estimated before the labels arrive: confidence-based performance estimation (pure).
 
 Outcomes arrive ``LABEL_LAG_DAYS`` after the application, but a model's kappa at the policy's SCREEN
-(``p >= refer_at``, see :mod:`claims_platform.models.policy`) can be ESTIMATED the night it scores,
+(``p >= refer_at``, see :mod:`claims_platform.core.policy`) can be ESTIMATED the night it scores,
 as NannyML's CBPE does. The platform's probabilities are calibrated, so applicant i claims with
 probability p_i: a flagged row is a true positive with probability p_i and a false positive with
 1 - p_i; an unflagged row a false negative with p_i and a true negative with 1 - p_i. Summing gives

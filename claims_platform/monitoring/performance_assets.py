@@ -12,10 +12,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from claims_platform import settings
-from claims_platform.metadata import figure_markdown, one_decimal, percent, sparkline_markdown
+from claims_platform.core import settings
+from claims_platform.core.figures import one_decimal, percent
+from claims_platform.core.partitions import monthly_partitions
+from claims_platform.core.pictures import figure_markdown, sparkline_markdown
+from claims_platform.core.policy import DecisionPolicy
+from claims_platform.core.schema import APPLICATION_ID, CLAIM_STATUS
+from claims_platform.core.services import names_outages
 from claims_platform.models.loading import calibration_level_sd
-from claims_platform.models.policy import DecisionPolicy
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.monitoring.backtest import (
     PerformanceBounds,
@@ -26,10 +30,7 @@ from claims_platform.monitoring.backtest import (
 )
 from claims_platform.monitoring.drift import PREDICTION_COLUMN
 from claims_platform.monitoring.estimation import estimate_performance
-from claims_platform.partitions import monthly_partitions
-from claims_platform.resources import ApplicationSource
-from claims_platform.schema import APPLICATION_ID, CLAIM_STATUS
-from claims_platform.services import names_outages
+from claims_platform.source.resources import ApplicationSource
 
 GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]

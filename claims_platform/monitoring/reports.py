@@ -38,18 +38,17 @@ from claims_platform.monitoring.drift import (
     DriftSettings,
     for_drift,
 )
+from claims_platform.storage.report_io_manager import REPORT_FILE, StoredReport
 
 os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's telemetry: never from a production run
 
-HTML_FILE = "report.html"
 SNAPSHOT_FILE = "snapshot.json"
-SUMMARY_FILE = "summary.json"
 # Days in a run from which reports are built in worker processes (their server pays ~6 s to import Evidently).
 PARALLEL_FROM_DAYS = 8
 
 
 @dataclass(frozen=True)
-class RenderedReport:
+class RenderedReport(StoredReport):
     """One report as stored: Evidently's HTML and JSON snapshot, and the platform's summary of it."""
 
     html: str
@@ -59,6 +58,10 @@ class RenderedReport:
     evidently_drifted_columns: int | None = None
     # The snapshot's id in the Evidently workspace, when the report was added to one.
     workspace_snapshot: str | None = None
+
+    def files(self) -> dict[str, bytes]:
+        """Evidently's standalone HTML (the report a reader opens) and its JSON snapshot (``Snapshot.load`` reads it)."""
+        return {REPORT_FILE: self.html.encode("utf-8"), SNAPSHOT_FILE: self.snapshot.encode("utf-8")}
 
 
 @dataclass(frozen=True)
@@ -191,11 +194,9 @@ def _thresholds(spec: DriftReportInput) -> dict[str, float]:
 
 def _json_text(data: dict) -> str:
     """A snapshot's JSON text, as Evidently writes it (``Snapshot.dumps``)."""
-    import json
+    from claims_platform.adapters.evidently_internals import snapshot_json
 
-    from evidently.legacy.utils import NumpyEncoder
-
-    return json.dumps(data, cls=NumpyEncoder)
+    return snapshot_json(data)
 
 
 def drifted_column_count(snapshot: str | dict) -> int | None:

@@ -20,7 +20,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from claims_platform import settings
+from claims_platform.adapters import evidently_internals
+from claims_platform.core import settings
 from claims_platform.monitoring.drift import PREDICTION_COLUMN
 
 ENV_EVIDENTLY_WORKSPACE = "CLAIMS_EVIDENTLY_WORKSPACE"
@@ -127,32 +128,23 @@ def write_snapshot(target: tuple[str, str], snapshot_json: str) -> str:
     ``LocalState.write_snapshot`` would serialise the model again: 0.1 s a report). Safe from several
     processes at once: each snapshot is its own file.
     """
-    from evidently.legacy.core import new_id
-    from evidently.ui.storage.local.base import LocalState
-
     folder, project_id = target
-    snapshot_id = str(new_id())
-    state = LocalState(folder)
-    state.location.makedirs(state._snapshot_dir(project_id))
-    with state.location.open(state._snapshot_path(project_id, snapshot_id), "w") as file:
-        file.write(json.dumps(series_keyed_copy(json.loads(snapshot_json))))
+    snapshot_id = evidently_internals.new_snapshot_id()
+    evidently_internals.write_snapshot_file(folder, project_id, snapshot_id, json.dumps(series_keyed_copy(json.loads(snapshot_json))))
     return snapshot_id
 
 
 def register(target: tuple[str, str], added: Mapping[str, str]) -> None:
     """Record day -> snapshot id in the index, deleting the snapshot each day had before (one per day)."""
-    from evidently.ui.storage.local.base import LocalState
-
     folder, project_id = target
     index = _index(Path(folder))
     days = index.get("days", {}) if index.get("project_id") == project_id else {}
-    state = LocalState(folder)
     for day, snapshot_id in sorted(added.items()):
         previous = days.get(day)
         if previous is not None and previous != snapshot_id:
             # A snapshot already deleted by hand must not stop the day's report.
             with contextlib.suppress(Exception):
-                state.delete_snapshot(project_id, previous)
+                evidently_internals.delete_snapshot(folder, project_id, previous)
         days[day] = snapshot_id
     _write_index(Path(folder), {"project_id": project_id, "days": days})
 

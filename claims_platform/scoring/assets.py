@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from claims_platform.metadata import money, money_range, one_decimal, percent
-from claims_platform.models.loading import calibration_level_sd, load_scorer_cached
-from claims_platform.models.policy import (
+from claims_platform.core.figures import money, money_range, one_decimal, percent
+from claims_platform.core.months import month_key
+from claims_platform.core.partitions import daily_partitions
+from claims_platform.core.policy import (
     DECISIONS,
     FIXED_POLICY,
     RISK_BANDS,
@@ -20,12 +21,11 @@ from claims_platform.models.policy import (
     decision_counts,
     risk_band,
 )
+from claims_platform.core.schema import APPLICATION_DATE, APPLICATION_ID, COLUMN_DESCRIPTIONS
+from claims_platform.core.services import names_outages
+from claims_platform.models.loading import calibration_level_sd, load_scorer_cached
 from claims_platform.models.registry import ModelRegistry
-from claims_platform.months import month_key
-from claims_platform.partitions import daily_partitions
-from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, COLUMN_DESCRIPTIONS
 from claims_platform.scoring.reserve import forecast_claims
-from claims_platform.services import names_outages
 
 GROUP = "scoring"
 OWNERS = ["team:data-science", "team:actuarial"]

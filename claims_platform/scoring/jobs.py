@@ -6,13 +6,12 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pandas as pd
 
-from claims_platform.partitions import daily_partitions
-from claims_platform.resources import ApplicationSource
-from claims_platform.settings import DAILY_LANE, LANE_TAG, nightly_scoring_time
+from claims_platform.adapters.dagster_internals import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from claims_platform.core.partitions import daily_partitions
+from claims_platform.core.settings import DAILY_LANE, LANE_TAG, nightly_scoring_time
+from claims_platform.source.resources import ApplicationSource
 
 PARTITION_TAG = "dagster/partition"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 nightly_scoring_job = dg.define_asset_job(
     "nightly_scoring",
@@ -124,8 +123,8 @@ def late_rescore_requests(
 
 def day_states(instance: dg.DagsterInstance, loaded: pd.DataFrame) -> list[DayState]:
     """Each day of ``loaded`` (:meth:`ApplicationSource.loaded_days`) beside what the platform last read and scored of it."""
+    from claims_platform.core.instance_records import latest_materializations
     from claims_platform.ingestion.assets import LOADED_THROUGH, ROWS_READ
-    from claims_platform.instance_records import latest_materializations
 
     days = [d.isoformat() for d in loaded["application_date"]]
     ingested = latest_materializations(instance, dg.AssetKey("applications"), days)
@@ -161,7 +160,7 @@ def _days_of_run(tags: dict[str, str]) -> set[str]:
     """The days a run covers: its partition, or every day of a single-run backfill's range."""
     if tags.get(PARTITION_TAG):
         return {tags[PARTITION_TAG]}
-    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    start, end = tags.get(PARTITION_RANGE_START_TAG), tags.get(PARTITION_RANGE_END_TAG)
     if not (start and end):
         return set()
     return set(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))

@@ -8,7 +8,7 @@ An import is checked as a WHOLE before anything is written (:func:`prepare_impor
 collected with its file line (the physical line the record starts on; the header is line 1), column,
 rule and value: an unreadable CSV, wrong columns, a value that is not a number in a numeric column, a
 label other than 0/1, a blank or repeated index value, a bad date, and every rule of the data contract
-(:func:`claims_platform.contract.validate_applications`, on the rows with their ids and dates).
+(:func:`claims_platform.core.contract.validate_applications`, on the rows with their ids and dates).
 Any problem refuses the file; with ``keep_invalid`` the rows that break only contract rules are
 imported on purpose, and the platform's ingestion routes them to ``rejected_applications`` with their
 reasons (a value that cannot be stored at all — text in a numeric column — always refuses).
@@ -20,7 +20,7 @@ again — even on other days — replaces it.
 
 Without a date column the rows are spread in file order over consecutive days from ``start`` (the
 platform's first day by default). The default spread is the first of these whose plan
-(:mod:`claims_platform.source.import_plan`) scores two months — so that one month's candidate failing
+(:mod:`claims_platform.training.import_plan`) scores two months — so that one month's candidate failing
 its quality gate still leaves a model to score with — else one month: about ``settings.DAILY_VOLUME``
 rows a day; else whole months, from ``start`` to the end of the month 3, 4, … months later.
 ``days`` or ``daily_volume`` choose the spread explicitly.
@@ -32,19 +32,18 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from os import PathLike
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import numpy as np
 import pandas as pd
 
-from claims_platform import schema, settings
-from claims_platform.months import add_months
-from claims_platform.source.import_plan import ImportPlan, plan_import
+from claims_platform.core import schema, settings
+from claims_platform.core.months import add_months
 from claims_platform.source.warehouse import Warehouse
 
 EXPORT_COLUMNS: tuple[str, ...] = (schema.CLAIM_STATUS, *schema.FEATURES)
@@ -58,6 +57,25 @@ WHOLE_MONTH_SPREADS = range(3, settings.TRAINING_WINDOW_MONTHS + 1)
 
 _NUMBER = re.compile(r"\s*[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf|infinity|nan)\s*", re.IGNORECASE)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class ImportPlan(Protocol):
+    """What the importer asks of a plan of what the platform can do with an import: the training rules
+    live above the world outside (``claims_platform.training.import_plan`` makes one), so the caller
+    hands the importer its :data:`Planner`."""
+
+    @property
+    def scoring(self) -> Sequence[object]: ...  # the months whose days a trained model would score
+    @property
+    def useful(self) -> bool: ...  # a model can be trained, and it will have imported days to score
+    @property
+    def trainable_months(self) -> Sequence[date]: ...
+    def why_not_trainable(self) -> str: ...
+    def requirements(self) -> str: ...
+
+
+# rows per day, claims per day (valid rows only), label lag in days -> the plan
+Planner = Callable[[Mapping[date, int], Mapping[date, int], int], ImportPlan]
 
 
 # ------------------------------------------------------------------------------------------ problems
@@ -399,7 +417,12 @@ def default_batch_name(source_name: str) -> str:
 # ------------------------------------------------------------------------------------------ the contract
 def _contract_problems(parsed: ParsedExport, applications: pd.DataFrame) -> tuple[list[Problem], np.ndarray]:
     """Every contract rule the rows break, at their file lines (values as in the file), and which rows break one."""
-    from claims_platform.contract import REASON_PATTERN, REJECTION_REASON, ROW_NUMBER, validate_applications
+    from claims_platform.core.contract import (
+        REASON_PATTERN,
+        REJECTION_REASON,
+        ROW_NUMBER,
+        validate_applications,
+    )
 
     dates = applications[schema.APPLICATION_DATE]
     result = validate_applications(applications, min(dates), max(dates))
@@ -484,7 +507,7 @@ def _day_counts(days: Sequence[date] | np.ndarray, mask: np.ndarray, claims: np.
 
 def _choose_spread(
     n_rows: int, start: date, days: int | None, daily_volume: int | None,
-    valid: np.ndarray, claims: np.ndarray, label_lag_days: int,
+    valid: np.ndarray, claims: np.ndarray, label_lag_days: int, planner: Planner,
 ) -> _Spread:
     """The first candidate spread whose plan scores two months, else one, else the first candidate.
 
@@ -497,7 +520,7 @@ def _choose_spread(
         first = np.bincount(offsets[valid], minlength=n_days)
         claimed = np.bincount(offsets[valid], weights=claims[valid], minlength=n_days).astype(int)
         day_of = [start + timedelta(days=i) for i in range(n_days)]
-        plan = plan_import(dict(zip(day_of, first.tolist(), strict=True)), dict(zip(day_of, claimed.tolist(), strict=True)), label_lag_days)
+        plan = planner(dict(zip(day_of, first.tolist(), strict=True)), dict(zip(day_of, claimed.tolist(), strict=True)), label_lag_days)
         tried.append(_Spread(offsets, start, how, plan))
         if len(plan.scoring) >= 2:
             break
@@ -576,8 +599,10 @@ def prepare_import(
     daily_volume: int | None = None,
     label_lag_days: int = settings.LABEL_LAG_DAYS,
     keep_invalid: bool = False,
+    planner: Planner,
 ) -> PreparedImport:
-    """Read and check a whole export, give its rows ids and days, and plan what the platform can do with it.
+    """Read and check a whole export, give its rows ids and days, and plan what the platform can do with it
+    (``planner``: :func:`claims_platform.training.import_plan.plan_import`, given by the caller).
 
     Raises :class:`ExportFormatError` with every problem found (nothing may be written), and
     :class:`ImportOptionError` for options that do not fit the file. No database is touched.
@@ -616,10 +641,10 @@ def prepare_import(
     claims = parsed.export[schema.CLAIM_STATUS].to_numpy(dtype=np.int64)
     if parsed.has_dates:
         rows, claimed = _day_counts(row_dates, valid, claims)
-        plan = plan_import(rows, claimed, label_lag_days)
+        plan = planner(rows, claimed, label_lag_days)
         how = f"from its {DATE_COLUMN} column"
     else:
-        spread = _choose_spread(n, start, days, daily_volume, valid, claims, label_lag_days)
+        spread = _choose_spread(n, start, days, daily_volume, valid, claims, label_lag_days, planner)
         row_dates = [start + timedelta(days=int(o)) for o in spread.offsets]
         applications[schema.APPLICATION_DATE] = row_dates
         plan, how = spread.plan, f"spread in file order {spread.how}"
@@ -648,16 +673,11 @@ def prepare_import(
 
 def not_trainable_message(prepared: PreparedImport) -> str:
     """Why nothing the import holds can train a model, and what would change that (one line)."""
-    from claims_platform.training.dataset import MIN_MONTH_COVERAGE
-    from claims_platform.training.split import MIN_MONTHS, MIN_ROWS_PER_PART
-
     plan = prepared.plan
     return (
-        f"{prepared.source_name}: no month would be trainable ({plan.why_not_trainable()}). A training month needs "
-        f"{MIN_MONTHS} earlier months with {MIN_MONTH_COVERAGE:.0%} of their outcomes known (outcomes arrive "
-        f"{prepared.label_lag_days} days after each application) and {MIN_ROWS_PER_PART}+ rows of both outcomes in its "
-        "train, validation and holdout parts: import more rows, spread them over more days (--days N, e.g. three "
-        f"months or more), or give each row its real date in an {DATE_COLUMN} column"
+        f"{prepared.source_name}: no month would be trainable ({plan.why_not_trainable()}). {plan.requirements()}: "
+        "import more rows, spread them over more days (--days N, e.g. three months or more), or give each row its "
+        f"real date in an {DATE_COLUMN} column"
     )
 
 
@@ -708,6 +728,7 @@ def import_csv(
     keep_invalid: bool = False,
     require_trainable: bool = True,
     dry_run: bool = False,
+    planner: Planner,
 ) -> ImportSummary:
     """Check the whole export (:func:`prepare_import`), then replace its batch in ``warehouse`` in ONE transaction.
 
@@ -722,6 +743,7 @@ def import_csv(
         daily_volume=daily_volume,
         label_lag_days=label_lag_days,
         keep_invalid=keep_invalid,
+        planner=planner,
     )
     if require_trainable and not prepared.plan.trainable_months:
         raise ImportPlanError(not_trainable_message(prepared))

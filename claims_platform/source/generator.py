@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from claims_platform import schema, settings
+from claims_platform.core import schema, settings
 
 # make_classification's settings in the seed.
 N_INFORMATIVE = 7

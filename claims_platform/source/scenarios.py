@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from claims_platform import schema, settings
+from claims_platform.core import schema, settings
 from claims_platform.source import SCENARIO_NAMES
 from claims_platform.source.generator import CLAIM_WEIGHT, FLIP_Y, N_INFORMATIVE, DayDraw, World, income_level
 

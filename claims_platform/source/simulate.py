@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from claims_platform import settings
+from claims_platform.core import settings
 from claims_platform.source.generator import World, iter_days, simulate_day
 from claims_platform.source.scenarios import DriftScenario
 from claims_platform.source.warehouse import Warehouse

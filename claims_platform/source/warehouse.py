@@ -1,6 +1,6 @@
 """The data warehouse the applications live in: SQLAlchemy Core over SQLite (default) or PostgreSQL.
 
-Two tables, typed from ``claims_platform.schema``:
+Two tables, typed from ``claims_platform.core.schema``:
 
 - ``applications``: ``application_id`` (TEXT, deliberately NOT unique — real warehouses rarely enforce
   it, so duplicates must be caught by the data contract), ``application_date`` (DATE, indexed), the
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from claims_platform import schema, settings
+from claims_platform.core import schema, settings
 
 APPLICATIONS = "applications"
 CLAIM_OUTCOMES = "claim_outcomes"

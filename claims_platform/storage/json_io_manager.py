@@ -46,13 +46,17 @@ from dagster import (
     MetadataValue,
     OutputContext,
 )
-from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
-from dagster._core.storage.upath_io_manager import is_dict_type
 from dagster_aws.s3 import S3Resource
 from dagster_aws.s3.io_manager import PickledObjectS3IOManager
 from pydantic import Field
 from upath import UPath
 
+from claims_platform.adapters.dagster_internals import (
+    PickledObjectFilesystemIOManager,
+    is_partition_dict_type,
+    upath_output_path,
+    upath_uri,
+)
 from claims_platform.storage.locations import (
     LocalFiles,
     boto3_objects,
@@ -162,7 +166,7 @@ class _PartitionedJSONIOManager(PartitionedUPathIOManager):
     def wants_partition_dict(self, typing_type: Any) -> bool:
         # A stored value may itself be a dict, so a bare ``dict`` annotation means "the value";
         # only ``dict[str, X]`` / ``Mapping[str, X]`` asks for partitions keyed by partition key.
-        return is_dict_type(typing_type) and get_args(typing_type)[:1] == (str,)
+        return is_partition_dict_type(typing_type) and get_args(typing_type)[:1] == (str,)
 
     def files_to_write(
         self, context: OutputContext, obj: Any, path: UPath, partition_key: str | None
@@ -174,7 +178,7 @@ class _PartitionedJSONIOManager(PartitionedUPathIOManager):
     def get_metadata(self, context: OutputContext, obj: Any) -> dict[str, Any]:
         # Unpartitioned outputs only. Replaces UPathIOManager's "path", which on S3 would be a bare
         # object key (and dagster-aws's extra "uri", which would repeat it).
-        return {"path": MetadataValue.path(self.display_path(self._get_path(context)))}
+        return {"path": MetadataValue.path(self.display_path(upath_output_path(self, context)))}
 
     def _decode(self, data: bytes, path: UPath) -> Any:
         try:
@@ -204,12 +208,12 @@ class S3JSONIOManager(_PartitionedJSONIOManager, PickledObjectS3IOManager):
         try:
             data = self.s3.get_object(Bucket=self.bucket, Key=path.as_posix())["Body"].read()
         except self.s3.exceptions.NoSuchKey as error:
-            raise FileNotFoundError(f"No object {self._uri_for_path(path)}") from error
+            raise FileNotFoundError(f"No object {upath_uri(self, path)}") from error
         return self._decode(data, path)
 
     def display_path(self, path: UPath) -> str:
         # The inherited paths are bare object keys; show where they really are.
-        return self._uri_for_path(path)
+        return upath_uri(self, path)
 
 
 class ObjectIOManager(ConfigurableIOManagerFactory):

@@ -33,12 +33,12 @@ from dagster import (
     OutputContext,
     TableSchema,
 )
-from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 from upath import UPath
 
-from claims_platform.metadata import declared_descriptions, table_schema
+from claims_platform.adapters.dagster_internals import safe_partition_path
+from claims_platform.core.table_schemas import declared_descriptions, table_schema
 from claims_platform.storage.locations import file_store_for, is_local, storage_root
 from claims_platform.storage.partitioned import PartitionedUPathIOManager
 
@@ -84,7 +84,7 @@ def parquet_bytes_to_dataframe(data: bytes) -> pd.DataFrame:
 
 def _column_schema(context: OutputContext, df: pd.DataFrame) -> TableSchema:
     """``df``'s columns, dtypes and descriptions: those the asset declares in its definition's
-    ``dagster/column_schema``, then the platform's (``claims_platform.metadata.column_descriptions``)."""
+    ``dagster/column_schema``, then the platform's (``claims_platform.core.table_schemas.column_descriptions``)."""
     declared = (context.definition_metadata or {}).get(COLUMN_SCHEMA_KEY)
     return table_schema(df, declared_descriptions(declared) if declared is not None else None)
 
@@ -102,7 +102,7 @@ class ParquetUPathIOManager(PartitionedUPathIOManager):
 
     def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
         # A partition key must name a file under the asset's folder, never ``..`` above it.
-        return base_path / escape_dotdot_segments(escape_leading_slash(partition))
+        return safe_partition_path(base_path, partition)
 
     def make_directory(self, path: UPath) -> None:
         # S3 has no directories, and s3fs.mkdir would try to CREATE the bucket if it is missing;

@@ -30,9 +30,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dagster import DagsterInvariantViolationError, InputContext, MetadataValue, OutputContext, UPathIOManager
-from dagster._core.storage.upath_io_manager import is_dict_type
 
-from claims_platform.services import names_outages
+from claims_platform.adapters.dagster_internals import (
+    is_partition_dict_type,
+    upath_asset_path,
+    upath_backcompat_paths,
+    upath_clear_unpartitioned,
+    upath_output_path,
+    upath_partition_paths,
+)
+from claims_platform.core.services import names_outages
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -166,7 +173,7 @@ class PartitionedUPathIOManager(UPathIOManager):
 
     def wants_partition_dict(self, typing_type: Any) -> bool:
         """Whether an input annotated ``typing_type`` gets ``{partition_key: value}`` even for one partition."""
-        return is_dict_type(typing_type)
+        return is_partition_dict_type(typing_type)
 
     def get_partition_metadata(self, context: OutputContext, partition_key: str, value: Any) -> dict[str, Any]:
         """Metadata describing ONE partition's stored value (row count, schema, ...); override to add some.
@@ -216,13 +223,13 @@ class PartitionedUPathIOManager(UPathIOManager):
             super().handle_output(context, obj)
             return
 
-        paths = self._get_paths_for_partitions(context)
+        paths = upath_partition_paths(self, context)
         values = self._values_by_partition(context, obj, list(paths))
 
         if not self.extension:
             # Without an extension a previously unpartitioned file sits exactly where the
             # partition folder must go; UPath knows how to move it aside.
-            self._handle_transition_to_partitioned_asset(context, self._get_path_without_extension(context))
+            upath_clear_unpartitioned(self, context, upath_asset_path(self, context))
 
         # Described before anything is written: a hook that fails leaves storage unchanged.
         own_metadata = {
@@ -233,7 +240,7 @@ class PartitionedUPathIOManager(UPathIOManager):
 
         context.log.debug(
             f"Writing {len(paths)} partition(s) of {context.asset_key.to_user_string()} under"
-            f" {self.display_path(self._get_path_without_extension(context))}"
+            f" {self.display_path(upath_asset_path(self, context))}"
         )
         self._write_all_or_nothing(context, [(key, paths[key], values[key]) for key in paths])
 
@@ -416,7 +423,7 @@ class PartitionedUPathIOManager(UPathIOManager):
         if not context.has_asset_key:
             return super().load_input(context)
         if not context.has_asset_partitions:
-            path = self._get_path(context)
+            path = upath_output_path(self, context)
             try:
                 return super().load_input(context)
             except FileNotFoundError as error:
@@ -431,11 +438,11 @@ class PartitionedUPathIOManager(UPathIOManager):
         if not keys:
             return {} if wants_dict else None
 
-        paths = self._get_paths_for_partitions(context)
-        backcompat_paths = self._get_multipartition_backcompat_paths(context)
+        paths = upath_partition_paths(self, context)
+        backcompat_paths = upath_backcompat_paths(self, context)
         context.log.debug(
             f"Loading {len(keys)} partition(s) of {context.asset_key.to_user_string()} from"
-            f" {self.display_path(self._get_path_without_extension(context))}"
+            f" {self.display_path(upath_asset_path(self, context))}"
         )
 
         def load(key: str) -> Any:

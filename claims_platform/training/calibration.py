@@ -55,7 +55,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from claims_platform.models import runtime
+from claims_platform.training import runtime
 from claims_platform.training.metrics import expected_calibration_error
 
 # A smoothed isotonic step's claim rate is (claims + SMOOTHING_ROWS·q) / (rows + SMOOTHING_ROWS), q the

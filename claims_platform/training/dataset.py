@@ -13,8 +13,8 @@ from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 
-from claims_platform.months import add_months
-from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE
+from claims_platform.core.months import add_months
+from claims_platform.core.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Which columns the model sees, built from :mod:`claims_platform.schema` (the one place for column facts).
+"""Which columns the model sees, built from :mod:`claims_platform.core.schema` (the one place for column facts).
 
 Dropped, and why:
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from claims_platform import schema
+from claims_platform.core import schema
 
 # 2: a per-feature ``contract`` (kind, bounds, levels, nullable) that the registered model enforces.
 SPEC_VERSION = 2
@@ -38,7 +38,7 @@ def feature_contract(name: str) -> dict[str, Any]:
     """One feature's contract as JSON: its kind, inclusive bounds, allowed levels and nullability.
 
     The registered model carries this (inside its feature spec) so that it can refuse a row that
-    breaks the contract wherever it is served, without :mod:`claims_platform.schema` at hand.
+    breaks the contract wherever it is served, without :mod:`claims_platform.core.schema` at hand.
     """
     column = schema.COLUMNS_BY_NAME[name]
     return {

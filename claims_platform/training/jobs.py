@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from claims_platform.partitions import monthly_partitions
-from claims_platform.settings import LANE_TAG, MONTHLY_LANE
+from claims_platform.core.partitions import monthly_partitions
+from claims_platform.core.settings import LANE_TAG, MONTHLY_LANE
 
 monthly_training_job = dg.define_asset_job(
     "monthly_training",

@@ -1,7 +1,7 @@
 """How good a model's calibrated claim probabilities are: ranking, calibration, and the decision.
 
 **The decision.** Models carry no threshold of their own: accept / refer / decline is the ONE
-:class:`~claims_platform.models.policy.DecisionPolicy`, the same for scoring and for promotion. A
+:class:`~claims_platform.core.policy.DecisionPolicy`, the same for scoring and for promotion. A
 model's kappa is therefore measured at the policy's SCREEN, ``p >= refer_at`` (referred or declined,
 i.e. not accepted automatically) against the claim outcome: call
 ``evaluate(y, p, threshold=DecisionPolicy().refer_at)``. Every model is judged as it would decide,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from claims_platform import schema
+from claims_platform.core import schema
 
 MIN_MONTHS = 2  # the holdout month plus at least one month to learn from
 MIN_ROWS_PER_PART = 50  # below this a part's metrics are noise; both classes must occur too

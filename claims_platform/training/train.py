@@ -31,7 +31,7 @@ Recipe (each step sees only what it may):
    method on those rows and the holdout for the registered model.
 
 There is no per-model decision threshold: accept / refer / decline is the ONE
-:class:`~claims_platform.models.policy.DecisionPolicy`, and the validation metrics are reported at
+:class:`~claims_platform.core.policy.DecisionPolicy`, and the validation metrics are reported at
 its screen (``p >= refer_at``: not accepted automatically), as promotion compares models.
 
 **Warm start.** A monthly retrain passes the incumbent's tuned parameters (its ``best_params``): they
@@ -59,10 +59,9 @@ import optuna
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from claims_platform import schema
-from claims_platform.models import runtime
-from claims_platform.models.policy import DecisionPolicy
-from claims_platform.training import features
+from claims_platform.core import schema
+from claims_platform.core.policy import DecisionPolicy
+from claims_platform.training import features, runtime
 from claims_platform.training.calibration import choose_calibrator, deployed_calibration
 from claims_platform.training.config import TrainingConfig
 from claims_platform.training.metrics import evaluate

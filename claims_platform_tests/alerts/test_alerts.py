@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from claims_platform.alerts.resource import Alert, AlertsResource, alerts_from_env, slack_payload
-from claims_platform.alerts.sensors import error_headline, failure_alert, run_failure_alert_sensor
+from claims_platform.assembly.alert_sensors import error_headline, failure_alert, run_failure_alert_sensor
+from claims_platform.core.alerts import Alert, AlertsResource, alerts_from_env, slack_payload
 from claims_platform_tests.webhook import SECRET_PATH, SECRET_TOKEN, Webhook, serve_webhook
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from claims_platform import schema, settings
 from claims_platform.cli import main as cli
+from claims_platform.core import schema, settings
 from claims_platform.source.csv_import import write_export
 from claims_platform.source.generator import World, simulate_days
 from claims_platform.source.scenarios import count_defects

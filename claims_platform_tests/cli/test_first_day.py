@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.source.csv_import import write_export
 from claims_platform.source.generator import World, simulate_days
 

@@ -32,7 +32,7 @@ import pandas as pd
 import pytest
 import requests
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.source.csv_import import write_export
 from claims_platform.source.generator import World, simulate_days
 
@@ -101,7 +101,7 @@ def stored(world, asset: str, partitions: list[str]):
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
-    from claims_platform.instance_records import latest_materializations
+    from claims_platform.core.instance_records import latest_materializations
 
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(world.user.env["DAGSTER_HOME"]))
     try:

@@ -25,7 +25,7 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster._core.workspace.config_schema import process_workspace_config
 from dagster._serdes import ConfigurableClass
 
-from claims_platform import settings
+from claims_platform.core import settings
 
 REPO = settings.REPO_ROOT
 DEPLOY = REPO / "deploy"
@@ -92,7 +92,7 @@ def test_compose_instance_resolves_every_class(production_env):
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 
-    from claims_platform.run_launcher import CodeServerRunLauncher
+    from claims_platform.assembly.run_launcher import CodeServerRunLauncher
 
     config = instance_config(DEPLOY)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform.models.policy import DECISIONS, DecisionPolicy
+from claims_platform.core.policy import DECISIONS, DecisionPolicy
 from claims_platform.models.registry import CHAMPION, PREVIOUS_CHAMPION
 from claims_platform_tests.platform_world import EAGER_PROMOTION, QUIET, SMALL_BUDGET, PlatformWorld
 from claims_platform_tests.webhook import serve_webhook
@@ -216,7 +216,7 @@ def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(w
 
 def _reports_after(world, nightly_result):
     """The `drift_reports` run `drift_report_sensor` requests after a successful nightly run, executed."""
-    from claims_platform.monitoring.sensors import report_request
+    from claims_platform.assembly.monitoring_sensors import report_request
 
     request = report_request(world.instance.get_run_by_id(nightly_result.run_id))
     job = world.defs.resolve_job_def("drift_reports")
@@ -308,7 +308,7 @@ def test_model_performance_measures_may_against_its_estimate_and_backtests_the_r
 
 
 def _sensor_tick(world, cursor=None):
-    from claims_platform.monitoring.sensors import monitoring_alert_sensor
+    from claims_platform.assembly.monitoring_sensors import monitoring_alert_sensor
 
     context = dg.build_sensor_context(instance=world.instance, cursor=cursor, resources={"alerts": world.resources["alerts"]})
     return monitoring_alert_sensor(context)

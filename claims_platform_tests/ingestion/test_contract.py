@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform.contract import REJECTION_REASON, ROW_NUMBER, validate_applications
-from claims_platform.schema import APPLICATION_COLUMNS, APPLICATION_DATE, APPLICATION_ID, FEATURE_DTYPES
+from claims_platform.core.contract import REJECTION_REASON, ROW_NUMBER, validate_applications
+from claims_platform.core.schema import APPLICATION_COLUMNS, APPLICATION_DATE, APPLICATION_ID, FEATURE_DTYPES
 from claims_platform.source.generator import World, simulate_day
 
 DAY = date(2025, 3, 3)
@@ -143,7 +143,7 @@ def test_rejected_rows_survive_parquet(good_day, tmp_path):
 
 
 def test_the_record_has_the_seeds_forty_features_once_each():
-    from claims_platform.schema import FEATURES
+    from claims_platform.core.schema import FEATURES
 
     assert len(FEATURES) == 40 and len(set(FEATURES)) == 40
     assert "income level" in FEATURES  # the seed's name, space included

@@ -6,11 +6,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from claims_platform.alerts.resource import AlertsResource
-from claims_platform.contract import REJECTION_REASON
+from claims_platform.core.alerts import AlertsResource
+from claims_platform.core.contract import REJECTION_REASON
+from claims_platform.core.schema import APPLICATION_DATE, APPLICATION_ID
 from claims_platform.ingestion import assets as ingestion
-from claims_platform.resources import ApplicationSource, WarehouseSource
-from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID
+from claims_platform.source.resources import ApplicationSource, WarehouseSource
 from claims_platform.source.scenarios import count_defects, get_scenario
 from claims_platform.source.simulate import simulate_range
 from claims_platform.source.warehouse import Warehouse

@@ -15,8 +15,14 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.preprocessing import MinMaxScaler
 
-from claims_platform.contract import validate_applications
-from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, FEATURES, SCALED_NUMERIC
+from claims_platform.core.contract import validate_applications
+from claims_platform.core.schema import (
+    APPLICATION_DATE,
+    APPLICATION_ID,
+    CLAIM_STATUS,
+    FEATURES,
+    SCALED_NUMERIC,
+)
 
 # make_classification's 16 columns in the seed's order.
 _LATENT = (

@@ -2,10 +2,10 @@
 
 from datetime import date, timedelta
 
-from claims_platform.contract import REJECTION_REASON, ROW_NUMBER
+from claims_platform.core.contract import REJECTION_REASON, ROW_NUMBER
+from claims_platform.core.schema import APPLICATION_ID
 from claims_platform.ingestion.batches import validate_days
 from claims_platform.ingestion.verdicts import VolumeLimits, judge_days, volume_bounds
-from claims_platform.schema import APPLICATION_ID
 from claims_platform.source.generator import World, simulate_days
 
 LIMITS = VolumeLimits(min_rows=1, max_rows=1_000_000, min_share_of_typical=0.25, max_multiple_of_typical=4.0)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from claims_platform.launchers import launched_by
+from claims_platform.core.policy import BusinessCosts, DecisionPolicy, realised_values
+from claims_platform.core.run_origin import launched_by
 from claims_platform.models.assets import ChampionDecisionConfig, model_in_force_record
 from claims_platform.models.champion import (
     ChainState,
@@ -22,7 +23,6 @@ from claims_platform.models.champion import (
     roll_back,
 )
 from claims_platform.models.gate import QualityGate
-from claims_platform.models.policy import BusinessCosts, DecisionPolicy, realised_values
 
 
 def _ref(version: int, month: str = "2025-03") -> ModelRef:

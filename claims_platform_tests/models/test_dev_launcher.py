@@ -12,8 +12,8 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from claims_platform import settings
 from claims_platform.cli import dev
+from claims_platform.core import settings
 from claims_platform_tests.models.loopback import alive, descendants, free_port, stop_group, wait_for_ok
 
 STARTUP_SECONDS = 120

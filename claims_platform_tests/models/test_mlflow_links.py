@@ -23,14 +23,14 @@ import pandas as pd
 import pytest
 import requests
 
-from claims_platform import links, settings
 from claims_platform.cli import dev
+from claims_platform.core import links, settings
+from claims_platform.core.partitions import monthly_partitions
+from claims_platform.core.settings import FIRST_DAY
 from claims_platform.definitions import build_resources
+from claims_platform.models import candidate as candidate_assets
 from claims_platform.models import tracking
 from claims_platform.models.registry import MODEL_DESCRIPTION, ModelRegistry
-from claims_platform.partitions import monthly_partitions
-from claims_platform.settings import FIRST_DAY
-from claims_platform.training import assets as training
 from claims_platform.training.dataset import fingerprint, training_window
 from claims_platform.training.split import out_of_time_split
 from claims_platform_tests.models.loopback import free_port, stop_group, wait_for_ok
@@ -90,7 +90,7 @@ def tracked(window: pd.DataFrame, tmp_path_factory) -> Iterator[SimpleNamespace]
         )
         try:
             result = dg.materialize(
-                [_training_set_stub(window), training.candidate_model],
+                [_training_set_stub(window), candidate_assets.candidate_model],
                 partition_key=MONTH,
                 instance=dg.DagsterInstance.ephemeral(),
                 resources=resources,

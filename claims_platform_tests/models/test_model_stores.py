@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform import settings
+from claims_platform.core import settings
+from claims_platform.core.schema import CLAIM_STATUS
+from claims_platform.core.services import MLFLOW, ServiceUnavailableError
 from claims_platform.models.loading import load_reference, load_scorer
 from claims_platform.models.packaging import log_trained_model
+from claims_platform.models.reference import reference_drawn_from
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.models.tracking import ArtifactLocationMismatch, ensure_experiment
-from claims_platform.monitoring.drift import reference_drawn_from
-from claims_platform.schema import CLAIM_STATUS
-from claims_platform.services import MLFLOW, ServiceUnavailableError
 from claims_platform_tests.environment import unset
 from claims_platform_tests.models.loopback import free_port, stop_group, wait_for_ok
 from claims_platform_tests.models.mlflow_sandbox import uris_from_environment

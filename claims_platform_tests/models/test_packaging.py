@@ -27,7 +27,7 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
 
-from claims_platform import schema, settings
+from claims_platform.core import schema, settings
 from claims_platform.models import loading, packaging, pyfunc, runtime
 from claims_platform_tests.environment import unset
 from claims_platform_tests.models.mlflow_sandbox import temporary_mlflow
@@ -178,7 +178,7 @@ def test_champion_loads_and_predicts_without_claims_platform(trained, registered
 def test_each_version_runs_its_own_shipped_code_where_claims_platform_is_installed(
     trained, registered, rows, monkeypatch
 ):
-    import claims_platform.models.runtime as installed
+    import claims_platform.training.runtime as installed
 
     # Whatever generic names a loader might look up resolve to today's installed runtime.
     for name in ("runtime", "claims_runtime", "model_core"):

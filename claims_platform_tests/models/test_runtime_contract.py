@@ -12,7 +12,7 @@ import pytest
 from mlflow.models.utils import _enforce_schema
 from mlflow.types.schema import DataType
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.models import loading, packaging, pyfunc, runtime
 from claims_platform.training import features
 

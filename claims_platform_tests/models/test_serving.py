@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import requests
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.models import packaging
 from claims_platform_tests.models.mlflow_sandbox import temporary_mlflow
 

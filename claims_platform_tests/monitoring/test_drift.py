@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.monitoring.drift import (
     MISSING_LEVEL,
     DriftSettings,
@@ -202,7 +202,7 @@ def test_a_day_whose_rows_break_the_contract_counts_as_drifted_even_when_its_val
 
 @pytest.mark.parametrize("scenario", ["income_shift", "mix_shift", "data_quality"])
 def test_each_visible_scenario_alerts_within_three_days_and_normal_days_never_do(reference, scenario):
-    from claims_platform.contract import validate_applications
+    from claims_platform.core.contract import validate_applications
     from claims_platform.monitoring.episodes import DriftDay, EpisodeRules, drift_episodes
 
     flags = {}

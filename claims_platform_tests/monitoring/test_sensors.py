@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from claims_platform.assembly.monitoring_sensors import monitoring_requests, months_due, retrain_request
 from claims_platform.monitoring.episodes import DriftDay, EpisodeRules, drift_episodes, retrain_target
 from claims_platform.monitoring.level import DayLevel, LevelRules, level_shifts
-from claims_platform.monitoring.sensors import monitoring_requests, months_due, retrain_request
 
 RULES = EpisodeRules(alert_days=3, quiet_days=4)
 TODAY = date(2026, 3, 25)

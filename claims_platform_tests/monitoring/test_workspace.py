@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform.monitoring.drift import DriftSettings, Reference, measure_drift, reference_drawn_from
+from claims_platform.models.reference import reference_drawn_from
+from claims_platform.monitoring.drift import DriftSettings, Reference, measure_drift
 from claims_platform.monitoring.reports import DriftReportInput, drift_report
 from claims_platform.monitoring.workspace import INDEX_FILE, add_snapshots
 from claims_platform.source.generator import World

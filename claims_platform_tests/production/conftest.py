@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from claims_platform.months import add_months
+from claims_platform.core.months import add_months
 from claims_platform_tests.production.stack import World
 
 # The tuning budget of the demo: a NUMBER of real trials, small, so a month trains in tens of seconds.

@@ -7,14 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from claims_platform.metadata import (
+from claims_platform.core.figures import money, money_range, one_decimal, percent
+from claims_platform.core.pictures import (
     INLINE_MARKDOWN_CHARS,
     bars_markdown,
     is_inline,
-    money,
-    money_range,
-    one_decimal,
-    percent,
     png_markdown,
     sparkline_markdown,
 )

@@ -15,11 +15,12 @@ import mlflow
 import pandas as pd
 import pytest
 
-from claims_platform.metadata import money, table_schema
+from claims_platform.core.figures import money
+from claims_platform.core.partitions import scoring_months
+from claims_platform.core.policy import DECISIONS, DecisionPolicy
+from claims_platform.core.schema import APPLICATION_COLUMNS
+from claims_platform.core.table_schemas import table_schema
 from claims_platform.models.packaging import log_trained_model
-from claims_platform.models.policy import DECISIONS, DecisionPolicy
-from claims_platform.partitions import scoring_months
-from claims_platform.schema import APPLICATION_COLUMNS
 from claims_platform_tests.dagster_helpers import materialize_range, range_tags
 from claims_platform_tests.models.mlflow_sandbox import temporary_mlflow
 from claims_platform_tests.platform_world import QUIET, PlatformWorld

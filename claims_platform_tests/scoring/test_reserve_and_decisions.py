@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform.models.policy import DecisionPolicy, decision_counts, risk_band
+from claims_platform.core.policy import DecisionPolicy, decision_counts, risk_band
 from claims_platform.scoring.reserve import (
     approximate_interval,
     claims_interval,

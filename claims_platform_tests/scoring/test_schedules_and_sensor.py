@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from claims_platform.resources import WarehouseSource
 from claims_platform.scoring.jobs import (
     CHANGE_TAG,
     MAX_ATTEMPTS,
@@ -15,6 +14,7 @@ from claims_platform.scoring.jobs import (
     late_rescore_requests,
     nightly_scoring_schedule,
 )
+from claims_platform.source.resources import WarehouseSource
 from claims_platform.source.simulate import simulate_range
 from claims_platform.source.warehouse import Warehouse
 from claims_platform.training.jobs import monthly_training_schedule
@@ -86,7 +86,7 @@ def recent_days(tmp_path):
 
 
 def _ingest(instance, warehouse, day):
-    from claims_platform.alerts.resource import AlertsResource
+    from claims_platform.core.alerts import AlertsResource
     from claims_platform.ingestion.assets import ingest_applications
     from claims_platform.storage import PartitionedParquetIOManager
 

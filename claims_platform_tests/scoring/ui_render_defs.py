@@ -19,7 +19,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from claims_platform import metadata as helpers
+from claims_platform.core import figures, pictures, table_schemas
 
 # The last week before today: the UI's "Plots by partition" view graphs the latest 120 partition keys.
 DAYS = dg.DailyPartitionsDefinition(start_date=(date.today() - timedelta(days=7)).isoformat())
@@ -48,7 +48,7 @@ def _raw_forms(n: int) -> dict:
         "<polyline fill='none' stroke='#1f77b4' stroke-width='2' points='0,20 20,12 40,16 60,4 80,8 100,2 120,6'/></svg>"
     )
     return {
-        "md_png_big": helpers.png_markdown(_matplotlib_png(400, 240), "big"),
+        "md_png_big": pictures.png_markdown(_matplotlib_png(400, 240), "big"),
         "md_svg_base64": dg.MetadataValue.md(f"![svg](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})"),
         "md_svg_url_encoded": dg.MetadataValue.md(f"![svg](data:image/svg+xml;utf8,{svg.replace('<', '%3C').replace('>', '%3E')})"),
         "md_http_image": dg.MetadataValue.md("![http](http://127.0.0.1:3999/favicon.png)"),
@@ -82,13 +82,13 @@ def _platform_forms(day: str, n: int) -> dict:
     applications = pd.DataFrame({"application_id": ["a"], "application_date": [date.today()], "income": [1], "income level": [0]})
     return {
         **forecast_metadata(row),
-        "column_drift": helpers.bars_markdown(list(rng.uniform(0, 1.4, 40)), "drift score / threshold per column"),
-        "backtest_days": helpers.sparkline_markdown(
+        "column_drift": pictures.bars_markdown(list(rng.uniform(0, 1.4, 40)), "drift score / threshold per column"),
+        "backtest_days": pictures.sparkline_markdown(
             daily, "backtest", low=daily - 8, high=daily + 8, marks=daily + rng.normal(0, 6, 31)
         ),
-        "drift_share": helpers.percent(0.025 * n),
+        "drift_share": figures.percent(0.025 * n),
         "dagster/row_count": 1000 + n,
-        "dagster/column_schema": helpers.table_schema(applications),
+        "dagster/column_schema": table_schemas.table_schema(applications),
     }
 
 

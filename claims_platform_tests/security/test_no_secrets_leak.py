@@ -27,12 +27,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._serdes import serialize_value
 
-from claims_platform import schema, settings
-from claims_platform.alerts.resource import ENV_ALERT_WEBHOOK_URL
+from claims_platform.adapters.dagster_internals import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from claims_platform.cli import main as cli
+from claims_platform.core import schema, settings
+from claims_platform.core.alerts import ENV_ALERT_WEBHOOK_URL
 from claims_platform.definitions import build_definitions, resources_from_env
 from claims_platform.source.csv_import import write_export
 from claims_platform.source.generator import World, simulate_days
@@ -157,7 +157,7 @@ def test_no_canary_secret_leaks_from_a_production_configured_run(
     try:
         ingestion = defs.resolve_job_def("daily_ingestion").execute_in_process(
             instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: str(FIRST), ASSET_PARTITION_RANGE_END_TAG: str(LAST)},
+            tags={PARTITION_RANGE_START_TAG: str(FIRST), PARTITION_RANGE_END_TAG: str(LAST)},
             run_config=VERBOSE,
         )
         assert ingestion.success

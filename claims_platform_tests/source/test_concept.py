@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.source.generator import World, simulate_days
 from claims_platform.source.scenarios import get_scenario
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import io
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform import schema, settings
-from claims_platform.months import add_months
+from claims_platform.core import schema, settings
+from claims_platform.core.months import add_months
+from claims_platform.source import csv_import
 from claims_platform.source.csv_import import (
     EXPORT_COLUMNS,
     MAX_LISTED_PROBLEMS,
@@ -21,17 +23,19 @@ from claims_platform.source.csv_import import (
     ImportOptionError,
     ImportPlanError,
     default_batch_name,
-    import_csv,
-    prepare_import,
     read_export,
     spread_over_days,
     write_export,
 )
 from claims_platform.source.generator import World, simulate_days
-from claims_platform.source.import_plan import plan_import
 from claims_platform.source.warehouse import Warehouse
 from claims_platform.training.dataset import label_applications, training_window
+from claims_platform.training.import_plan import plan_import
 from claims_platform.training.split import out_of_time_split
+
+# The importer is handed the training rules' planner by its caller, as the command line does.
+import_csv = partial(csv_import.import_csv, planner=plan_import)
+prepare_import = partial(csv_import.prepare_import, planner=plan_import)
 
 FIRST = settings.FIRST_DAY
 
@@ -421,7 +425,7 @@ def test_natural_spread_is_kept_when_it_trains_and_scores() -> None:
 
     n = 1_200 * 181
     rng = np.random.default_rng(0)
-    chosen = _choose_spread(n, FIRST, None, None, np.ones(n, bool), (rng.random(n) < 0.15).astype(int), 30)
+    chosen = _choose_spread(n, FIRST, None, None, np.ones(n, bool), (rng.random(n) < 0.15).astype(int), 30, plan_import)
     assert chosen.how == f"at about {settings.DAILY_VOLUME:,} a day" and int(chosen.offsets[-1]) == 180
 
 

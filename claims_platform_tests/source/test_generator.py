@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform import schema, settings
+from claims_platform.core import schema, settings
 from claims_platform.source.generator import (
     CLAIM_WEIGHT,
     FLIP_Y,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.source import SCENARIO_NAMES
 from claims_platform.source.generator import World, income_level, simulate_day, simulate_days
 from claims_platform.source.scenarios import (

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.source.generator import World, simulate_day
 from claims_platform.source.scenarios import count_defects, get_scenario
 from claims_platform.source.warehouse import Warehouse

@@ -8,7 +8,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from claims_platform.models import runtime
+from claims_platform.training import runtime
 from claims_platform.training.calibration import (
     SMOOTHING_ROWS,
     choose_calibrator,

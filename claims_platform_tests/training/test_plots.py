@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.training import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -23,8 +23,8 @@ def test_plots_are_small_pngs(trained, parts):
 
 def test_the_candidate_page_shows_a_reliability_sparkline_inline():
     """The UI shows markdown inline only when short: the candidate's small reliability picture is."""
-    from claims_platform.metadata import is_inline
-    from claims_platform.training.assets import _reliability_sparkline
+    from claims_platform.core.pictures import is_inline
+    from claims_platform.models.candidate import _reliability_sparkline
 
     rng = np.random.default_rng(1)
     p = rng.beta(1, 6, 5_000)

@@ -5,7 +5,7 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from claims_platform.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE
+from claims_platform.core.schema import APPLICATION_DATE, APPLICATION_ID, CLAIM_STATUS, KNOWN_DATE
 from claims_platform.source.generator import World, simulate_days
 from claims_platform.training.dataset import (
     fingerprint,

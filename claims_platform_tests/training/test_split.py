@@ -5,7 +5,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from claims_platform import schema
+from claims_platform.core import schema
 from claims_platform.training.split import holdout_split, out_of_time_split, validation_split
 
 

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claims_platform import schema
-from claims_platform.models import runtime
-from claims_platform.models.policy import DecisionPolicy
-from claims_platform.training import features
+from claims_platform.core import schema
+from claims_platform.core.policy import DecisionPolicy
+from claims_platform.training import features, runtime
 from claims_platform.training.metrics import evaluate
 from claims_platform_tests.trained_model import FAST_CONFIG
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from claims_platform import settings
+from claims_platform.core import settings
 from claims_platform.definitions import build_definitions
 from claims_platform.models.registry import ModelRegistry
 from claims_platform_tests.models.loopback import stop_group

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from claims_platform import settings
+from claims_platform.core import settings
 from claims_platform_tests.ui import demo_instance, pages
 
 GROUPS = ["ingestion", "training", "models", "scoring", "monitoring"]

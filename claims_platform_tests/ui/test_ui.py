@@ -18,7 +18,7 @@ from collections import defaultdict
 import pyarrow.parquet as pq
 import pytest
 
-from claims_platform import settings
+from claims_platform.core import settings
 from claims_platform_tests.ui import demo_instance, pages
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from claims_platform import settings
-from claims_platform.alerts.resource import Alert, AlertsResource
-from claims_platform.instance_records import latest_materializations
+from claims_platform.adapters.dagster_internals import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from claims_platform.core import settings
+from claims_platform.core.alerts import Alert, AlertsResource
+from claims_platform.core.instance_records import latest_materializations
+from claims_platform.core.partitions import daily_partitions, monthly_partitions
 from claims_platform.monitoring.episodes import (
     DriftDay,
     DriftEpisode,
@@ -24,7 +25,6 @@ from claims_platform.monitoring.episodes import (
     retrain_target,
 )
 from claims_platform.monitoring.level import DayLevel, LevelRules
-from claims_platform.partitions import daily_partitions, monthly_partitions
 from claims_platform.scoring.jobs import nightly_scoring_job
 
 DRIFT = dg.AssetKey("applications_drift")
@@ -57,11 +57,11 @@ drift_reports_job = dg.define_asset_job(
 def report_request(run: dg.DagsterRun) -> dg.RunRequest | None:
     """The `drift_reports` run for the days a successful `nightly_scoring` run decided (None if it had none)."""
     tags = run.tags
-    start, end = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    start, end = tags.get(PARTITION_RANGE_START_TAG), tags.get(PARTITION_RANGE_END_TAG)
     if start and end:
         return dg.RunRequest(
             run_key=f"drift-report-{run.run_id}",
-            tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end, "claims/after_run": run.run_id},
+            tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end, "claims/after_run": run.run_id},
         )
     if tags.get("dagster/partition"):
         return dg.RunRequest(run_key=f"drift-report-{run.run_id}", partition_key=tags["dagster/partition"], tags={"claims/after_run": run.run_id})

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from claims_platform import settings
+from claims_platform.core import settings
 
 FILE_NAME = ".env"
 
@@ -36,7 +36,7 @@ def load_env_file(path: Path | None = None) -> dict[str, str]:
     """Read ``path`` (default: the working directory's ``.env``) into this process's environment, its values
     winning as in Dagster's processes, and take the platform's first day from it. Returns what it set.
 
-    Call it before ``claims_platform.partitions`` is imported (the partitions are built from the first day).
+    Call it before ``claims_platform.core.partitions`` is imported (the partitions are built from the first day).
     """
     values = read_env_file(path or env_file())
     os.environ.update(values)

@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from claims_platform.services import names_outages
+from claims_platform.core.services import names_outages
 
 
 @lru_cache(maxsize=8)

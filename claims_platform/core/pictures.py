@@ -1,4 +1,4 @@
-"""Helpers for what assets show in the Dagster UI: pictures, rounded figures with units, column schemas.
+"""Pictures that assets show inline in the Dagster UI: PNG markdown, sparklines and bars.
 
 What the Dagster 1.13 UI shows inline in a materialization's metadata table (the asset's Overview,
 Events and Partitions pages; ``MetadataEntry.tsx`` of dagster-webserver, checked with screenshots,
@@ -20,15 +20,12 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Mapping, Sequence
-from functools import cache, lru_cache
+from collections.abc import Sequence
 
 import dagster as dg
 
 # Markdown this long or longer is a "[Show Markdown]" link in the UI's metadata tables, not shown inline.
 INLINE_MARKDOWN_CHARS = 1000
-
-CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
 
 # Sparkline colours (palette PNG), readable on the UI's light and dark themes: transparent background,
 # band, line, marks inside the band, marks outside it / over the limit, the limit.
@@ -164,70 +161,3 @@ def _fitted(draw, alt: str, points: int) -> dg.MarkdownMetadataValue:
         if is_inline(value):
             return value
     raise ValueError(f"{alt!r}: {points} points do not fit in a sparkline the UI shows inline")
-
-
-# ------------------------------------------------------------------------- figures with units
-
-
-def money(amount: float, currency: str = "GBP") -> str:
-    """An amount rounded to whole units with its currency: ``£307,091`` (``307,091 CHF`` without a symbol)."""
-    whole = f"{abs(round(amount)):,}"
-    sign = "-" if round(amount) < 0 else ""
-    symbol = CURRENCY_SYMBOLS.get(currency.upper())
-    return f"{sign}{symbol}{whole}" if symbol else f"{sign}{whole} {currency.upper()}"
-
-
-def money_range(low: float, high: float, currency: str = "GBP") -> str:
-    """A range of amounts: ``£144,000–£348,000``."""
-    return f"{money(low, currency)}–{money(high, currency)}"
-
-
-def percent(share: float | None, digits: int = 1) -> str:
-    """A share (0..1) as a percentage: ``percent(0.12345) == "12.3%"``; ``"n/a"`` for None or NaN."""
-    if share is None or not math.isfinite(share):
-        return "n/a"
-    return f"{100 * share:.{digits}f}%"
-
-
-def one_decimal(value: float) -> float:
-    """A count that is an expectation (expected claims), to one decimal."""
-    return round(float(value), 1)
-
-
-# ----------------------------------------------------------------------------- column schemas
-
-
-@cache
-def column_descriptions() -> dict[str, str]:
-    """What every stored column of the application record means: the features, identity and outcome
-    columns of ``schema.py`` and the two columns the data contract adds to rejected rows."""
-    from claims_platform import contract, schema
-
-    return {
-        **schema.COLUMN_DESCRIPTIONS,
-        contract.ROW_NUMBER: "Position of the row in the batch as read from the warehouse (0-based), to find it there.",
-        contract.REJECTION_REASON: "Every rule of the data contract the row broke: the column, the rule and the value.",
-    }
-
-
-def table_schema(frame, descriptions: Mapping[str, str] | None = None) -> dg.TableSchema:
-    """``frame``'s columns with their pandas dtypes and what they mean (``descriptions`` first, then
-    :func:`column_descriptions`), for ``dagster/column_schema``."""
-    columns = tuple((str(name), str(dtype)) for name, dtype in frame.dtypes.items())
-    return _schema(columns, tuple(sorted((descriptions or {}).items())))
-
-
-@lru_cache(maxsize=256)
-def _schema(columns: tuple[tuple[str, str], ...], descriptions: tuple[tuple[str, str], ...]) -> dg.TableSchema:
-    # Built once per column layout: a year's backfill stores 365 partitions of the same columns.
-    known = {**column_descriptions(), **dict(descriptions)}
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name=name, type=dtype, description=known.get(name)) for name, dtype in columns]
-    )
-
-
-def declared_descriptions(schema: object) -> dict[str, str]:
-    """The column descriptions of a ``dagster/column_schema`` an asset declares in its definition metadata."""
-    value = getattr(schema, "schema", schema)  # a TableSchemaMetadataValue wraps the TableSchema
-    columns = getattr(value, "columns", None) or ()
-    return {c.name: c.description for c in columns if c.description}

@@ -1,6 +1,6 @@
 """The data contract for a batch of applications, and the routing of rows that break it.
 
-The contract is one pandera schema derived from :mod:`claims_platform.schema`. Validation runs in
+The contract is one pandera schema derived from :mod:`claims_platform.core.schema`. Validation runs in
 two passes because a value that cannot be read as its type (``"x"`` in ``age``) makes every later
 check on that column fail for the whole column:
 
@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from claims_platform.schema import (
+from claims_platform.core.schema import (
     APPLICATION_COLUMNS,
     APPLICATION_DATE,
     APPLICATION_ID,

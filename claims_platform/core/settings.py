@@ -41,7 +41,7 @@ FIRST_DAY = first_day_from_env()
 def use_first_day(day: date) -> None:
     """Make ``day`` the first day of this process and of the processes it starts (the environment).
 
-    Only before the partitions are built: raises ``RuntimeError`` once ``claims_platform.partitions``
+    Only before the partitions are built: raises ``RuntimeError`` once ``claims_platform.core.partitions``
     has been imported, whose partitions would keep the old day.
     """
     import sys
@@ -49,7 +49,7 @@ def use_first_day(day: date) -> None:
     global FIRST_DAY
     if day.day != 1:
         raise ValueError(f"the first day must be the first of a month, got {day}")
-    if day != FIRST_DAY and "claims_platform.partitions" in sys.modules:
+    if day != FIRST_DAY and "claims_platform.core.partitions" in sys.modules:
         raise RuntimeError(
             f"the first day cannot change to {day} in this process: the partitions were built from {FIRST_DAY}"
         )

@@ -13,10 +13,14 @@ A run process killed while its code server lives is marked failed by the code se
 
 from __future__ import annotations
 
-import json
+from dagster import DefaultRunLauncher
 
-from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
-from dagster._core.storage.tags import GRPC_INFO_TAG
+from claims_platform.adapters.dagster_internals import (
+    GRPC_INFO_TAG,
+    CheckRunHealthResult,
+    WorkerStatus,
+    code_server_current_runs,
+)
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 10
 
@@ -39,28 +43,6 @@ class CodeServerRunLauncher(DefaultRunLauncher):
     def supports_check_run_worker_health(self) -> bool:
         return True
 
-    def _current_runs(self, tags) -> list[str] | None:
-        from dagster._grpc.__generated__ import dagster_api_pb2
-        from dagster._grpc.client import DagsterGrpcClient
-        from dagster._grpc.types import GetCurrentRunsResult
-        from dagster._serdes import deserialize_value
-
-        info = tags.get(GRPC_INFO_TAG)
-        if not info:
-            return None
-        address = json.loads(info)
-        client = DagsterGrpcClient(
-            port=address.get("port"),
-            socket=address.get("socket"),
-            host=address.get("host"),
-            use_ssl=bool(address.get("use_ssl", False)),
-        )
-        try:
-            # client.get_current_runs() has no timeout argument: the same call, bounded.
-            reply = client._query("GetCurrentRuns", dagster_api_pb2.Empty, timeout=HEALTH_CHECK_TIMEOUT_SECONDS)
-            return list(deserialize_value(reply.serialized_current_runs, GetCurrentRunsResult).current_runs)
-        except Exception:  # unreachable, restarting, or an older server: no evidence either way
-            return None
-
     def check_run_worker_health(self, run) -> CheckRunHealthResult:
-        return worker_status(run.run_id, self._current_runs(run.tags))
+        info = run.tags.get(GRPC_INFO_TAG)
+        return worker_status(run.run_id, code_server_current_runs(info, HEALTH_CHECK_TIMEOUT_SECONDS) if info else None)

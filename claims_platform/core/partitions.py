@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from claims_platform.settings import FIRST_DAY, TIMEZONE
+from claims_platform.core.settings import FIRST_DAY, TIMEZONE
 
 # Each day's applications, scores, forecast and drift report.
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone=TIMEZONE)
@@ -37,7 +37,7 @@ def require_month_order(context: dg.AssetExecutionContext, asset_key: dg.AssetKe
     """
     if previous is not None:
         return
-    from claims_platform.months import shift_month_key
+    from claims_platform.core.months import shift_month_key
 
     month = context.partition_key
     earlier = sorted(k for k in context.instance.get_materialized_partitions(asset_key) if k < month)

@@ -11,9 +11,12 @@ value is refused before the run exists, with a message naming the op, the field 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import dagster as dg
+
+from claims_platform.adapters.dagster_internals import refuse_at_launch
 
 
 def config_problems(config_class: type[dg.Config], values: Any) -> list[str]:
@@ -42,22 +45,10 @@ def _config_class(op: dg.OpDefinition) -> type[dg.Config] | None:
 
 def validate_config_at_launch(assets: Iterable[Any]) -> None:
     """Make Dagster run each asset's config validators when it plans a run (see the module's doc)."""
-    from dagster._config.errors import PostProcessingError
-
     for asset in assets:
         op = getattr(asset, "op", None)
         config_class = _config_class(op) if op is not None else None
         if config_class is None or op.config_schema is None:
             continue
         config_type = op.config_schema.as_field().config_type
-
-        def refuse_invalid(value: Any, _class: type[dg.Config] = config_class, _op: str = op.name) -> Any:
-            problems = config_problems(_class, value)
-            if problems:
-                raise PostProcessingError(
-                    f"run config of {_op} refused: " + "; ".join(problems)
-                    + f" (set under ops: {_op}: config)"
-                )
-            return value
-
-        config_type.post_process = refuse_invalid
+        refuse_at_launch(config_type, partial(config_problems, config_class), op.name)

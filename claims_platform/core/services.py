@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import dagster as dg
 
-from claims_platform import settings
+from claims_platform.core import settings
 
 SERVICE_RETRY_POLICY = dg.RetryPolicy(
     max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -87,7 +87,7 @@ _MLFLOW_REQUEST = re.compile(r"API request to (?P<base>\S+?)/(?:ajax-)?api/")
 def address_of(service: str, error: BaseException | None = None) -> str | None:
     """Where ``service`` was reached: from the error when it says (MLflow's does), else from the
     platform's settings; with any credentials removed."""
-    from claims_platform.redaction import redact_url
+    from claims_platform.core.redaction import redact_url
 
     said = _MLFLOW_REQUEST.search(" ".join(str(e) for e in _chain(error))) if error is not None else None
     if service == MLFLOW:
@@ -100,7 +100,7 @@ def address_of(service: str, error: BaseException | None = None) -> str | None:
 
 
 def _detail(error: BaseException) -> str:
-    from claims_platform.redaction import redact_url
+    from claims_platform.core.redaction import redact_url
 
     deepest = list(_chain(error))[-1]
     text = str(deepest).strip().splitlines()[0] if str(deepest).strip() else type(deepest).__name__

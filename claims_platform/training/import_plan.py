@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from claims_platform import settings
-from claims_platform.months import add_months
+from claims_platform.core import settings
+from claims_platform.core.months import add_months
 from claims_platform.training.config import TrainingConfig
 from claims_platform.training.dataset import MIN_MONTH_COVERAGE, training_window
 from claims_platform.training.split import MIN_MONTHS, MIN_ROWS_PER_PART
@@ -96,6 +96,14 @@ class ImportPlan:
             return ()
         first, last = self.trainable_months[0], self.months[-1].month
         return tuple(m.month for m in self.months if first <= m.month <= last)
+
+    def requirements(self) -> str:
+        """What a training month needs, in the words of the rules that enforce it (one sentence)."""
+        return (
+            f"A training month needs {MIN_MONTHS} earlier months with {MIN_MONTH_COVERAGE:.0%} of their outcomes known "
+            f"(outcomes arrive {self.label_lag_days} days after each application) and {MIN_ROWS_PER_PART}+ rows of both "
+            "outcomes in its train, validation and holdout parts"
+        )
 
     def why_not_trainable(self) -> str:
         """The reason of the month that came closest to training (most labelled months, latest)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from urllib.parse import quote
 
-from claims_platform.settings import ENV_MLFLOW_UI_URL
+from claims_platform.core.settings import ENV_MLFLOW_UI_URL
 
 ENV_DAGSTER_UI_URL = "CLAIMS_DAGSTER_UI_URL"
 DEFAULT_DAGSTER_UI_URL = "http://127.0.0.1:3000"

@@ -8,12 +8,11 @@ from typing import Any
 
 import dagster as dg
 
-from claims_platform.alerts.resource import Alert, AlertsResource
-from claims_platform.launchers import launched_by
+from claims_platform.adapters.dagster_internals import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from claims_platform.core.alerts import Alert, AlertsResource
+from claims_platform.core.run_origin import launched_by
 
 PARTITION_TAG = "dagster/partition"
-PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
-PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 # What launched a run, in the order a reader cares about; a run may carry several (a backfill's runs).
 MAX_STEPS_LISTED = 10  # a year-long single-run backfill can fail hundreds of steps; Slack caps a section
 

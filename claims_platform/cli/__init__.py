@@ -1,0 +1,1 @@
+"""The application: the `claims-platform` command line, the demo and the local dev servers (the top layer)."""
