@@ -41,8 +41,10 @@ test: install  ## the whole suite: it starts its own PostgreSQL (when none answe
 	@test -x /usr/bin/chromium || echo "note: the browser test (claims_platform_tests/ui) needs Debian's chromium and is skipped without it: sudo apt-get install chromium"
 	$(BIN)/pytest -n 2 --dist loadfile -q -rs
 
-lint: install
+lint: install  ## ruff (rules and format) and the layers (import-linter: no import runs back up)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 bench: install  ## performance figures -> bench/results.json and bench/results.md (all but the quality bench)
 	$(BIN)/python -m bench.run

@@ -32,16 +32,38 @@ def run() -> list[dict]:
         started = time.perf_counter()
         one_day = world.run_range("daily_ingestion", "2025-06-16", "2025-06-16")
         day_seconds = time.perf_counter() - started
-        day_rows = sum(len(v) for v in one_day.output_for_node("ingest_applications", "applications").values())
+        day_rows = sum(
+            len(v) for v in one_day.output_for_node("ingest_applications", "applications").values()
+        )
         started = time.perf_counter()
         year = world.run_range("daily_ingestion", YEAR[0].isoformat(), YEAR[1].isoformat())
         year_seconds = time.perf_counter() - started
         assert year.success
         results = [
-            {"name": "ingestion, one day, one run", "value": round(day_seconds, 2), "unit": "s", "target": None},
-            {"name": "ingestion, one day", "value": round(day_rows / day_seconds), "unit": "rows/s", "target": None},
-            {"name": "ingestion, 365 days as one run", "value": round(year_seconds, 1), "unit": "s", "target": None},
-            {"name": "ingestion, 365 days as one run", "value": round(rows / year_seconds), "unit": "rows/s", "target": None},
+            {
+                "name": "ingestion, one day, one run",
+                "value": round(day_seconds, 2),
+                "unit": "s",
+                "target": None,
+            },
+            {
+                "name": "ingestion, one day",
+                "value": round(day_rows / day_seconds),
+                "unit": "rows/s",
+                "target": None,
+            },
+            {
+                "name": "ingestion, 365 days as one run",
+                "value": round(year_seconds, 1),
+                "unit": "s",
+                "target": None,
+            },
+            {
+                "name": "ingestion, 365 days as one run",
+                "value": round(rows / year_seconds),
+                "unit": "rows/s",
+                "target": None,
+            },
         ]
         if os.environ.get("BENCH_BASELINE"):
             results += compare_with_baseline(Path(home), Path(os.environ["BENCH_BASELINE"]))

@@ -111,10 +111,16 @@ def _train() -> tuple[object, object, float]:
     split = out_of_time_split(window)
     trained = train_model(split.development, TrainingConfig(**SMALL_BUDGET))
     p = trained.predict_proba(split.holdout)
-    holdout_kappa = evaluate(split.holdout[schema.CLAIM_STATUS].to_numpy(), p, DecisionPolicy().refer_at)["kappa"]
+    holdout_kappa = evaluate(split.holdout[schema.CLAIM_STATUS].to_numpy(), p, DecisionPolicy().refer_at)[
+        "kappa"
+    ]
     month = split.holdout_month  # "YYYY-MM"
-    reference = Reference(reference_drawn_from(split.holdout, p, REFERENCE_ROWS, seed=int(month.replace("-", ""))))
-    _progress(f"model trained in {trained.fit_seconds:.0f} s on {len(split.development):,} rows; holdout {month}, kappa {holdout_kappa:.3f}")
+    reference = Reference(
+        reference_drawn_from(split.holdout, p, REFERENCE_ROWS, seed=int(month.replace("-", "")))
+    )
+    _progress(
+        f"model trained in {trained.fit_seconds:.0f} s on {len(split.development):,} rows; holdout {month}, kappa {holdout_kappa:.3f}"
+    )
     return trained, reference, holdout_kappa
 
 
@@ -128,11 +134,23 @@ def _scored_day(world, trained, day: date, scenario=None) -> ScoredDay:
     result = validate_applications(applications, day)
     valid = result.valid.reset_index(drop=True)
     p = trained.predict_proba(valid)
-    claims = valid[[schema.APPLICATION_ID]].merge(
-        outcomes[[schema.APPLICATION_ID, schema.CLAIM_STATUS]], on=schema.APPLICATION_ID, how="left", validate="one_to_one"
-    )[schema.CLAIM_STATUS].to_numpy(dtype="int64")
+    claims = (
+        valid[[schema.APPLICATION_ID]]
+        .merge(
+            outcomes[[schema.APPLICATION_ID, schema.CLAIM_STATUS]],
+            on=schema.APPLICATION_ID,
+            how="left",
+            validate="one_to_one",
+        )[schema.CLAIM_STATUS]
+        .to_numpy(dtype="int64")
+    )
     return ScoredDay(
-        day, valid.assign(**{PREDICTION_COLUMN: p}), claims, result.rows_read, len(result.rejected), result.duplicate_ids
+        day,
+        valid.assign(**{PREDICTION_COLUMN: p}),
+        claims,
+        result.rows_read,
+        len(result.rejected),
+        result.duplicate_ids,
     )
 
 
@@ -176,10 +194,22 @@ def _evidently_defaults(reference, iid: list[ScoredDay]) -> list[dict]:
             days_flagged += day_flagged
         label = f"Evidently's default tests, {size:,}-row reference"
         for name in sorted(tests):
-            out.append(_m(f"{label}: {name} column tests flagged, i.i.d. days", round(100 * flagged[name] / tests[name], 2), "%",
-                          f"for comparison ({flagged[name]}/{tests[name]})"))
-        out.append(_m(f"{label}: days with a drifted column", round(100 * days_flagged / len(iid), 1), "%",
-                      f"for comparison ({days_flagged}/{len(iid)})"))
+            out.append(
+                _m(
+                    f"{label}: {name} column tests flagged, i.i.d. days",
+                    round(100 * flagged[name] / tests[name], 2),
+                    "%",
+                    f"for comparison ({flagged[name]}/{tests[name]})",
+                )
+            )
+        out.append(
+            _m(
+                f"{label}: days with a drifted column",
+                round(100 * days_flagged / len(iid), 1),
+                "%",
+                f"for comparison ({days_flagged}/{len(iid)})",
+            )
+        )
         _progress(f"{label}: {dict(flagged)} of {dict(tests)}; {days_flagged}/{len(iid)} days")
     return out
 
@@ -199,7 +229,10 @@ def _detection(world, trained, reference, iid: list[ScoredDay]) -> list[dict]:
         for column in result.columns:
             if column.score / column.threshold > maxima[column.kind][0]:
                 maxima[column.kind] = (column.score / column.threshold, f"{column.column} on {scored.day}")
-        if result.prediction and result.prediction.score / result.prediction.threshold > maxima["prediction"][0]:
+        if (
+            result.prediction
+            and result.prediction.score / result.prediction.threshold > maxima["prediction"][0]
+        ):
             maxima["prediction"] = (result.prediction.score / result.prediction.threshold, f"on {scored.day}")
     flagged = sum(day.drifted for day in flags.values())
     rules = EpisodeRules(alert_days=K)
@@ -210,16 +243,30 @@ def _detection(world, trained, reference, iid: list[ScoredDay]) -> list[dict]:
         _m("i.i.d. days flagged as drifted", round(100 * flagged / len(iid), 2), "%", "<= 2%"),
         _m(f"i.i.d. days: alerts (k={K})", len(alerts), "alerts", "0"),
         _m("i.i.d. days: rows rejected by the contract", rejected_iid, "rows", "0"),
-        _m("largest numerical-column score / threshold, i.i.d. days", round(maxima["numerical"][0], 3), "ratio",
-           f"normed W1; 1+ drifts ({maxima['numerical'][1]})"),
-        _m("largest categorical-column score / threshold, i.i.d. days", round(maxima["categorical"][0], 3), "ratio",
-           f"JS distance; 1+ drifts ({maxima['categorical'][1]})"),
-        _m("largest prediction score / threshold, i.i.d. days", round(maxima["prediction"][0], 3), "ratio",
-           f"normed W1; 1+ drifts ({maxima['prediction'][1]})"),
+        _m(
+            "largest numerical-column score / threshold, i.i.d. days",
+            round(maxima["numerical"][0], 3),
+            "ratio",
+            f"normed W1; 1+ drifts ({maxima['numerical'][1]})",
+        ),
+        _m(
+            "largest categorical-column score / threshold, i.i.d. days",
+            round(maxima["categorical"][0], 3),
+            "ratio",
+            f"JS distance; 1+ drifts ({maxima['categorical'][1]})",
+        ),
+        _m(
+            "largest prediction score / threshold, i.i.d. days",
+            round(maxima["prediction"][0], 3),
+            "ratio",
+            f"normed W1; 1+ drifts ({maxima['prediction'][1]})",
+        ),
     ]
     normal = {d: f for d, f in flags.items() if d < ONSET.isoformat()}
     assert len(normal) == 20, len(normal)
-    expected_blind = {"concept_shift": "not detected by input drift: by design (features unchanged), see model_performance"}
+    expected_blind = {
+        "concept_shift": "not detected by input drift: by design (features unchanged), see model_performance"
+    }
     for name in SCENARIOS:
         scenario = get_scenario(name, ONSET)
         scenario_flags = dict(normal)
@@ -247,20 +294,53 @@ def _detection(world, trained, reference, iid: list[ScoredDay]) -> list[dict]:
             alert_on = (date.fromisoformat(episodes[0].alert_day) - ONSET).days + 1
             out.append(_m(f"{name}: scenario day of the alert", alert_on, "day", f"<= {K} (1 = onset day)"))
         else:
-            out.append(_m(f"{name}: scenario day of the alert", f"no alert in {SCENARIO_DAYS} days", "-",
-                          expected_blind.get(name, f"<= {K}")))
+            out.append(
+                _m(
+                    f"{name}: scenario day of the alert",
+                    f"no alert in {SCENARIO_DAYS} days",
+                    "-",
+                    expected_blind.get(name, f"<= {K}"),
+                )
+            )
         out.append(_m(f"{name}: scenario days flagged", f"{days_flagged}/{SCENARIO_DAYS}", "days", None))
         out.append(_m(f"{name}: drifted columns", _columns_text(scores, drifted, SCENARIO_DAYS), "-", None))
         prediction = scores["claim_probability"]
-        out.append(_m(f"{name}: prediction drift score", f"{min(prediction):.3f}–{max(prediction):.3f}", "normed W1",
-                      f"drifts at {min(thresholds):.3f}–{max(thresholds):.3f} (by the day's rows)"))
+        out.append(
+            _m(
+                f"{name}: prediction drift score",
+                f"{min(prediction):.3f}–{max(prediction):.3f}",
+                "normed W1",
+                f"drifts at {min(thresholds):.3f}–{max(thresholds):.3f} (by the day's rows)",
+            )
+        )
         if name == "data_quality":
-            out.append(_m(f"{name}: rows rejected by the contract", round(100 * rejected / rows_read, 2), "%",
-                          f"~3% broken + duplicates (the scenario's rate); a day drifts above {settings.max_rejected_share:.0%}"))
-            out.append(_m(f"{name}: days flagged by ingestion's rejected_share_vs_history", f"{unusual}/{SCENARIO_DAYS}",
-                          "days", "a warning and an alert from the onset day, before the drift alert"))
-            out.append(_m(f"{name}: days above ingestion's max_rejected_share (5%)", f"{over_share}/{SCENARIO_DAYS}", "days", None))
-        _progress(f"{name}: alert {'day ' + str(alert_on) if episodes else 'none'}; drifted {sorted(drifted)}")
+            out.append(
+                _m(
+                    f"{name}: rows rejected by the contract",
+                    round(100 * rejected / rows_read, 2),
+                    "%",
+                    f"~3% broken + duplicates (the scenario's rate); a day drifts above {settings.max_rejected_share:.0%}",
+                )
+            )
+            out.append(
+                _m(
+                    f"{name}: days flagged by ingestion's rejected_share_vs_history",
+                    f"{unusual}/{SCENARIO_DAYS}",
+                    "days",
+                    "a warning and an alert from the onset day, before the drift alert",
+                )
+            )
+            out.append(
+                _m(
+                    f"{name}: days above ingestion's max_rejected_share (5%)",
+                    f"{over_share}/{SCENARIO_DAYS}",
+                    "days",
+                    None,
+                )
+            )
+        _progress(
+            f"{name}: alert {'day ' + str(alert_on) if episodes else 'none'}; drifted {sorted(drifted)}"
+        )
     return out
 
 
@@ -288,11 +368,27 @@ def _month_figures(days: list[ScoredDay], refer_at: float, holdout_kappa: float)
         prob = d.current["claim_probability"].to_numpy()
         decision = policy.decide(prob)
         ids = d.current[schema.APPLICATION_ID].to_numpy()
-        scores.append(pd.DataFrame({schema.APPLICATION_ID: ids, schema.APPLICATION_DATE: d.day.isoformat(),
-                                    "claim_probability": prob, "decision": decision}))
-        forecast.append({"day": d.day.isoformat(), **forecast_claims(prob[decision == ACCEPT], AVERAGE_CLAIM_COST).as_dict("accepted_")})
+        scores.append(
+            pd.DataFrame(
+                {
+                    schema.APPLICATION_ID: ids,
+                    schema.APPLICATION_DATE: d.day.isoformat(),
+                    "claim_probability": prob,
+                    "decision": decision,
+                }
+            )
+        )
+        forecast.append(
+            {
+                "day": d.day.isoformat(),
+                **forecast_claims(prob[decision == ACCEPT], AVERAGE_CLAIM_COST).as_dict("accepted_"),
+            }
+        )
         outcomes.append(pd.DataFrame({schema.APPLICATION_ID: ids, schema.CLAIM_STATUS: d.claims}))
-    scores_frame, outcomes_frame = pd.concat(scores, ignore_index=True), pd.concat(outcomes, ignore_index=True)
+    scores_frame, outcomes_frame = (
+        pd.concat(scores, ignore_index=True),
+        pd.concat(outcomes, ignore_index=True),
+    )
     daily = daily_backtest(pd.DataFrame(forecast), scores_frame, outcomes_frame)
     accepted = accepted_outcomes(scores_frame, outcomes_frame).dropna(subset=[schema.CLAIM_STATUS])
     month = month_backtest(daily, accepted["claim_probability"].to_numpy())
@@ -322,32 +418,67 @@ def _performance(iid: list[ScoredDay], concept: list[ScoredDay], holdout_kappa: 
         gap = est.kappa - real["kappa"]
         is_concept = "concept" in label
         out += [
-            _m(f"{label}: kappa estimated", round(est.kappa, 4), "kappa",
-               f"95% range {est.kappa_low:.3f}–{est.kappa_high:.3f}"),
-            _m(f"{label}: kappa realised", round(real["kappa"], 4), "kappa",
-               "estimate cannot see a concept shift" if is_concept else "within 0.02 of the estimate"),
-            _m(f"{label}: claim rate estimated / realised", f"{est.expected_claim_rate:.4f} / {real['claim_rate']:.4f}", "-",
-               f"95% range {est.claim_rate_low:.4f}–{est.claim_rate_high:.4f}"),
-            _m(f"{label}: daily reserve interval coverage", round(100 * month.coverage, 1), "%",
-               f"{month.days_inside}/{month.days} days" + ("" if is_concept else "; 90–99% over all months")),
-            _m(f"{label}: accepted claims actual / expected", round(month.actual_to_expected, 3), "ratio",
-               f"{month.actual_claims} vs {month.expected_claims:.0f} (95% {month.claims_low}–{month.claims_high}); band 0.85–1.15"),
-            _m(f"{label}: model_performance check", "passed" if not figures["failures"] else "FAILED: " + "; ".join(figures["failures"]),
-               "-", "fails by design" if is_concept else "passes"),
+            _m(
+                f"{label}: kappa estimated",
+                round(est.kappa, 4),
+                "kappa",
+                f"95% range {est.kappa_low:.3f}–{est.kappa_high:.3f}",
+            ),
+            _m(
+                f"{label}: kappa realised",
+                round(real["kappa"], 4),
+                "kappa",
+                "estimate cannot see a concept shift" if is_concept else "within 0.02 of the estimate",
+            ),
+            _m(
+                f"{label}: claim rate estimated / realised",
+                f"{est.expected_claim_rate:.4f} / {real['claim_rate']:.4f}",
+                "-",
+                f"95% range {est.claim_rate_low:.4f}–{est.claim_rate_high:.4f}",
+            ),
+            _m(
+                f"{label}: daily reserve interval coverage",
+                round(100 * month.coverage, 1),
+                "%",
+                f"{month.days_inside}/{month.days} days" + ("" if is_concept else "; 90–99% over all months"),
+            ),
+            _m(
+                f"{label}: accepted claims actual / expected",
+                round(month.actual_to_expected, 3),
+                "ratio",
+                f"{month.actual_claims} vs {month.expected_claims:.0f} (95% {month.claims_low}–{month.claims_high}); band 0.85–1.15",
+            ),
+            _m(
+                f"{label}: model_performance check",
+                "passed" if not figures["failures"] else "FAILED: " + "; ".join(figures["failures"]),
+                "-",
+                "fails by design" if is_concept else "passes",
+            ),
         ]
         if not is_concept:
             gaps.append(abs(gap))
             inside += est.kappa_low <= real["kappa"] <= est.kappa_high
             days_inside, days_total = days_inside + month.days_inside, days_total + month.days
             passed += not figures["failures"]
-        _progress(f"{label}: kappa est {est.kappa:.3f} real {real['kappa']:.3f}; coverage {month.coverage:.0%}; "
-                  f"A/E {month.actual_to_expected:.2f}; {figures['failures'] or 'passed'}")
+        _progress(
+            f"{label}: kappa est {est.kappa:.3f} real {real['kappa']:.3f}; coverage {month.coverage:.0%}; "
+            f"A/E {month.actual_to_expected:.2f}; {figures['failures'] or 'passed'}"
+        )
     n = len(by_month)
     out += [
-        _m(f"largest gap between estimated and realised kappa, {n} i.i.d. months", round(max(gaps), 4), "kappa", "<= 0.02"),
+        _m(
+            f"largest gap between estimated and realised kappa, {n} i.i.d. months",
+            round(max(gaps), 4),
+            "kappa",
+            "<= 0.02",
+        ),
         _m("realised kappa inside the estimate's 95% range", f"{inside}/{n}", "months", None),
-        _m(f"daily reserve interval coverage, {n} i.i.d. months", round(100 * days_inside / days_total, 1), "%",
-           f"90–99% ({days_inside}/{days_total} days)"),
+        _m(
+            f"daily reserve interval coverage, {n} i.i.d. months",
+            round(100 * days_inside / days_total, 1),
+            "%",
+            f"90–99% ({days_inside}/{days_total} days)",
+        ),
         _m("i.i.d. months passing the model_performance check", f"{passed}/{n}", "months", f"{n}/{n}"),
     ]
     return out
@@ -377,7 +508,9 @@ def quality() -> list[dict]:
 
 def _job_selection(world, job: str) -> str:
     """The asset keys a job materializes, for ``dagster asset materialize --select``."""
-    return ",".join(sorted(k.to_user_string() for k in world.defs.resolve_job_def(job).asset_layer.selected_asset_keys))
+    return ",".join(
+        sorted(k.to_user_string() for k in world.defs.resolve_job_def(job).asset_layer.selected_asset_keys)
+    )
 
 
 def timing() -> list[dict]:
@@ -403,17 +536,26 @@ def timing() -> list[dict]:
         record = model_in_force_record(decision, "2025-03-01")
         _seed_model_in_force(world, {**record, "reason": "seeded by the benchmark"})
         scoring_s = _scores_range(world, *SCORED)
-        _progress(f"world built and the year scored in {time.perf_counter() - started:.0f} s (scoring {scoring_s:.0f} s)")
+        _progress(
+            f"world built and the year scored in {time.perf_counter() - started:.0f} s (scoring {scoring_s:.0f} s)"
+        )
 
         evidently = home / "evidently"
-        env = {**os.environ, "CLAIMS_HOME": str(home), "DAGSTER_HOME": str(Path(tmp) / "dagster_home"),
-               "CLAIMS_EVIDENTLY_WORKSPACE": str(evidently), "DO_NOT_TRACK": "1"}
+        env = {
+            **os.environ,
+            "CLAIMS_HOME": str(home),
+            "DAGSTER_HOME": str(Path(tmp) / "dagster_home"),
+            "CLAIMS_EVIDENTLY_WORKSPACE": str(evidently),
+            "DO_NOT_TRACK": "1",
+        }
         Path(env["DAGSTER_HOME"]).mkdir()
         dagster = str(Path(sys.executable).parent / "dagster")
         materialize = [dagster, "asset", "materialize", "-m", "claims_platform.definitions", "--select"]
         nightly_selection = _job_selection(world, "nightly_scoring")
         report_selection = _job_selection(world, "drift_reports")
-        assert set(nightly_selection.split(",")) == set(NIGHTLY_SELECTION.split(",")) | {"applications_drift"}, nightly_selection
+        assert set(nightly_selection.split(",")) == set(NIGHTLY_SELECTION.split(",")) | {
+            "applications_drift"
+        }, nightly_selection
 
         # (b) one nightly run with and without the drift decision, the day's report run, the trivial run;
         #     the Evidently workspace holds one snapshot (the day re-reported), as in a platform's first nights.
@@ -421,10 +563,22 @@ def timing() -> list[dict]:
             "nightly": [*materialize, nightly_selection, "--partition", NIGHTLY_DAY],
             "nightly_without_drift": [*materialize, NIGHTLY_SELECTION, "--partition", NIGHTLY_DAY],
             "report": [*materialize, report_selection, "--partition", NIGHTLY_DAY],
-            "trivial": [dagster, "asset", "materialize", "-m", "bench.trivial_defs", "--select", "trivial", "--partition", NIGHTLY_DAY],
+            "trivial": [
+                dagster,
+                "asset",
+                "materialize",
+                "-m",
+                "bench.trivial_defs",
+                "--select",
+                "trivial",
+                "--partition",
+                NIGHTLY_DAY,
+            ],
         }
         in_process_env = {**env, "BENCH_TRIVIAL_IN_PROCESS": "1"}
-        _subprocess_seconds(runs["nightly"], env)  # warm: file caches; the day's decision exists for its report
+        _subprocess_seconds(
+            runs["nightly"], env
+        )  # warm: file caches; the day's decision exists for its report
         _subprocess_seconds(runs["report"], env)
         load_nightly = _load()
         times = defaultdict(list)
@@ -440,48 +594,116 @@ def timing() -> list[dict]:
         decisions_s = _subprocess_seconds([*materialize, "applications_drift", *year_range], env)
         year_s = _subprocess_seconds([*materialize, report_selection, *year_range], env)
         folder = home / "storage" / "applications_drift_report"
-        complete = [d for d in folder.iterdir() if all((d / f).exists() for f in ("report.html", "snapshot.json", "summary.json"))]
+        complete = [
+            d
+            for d in folder.iterdir()
+            if all((d / f).exists() for f in ("report.html", "snapshot.json", "summary.json"))
+        ]
         drifted = sum(bool(json.loads((d / "summary.json").read_text()).get("drifted")) for d in complete)
         index = evidently / "claims_platform_index.json"
         snapshots = len(json.loads(index.read_text())["days"]) if index.exists() else 0
         html_mb = statistics.median((d / "report.html").stat().st_size for d in complete) / 1e6
         total_mb = sum(f.stat().st_size for d in complete for f in d.iterdir()) / 1e6
         workspace_mb = sum(f.stat().st_size for f in evidently.rglob("*") if f.is_file()) / 1e6
-        _progress(f"365 decisions in {decisions_s:.0f} s, 365 reports in {year_s:.0f} s (load {load_year}); "
-                  f"{len(complete)} stored, {snapshots} snapshots")
+        _progress(
+            f"365 decisions in {decisions_s:.0f} s, 365 reports in {year_s:.0f} s (load {load_year}); "
+            f"{len(complete)} stored, {snapshots} snapshots"
+        )
 
         # (b') the day's report run again, now that the workspace holds a year of snapshots.
         load_full = _load()
         times["report_year_workspace"] = [_subprocess_seconds(runs["report"], env) for _ in range(3)]
         median = {k: statistics.median(v) for k, v in times.items()}
         spread = {k: f"{min(v):.2f}–{max(v):.2f} s over {len(v)}" for k, v in times.items()}
-        _progress(f"medians {median} (load {load_nightly} before, {load_after_nightly} after; {load_full} before the last)")
+        _progress(
+            f"medians {median} (load {load_nightly} before, {load_after_nightly} after; {load_full} before the last)"
+        )
         out += [
-            _m("load average before the nightly runs", load_nightly, "-", f"1-minute, 2 cores ({load_after_nightly} after)"),
-            _m("nightly_scoring run, drift decision included (subprocess, median)", round(median["nightly"], 2), "s", spread["nightly"]),
-            _m("the same without applications_drift (median)", round(median["nightly_without_drift"], 2), "s",
-               spread["nightly_without_drift"]),
-            _m("trivial one-asset run, Dagster's default executor (median)", round(median["trivial"], 2), "s", spread["trivial"]),
-            _m("trivial one-asset run, in-process executor (median)", round(median["trivial_in_process"], 2), "s",
-               spread["trivial_in_process"]),
-            _m("nightly with drift decision / without", round(median["nightly"] / median["nightly_without_drift"], 2), "x", "<= 1.3"),
-            _m("nightly with drift decision / trivial", round(median["nightly"] / median["trivial"], 2), "x", "<= 1.3"),
-            _m("nightly with drift decision / trivial in-process", round(median["nightly"] / median["trivial_in_process"], 2), "x",
-               "<= 1.3"),
-            _m("the day's drift_reports run, off the critical path (median)", round(median["report"], 2), "s",
-               spread["report"] + "; workspace of 1 snapshot"),
+            _m(
+                "load average before the nightly runs",
+                load_nightly,
+                "-",
+                f"1-minute, 2 cores ({load_after_nightly} after)",
+            ),
+            _m(
+                "nightly_scoring run, drift decision included (subprocess, median)",
+                round(median["nightly"], 2),
+                "s",
+                spread["nightly"],
+            ),
+            _m(
+                "the same without applications_drift (median)",
+                round(median["nightly_without_drift"], 2),
+                "s",
+                spread["nightly_without_drift"],
+            ),
+            _m(
+                "trivial one-asset run, Dagster's default executor (median)",
+                round(median["trivial"], 2),
+                "s",
+                spread["trivial"],
+            ),
+            _m(
+                "trivial one-asset run, in-process executor (median)",
+                round(median["trivial_in_process"], 2),
+                "s",
+                spread["trivial_in_process"],
+            ),
+            _m(
+                "nightly with drift decision / without",
+                round(median["nightly"] / median["nightly_without_drift"], 2),
+                "x",
+                "<= 1.3",
+            ),
+            _m(
+                "nightly with drift decision / trivial",
+                round(median["nightly"] / median["trivial"], 2),
+                "x",
+                "<= 1.3",
+            ),
+            _m(
+                "nightly with drift decision / trivial in-process",
+                round(median["nightly"] / median["trivial_in_process"], 2),
+                "x",
+                "<= 1.3",
+            ),
+            _m(
+                "the day's drift_reports run, off the critical path (median)",
+                round(median["report"], 2),
+                "s",
+                spread["report"] + "; workspace of 1 snapshot",
+            ),
             _m("load average before the year", load_year, "-", "1-minute, 2 cores"),
-            _m("365 days of applications_drift (decisions) as one run (subprocess)", round(decisions_s, 1), "s", None),
-            _m("365 days of applications_drift_report as one run (subprocess)", round(year_s, 1), "s", "<= 120 s on 2 cores"),
+            _m(
+                "365 days of applications_drift (decisions) as one run (subprocess)",
+                round(decisions_s, 1),
+                "s",
+                None,
+            ),
+            _m(
+                "365 days of applications_drift_report as one run (subprocess)",
+                round(year_s, 1),
+                "s",
+                "<= 120 s on 2 cores",
+            ),
             _m("day folders with report.html + snapshot.json + summary.json", len(complete), "days", "365"),
             _m("snapshots in the Evidently workspace", snapshots, "snapshots", "365"),
             _m("report.html, one day (median)", round(html_mb, 2), "MB", None),
             _m("stored report files, a year", round(total_mb), "MB", None),
             _m("Evidently workspace, a year", round(workspace_mb), "MB", None),
             _m("days drifted in that year (model trained for 2025-03)", drifted, "days", None),
-            _m("load average before the report runs on a year's workspace", load_full, "-", "1-minute, 2 cores"),
-            _m("the day's drift_reports run, workspace of 365 snapshots (median)", round(median["report_year_workspace"], 2), "s",
-               spread["report_year_workspace"]),
+            _m(
+                "load average before the report runs on a year's workspace",
+                load_full,
+                "-",
+                "1-minute, 2 cores",
+            ),
+            _m(
+                "the day's drift_reports run, workspace of 365 snapshots (median)",
+                round(median["report_year_workspace"], 2),
+                "s",
+                spread["report_year_workspace"],
+            ),
             _m("load average after the timing", _load(), "-", "1-minute, 2 cores"),
         ]
     return out

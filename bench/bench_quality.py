@@ -69,7 +69,9 @@ from bench.bench_monitoring import _load, _m
 # Not CLAIMS_*: bench.run removes those from its environment (claims_platform_tests.hermetic).
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 # (world seed, first day of the training window): the model's window starts on the first day.
-WORLDS = ((20250101, date(2025, 1, 1)), (7, date(2024, 7, 1)), (31337, date(2025, 3, 1)))[: 1 if QUICK else None]
+WORLDS = ((20250101, date(2025, 1, 1)), (7, date(2024, 7, 1)), (31337, date(2025, 3, 1)))[
+    : 1 if QUICK else None
+]
 # More worlds where a model's calibration level is itself uncertain: a 6-month model at 50 a day knows the
 # level of its accepted applicants' claims to about ±8% (1 sd, its level_sd), so a pooled ratio over 3
 # worlds can miss ±5% with the platform working as designed (measured over 12 worlds: 0.90–1.23 each,
@@ -86,8 +88,10 @@ SCENARIO_DAYS = 30
 # The issue's detection targets (scenario day of the alert, 1 = onset); 300 and 12,000 a day are not in it:
 # they are held to the target of the nearest volume that is, marked so.
 ALERT_WITHIN = {50: 7, 1_200: 3}
-INPUT_BLIND = {"concept_shift": "exempt: changes only the labels, input drift cannot see it by design; caught by "
-                                "model_performance once the labels arrive"}
+INPUT_BLIND = {
+    "concept_shift": "exempt: changes only the labels, input drift cannot see it by design; caught by "
+    "model_performance once the labels arrive"
+}
 AE_BAND = 0.05  # pooled accepted actual/expected within ±5%
 COVERAGE_BAND = (90.0, 99.0)
 MAX_FLAGGED_SHARE = 2.0  # % of i.i.d. days
@@ -198,7 +202,9 @@ def _labelled_window(world, first_day: date, months: int) -> pd.DataFrame:
 
     last = add_months(first_day, months) - timedelta(days=1)
     applications, outcomes = simulate_days(world, first_day, last)
-    return applications.merge(outcomes[[schema.APPLICATION_ID, schema.CLAIM_STATUS]], on=schema.APPLICATION_ID)
+    return applications.merge(
+        outcomes[[schema.APPLICATION_ID, schema.CLAIM_STATUS]], on=schema.APPLICATION_ID
+    )
 
 
 def train_deployed(world, first_day: date, months: int) -> Model:
@@ -225,7 +231,9 @@ def train_deployed(world, first_day: date, months: int) -> Model:
     deployed = trained.deployed(split.holdout, split.holdout_month, refer_at)
     p = deployed.predict_proba(split.holdout)
     partition = add_months(first_day, months)
-    reference = Reference(reference_drawn_from(split.holdout, p, REFERENCE_ROWS, seed=int(f"{partition:%Y%m}")))
+    reference = Reference(
+        reference_drawn_from(split.holdout, p, REFERENCE_ROWS, seed=int(f"{partition:%Y%m}"))
+    )
     return Model(
         deployed=deployed,
         in_force=ModelInForce(reference, gain_shares(deployed.booster, deployed.spec["features"])),
@@ -268,16 +276,25 @@ def decide_drift(current: pd.DataFrame, rejected: int, model: Model, day: date) 
     from claims_platform.monitoring.drift import DriftSettings
 
     record = {"version": "bench", "model_uri": "bench", "policy": DecisionPolicy().as_dict()}
-    summary = drift_assets._day_summary(day.isoformat(), current, rejected, model.in_force, record, DriftSettings())
+    summary = drift_assets._day_summary(
+        day.isoformat(), current, rejected, model.in_force, record, DriftSettings()
+    )
     return bool(summary["drifted"]), drift_day(drift_assets.sensor_facts(summary))
 
 
 def _outcomes_of(valid: pd.DataFrame, outcomes: pd.DataFrame) -> np.ndarray:
     from claims_platform.core import schema
 
-    return valid[[schema.APPLICATION_ID]].merge(
-        outcomes[[schema.APPLICATION_ID, schema.CLAIM_STATUS]], on=schema.APPLICATION_ID, how="left", validate="many_to_one"
-    )[schema.CLAIM_STATUS].to_numpy(dtype="int64")
+    return (
+        valid[[schema.APPLICATION_ID]]
+        .merge(
+            outcomes[[schema.APPLICATION_ID, schema.CLAIM_STATUS]],
+            on=schema.APPLICATION_ID,
+            how="left",
+            validate="many_to_one",
+        )[schema.CLAIM_STATUS]
+        .to_numpy(dtype="int64")
+    )
 
 
 def score_days(world, model: Model, days: list[date], scenario=None) -> list[DayScores]:
@@ -296,7 +313,9 @@ def score_days(world, model: Model, days: list[date], scenario=None) -> list[Day
     p_all = model.deployed.predict_proba(valid)
     y_all = _outcomes_of(valid, outcomes)
     valid_day = pd.to_datetime(valid[schema.APPLICATION_DATE]).dt.date.to_numpy()
-    rejected_day = pd.to_datetime(result.rejected[schema.APPLICATION_DATE], errors="coerce").dt.date.value_counts()
+    rejected_day = pd.to_datetime(
+        result.rejected[schema.APPLICATION_DATE], errors="coerce"
+    ).dt.date.value_counts()
     out = []
     for day in days:
         rows = np.flatnonzero(valid_day == day)
@@ -336,7 +355,9 @@ def replay_sensor(days: dict[str, object], latest_decided: str) -> SensorTally:
         newest = date.fromisoformat(day)
         earliest = (newest - timedelta(days=LOOKBACK_DAYS)).isoformat()
         window = {d: days[d] for d in ordered[: i + 1] if d >= earliest}
-        alerts, requests, cursor = monitoring_requests(window, {}, cursor, rules, newest + timedelta(days=1), latest_decided)
+        alerts, requests, cursor = monitoring_requests(
+            window, {}, cursor, rules, newest + timedelta(days=1), latest_decided
+        )
         alert_days += [a.fields.get("alert day", day) for a in alerts]
         levels += [a.level for a in alerts]
         run_keys |= {r.run_key for r in requests}
@@ -385,7 +406,11 @@ class PairedDifference:
         self.squares += float(np.square(difference).sum())
 
     def merge(self, other: PairedDifference) -> None:
-        self.n, self.total, self.squares = self.n + other.n, self.total + other.total, self.squares + other.squares
+        self.n, self.total, self.squares = (
+            self.n + other.n,
+            self.total + other.total,
+            self.squares + other.squares,
+        )
 
     def mean_and_half_width(self) -> tuple[float, float]:
         mean = self.total / self.n
@@ -408,7 +433,9 @@ class MonthResult:
     kappa_realised: float
 
 
-def _daily_forecast(day: DayScores, refer_at: float, claim_cost: float, level_sd: float) -> tuple[dict, float | None]:
+def _daily_forecast(
+    day: DayScores, refer_at: float, claim_cost: float, level_sd: float
+) -> tuple[dict, float | None]:
     """The night's forecast row for the day's accepted applicants (as scoring writes it), and the probability
     that the claims land inside its interval were the probabilities exact (None where not computed)."""
     from claims_platform.scoring.reserve import NEGLIGIBLE_MODEL_VARIANCE, exact_distribution, forecast_claims
@@ -434,19 +461,28 @@ def month_result(days: list[DayScores], model: Model) -> MonthResult:
 
     policy = DecisionPolicy()
     forecasts, nominal = zip(
-        *(_daily_forecast(d, policy.refer_at, policy.costs.claim_cost, model.level_sd) for d in days), strict=True
+        *(_daily_forecast(d, policy.refer_at, policy.costs.claim_cost, model.level_sd) for d in days),
+        strict=True,
     )
     p, y = np.concatenate([d.p for d in days]), np.concatenate([d.y for d in days])
     ids = np.arange(len(p))  # the backtest joins scores to outcomes by id: any unique id will do
-    scores = pd.DataFrame({
-        schema.APPLICATION_ID: ids,
-        schema.APPLICATION_DATE: np.concatenate([np.full(len(d.p), d.day.isoformat(), dtype=object) for d in days]),
-        "claim_probability": p,
-        "decision": policy.decide(p),
-    })
+    scores = pd.DataFrame(
+        {
+            schema.APPLICATION_ID: ids,
+            schema.APPLICATION_DATE: np.concatenate(
+                [np.full(len(d.p), d.day.isoformat(), dtype=object) for d in days]
+            ),
+            "claim_probability": p,
+            "decision": policy.decide(p),
+        }
+    )
     outcomes = pd.DataFrame({schema.APPLICATION_ID: ids, schema.CLAIM_STATUS: y})
     daily = daily_backtest(pd.DataFrame(list(forecasts)), scores, outcomes)
-    accepted = accepted_outcomes(scores, outcomes).dropna(subset=[schema.CLAIM_STATUS])["claim_probability"].to_numpy()
+    accepted = (
+        accepted_outcomes(scores, outcomes)
+        .dropna(subset=[schema.CLAIM_STATUS])["claim_probability"]
+        .to_numpy()
+    )
     estimate = estimate_performance(p, policy.refer_at, seed=days[0].day.toordinal())
     return MonthResult(
         month=f"{days[0].day:%Y-%m}",
@@ -604,8 +640,14 @@ def run_world(cell: Cell, seed: int, first_day: date) -> WorldResult:
     )
     scored_at = time.perf_counter()
     if cell.with_scenarios:
-        result.scenarios = {name: run_scenario(world, model, iid[:NORMAL_DAYS], name) for name in SCENARIO_NAMES}
-    result.seconds = {"train": trained_at - started, "score": scored_at - trained_at, "scenarios": time.perf_counter() - scored_at}
+        result.scenarios = {
+            name: run_scenario(world, model, iid[:NORMAL_DAYS], name) for name in SCENARIO_NAMES
+        }
+    result.seconds = {
+        "train": trained_at - started,
+        "score": scored_at - trained_at,
+        "scenarios": time.perf_counter() - scored_at,
+    }
     model.deployed = model.in_force = None  # the figures are kept, the booster and reference are not
     _progress(_world_line(cell, result))
     return result
@@ -615,12 +657,20 @@ def _world_line(cell: Cell, r: WorldResult) -> str:
     actual = sum(m.backtest.actual_claims for m in r.months)
     expected = sum(m.backtest.expected_claims for m in r.months)
     inside = sum(m.backtest.days_inside for m in r.months)
-    scenarios = ", ".join(f"{s.name} {s.alert_on or '-'}/{s.alerts}/{s.retrains}" for s in r.scenarios.values())
-    return (f"{cell.label}, seed {r.seed}: trained in {r.seconds['train']:.0f} s ({r.model.development_rows:,} rows, "
-            f"{r.model.calibration}, level_sd {r.model.level_sd:.3f}, holdout ECE {r.model.holdout_ece:.4f}); "
-            f"{len(r.months)} months scored in {r.seconds['score']:.0f} s: A/E {actual}/{expected:.0f} = {actual / expected:.3f}, "
-            f"days inside {inside}/{r.iid_days}, flagged {r.iid_flagged}, alerts {len(r.iid_sensor.alert_days)}"
-            + (f"; scenarios (day/alerts/retrains) {scenarios} in {r.seconds['scenarios']:.0f} s" if scenarios else ""))
+    scenarios = ", ".join(
+        f"{s.name} {s.alert_on or '-'}/{s.alerts}/{s.retrains}" for s in r.scenarios.values()
+    )
+    return (
+        f"{cell.label}, seed {r.seed}: trained in {r.seconds['train']:.0f} s ({r.model.development_rows:,} rows, "
+        f"{r.model.calibration}, level_sd {r.model.level_sd:.3f}, holdout ECE {r.model.holdout_ece:.4f}); "
+        f"{len(r.months)} months scored in {r.seconds['score']:.0f} s: A/E {actual}/{expected:.0f} = {actual / expected:.3f}, "
+        f"days inside {inside}/{r.iid_days}, flagged {r.iid_flagged}, alerts {len(r.iid_sensor.alert_days)}"
+        + (
+            f"; scenarios (day/alerts/retrains) {scenarios} in {r.seconds['scenarios']:.0f} s"
+            if scenarios
+            else ""
+        )
+    )
 
 
 # ----------------------------------------------------------------------------------------- statistics
@@ -640,7 +690,9 @@ def pooled_ratio(worlds: list[WorldResult]) -> tuple[int, float, float, float, f
 
 def worst_month(worlds: list[WorldResult]) -> tuple[WorldResult, MonthResult]:
     """The month furthest from actual = expected, and its world."""
-    return max(((w, m) for w in worlds for m in w.months), key=lambda wm: abs(wm[1].backtest.actual_to_expected - 1))
+    return max(
+        ((w, m) for w in worlds for m in w.months), key=lambda wm: abs(wm[1].backtest.actual_to_expected - 1)
+    )
 
 
 # ------------------------------------------------------------------------------------ measurements
@@ -653,20 +705,52 @@ def _model_measurements(cell: Cell, worlds: list[WorldResult]) -> list[dict]:
     rows = sum(w.rows_scored for w in worlds)
     exact = sum(w.exact_01 for w in worlds)
     return [
-        _m(f"{name}: scored", f"{len(worlds)} worlds × {cell.iid_months} i.i.d. months, {sum(w.iid_days for w in worlds):,} days, "
-           f"{rows:,} rows", "-", None),
-        _m(f"{name}: model (per world)", "; ".join(
-            f"seed {w.seed}: {w.model.development_rows:,} rows, {w.model.calibration}, level_sd {w.model.level_sd:.3f}, "
-            f"{w.seconds['train']:.0f} s" for w in worlds), "-", "training with the tests' small budget"),
-        _judged(f"{name}: holdout ECE, worst world (calibrator fitted without the holdout)", round(ece, 4), "ECE",
-                f"<= {ECE_TARGET} (the issue's, at {BASE_VOLUME:,}/day)" if at_base else "info: a holdout month this small is mostly noise",
-                ece <= ECE_TARGET if at_base else None),
-        _m(f"{name}: ECE of the deployed model on the scored i.i.d. rows, worst world", round(max(w.scored_ece for w in worlds), 4),
-           "ECE", "info (out of sample)"),
-        _judged(f"{name}: probabilities exactly 0 or 1 (scored rows and holdouts)", exact, "rows",
-                f"0 (of {rows:,} scored rows)", exact == 0),
-        _judged(f"{name}: rows rejected by the contract on i.i.d. days", sum(w.iid_rejected for w in worlds), "rows", "0",
-                sum(w.iid_rejected for w in worlds) == 0),
+        _m(
+            f"{name}: scored",
+            f"{len(worlds)} worlds × {cell.iid_months} i.i.d. months, {sum(w.iid_days for w in worlds):,} days, "
+            f"{rows:,} rows",
+            "-",
+            None,
+        ),
+        _m(
+            f"{name}: model (per world)",
+            "; ".join(
+                f"seed {w.seed}: {w.model.development_rows:,} rows, {w.model.calibration}, level_sd {w.model.level_sd:.3f}, "
+                f"{w.seconds['train']:.0f} s"
+                for w in worlds
+            ),
+            "-",
+            "training with the tests' small budget",
+        ),
+        _judged(
+            f"{name}: holdout ECE, worst world (calibrator fitted without the holdout)",
+            round(ece, 4),
+            "ECE",
+            f"<= {ECE_TARGET} (the issue's, at {BASE_VOLUME:,}/day)"
+            if at_base
+            else "info: a holdout month this small is mostly noise",
+            ece <= ECE_TARGET if at_base else None,
+        ),
+        _m(
+            f"{name}: ECE of the deployed model on the scored i.i.d. rows, worst world",
+            round(max(w.scored_ece for w in worlds), 4),
+            "ECE",
+            "info (out of sample)",
+        ),
+        _judged(
+            f"{name}: probabilities exactly 0 or 1 (scored rows and holdouts)",
+            exact,
+            "rows",
+            f"0 (of {rows:,} scored rows)",
+            exact == 0,
+        ),
+        _judged(
+            f"{name}: rows rejected by the contract on i.i.d. days",
+            sum(w.iid_rejected for w in worlds),
+            "rows",
+            "0",
+            sum(w.iid_rejected for w in worlds) == 0,
+        ),
     ]
 
 
@@ -675,7 +759,10 @@ def _reserve_measurements(cell: Cell, worlds: list[WorldResult]) -> list[dict]:
     actual, expected, ratio, low, high = pooled_ratio(worlds)
     noise_only = Z95 * math.sqrt(sum(m.accepted_variance for w in worlds for m in w.months)) / expected
     world, month = worst_month(worlds)
-    band = (month.noise_band[0] / month.backtest.expected_claims, month.noise_band[1] / month.backtest.expected_claims)
+    band = (
+        month.noise_band[0] / month.backtest.expected_claims,
+        month.noise_band[1] / month.backtest.expected_claims,
+    )
     inside_band = month.noise_band[0] <= month.backtest.actual_claims <= month.noise_band[1]
     days = sum(m.backtest.days for w in worlds for m in w.months)
     days_inside = sum(m.backtest.days_inside for w in worlds for m in w.months)
@@ -685,23 +772,47 @@ def _reserve_measurements(cell: Cell, worlds: list[WorldResult]) -> list[dict]:
     months_inside = sum(m.backtest.inside_interval for m in months)
     coverage = _share(days_inside, days)
     return [
-        _judged(f"{name}: accepted A/E pooled (worlds × months)", round(ratio, 3), "ratio",
-                f"within ±{AE_BAND:.0%}; {actual:,} claims for {expected:,.0f} expected; 95% interval {low:.3f}–{high:.3f} "
-                f"(outcomes' noise ±{noise_only:.3f} and the models' level_sd)", abs(ratio - 1) <= AE_BAND),
-        _m(f"{name}: accepted A/E per world (on ~300,000 rows of the same concept)", "; ".join(
-            f"seed {w.seed}: {sum(m.backtest.actual_claims for m in w.months) / sum(m.backtest.expected_claims for m in w.months):.3f}"
-            f" ({w.level:.3f})" for w in worlds), "ratio",
-           "info: one model per world, its level error shared by its months; in brackets that model's level measured on "
-           f"{LEVEL_CHECK_DAYS} days at {LEVEL_CHECK_VOLUME:,}/day, nearly free of outcome noise (its level_sd: "
-           + ", ".join(f"{w.model.level_sd:.3f}" for w in worlds) + ")"),
-        _m(f"{name}: accepted A/E worst single month", round(month.backtest.actual_to_expected, 3), "ratio",
-           f"info: seed {world.seed}, {month.month}, {month.backtest.actual_claims} vs {month.backtest.expected_claims:.1f}; its own "
-           f"Poisson-binomial 95% band {band[0]:.3f}–{band[1]:.3f}: {'inside' if inside_band else 'OUTSIDE'}"),
-        _judged(f"{name}: daily interval coverage", coverage, "%",
-                f"{COVERAGE_BAND[0]:.0f}–{COVERAGE_BAND[1]:.0f}% ({days_inside}/{days} days{nominal_text})",
-                COVERAGE_BAND[0] <= coverage <= COVERAGE_BAND[1]),
-        _m(f"{name}: monthly interval coverage", _share(months_inside, len(months)), "%",
-           f"info: {months_inside}/{len(months)} months (too few to judge per cell; judged pooled over all cells)"),
+        _judged(
+            f"{name}: accepted A/E pooled (worlds × months)",
+            round(ratio, 3),
+            "ratio",
+            f"within ±{AE_BAND:.0%}; {actual:,} claims for {expected:,.0f} expected; 95% interval {low:.3f}–{high:.3f} "
+            f"(outcomes' noise ±{noise_only:.3f} and the models' level_sd)",
+            abs(ratio - 1) <= AE_BAND,
+        ),
+        _m(
+            f"{name}: accepted A/E per world (on ~300,000 rows of the same concept)",
+            "; ".join(
+                f"seed {w.seed}: {sum(m.backtest.actual_claims for m in w.months) / sum(m.backtest.expected_claims for m in w.months):.3f}"
+                f" ({w.level:.3f})"
+                for w in worlds
+            ),
+            "ratio",
+            "info: one model per world, its level error shared by its months; in brackets that model's level measured on "
+            f"{LEVEL_CHECK_DAYS} days at {LEVEL_CHECK_VOLUME:,}/day, nearly free of outcome noise (its level_sd: "
+            + ", ".join(f"{w.model.level_sd:.3f}" for w in worlds)
+            + ")",
+        ),
+        _m(
+            f"{name}: accepted A/E worst single month",
+            round(month.backtest.actual_to_expected, 3),
+            "ratio",
+            f"info: seed {world.seed}, {month.month}, {month.backtest.actual_claims} vs {month.backtest.expected_claims:.1f}; its own "
+            f"Poisson-binomial 95% band {band[0]:.3f}–{band[1]:.3f}: {'inside' if inside_band else 'OUTSIDE'}",
+        ),
+        _judged(
+            f"{name}: daily interval coverage",
+            coverage,
+            "%",
+            f"{COVERAGE_BAND[0]:.0f}–{COVERAGE_BAND[1]:.0f}% ({days_inside}/{days} days{nominal_text})",
+            COVERAGE_BAND[0] <= coverage <= COVERAGE_BAND[1],
+        ),
+        _m(
+            f"{name}: monthly interval coverage",
+            _share(months_inside, len(months)),
+            "%",
+            f"info: {months_inside}/{len(months)} months (too few to judge per cell; judged pooled over all cells)",
+        ),
     ]
 
 
@@ -711,9 +822,20 @@ def _drift_measurements(cell: Cell, worlds: list[WorldResult]) -> list[dict]:
     alerts = sum(len(w.iid_sensor.alert_days) for w in worlds)
     retrains = sum(w.iid_sensor.retrains for w in worlds)
     return [
-        _judged(f"{name}: i.i.d. days flagged drifted", _share(flagged, days), "%",
-                f"<= {MAX_FLAGGED_SHARE:.0f}% ({flagged}/{days} days)", 100 * flagged / days <= MAX_FLAGGED_SHARE),
-        _judged(f"{name}: alerts on i.i.d. days", alerts, "alerts", f"0 ({retrains} retrain requests)", alerts == 0),
+        _judged(
+            f"{name}: i.i.d. days flagged drifted",
+            _share(flagged, days),
+            "%",
+            f"<= {MAX_FLAGGED_SHARE:.0f}% ({flagged}/{days} days)",
+            100 * flagged / days <= MAX_FLAGGED_SHARE,
+        ),
+        _judged(
+            f"{name}: alerts on i.i.d. days",
+            alerts,
+            "alerts",
+            f"0 ({retrains} retrain requests)",
+            alerts == 0,
+        ),
     ]
 
 
@@ -726,12 +848,22 @@ def _estimation_measurements(cell: Cell, worlds: list[WorldResult]) -> list[dict
     bias = sum(m.kappa_estimated - m.kappa_realised for m in months) / len(months)
     judged = cell.volume >= BASE_VOLUME
     return [
-        _judged(f"{name}: kappa |estimated − realised|, worst month", round(gap, 4), "kappa",
-                f"<= {KAPPA_GAP}" if judged else f"info: a month's 95% range is up to {width:.3f} wide at this volume",
-                gap <= KAPPA_GAP if judged else None),
-        _m(f"{name}: realised kappa inside the estimate's 95% range", f"{inside}/{len(months)}", "months",
-           f"info: about 95%; mean estimated − realised {bias:+.4f} (the range is the outcomes' noise given the "
-           "probabilities, not their calibration error)"),
+        _judged(
+            f"{name}: kappa |estimated − realised|, worst month",
+            round(gap, 4),
+            "kappa",
+            f"<= {KAPPA_GAP}"
+            if judged
+            else f"info: a month's 95% range is up to {width:.3f} wide at this volume",
+            gap <= KAPPA_GAP if judged else None,
+        ),
+        _m(
+            f"{name}: realised kappa inside the estimate's 95% range",
+            f"{inside}/{len(months)}",
+            "months",
+            f"info: about 95%; mean estimated − realised {bias:+.4f} (the range is the outcomes' noise given the "
+            "probabilities, not their calibration error)",
+        ),
     ]
 
 
@@ -747,15 +879,29 @@ def _cost_measurements(cell: Cell, worlds: list[WorldResult]) -> list[dict]:
     for policy, t in totals.items():
         refer_rate = t.refer_claims / t.refers if t.refers else math.nan
         out += [
-            _m(f"{name}: {policy} policy, cost per application realised", round(t.realised_cost / t.rows, 1), "GBP",
-               f"info: expected {t.expected_cost / t.rows:.1f} (negative: the applications earn more than they cost)"),
-            _m(f"{name}: {policy} policy, refer share; refers' realised claim rate",
-               f"{100 * t.refers / t.rows:.2f}%; {100 * refer_rate:.1f}%", "-", f"info: {t.refers:,} refers, {t.refer_claims:,} claimed"),
+            _m(
+                f"{name}: {policy} policy, cost per application realised",
+                round(t.realised_cost / t.rows, 1),
+                "GBP",
+                f"info: expected {t.expected_cost / t.rows:.1f} (negative: the applications earn more than they cost)",
+            ),
+            _m(
+                f"{name}: {policy} policy, refer share; refers' realised claim rate",
+                f"{100 * t.refers / t.rows:.2f}%; {100 * refer_rate:.1f}%",
+                "-",
+                f"info: {t.refers:,} refers, {t.refer_claims:,} claimed",
+            ),
         ]
     mean, half = paired.mean_and_half_width()
-    out.append(_m(f"{name}: fixed minus cost-based, realised cost per application", round(mean, 1), "GBP",
-                  f"info: 95% interval {mean - half:.1f} to {mean + half:.1f} (positive: the cost-based policy costs less, "
-                  f"same rows); expected {(totals['fixed 0.30/0.50'].expected_cost - totals['cost-based'].expected_cost) / paired.n:.1f}"))
+    out.append(
+        _m(
+            f"{name}: fixed minus cost-based, realised cost per application",
+            round(mean, 1),
+            "GBP",
+            f"info: 95% interval {mean - half:.1f} to {mean + half:.1f} (positive: the cost-based policy costs less, "
+            f"same rows); expected {(totals['fixed 0.30/0.50'].expected_cost - totals['cost-based'].expected_cost) / paired.n:.1f}",
+        )
+    )
     return out
 
 
@@ -763,10 +909,13 @@ def _performance_check(name: str, scenario: str, failures: list[tuple[str, ...]]
     """What the ``model_performance`` check says of the scenario days once labelled: for a scenario input drift
     cannot see, it is what catches it (judged); for the others, information."""
     first = next((f[0] for f in failures if f), "passed")
-    return _judged(f"{name}: {scenario}: model_performance check on its {SCENARIO_DAYS} days once labelled",
-                   f"failed in {sum(bool(f) for f in failures)}/{len(failures)} worlds", "-",
-                   f"{'fails in every world (what catches it)' if judged else 'info'}: {first}",
-                   all(failures) if judged else None)
+    return _judged(
+        f"{name}: {scenario}: model_performance check on its {SCENARIO_DAYS} days once labelled",
+        f"failed in {sum(bool(f) for f in failures)}/{len(failures)} worlds",
+        "-",
+        f"{'fails in every world (what catches it)' if judged else 'info'}: {first}",
+        all(failures) if judged else None,
+    )
 
 
 def _scenario_measurements(cell: Cell, worlds: list[WorldResult]) -> list[dict]:
@@ -778,30 +927,65 @@ def _scenario_measurements(cell: Cell, worlds: list[WorldResult]) -> list[dict]:
         days = [o.alert_on for _, o in outcomes]
         per_world = "; ".join(
             f"seed {seed}: {'day ' + str(o.alert_on) if o.alert_on else 'no alert'}, {o.flagged}/{SCENARIO_DAYS} days flagged ({o.mattering} mattering)"
-            for seed, o in outcomes)
+            for seed, o in outcomes
+        )
         blind = INPUT_BLIND.get(scenario)
         if blind:
             value = "no alert" if None in days else max(days)
-            out.append(_judged(f"{name}: {scenario}: scenario day of the alert", value, "day", f"{blind} ({per_world})", None))
+            out.append(
+                _judged(
+                    f"{name}: {scenario}: scenario day of the alert",
+                    value,
+                    "day",
+                    f"{blind} ({per_world})",
+                    None,
+                )
+            )
         else:
-            value = f"no alert (seed {[s for s, o in outcomes if o.alert_on is None]})" if None in days else max(days)
-            out.append(_judged(f"{name}: {scenario}: scenario day of the alert, worst world", value, "day",
-                               f"<= {within} ({source}; 1 = onset; {per_world})", None not in days and max(days) <= within))
+            value = (
+                f"no alert (seed {[s for s, o in outcomes if o.alert_on is None]})"
+                if None in days
+                else max(days)
+            )
+            out.append(
+                _judged(
+                    f"{name}: {scenario}: scenario day of the alert, worst world",
+                    value,
+                    "day",
+                    f"<= {within} ({source}; 1 = onset; {per_world})",
+                    None not in days and max(days) <= within,
+                )
+            )
         counts = "; ".join(
             f"seed {seed}: {o.alerts} alert(s) ({', '.join(o.levels) or 'none'}; {o.alerts_before_onset} before onset), "
-            f"{o.retrains} retrain(s)" for seed, o in outcomes)
+            f"{o.retrains} retrain(s)"
+            for seed, o in outcomes
+        )
         if blind:
             holds = all(o.alerts == 0 and o.retrains == 0 for _, o in outcomes)
             target = "0 and 0 (input drift cannot see it)"
         else:
             holds = all(o.alerts == 1 and o.retrains <= 1 for _, o in outcomes)
             target = "1 alert and <= 1 retrain per world"
-        out.append(_performance_check(name, scenario, [o.performance_failures for _, o in outcomes], blind is not None))
+        out.append(
+            _performance_check(
+                name, scenario, [o.performance_failures for _, o in outcomes], blind is not None
+            )
+        )
         worst = max(outcomes, key=lambda so: (abs(so[1].alerts - (0 if blind else 1)), so[1].retrains))[1]
-        out.append(_judged(f"{name}: {scenario}: alerts / retrain requests over {NORMAL_DAYS + SCENARIO_DAYS} days, worst world",
-                           f"{worst.alerts} / {worst.retrains}", "-", f"{target} ({counts})", holds))
+        out.append(
+            _judged(
+                f"{name}: {scenario}: alerts / retrain requests over {NORMAL_DAYS + SCENARIO_DAYS} days, worst world",
+                f"{worst.alerts} / {worst.retrains}",
+                "-",
+                f"{target} ({counts})",
+                holds,
+            )
+        )
     exact = sum(o.exact_01 for w in worlds for o in w.scenarios.values())
-    out.append(_judged(f"{name}: scenario days: probabilities exactly 0 or 1", exact, "rows", "0", exact == 0))
+    out.append(
+        _judged(f"{name}: scenario days: probabilities exactly 0 or 1", exact, "rows", "0", exact == 0)
+    )
     return out
 
 
@@ -816,8 +1000,14 @@ def cell_measurements(cell: Cell, worlds: list[WorldResult]) -> list[dict]:
         out += _scenario_measurements(cell, worlds)
     failed = [m["name"].removeprefix(f"{cell.label}: ") for m in out if m.get("holds") is False]
     judged = sum(m.get("holds") is not None for m in out)
-    out.append(_m(f"{cell.label}: verdict", f"{judged - len(failed)}/{judged} targets hold", "-",
-                  "failing: " + "; ".join(failed) if failed else "all hold"))
+    out.append(
+        _m(
+            f"{cell.label}: verdict",
+            f"{judged - len(failed)}/{judged} targets hold",
+            "-",
+            "failing: " + "; ".join(failed) if failed else "all hold",
+        )
+    )
     return out
 
 
@@ -826,16 +1016,30 @@ def overall_measurements(results: dict[Cell, list[WorldResult]]) -> list[dict]:
     months = [m for worlds in results.values() for w in worlds for m in w.months]
     inside = sum(m.backtest.inside_interval for m in months)
     coverage = _share(inside, len(months))
-    exact = sum(w.exact_01 + sum(o.exact_01 for o in w.scenarios.values()) for worlds in results.values() for w in worlds)
+    exact = sum(
+        w.exact_01 + sum(o.exact_01 for o in w.scenarios.values())
+        for worlds in results.values()
+        for w in worlds
+    )
     ratios = {cell.label: pooled_ratio(worlds)[2] for cell, worlds in results.items()}
     worst = max(ratios, key=lambda label: abs(ratios[label] - 1))
     return [
-        _judged("all cells: monthly interval coverage, pooled", coverage, "%",
-                f"{COVERAGE_BAND[0]:.0f}–{COVERAGE_BAND[1]:.0f}% ({inside}/{len(months)} months; months of one model are not "
-                "independent)", COVERAGE_BAND[0] <= coverage <= COVERAGE_BAND[1]),
+        _judged(
+            "all cells: monthly interval coverage, pooled",
+            coverage,
+            "%",
+            f"{COVERAGE_BAND[0]:.0f}–{COVERAGE_BAND[1]:.0f}% ({inside}/{len(months)} months; months of one model are not "
+            "independent)",
+            COVERAGE_BAND[0] <= coverage <= COVERAGE_BAND[1],
+        ),
         _judged("all cells: probabilities exactly 0 or 1", exact, "rows", "0", exact == 0),
-        _judged("all cells: worst pooled accepted A/E", round(ratios[worst], 3), "ratio", f"within ±{AE_BAND:.0%} ({worst})",
-                abs(ratios[worst] - 1) <= AE_BAND),
+        _judged(
+            "all cells: worst pooled accepted A/E",
+            round(ratios[worst], 3),
+            "ratio",
+            f"within ±{AE_BAND:.0%} ({worst})",
+            abs(ratios[worst] - 1) <= AE_BAND,
+        ),
     ]
 
 
@@ -844,9 +1048,15 @@ def _code_under_test() -> str:
     import subprocess
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout.splitlines()
-    return f"commit {head or 'unknown'}" + (f" + {len(status)} changed file(s) in the working tree" if status else "")
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True
+    ).stdout.splitlines()
+    return f"commit {head or 'unknown'}" + (
+        f" + {len(status)} changed file(s) in the working tree" if status else ""
+    )
 
 
 def _plain(measurements: list[dict]) -> list[dict]:
@@ -862,13 +1072,17 @@ def run() -> list[dict]:
     for cell in cells():
         for seed, first_day in WORLDS + EXTRA_WORLDS.get(cell.volume, ()):
             results[cell].append(run_world(cell, seed, first_day))
-    out = [_m("mode", "quick (BENCH_QUICK=1)" if QUICK else "full", "-", code),
-           _m("load average at start", load, "-", "1-minute, 2 cores")]
+    out = [
+        _m("mode", "quick (BENCH_QUICK=1)" if QUICK else "full", "-", code),
+        _m("load average at start", load, "-", "1-minute, 2 cores"),
+    ]
     for cell, worlds in results.items():
         out += cell_measurements(cell, worlds)
     out += overall_measurements(results)
     seconds = round(time.perf_counter() - started, 1)
-    out.append(_judged("wall time of the whole bench", seconds, "s", "<= 3,600 s on 2 cores", seconds <= 3_600))
+    out.append(
+        _judged("wall time of the whole bench", seconds, "s", "<= 3,600 s on 2 cores", seconds <= 3_600)
+    )
     out.append(_m("load average at the end", _load(), "-", "1-minute, 2 cores"))
     _progress(f"done in {seconds:.0f} s")
     return _plain(out)

@@ -11,7 +11,6 @@ on the same world, and reports both medians and their ratio (``python -m bench.b
 --compare <checkout> [rounds]`` runs only that).
 """
 
-
 import json
 import os
 import statistics
@@ -36,12 +35,18 @@ def _seed_model_in_force(world, record: dict) -> None:
     from claims_platform.core.partitions import scoring_months
     from claims_platform_tests.dagster_helpers import materialize_range
 
-    @dg.asset(name="model_in_force", partitions_def=scoring_months, io_manager_key="object_io_manager",
-              backfill_policy=dg.BackfillPolicy.single_run())
+    @dg.asset(
+        name="model_in_force",
+        partitions_def=scoring_months,
+        io_manager_key="object_io_manager",
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
     def seeded(context: dg.AssetExecutionContext) -> dict[str, dict]:
         return {key: record for key in context.partition_keys}
 
-    materialize_range([seeded], "2025-03-01", "2026-02-01", resources=world.resources, instance=world.instance)
+    materialize_range(
+        [seeded], "2025-03-01", "2026-02-01", resources=world.resources, instance=world.instance
+    )
 
 
 def _scores_range(world, first: str, last: str) -> float:
@@ -98,7 +103,11 @@ def _year_run(root: str, home: str) -> None:
     _scores_range(world, "2025-06-20", "2025-06-20")  # warm: imports, the model's files
     cpu = time.process_time()
     seconds = _scores_range(world, *SCORED)
-    print(json.dumps({"seconds": seconds, "cpu_seconds": time.process_time() - cpu, "code": claims_platform.__file__}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "cpu_seconds": time.process_time() - cpu, "code": claims_platform.__file__}
+        )
+    )
 
 
 def _compare(baseline: str, rounds: int = ROUNDS) -> None:
@@ -135,44 +144,110 @@ def run() -> list[dict]:
             started = time.perf_counter()
             frame = pd.read_parquet(day_path)
             p = scorer.predict(frame)
-            pd.DataFrame({"p": p, "decision": policy.decide(p), "band": risk_band(p)}).to_parquet(Path(tmp) / "out.parquet")
+            pd.DataFrame({"p": p, "decision": policy.decide(p), "band": risk_band(p)}).to_parquet(
+                Path(tmp) / "out.parquet"
+            )
             whole.append(time.perf_counter() - started)
         results += [
-            {"name": f"score one day ({len(day)} rows): predict + decide", "value": round(statistics.median(core) * 1000, 1),
-             "unit": "ms", "target": "<= 50 ms"},
-            {"name": "one day: read + score + write", "value": round(statistics.median(whole) * 1000, 1), "unit": "ms",
-             "target": None},
+            {
+                "name": f"score one day ({len(day)} rows): predict + decide",
+                "value": round(statistics.median(core) * 1000, 1),
+                "unit": "ms",
+                "target": "<= 50 ms",
+            },
+            {
+                "name": "one day: read + score + write",
+                "value": round(statistics.median(whole) * 1000, 1),
+                "unit": "ms",
+                "target": None,
+            },
         ]
 
         # 2. A whole nightly run as a subprocess (as the daemon launches it) vs a trivial one-asset run.
-        env = {**os.environ, "CLAIMS_HOME": str(home), "DAGSTER_HOME": str(Path(tmp) / "dagster_home"),
-               "DO_NOT_TRACK": "1"}
+        env = {
+            **os.environ,
+            "CLAIMS_HOME": str(home),
+            "DAGSTER_HOME": str(Path(tmp) / "dagster_home"),
+            "DO_NOT_TRACK": "1",
+        }
         Path(env["DAGSTER_HOME"]).mkdir()
         dagster = str(Path(sys.executable).parent / "dagster")
-        nightly = [dagster, "asset", "materialize", "-m", "claims_platform.definitions", "--select", NIGHTLY_SELECTION,
-                   "--partition", "2025-06-21"]
-        trivial = [dagster, "asset", "materialize", "-m", "bench.trivial_defs", "--select", "trivial",
-                   "--partition", "2025-06-21"]
+        nightly = [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "claims_platform.definitions",
+            "--select",
+            NIGHTLY_SELECTION,
+            "--partition",
+            "2025-06-21",
+        ]
+        trivial = [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "bench.trivial_defs",
+            "--select",
+            "trivial",
+            "--partition",
+            "2025-06-21",
+        ]
         nightly_s = min(_subprocess_seconds(nightly, env) for _ in range(3))
         trivial_s = min(_subprocess_seconds(trivial, env) for _ in range(3))
-        strict_s = min(_subprocess_seconds(trivial, {**env, "BENCH_TRIVIAL_IN_PROCESS": "1"}) for _ in range(3))
+        strict_s = min(
+            _subprocess_seconds(trivial, {**env, "BENCH_TRIVIAL_IN_PROCESS": "1"}) for _ in range(3)
+        )
         results += [
-            {"name": "nightly scoring run (subprocess)", "value": round(nightly_s, 2), "unit": "s", "target": None},
-            {"name": "trivial one-asset run, Dagster's default executor (subprocess)", "value": round(trivial_s, 2),
-             "unit": "s", "target": None},
-            {"name": "nightly / trivial", "value": round(nightly_s / trivial_s, 2), "unit": "x", "target": "<= 1.5"},
-            {"name": "trivial one-asset run, in-process executor (subprocess)", "value": round(strict_s, 2),
-             "unit": "s", "target": None},
-            {"name": "nightly / trivial in-process", "value": round(nightly_s / strict_s, 2), "unit": "x",
-             "target": "<= 1.5"},
+            {
+                "name": "nightly scoring run (subprocess)",
+                "value": round(nightly_s, 2),
+                "unit": "s",
+                "target": None,
+            },
+            {
+                "name": "trivial one-asset run, Dagster's default executor (subprocess)",
+                "value": round(trivial_s, 2),
+                "unit": "s",
+                "target": None,
+            },
+            {
+                "name": "nightly / trivial",
+                "value": round(nightly_s / trivial_s, 2),
+                "unit": "x",
+                "target": "<= 1.5",
+            },
+            {
+                "name": "trivial one-asset run, in-process executor (subprocess)",
+                "value": round(strict_s, 2),
+                "unit": "s",
+                "target": None,
+            },
+            {
+                "name": "nightly / trivial in-process",
+                "value": round(nightly_s / strict_s, 2),
+                "unit": "x",
+                "target": "<= 1.5",
+            },
         ]
 
         # 3. A year of daily scoring partitions as one run vs one run per partition, each run a
         #    subprocess as the daemon launches it (a multi-run backfill launches one per day).
-        rows = sum(len(pd.read_parquet(p)) for p in sorted((home / "storage" / "applications").glob("*.parquet"))
-                   if SCORED[0] <= p.stem <= SCORED[1])
-        scoring = [dagster, "asset", "materialize", "-m", "claims_platform.definitions", "--select",
-                   "application_scores,reserve_forecast"]
+        rows = sum(
+            len(pd.read_parquet(p))
+            for p in sorted((home / "storage" / "applications").glob("*.parquet"))
+            if SCORED[0] <= p.stem <= SCORED[1]
+        )
+        scoring = [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "claims_platform.definitions",
+            "--select",
+            "application_scores,reserve_forecast",
+        ]
         year_s = _subprocess_seconds([*scoring, "--partition-range", f"{SCORED[0]}...{SCORED[1]}"], env)
         days = pd.date_range("2025-04-01", periods=10).strftime("%Y-%m-%d")
         per_run = [_subprocess_seconds([*scoring, "--partition", d], env) for d in days]
@@ -180,26 +255,56 @@ def run() -> list[dict]:
         in_process_year = _scores_range(world, *SCORED)
         in_process_day = statistics.mean(_scores_range(world, d, d) for d in days)
         results += [
-            {"name": f"365 days ({rows:,} applications) scored as one run (subprocess)", "value": round(year_s, 1),
-             "unit": "s", "target": "<= 60 s"},
-            {"name": "one run per day (subprocess, mean of 10) x 365", "value": round(extrapolated, 1), "unit": "s",
-             "target": None},
-            {"name": "one run vs run per partition", "value": round(extrapolated / year_s, 1), "unit": "x",
-             "target": ">= 20x"},
-            {"name": "365 days as one run, in process", "value": round(in_process_year, 1), "unit": "s", "target": None},
-            {"name": "one day, in process (mean of 10)", "value": round(in_process_day, 2), "unit": "s", "target": None},
+            {
+                "name": f"365 days ({rows:,} applications) scored as one run (subprocess)",
+                "value": round(year_s, 1),
+                "unit": "s",
+                "target": "<= 60 s",
+            },
+            {
+                "name": "one run per day (subprocess, mean of 10) x 365",
+                "value": round(extrapolated, 1),
+                "unit": "s",
+                "target": None,
+            },
+            {
+                "name": "one run vs run per partition",
+                "value": round(extrapolated / year_s, 1),
+                "unit": "x",
+                "target": ">= 20x",
+            },
+            {
+                "name": "365 days as one run, in process",
+                "value": round(in_process_year, 1),
+                "unit": "s",
+                "target": None,
+            },
+            {
+                "name": "one day, in process (mean of 10)",
+                "value": round(in_process_day, 2),
+                "unit": "s",
+                "target": None,
+            },
         ]
 
         # 4. Throughput on a million rows.
-        pool = pd.concat([pd.read_parquet(p) for p in sorted((home / "storage" / "applications").glob("*.parquet"))[:900]],
-                         ignore_index=True)
+        pool = pd.concat(
+            [pd.read_parquet(p) for p in sorted((home / "storage" / "applications").glob("*.parquet"))[:900]],
+            ignore_index=True,
+        )
         million = pool.iloc[np.arange(1_000_000) % len(pool)].reset_index(drop=True)
         started = time.perf_counter()
         p = scorer.predict(million)
         policy.decide(p)
         seconds = time.perf_counter() - started
-        results.append({"name": "scoring throughput, 1,000,000 rows", "value": round(len(million) / seconds), "unit": "rows/s",
-                        "target": None})
+        results.append(
+            {
+                "name": "scoring throughput, 1,000,000 rows",
+                "value": round(len(million) / seconds),
+                "unit": "rows/s",
+                "target": None,
+            }
+        )
 
         # 5. Before / after a change: the same year with a baseline checkout's code, side by side.
         if os.environ.get("BENCH_BASELINE"):

@@ -50,7 +50,13 @@ TRAINING_BUDGET_SECONDS = 120.0
 WARM_BUDGET_SECONDS = 60.0
 WARM_TIME_SHARE_TARGET = 0.5  # a warm start reaches the cold start's kappa in at most half its time
 SEED_THRESHOLD = 0.5  # the seed's own decision threshold, shown for reference only
-METRICS = (("kappa", "higher"), ("roc_auc", "no lower"), ("brier", "lower"), ("ece", "lower"), ("log_loss", "lower"))
+METRICS = (
+    ("kappa", "higher"),
+    ("roc_auc", "no lower"),
+    ("brier", "lower"),
+    ("ece", "lower"),
+    ("log_loss", "lower"),
+)
 
 
 def labelled_year(rows: int | None = None, seed: int = settings.DEFAULT_WORLD_SEED) -> pd.DataFrame:
@@ -110,12 +116,24 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def _training_records(name: str, trained: TrainedModel, metrics: dict[str, float], budget: float) -> list[dict]:
+def _training_records(
+    name: str, trained: TrainedModel, metrics: dict[str, float], budget: float
+) -> list[dict]:
     tuning = trained.tuning
     return [
-        {"name": f"{name}_trials", "value": tuning["n_complete"], "unit": "trials", "target": f"= {tuning['n_trials']}"},
+        {
+            "name": f"{name}_trials",
+            "value": tuning["n_complete"],
+            "unit": "trials",
+            "target": f"= {tuning['n_trials']}",
+        },
         {"name": f"{name}_best_trial", "value": tuning["best_trial"], "unit": "trial", "target": "-"},
-        {"name": f"{name}_wall_time", "value": round(trained.fit_seconds, 1), "unit": "s", "target": f"<= {budget:.0f}"},
+        {
+            "name": f"{name}_wall_time",
+            "value": round(trained.fit_seconds, 1),
+            "unit": "s",
+            "target": f"<= {budget:.0f}",
+        },
         *(
             {"name": f"{name}_{stage}_time", "value": round(seconds, 1), "unit": "s", "target": "-"}
             for stage, seconds in trained.stage_seconds.items()
@@ -141,19 +159,33 @@ def run(rows: int | None = None, skip_seed: bool = False) -> list[dict]:
     _progress(f"window: {len(window)} rows; cold start on {len(parts.development)} (load {load_before})")
     cold = train_model(parts.development, config)
     cold_metrics = evaluate(y_holdout, cold.predict_proba(parts.holdout), screen)
-    _progress(f"cold: {cold.tuning['n_complete']} trials, {cold.fit_seconds:.1f} s, kappa {cold_metrics['kappa']:.4f}")
+    _progress(
+        f"cold: {cold.tuning['n_complete']} trials, {cold.fit_seconds:.1f} s, kappa {cold_metrics['kappa']:.4f}"
+    )
     warm = train_model(parts.development, config, warm_start=cold.best_params)
     warm_metrics = evaluate(y_holdout, warm.predict_proba(parts.holdout), screen)
-    _progress(f"warm: {warm.tuning['n_complete']} trials, {warm.fit_seconds:.1f} s, kappa {warm_metrics['kappa']:.4f}")
+    _progress(
+        f"warm: {warm.tuning['n_complete']} trials, {warm.fit_seconds:.1f} s, kappa {warm_metrics['kappa']:.4f}"
+    )
     time_share = warm.fit_seconds / cold.fit_seconds
     reached = warm_metrics["kappa"] >= cold_metrics["kappa"]
 
     records = [
         {"name": "window_rows", "value": len(window), "unit": "rows", "target": "about 440,000 (12 months)"},
         {"name": "holdout_rows", "value": len(parts.holdout), "unit": "rows", "target": "December"},
-        {"name": "policy_screen", "value": screen, "unit": "p", "target": "kappa of p >= refer_at (refer or decline)"},
+        {
+            "name": "policy_screen",
+            "value": screen,
+            "unit": "p",
+            "target": "kappa of p >= refer_at (refer or decline)",
+        },
         {"name": "load_average_before", "value": load_before, "unit": "-", "target": "1-minute, 2 cores"},
-        {"name": "omp_wait_policy", "value": os.environ.get("OMP_WAIT_POLICY", "default"), "unit": "-", "target": "-"},
+        {
+            "name": "omp_wait_policy",
+            "value": os.environ.get("OMP_WAIT_POLICY", "default"),
+            "unit": "-",
+            "target": "-",
+        },
         {"name": "lightgbm_threads", "value": config.num_threads, "unit": "threads", "target": "-"},
         *_training_records("cold", cold, cold_metrics, TRAINING_BUDGET_SECONDS),
         *_training_records("warm", warm, warm_metrics, WARM_BUDGET_SECONDS),
@@ -175,7 +207,9 @@ def run(rows: int | None = None, skip_seed: bool = False) -> list[dict]:
         p_seed, seed_seconds = seed_recipe(parts.development, parts.holdout)
         _progress(f"seed recipe fitted in {seed_seconds:.1f} s")
         seed = evaluate(y_holdout, p_seed, screen)
-        records.append({"name": "seed_wall_time", "value": round(seed_seconds, 1), "unit": "s", "target": "-"})
+        records.append(
+            {"name": "seed_wall_time", "value": round(seed_seconds, 1), "unit": "s", "target": "-"}
+        )
         records.extend(
             {
                 "name": f"seed_{metric}",
@@ -193,7 +227,9 @@ def run(rows: int | None = None, skip_seed: bool = False) -> list[dict]:
                 "target": "reference (the seed's own threshold)",
             }
         )
-    records.append({"name": "load_average_after", "value": _load(), "unit": "-", "target": "1-minute, 2 cores"})
+    records.append(
+        {"name": "load_average_after", "value": _load(), "unit": "-", "target": "1-minute, 2 cores"}
+    )
     return records
 
 

@@ -43,8 +43,16 @@ def _markdown(results: dict) -> str:
     for module, entry in sorted(results["modules"].items()):
         for m in entry["measurements"]:
             value = m["value"]
-            shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
-            lines.append(f"| {module} | {m['name']} | {shown} | {m['unit']} | {m.get('target') or ''} | {entry['when']} |")
+            shown = (
+                f"{value:,.3f}"
+                if isinstance(value, float)
+                else f"{value:,}"
+                if isinstance(value, int)
+                else str(value)
+            )
+            lines.append(
+                f"| {module} | {m['name']} | {shown} | {m['unit']} | {m.get('target') or ''} | {entry['when']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -61,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     names = _modules(list(sys.argv[1:] if argv is None else argv))
     isolate(Path(tempfile.mkdtemp(prefix="claims-bench-")))
     results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {"modules": {}}
-    results["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+    results["machine"] = (
+        f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+    )
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")
         started = time.perf_counter()
@@ -73,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             "measurements": measurements,
         }
         for m in measurements:
-            print(f"{name:>10} | {m['name']}: {m['value']} {m['unit']} (target {m.get('target')})", flush=True)
+            print(
+                f"{name:>10} | {m['name']}: {m['value']} {m['unit']} (target {m.get('target')})", flush=True
+            )
     RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
     RESULTS_MD.write_text(_markdown(results))
     return 0

@@ -92,7 +92,9 @@ def resources_from_env() -> dict[str, object]:
     return build_resources(
         warehouse_url=_env_or_default(settings.ENV_WAREHOUSE_URL, settings.default_warehouse_url()),
         storage_url=settings.default_storage_url(),
-        tracking_uri=_env_or_default(settings.ENV_MLFLOW_TRACKING_URI, settings.default_mlflow_tracking_uri()),
+        tracking_uri=_env_or_default(
+            settings.ENV_MLFLOW_TRACKING_URI, settings.default_mlflow_tracking_uri()
+        ),
         artifact_location=settings.default_mlflow_artifact_location(),
         s3=S3Resource(
             endpoint_url=os.environ.get(settings.ENV_S3_ENDPOINT_URL) or None,
@@ -106,12 +108,21 @@ def resources_from_env() -> dict[str, object]:
 
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
     """The code location with the given resources (the module's `defs` uses the environment's)."""
-    assets = dg.load_assets_from_modules([ingestion, training, candidate, models, scoring, drift_assets, performance_assets])
+    assets = dg.load_assets_from_modules(
+        [ingestion, training, candidate, models, scoring, drift_assets, performance_assets]
+    )
     # Bounds and cross-field rules of every asset's run config are checked when a run is planned.
     validate_config_at_launch(assets)
     return dg.Definitions(
         assets=assets,
-        jobs=[ingestion_job, monthly_training_job, nightly_scoring_job, rollback_champion, drift_reports_job, model_performance_job],
+        jobs=[
+            ingestion_job,
+            monthly_training_job,
+            nightly_scoring_job,
+            rollback_champion,
+            drift_reports_job,
+            model_performance_job,
+        ],
         schedules=[monthly_training_schedule, nightly_scoring_schedule],
         sensors=[
             late_applications_sensor,

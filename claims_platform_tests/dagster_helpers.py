@@ -12,7 +12,9 @@ def range_tags(first_key: str, last_key: str) -> dict[str, str]:
     return {PARTITION_RANGE_START_TAG: first_key, PARTITION_RANGE_END_TAG: last_key}
 
 
-def materialize_range(assets, first_key: str, last_key: str, *, resources, instance=None, run_config=None, raise_on_error=True):
+def materialize_range(
+    assets, first_key: str, last_key: str, *, resources, instance=None, run_config=None, raise_on_error=True
+):
     """Materialize ``assets`` over a partition range as ONE run, as a single-run backfill does."""
     return dg.materialize(
         assets,

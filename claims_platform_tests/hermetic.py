@@ -30,7 +30,9 @@ def isolate(base: Path, *, chdir: bool = True) -> None:
     while it collects).
     """
     for name in list(os.environ):
-        if (name.startswith(POINTING_PREFIXES) and not name.startswith(KEPT_PREFIXES)) or name in POINTING_AWS:
+        if (
+            name.startswith(POINTING_PREFIXES) and not name.startswith(KEPT_PREFIXES)
+        ) or name in POINTING_AWS:
             del os.environ[name]
     (base / "dagster_home").mkdir(parents=True, exist_ok=True)
     os.environ["CLAIMS_HOME"] = str(base / "claims_home")

@@ -56,7 +56,9 @@ class PlatformWorld:
         """Run a partitioned job over a range as ONE run (single-run backfill)."""
         job = self.defs.resolve_job_def(job_name)
         tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}
-        return job.execute_in_process(instance=self.instance, tags=tags, run_config={**QUIET, **(run_config or {})}, **kwargs)
+        return job.execute_in_process(
+            instance=self.instance, tags=tags, run_config={**QUIET, **(run_config or {})}, **kwargs
+        )
 
     def train(self, month: str, promote: bool = True, decision: dict | None = None, **kwargs):
         """The monthly training job for one month, with the small test budget."""
@@ -68,7 +70,9 @@ class PlatformWorld:
             },
         }
         job = self.defs.resolve_job_def("monthly_training")
-        return job.execute_in_process(instance=self.instance, partition_key=month, run_config=config, **kwargs)
+        return job.execute_in_process(
+            instance=self.instance, partition_key=month, run_config=config, **kwargs
+        )
 
     def decide(self, month: str, job: str = "monthly_training", **config):
         """Only the champion decision for ``month`` (re-decide it, or roll it back with ``job="rollback_champion"``)."""
@@ -86,5 +90,9 @@ class PlatformWorld:
         job = self.defs.resolve_implicit_global_asset_job_def()
         tags = {PARTITION_RANGE_START_TAG: first_month, PARTITION_RANGE_END_TAG: last_month}
         return job.execute_in_process(
-            instance=self.instance, asset_selection=[dg.AssetKey("model_in_force")], tags=tags, run_config=QUIET, **kwargs
+            instance=self.instance,
+            asset_selection=[dg.AssetKey("model_in_force")],
+            tags=tags,
+            run_config=QUIET,
+            **kwargs,
         )

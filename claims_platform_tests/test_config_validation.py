@@ -12,11 +12,36 @@ from claims_platform.ingestion.assets import IngestionConfig
 @pytest.mark.parametrize(
     ("job", "op", "config", "message"),
     [
-        ("nightly_scoring", "ingest_applications", {"min_rows": 500, "max_rows": 100}, "min_rows (500) must not be above max_rows (100)"),
-        ("nightly_scoring", "ingest_applications", {"max_rejected_share": 1.5}, "max_rejected_share: Input should be less than or equal to 1"),
-        ("nightly_scoring", "reserve_forecast", {"average_claim_cost": -5.0}, "average_claim_cost: Input should be greater than 0"),
-        ("monthly_training", "training_set", {"min_month_coverage": 0.0}, "min_month_coverage: Input should be greater than 0"),
-        ("monthly_training", "training_set", {"label_cutoff": "next tuesday"}, "label_cutoff: not an ISO instant"),
+        (
+            "nightly_scoring",
+            "ingest_applications",
+            {"min_rows": 500, "max_rows": 100},
+            "min_rows (500) must not be above max_rows (100)",
+        ),
+        (
+            "nightly_scoring",
+            "ingest_applications",
+            {"max_rejected_share": 1.5},
+            "max_rejected_share: Input should be less than or equal to 1",
+        ),
+        (
+            "nightly_scoring",
+            "reserve_forecast",
+            {"average_claim_cost": -5.0},
+            "average_claim_cost: Input should be greater than 0",
+        ),
+        (
+            "monthly_training",
+            "training_set",
+            {"min_month_coverage": 0.0},
+            "min_month_coverage: Input should be greater than 0",
+        ),
+        (
+            "monthly_training",
+            "training_set",
+            {"label_cutoff": "next tuesday"},
+            "label_cutoff: not an ISO instant",
+        ),
         ("monthly_training", "champion_decision", {"review_accuracy": 0.3}, "review_accuracy"),
     ],
 )

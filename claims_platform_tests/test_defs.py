@@ -21,9 +21,7 @@ def test_definitions_load_and_pin_the_asset_graph():
         "reserve_forecast",
         "training_set",
     ]
-    assert sorted(
-        f"{k.asset_key.to_user_string()}:{k.name}" for k in repo.asset_graph.asset_check_keys
-    ) == [
+    assert sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in repo.asset_graph.asset_check_keys) == [
         "applications:contract_columns_present",
         "applications:plausible_daily_volume",
         "applications:rejected_share_vs_history",
@@ -42,7 +40,10 @@ def test_definitions_load_and_pin_the_asset_graph():
         "nightly_scoring",
         "rollback_champion",
     ]
-    assert sorted(s.name for s in repo.schedule_defs) == ["monthly_training_schedule", "nightly_scoring_schedule"]
+    assert sorted(s.name for s in repo.schedule_defs) == [
+        "monthly_training_schedule",
+        "nightly_scoring_schedule",
+    ]
     assert sorted(s.name for s in repo.sensor_defs) == [
         "drift_report_sensor",
         "late_applications_sensor",

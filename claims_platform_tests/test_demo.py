@@ -137,7 +137,9 @@ def demo_like(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     (base / "dagster" / "dagster.yaml").write_text(DAGSTER_YAML.format(home=base / "dagster"))
     today = datetime.now(UTC).date()
     first = demo.target_first_day(today, 1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMS_", "MLFLOW_", "DAGSTER_", "AWS_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CLAIMS_", "MLFLOW_", "DAGSTER_", "AWS_"))
+    }
     env.update(
         {
             "DAGSTER_HOME": str(base / "dagster"),
@@ -167,13 +169,17 @@ def test_demo_runs_are_linked_to_the_code_location(demo_like: tuple[dict, str]) 
     assert len(run_ids) == 2
     # Each run carries the origins a daemon-launched run carries: the location of workspace.yaml and the
     # module its run worker rebuilds the job from.
-    assert all(origin == ["claims_platform", "__repository__", "claims_platform.definitions"] for origin in result["origins"].values())
+    assert all(
+        origin == ["claims_platform", "__repository__", "claims_platform.definitions"]
+        for origin in result["origins"].values()
+    )
     # The job page lists them (the UI's query), and each run shows the repository it belongs to.
     listed = {run["runId"]: run for run in result["job_runs"]}
     assert run_ids <= set(listed)
     assert all(
         listed[run_id]["status"] == "SUCCESS"
-        and listed[run_id]["repositoryOrigin"] == {"repositoryLocationName": "claims_platform", "repositoryName": "__repository__"}
+        and listed[run_id]["repositoryOrigin"]
+        == {"repositoryLocationName": "claims_platform", "repositoryName": "__repository__"}
         for run_id in run_ids
     )
     assert run_ids <= {run["runId"] for run in result["pipeline_runs"]}
@@ -182,10 +188,15 @@ def test_demo_runs_are_linked_to_the_code_location(demo_like: tuple[dict, str]) 
     assert result["reexecution_run"][:3] == [True, "QUEUED", "claims_platform"]
 
 
-def test_schedules_and_sensors_run_by_default_and_the_monitoring_cursor_is_kept(demo_like: tuple[dict, str]) -> None:
+def test_schedules_and_sensors_run_by_default_and_the_monitoring_cursor_is_kept(
+    demo_like: tuple[dict, str],
+) -> None:
     result, _ = demo_like
     # What the daemon of `make dev` ticks: every schedule and sensor is running without anyone starting it.
-    assert result["schedules"] == {"monthly_training_schedule": "RUNNING", "nightly_scoring_schedule": "RUNNING"}
+    assert result["schedules"] == {
+        "monthly_training_schedule": "RUNNING",
+        "nightly_scoring_schedule": "RUNNING",
+    }
     assert result["sensors"] and set(result["sensors"].values()) == {"RUNNING"}, result["sensors"]
     # The demo's tick left the sensor's cursor in the instance, still running by default: the daemon
     # goes on from it instead of raising the demo's alerts again.
@@ -220,7 +231,11 @@ def _starts(first_day: str | None) -> subprocess.CompletedProcess:
     if first_day is not None:
         env[settings.ENV_FIRST_DAY] = first_day
     return subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", PARTITION_STARTS], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-W", "ignore", "-c", PARTITION_STARTS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -246,7 +261,9 @@ def test_the_demo_world_starts_six_months_back_unless_the_instance_holds_earlier
     today = date(2026, 11, 26)
     assert demo.demo_window(today, 6) == demo.DemoWindow(date(2026, 5, 1), date(2026, 11, 25))
     # Run again a month later: the first day stays where the instance's history starts.
-    assert demo.demo_window(date(2026, 12, 3), 6, history_start=date(2026, 5, 1)).first_day == date(2026, 5, 1)
+    assert demo.demo_window(date(2026, 12, 3), 6, history_start=date(2026, 5, 1)).first_day == date(
+        2026, 5, 1
+    )
     assert demo.choose_first_day(date(2026, 6, 1), date(2026, 5, 17)) == date(2026, 5, 1)
     # Later history (an earlier, shorter demo) does not shorten the world.
     assert demo.choose_first_day(date(2026, 5, 1), date(2026, 8, 1)) == date(2026, 5, 1)

@@ -15,7 +15,10 @@ AT_FAKE = "pa@ss:word"
     ("url", "shown"),
     [
         # user:password@ -> user:***@ (SQLAlchemy, MLflow servers, S3-compatible endpoints)
-        (f"postgresql+psycopg2://claims:{FAKE}@db.internal:5432/warehouse", "postgresql+psycopg2://claims:***@db.internal:5432/warehouse"),
+        (
+            f"postgresql+psycopg2://claims:{FAKE}@db.internal:5432/warehouse",
+            "postgresql+psycopg2://claims:***@db.internal:5432/warehouse",
+        ),
         (f"https://admin:{FAKE}@mlflow.internal/", "https://admin:***@mlflow.internal/"),
         (f"postgresql://u:{AT_FAKE}@host/db", "postgresql://u:***@host/db"),  # an '@' inside the password
         ("postgresql://claims:@host/db", "postgresql://claims:***@host/db"),
@@ -27,12 +30,27 @@ AT_FAKE = "pa@ss:word"
             "https://bucket.s3.amazonaws.com/model.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***"
             "&X-Amz-Signature=***&X-Amz-Security-Token=***",
         ),
-        ("https://acct.blob.core.windows.net/c/f?sv=2022&sig=AbC%3D", "https://acct.blob.core.windows.net/c/f?sv=2022&sig=***"),
-        ("https://chat.googleapis.com/v1/spaces/AAA/messages?key=KKK&token=TTT", "https://chat.googleapis.com/v1/spaces/AAA/messages?key=***&token=***"),
-        ("postgresql://host/db?password=pw&sslmode=require", "postgresql://host/db?password=***&sslmode=require"),
-        ("https://h/p?api_key=1&access_token=2&client_secret=3", "https://h/p?api_key=***&access_token=***&client_secret=***"),
+        (
+            "https://acct.blob.core.windows.net/c/f?sv=2022&sig=AbC%3D",
+            "https://acct.blob.core.windows.net/c/f?sv=2022&sig=***",
+        ),
+        (
+            "https://chat.googleapis.com/v1/spaces/AAA/messages?key=KKK&token=TTT",
+            "https://chat.googleapis.com/v1/spaces/AAA/messages?key=***&token=***",
+        ),
+        (
+            "postgresql://host/db?password=pw&sslmode=require",
+            "postgresql://host/db?password=***&sslmode=require",
+        ),
+        (
+            "https://h/p?api_key=1&access_token=2&client_secret=3",
+            "https://h/p?api_key=***&access_token=***&client_secret=***",
+        ),
         # Slack-style webhooks: the path is the secret
-        ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX", "https://hooks.slack.com/services/***"),
+        (
+            "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+            "https://hooks.slack.com/services/***",
+        ),
         ("https://discord.com/api/webhooks/123/tok-en", "https://discord.com/api/webhooks/***"),
         ("https://chat.example.com/hooks/abcdef123456", "https://chat.example.com/hooks/***"),
         ("https://relay.example.com/webhook/id/secret?x=1", "https://relay.example.com/webhook/***?x=1"),

@@ -103,7 +103,9 @@ def test_the_s3_endpoint_setting_reaches_mlflow_and_boto3(monkeypatch):
     settings.configure_service_clients()
     import os
 
-    assert os.environ["MLFLOW_S3_ENDPOINT_URL"] == os.environ["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:9000"
+    assert (
+        os.environ["MLFLOW_S3_ENDPOINT_URL"] == os.environ["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:9000"
+    )
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
 
 
@@ -128,7 +130,9 @@ def _step_failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def test_a_step_retries_an_outage_with_back_off_and_then_succeeds(monkeypatch):
-    monkeypatch.setattr("claims_platform.core.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1))
+    monkeypatch.setattr(
+        "claims_platform.core.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1)
+    )
     calls = []
 
     @dg.asset
@@ -144,7 +148,9 @@ def test_a_step_retries_an_outage_with_back_off_and_then_succeeds(monkeypatch):
 
 
 def test_a_step_fails_on_a_lasting_outage_with_its_message_after_the_last_attempt(monkeypatch):
-    monkeypatch.setattr("claims_platform.core.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1))
+    monkeypatch.setattr(
+        "claims_platform.core.services.SERVICE_RETRY_POLICY", dg.RetryPolicy(max_retries=2, delay=0.1)
+    )
 
     @dg.asset
     @names_outages

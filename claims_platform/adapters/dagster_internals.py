@@ -127,7 +127,11 @@ def refuse_at_launch(config_type: Any, problems_of: Callable[[Any], list[str]], 
     def refuse_invalid(value: Any) -> Any:
         problems = problems_of(value)
         if problems:
-            raise PostProcessingError(f"run config of {where} refused: " + "; ".join(problems) + f" (set under ops: {where}: config)")
+            raise PostProcessingError(
+                f"run config of {where} refused: "
+                + "; ".join(problems)
+                + f" (set under ops: {where}: config)"
+            )
         return value
 
     config_type.post_process = refuse_invalid
@@ -174,7 +178,9 @@ def open_workspace(instance: Any, workspace_file: Path) -> Any:
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
-    return WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace_file)]), code_server_log_level="CRITICAL")
+    return WorkspaceProcessContext(
+        instance, WorkspaceFileTarget(paths=[str(workspace_file)]), code_server_log_level="CRITICAL"
+    )
 
 
 def job_selector(location: str, repository: str, job_name: str, asset_selection: frozenset | None) -> Any:
@@ -182,7 +188,11 @@ def job_selector(location: str, repository: str, job_name: str, asset_selection:
     from dagster._core.definitions.selector import JobSubsetSelector
 
     return JobSubsetSelector(
-        location_name=location, repository_name=repository, job_name=job_name, op_selection=None, asset_selection=asset_selection
+        location_name=location,
+        repository_name=repository,
+        job_name=job_name,
+        op_selection=None,
+        asset_selection=asset_selection,
     )
 
 

@@ -30,7 +30,9 @@ def config_problems(config_class: type[dg.Config], values: Any) -> list[str]:
         for item in error.errors(include_url=False):
             field = ".".join(str(part) for part in item["loc"]) or "(fields together)"
             message = item["msg"].removeprefix("Value error, ")
-            problems.append(f"{field}: {message} (given {item['input']!r})" if item["loc"] else f"{field}: {message}")
+            problems.append(
+                f"{field}: {message} (given {item['input']!r})" if item["loc"] else f"{field}: {message}"
+            )
         return problems
     return []
 

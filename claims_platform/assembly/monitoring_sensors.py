@@ -61,10 +61,18 @@ def report_request(run: dg.DagsterRun) -> dg.RunRequest | None:
     if start and end:
         return dg.RunRequest(
             run_key=f"drift-report-{run.run_id}",
-            tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end, "claims/after_run": run.run_id},
+            tags={
+                PARTITION_RANGE_START_TAG: start,
+                PARTITION_RANGE_END_TAG: end,
+                "claims/after_run": run.run_id,
+            },
         )
     if tags.get("dagster/partition"):
-        return dg.RunRequest(run_key=f"drift-report-{run.run_id}", partition_key=tags["dagster/partition"], tags={"claims/after_run": run.run_id})
+        return dg.RunRequest(
+            run_key=f"drift-report-{run.run_id}",
+            partition_key=tags["dagster/partition"],
+            tags={"claims/after_run": run.run_id},
+        )
     return None
 
 
@@ -134,7 +142,14 @@ def drift_day(metadata: Mapping[str, object]) -> DriftDay:
 def day_level(metadata: Mapping[str, object]) -> DayLevel | None:
     """The day's mean predicted probability and its reference, from its metadata (None: not recorded,
     or a day without a valid application)."""
-    keys = ("rows", "prediction_mean", "reference_prediction_mean", "reference_prediction_sd", "reference_rows", "model_version")
+    keys = (
+        "rows",
+        "prediction_mean",
+        "reference_prediction_mean",
+        "reference_prediction_sd",
+        "reference_rows",
+        "model_version",
+    )
     if any(metadata.get(key) is None for key in keys) or not metadata["rows"]:
         return None
     return DayLevel(
@@ -149,13 +164,18 @@ def latest_decided_month(instance: dg.DagsterInstance) -> str | None:
     return max(decided) if decided else None
 
 
-def _drift_alert(episode: DriftEpisode, rules: EpisodeRules, target: RetrainTarget | None, upgrade: bool) -> Alert:
+def _drift_alert(
+    episode: DriftEpisode, rules: EpisodeRules, target: RetrainTarget | None, upgrade: bool
+) -> Alert:
     """The alert of a drift episode: a warning while its drift is in columns the model barely uses, an error
     with its retrain once the drift can move decisions (``upgrade``: the warning was raised already)."""
     how = {
         "consecutive": f"drifted on {rules.alert_days}+ consecutive days from {episode.start}",
         "level": f"moved the level of the predicted probabilities over the {rules.level.days} days to {episode.alert_day}",
-    }.get(episode.trigger, f"a steady change from {episode.start}: the EWMA of the daily drift severity reached {rules.ewma_alert}")
+    }.get(
+        episode.trigger,
+        f"a steady change from {episode.start}: the EWMA of the daily drift severity reached {rules.ewma_alert}",
+    )
     fields = {"episode": episode.start, "alert day": episode.alert_day}
     ending = f"The episode goes on until {rules.quiet_days} days in a row are quiet: no other alert for it"
     if target is None:
@@ -208,7 +228,11 @@ def monitoring_requests(
         comes_to_matter = episode.matters_from is not None and episode.start not in handled_retrain
         if not (new or comes_to_matter):
             continue
-        if newest and episode.alert_day < (date.fromisoformat(newest) - timedelta(days=ALERT_WINDOW_DAYS)).isoformat():
+        if (
+            newest
+            and episode.alert_day
+            < (date.fromisoformat(newest) - timedelta(days=ALERT_WINDOW_DAYS)).isoformat()
+        ):
             continue  # an old episode found by a backfill of history: not news
         handled_drift.add(episode.start)
         target = None
@@ -235,8 +259,15 @@ def monitoring_requests(
                 dedupe_key=f"claims-performance-{month}",
             )
         )
-    requests = [retrain_request(target, reasons) for target, reasons in sorted(wanted.items(), key=lambda kv: kv[0].run_key)]
-    new_cursor = {"drift": sorted(handled_drift), "drift_retrain": sorted(handled_retrain), "performance": sorted(handled_performance)}
+    requests = [
+        retrain_request(target, reasons)
+        for target, reasons in sorted(wanted.items(), key=lambda kv: kv[0].run_key)
+    ]
+    new_cursor = {
+        "drift": sorted(handled_drift),
+        "drift_retrain": sorted(handled_retrain),
+        "performance": sorted(handled_performance),
+    }
     return alerts, requests, new_cursor
 
 
@@ -264,7 +295,9 @@ def monitoring_alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsR
     for alert in raised:
         alerts.send(alert, log=context.log)
     skip = None if raised else "no new drift episode and no new failed performance check"
-    return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=json.dumps(new_cursor, sort_keys=True))
+    return dg.SensorResult(
+        run_requests=requests, skip_reason=skip, cursor=json.dumps(new_cursor, sort_keys=True)
+    )
 
 
 def months_due(today: date, label_lag_days: int, scored_months: set[str], measured: set[str]) -> list[str]:
@@ -273,7 +306,10 @@ def months_due(today: date, label_lag_days: int, scored_months: set[str], measur
 
     due = []
     for month in sorted(scored_months - measured):
-        if month in monthly_partitions.get_partition_keys() and outcomes_known_from(month, label_lag_days) <= today:
+        if (
+            month in monthly_partitions.get_partition_keys()
+            and outcomes_known_from(month, label_lag_days) <= today
+        ):
             due.append(month)
     return due
 

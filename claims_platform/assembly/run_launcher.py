@@ -45,4 +45,6 @@ class CodeServerRunLauncher(DefaultRunLauncher):
 
     def check_run_worker_health(self, run) -> CheckRunHealthResult:
         info = run.tags.get(GRPC_INFO_TAG)
-        return worker_status(run.run_id, code_server_current_runs(info, HEALTH_CHECK_TIMEOUT_SECONDS) if info else None)
+        return worker_status(
+            run.run_id, code_server_current_runs(info, HEALTH_CHECK_TIMEOUT_SECONDS) if info else None
+        )

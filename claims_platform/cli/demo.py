@@ -95,7 +95,9 @@ def choose_first_day(target: date, history_start: date | None) -> date:
 
 def demo_window(today: date, months: int, history_start: date | None = None) -> DemoWindow:
     """From the demo's first day (see :func:`choose_first_day`) to yesterday."""
-    return DemoWindow(choose_first_day(target_first_day(today, months), history_start), today - timedelta(days=1))
+    return DemoWindow(
+        choose_first_day(target_first_day(today, months), history_start), today - timedelta(days=1)
+    )
 
 
 def decision_months(window: DemoWindow) -> list[str]:
@@ -132,9 +134,13 @@ def _create_mlflow_store():
     uri = settings.default_mlflow_tracking_uri()
     if settings.tracks_to_server(uri):
         return None
-    code = "import sys; from mlflow.tracking import MlflowClient; MlflowClient(sys.argv[1]).search_experiments()"
+    code = (
+        "import sys; from mlflow.tracking import MlflowClient; MlflowClient(sys.argv[1]).search_experiments()"
+    )
     # A failure here is the training's to report (it opens the same store), so the output is not kept.
-    return subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, uri], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _short(decision: dict) -> str:
@@ -142,7 +148,12 @@ def _short(decision: dict) -> str:
     return f"{decision['outcome']}" + (f" (v{champion['version']})" if champion else "")
 
 
-def main(months: int = DEMO_MONTHS, today: date | None = None, seed: int = settings.DEFAULT_WORLD_SEED, launch: bool = False) -> int:
+def main(
+    months: int = DEMO_MONTHS,
+    today: date | None = None,
+    seed: int = settings.DEFAULT_WORLD_SEED,
+    launch: bool = False,
+) -> int:
     """Run the demo; returns a process exit code."""
     try:
         return _demo(months, today or date.today(), seed, launch)
@@ -172,7 +183,9 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         if extra > 0
         else ""
     )
-    _log(f"first day {window.first_day} ({settings.ENV_FIRST_DAY} in {env_file}, which `make dev` reads){kept}")
+    _log(
+        f"first day {window.first_day} ({settings.ENV_FIRST_DAY} in {env_file}, which `make dev` reads){kept}"
+    )
 
     from claims_platform.core.months import add_months
     from claims_platform.source.scenarios import get_scenario
@@ -193,19 +206,30 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
             # The code server starts (a process of its own) while this one simulates.
             opening = pool.submit(platform.open)
             simulated = simulate_range(
-                warehouse, window.first_day, window.last_day, seed=seed, scenario=get_scenario(DRIFT_SCENARIO, drift_from)
+                warehouse,
+                window.first_day,
+                window.last_day,
+                seed=seed,
+                scenario=get_scenario(DRIFT_SCENARIO, drift_from),
             )
             opening.result()
         first, last = window.first_day.isoformat(), window.last_day.isoformat()
         _log("[2/5] ingesting the days as one backfill run of daily_ingestion")
         mlflow_store = _create_mlflow_store()
         ingest = platform.run("daily_ingestion", range_request(first, last))
-        valid = sum(int(m.get("valid_rows", 0)) for m in platform.materialized(ingest, "applications").values())
-        rejected = sum(int(m.get("rejected_rows", 0)) for m in platform.materialized(ingest, "rejected_applications").values())
+        valid = sum(
+            int(m.get("valid_rows", 0)) for m in platform.materialized(ingest, "applications").values()
+        )
+        rejected = sum(
+            int(m.get("rejected_rows", 0))
+            for m in platform.materialized(ingest, "rejected_applications").values()
+        )
 
         months_to_decide = decision_months(window)
         if len(months_to_decide) < 3:
-            raise DemoError(f"{months} months are too few to train on: use at least 4 (two labelled months + one to score)")
+            raise DemoError(
+                f"{months} months are too few to train on: use at least 4 (two labelled months + one to score)"
+            )
         decisions = []
         if mlflow_store is not None:
             mlflow_store.wait()
@@ -213,33 +237,51 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         for i, month in enumerate(months_to_decide, start=1):
             platform.run(
                 "monthly_training",
-                RunRequest(partition_key=month, run_config={"ops": {"candidate_model": {"config": DEMO_TRAINING}}}),
+                RunRequest(
+                    partition_key=month, run_config={"ops": {"candidate_model": {"config": DEMO_TRAINING}}}
+                ),
             )
-            candidate, decision = platform.stored("candidate_model", month), platform.stored("champion_decision", month)
+            candidate, decision = (
+                platform.stored("candidate_model", month),
+                platform.stored("champion_decision", month),
+            )
             decisions.append((candidate, decision))
-            _log(f"[3/5] trained and decided {month[:7]} ({i}/{len(months_to_decide)}): {_short(decision)} — {clip(decision['reason'], 110)}")
+            _log(
+                f"[3/5] trained and decided {month[:7]} ({i}/{len(months_to_decide)}): {_short(decision)} — {clip(decision['reason'], 110)}"
+            )
 
         # The first month with a model in force is the one after the first month with a champion.
         first_champion = next((c["training_month"] for _, c in decisions if c["champion"]), None)
         if first_champion is None:
-            raise DemoError("no month produced an eligible model: see the champion decisions in the Dagster UI (make dev)")
+            raise DemoError(
+                "no month produced an eligible model: see the champion decisions in the Dagster UI (make dev)"
+            )
         scoring_first = add_months(date.fromisoformat(f"{first_champion}-01"), 1).isoformat()
-        _log(f"[4/5] scoring {scoring_first}..{last} with the model in force each month, as one backfill run of nightly_scoring")
+        _log(
+            f"[4/5] scoring {scoring_first}..{last} with the model in force each month, as one backfill run of nightly_scoring"
+        )
         from claims_platform.monitoring.reports import warm_report_workers
 
         warm_report_workers()  # the drift reports' workers import Evidently on the core the scoring run leaves idle
         platform.run(
             "__ASSET_JOB",
-            range_request(scoring_first, window.last_day.replace(day=1).isoformat(), asset_selection=[_key("model_in_force")]),
+            range_request(
+                scoring_first,
+                window.last_day.replace(day=1).isoformat(),
+                asset_selection=[_key("model_in_force")],
+            ),
         )
         # The days are ingested already: the backfill materializes the nightly job's scoring assets only,
         # as "Materialize selected" of those three assets would.
         scoring = platform.run(
-            "nightly_scoring", range_request(scoring_first, last, asset_selection=[_key(name) for name in SCORING_ASSETS])
+            "nightly_scoring",
+            range_request(scoring_first, last, asset_selection=[_key(name) for name in SCORING_ASSETS]),
         )
         forecast = platform.stored("reserve_forecast", last).iloc[0]
         drift = platform.materialized(scoring, "applications_drift")
-        _log("[5/5] monitoring: Evidently's drift reports, the months whose outcomes are known, the drift alert and its retrain")
+        _log(
+            "[5/5] monitoring: Evidently's drift reports, the months whose outcomes are known, the drift alert and its retrain"
+        )
         from claims_platform.assembly.monitoring_sensors import drift_report_sensor, report_request
 
         # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
@@ -258,6 +300,7 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
     champion = decision["champion"]
     currency = str(forecast.get("currency", "GBP"))
     from claims_platform.core.figures import money
+
     elapsed = time.perf_counter() - started
     home = os.environ["DAGSTER_HOME"]
     lines = [
@@ -333,11 +376,16 @@ def _monitoring_tick(platform: LocalPlatform) -> tuple[list, list, str | None]:
     for request in requests:
         ops = {**request.run_config.get("ops", {}), "candidate_model": {"config": DEMO_TRAINING}}
         budgeted = RunRequest(
-            run_key=request.run_key, partition_key=request.partition_key, run_config={"ops": ops}, tags=request.tags
+            run_key=request.run_key,
+            partition_key=request.partition_key,
+            run_config={"ops": ops},
+            tags=request.tags,
         )
         platform.run("monthly_training", budgeted, sensor_name=monitoring_alert_sensor.name)
         month = request.partition_key
-        retrains.append((request, platform.stored("candidate_model", month), platform.stored("champion_decision", month)))
+        retrains.append(
+            (request, platform.stored("candidate_model", month), platform.stored("champion_decision", month))
+        )
     return requests, retrains, tick.skip_message
 
 
@@ -358,9 +406,13 @@ def _drift_lines(
         + (f" (first {first}: {_drift_of(drifted[first])}; scenario on from {drift_from})" if first else "")
     ]
     for request in requests:
-        lines.append(f"  alert         {request.tags['claims/reason']} → off-cycle retrain of {request.partition_key[:7]}")
+        lines.append(
+            f"  alert         {request.tags['claims/reason']} → off-cycle retrain of {request.partition_key[:7]}"
+        )
     if skipped:
-        lines.append(f"  alert         none: {skipped} (monitoring_alert_sensor; its cursor is kept in the instance)")
+        lines.append(
+            f"  alert         none: {skipped} (monitoring_alert_sensor; its cursor is kept in the instance)"
+        )
     for request, candidate, decision in retrains:
         reused = (
             f" (training set, budget and code unchanged: v{candidate['version']} reused, nothing trained)"
@@ -372,5 +424,7 @@ def _drift_lines(
             f"{reused}: {_short(decision)} — {decision['reason']}"
         )
     if first:
-        lines.append(f"  report        {redact_url(settings.default_storage_url())}/applications_drift_report/{first}/report.html")
+        lines.append(
+            f"  report        {redact_url(settings.default_storage_url())}/applications_drift_report/{first}/report.html"
+        )
     return lines

@@ -47,7 +47,16 @@ def _executable(name: str) -> str:
 
 
 def dagster_command(host: str, port: int) -> list[str]:
-    return [_executable("dagster"), "dev", "-h", host, "-p", str(port), "-w", str(settings.REPO_ROOT / "workspace.yaml")]
+    return [
+        _executable("dagster"),
+        "dev",
+        "-h",
+        host,
+        "-p",
+        str(port),
+        "-w",
+        str(settings.REPO_ROOT / "workspace.yaml"),
+    ]
 
 
 def mlflow_command(host: str, port: int, tracking_uri: str, artifact_location: str) -> list[str]:
@@ -72,7 +81,9 @@ def _prepare_local_store(tracking_uri: str) -> None:
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def commands(host: str, dagster_port: int, mlflow_port: int, environ: Mapping[str, str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+def commands(
+    host: str, dagster_port: int, mlflow_port: int, environ: Mapping[str, str]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
     """What to start (name → command) and the environment they share.
 
     The tracking store and artifact location are ``environ``'s, else the embedded defaults (which
@@ -88,7 +99,9 @@ def commands(host: str, dagster_port: int, mlflow_port: int, environ: Mapping[st
     started = {"dagster": dagster_command(host, dagster_port)}
     if not links.is_tracking_server(tracking_uri):
         _prepare_local_store(tracking_uri)
-        artifacts = env.get(settings.ENV_MLFLOW_ARTIFACT_LOCATION) or settings.default_mlflow_artifact_location()
+        artifacts = (
+            env.get(settings.ENV_MLFLOW_ARTIFACT_LOCATION) or settings.default_mlflow_artifact_location()
+        )
         started["mlflow"] = mlflow_command(host, mlflow_port, tracking_uri, artifacts)
         # MLflow's job runner (GenAI evaluation jobs: seven more processes) serves nothing of the platform's,
         # and its workers outlive a Ctrl-C by more than the grace period.
@@ -111,7 +124,9 @@ def _group_alive(process: subprocess.Popen) -> bool:
     return True
 
 
-def _stop_all(processes: Mapping[str, subprocess.Popen], signum: int, hurry: Callable[[], bool] = lambda: False) -> None:
+def _stop_all(
+    processes: Mapping[str, subprocess.Popen], signum: int, hurry: Callable[[], bool] = lambda: False
+) -> None:
     """``signum`` to every group; after the grace period (or sooner if ``hurry()``), SIGKILL to whatever is left."""
     for process in processes.values():
         _signal_group(process, signum)
@@ -120,7 +135,11 @@ def _stop_all(processes: Mapping[str, subprocess.Popen], signum: int, hurry: Cal
         time.sleep(POLL_SECONDS)
     for name, process in processes.items():
         if _group_alive(process):
-            print(f"dev: {name} did not stop within {GRACE_SECONDS:.0f} s; killing it", file=sys.stderr, flush=True)
+            print(
+                f"dev: {name} did not stop within {GRACE_SECONDS:.0f} s; killing it",
+                file=sys.stderr,
+                flush=True,
+            )
             _signal_group(process, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
@@ -140,22 +159,26 @@ def run(started: Mapping[str, Sequence[str]], env: Mapping[str, str]) -> int:
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name, command in started.items():
-            processes[name] = subprocess.Popen(
-                list(command), env=dict(env), start_new_session=True
-            )
+            processes[name] = subprocess.Popen(list(command), env=dict(env), start_new_session=True)
             print(f"dev: started {name} (pid {processes[name].pid}): {' '.join(command)}", flush=True)
         died = None
         while not requested and died is None:
             died = next((name for name, p in processes.items() if p.poll() is not None), None)
             time.sleep(POLL_SECONDS)
         if died is not None:
-            print(f"dev: {died} exited with status {processes[died].returncode}; stopping the rest", file=sys.stderr, flush=True)
+            print(
+                f"dev: {died} exited with status {processes[died].returncode}; stopping the rest",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
             print("dev: stopping both (Ctrl-C again to kill them now)", file=sys.stderr, flush=True)
         # A second Ctrl-C (or SIGTERM) while they shut down: kill what is left at once.
         _stop_all(processes, signal.SIGTERM, hurry=lambda: len(requested) > 1)
     finally:
-        if any(_group_alive(p) for p in processes.values()):  # an error in this function: leave nothing running
+        if any(
+            _group_alive(p) for p in processes.values()
+        ):  # an error in this function: leave nothing running
             _stop_all(processes, signal.SIGTERM)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -167,15 +190,20 @@ def run(started: Mapping[str, Sequence[str]], env: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m claims_platform.cli.dev", description="The Dagster UI and the MLflow UI together (Ctrl-C stops both)."
+        prog="python -m claims_platform.cli.dev",
+        description="The Dagster UI and the MLflow UI together (Ctrl-C stops both).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface both servers listen on (default: loopback)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface both servers listen on (default: loopback)"
+    )
     parser.add_argument("--dagster-port", type=int, default=links.DEFAULT_DAGSTER_PORT)
     parser.add_argument("--mlflow-port", type=int, default=links.DEFAULT_MLFLOW_PORT)
     args = parser.parse_args(argv)
     project_env.load_env_file()  # before the defaults are resolved: CLAIMS_HOME may be in .env
     started, env = commands(args.host, args.dagster_port, args.mlflow_port, os.environ)
-    mlflow_ui = env.get(links.ENV_MLFLOW_UI_URL) or links.mlflow_ui_url(env.get(settings.ENV_MLFLOW_TRACKING_URI))
+    mlflow_ui = env.get(links.ENV_MLFLOW_UI_URL) or links.mlflow_ui_url(
+        env.get(settings.ENV_MLFLOW_TRACKING_URI)
+    )
     print(
         f"dev: Dagster UI {env[links.ENV_DAGSTER_UI_URL]} (DAGSTER_HOME={env['DAGSTER_HOME']})\n"
         f"dev: MLflow UI  {mlflow_ui}"

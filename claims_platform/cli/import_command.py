@@ -82,7 +82,11 @@ def import_file(args: argparse.Namespace, progress) -> tuple[object, list[str]]:
         try:
             summary = attempt()
         except BeforeFirstDayError as early:
-            remedy = "give its rows later days (--start " + str(early.first_day) + ")" if early.dated_by != "application_date" else ""
+            remedy = (
+                "give its rows later days (--start " + str(early.first_day) + ")"
+                if early.dated_by != "application_date"
+                else ""
+            )
             if args.dry_run:
                 raise UserError(f"{early} (a dry run moves nothing)") from None
             notes.append(settle_first_day(early.earliest, early.source_name, remedy=remedy) or "")
@@ -136,7 +140,9 @@ def import_lines(summary, warehouse_url: str | None) -> list[str]:
     if summary.dry_run:
         lines.append(f"dry run: nothing written to {target}")
     elif summary.unchanged:
-        lines.append(f"unchanged: {target} holds exactly these {prepared.rows:,} rows of batch '{prepared.batch}' already; nothing written")
+        lines.append(
+            f"unchanged: {target} holds exactly these {prepared.rows:,} rows of batch '{prepared.batch}' already; nothing written"
+        )
     else:
         replaced = f", replacing its {summary.replaced:,} earlier rows" if summary.replaced else ""
         lines.append(
@@ -180,7 +186,11 @@ def next_commands(summary, warehouse_url: str | None) -> list[str]:
     """The commands that take the imported days through the platform (each reports what it made)."""
     plan = summary.prepared.plan
     days = sorted({*summary.prepared.rows_per_day.index, *summary.vacated_days})
-    where = f" --warehouse-url {shlex.quote(shown_url(warehouse_url))}" if warehouse_url and warehouse_url != settings.default_warehouse_url() else ""
+    where = (
+        f" --warehouse-url {shlex.quote(shown_url(warehouse_url))}"
+        if warehouse_url and warehouse_url != settings.default_warehouse_url()
+        else ""
+    )
     lines = [
         "",
         "next: take the days through the platform (the runs are Dagster's: `make dev` shows them in the UI)",

@@ -158,7 +158,10 @@ def _add_import_options(parser: argparse.ArgumentParser) -> None:
     )
     spread = parser.add_mutually_exclusive_group()
     spread.add_argument(
-        "--days", type=_positive_int, metavar="N", help="spread the rows over exactly N consecutive days (default: chosen, see above)"
+        "--days",
+        type=_positive_int,
+        metavar="N",
+        help="spread the rows over exactly N consecutive days (default: chosen, see above)",
     )
     spread.add_argument(
         "--daily-volume",
@@ -234,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     import_csv.add_argument(
-        "file", help="CSV: an unnamed index column, claim_status, the 40 features; optionally application_date"
+        "file",
+        help="CSV: an unnamed index column, claim_status, the 40 features; optionally application_date",
     )
     _add_import_options(import_csv)
     import_csv.add_argument("--dry-run", action="store_true", help="check and plan only; write nothing")
@@ -251,23 +255,59 @@ def build_parser() -> argparse.ArgumentParser:
             "what each step produced."
         ),
     )
-    run.add_argument("--csv", metavar="FILE", help="an export in the seed's format to import first (see import-csv)")
+    run.add_argument(
+        "--csv", metavar="FILE", help="an export in the seed's format to import first (see import-csv)"
+    )
     _add_import_options(run)
     _add_trials(run)
     _add_warehouse(run)
 
     for name, unit, what in (
-        ("ingest", "days", "ingest the days whose partitions do not hold what the warehouse holds (daily_ingestion, one run)"),
-        ("train", "months", "train and decide the months not decided, or whose window changed since (monthly_training, in order)"),
-        ("score", "days", "put the decided models in force and score the days not scored since their ingestion (nightly_scoring, one run)"),
-        ("report", "days", "Evidently's drift reports of the scored days that have none since their scores (drift_reports, one run)"),
-        ("measure", "months", "measure each scored month whose outcomes are all known (measure_model_performance, a run per month)"),
+        (
+            "ingest",
+            "days",
+            "ingest the days whose partitions do not hold what the warehouse holds (daily_ingestion, one run)",
+        ),
+        (
+            "train",
+            "months",
+            "train and decide the months not decided, or whose window changed since (monthly_training, in order)",
+        ),
+        (
+            "score",
+            "days",
+            "put the decided models in force and score the days not scored since their ingestion (nightly_scoring, one run)",
+        ),
+        (
+            "report",
+            "days",
+            "Evidently's drift reports of the scored days that have none since their scores (drift_reports, one run)",
+        ),
+        (
+            "measure",
+            "months",
+            "measure each scored month whose outcomes are all known (measure_model_performance, a run per month)",
+        ),
     ):
-        step = commands.add_parser(name, help=what, description=what[0].upper() + what[1:] + "; then print what it produced.")
+        step = commands.add_parser(
+            name, help=what, description=what[0].upper() + what[1:] + "; then print what it produced."
+        )
         if unit == "days":
-            step.add_argument("--days", type=_day_range, required=True, metavar="FIRST..LAST", help="YYYY-MM-DD..YYYY-MM-DD, or one day")
+            step.add_argument(
+                "--days",
+                type=_day_range,
+                required=True,
+                metavar="FIRST..LAST",
+                help="YYYY-MM-DD..YYYY-MM-DD, or one day",
+            )
         else:
-            step.add_argument("--months", type=_month_range, required=True, metavar="FIRST..LAST", help="YYYY-MM..YYYY-MM, or one month")
+            step.add_argument(
+                "--months",
+                type=_month_range,
+                required=True,
+                metavar="FIRST..LAST",
+                help="YYYY-MM..YYYY-MM, or one month",
+            )
         if name == "train":
             _add_trials(step)
         step.add_argument(
@@ -284,14 +324,23 @@ def build_parser() -> argparse.ArgumentParser:
             "contract is refused with HTTP 400 naming its row, column and rule."
         ),
     )
-    serve.add_argument("--version", type=_positive_int, default=None, help="a version number instead of the champion")
+    serve.add_argument(
+        "--version", type=_positive_int, default=None, help="a version number instead of the champion"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
     serve.add_argument("--port", type=_positive_int, default=5001, help="port (default: %(default)s)")
 
     from claims_platform.cli.demo import DEMO_MONTHS
 
-    demo = commands.add_parser("demo", help="simulate the last months and run the platform on them (embedded defaults)")
-    demo.add_argument("--months", type=int, default=DEMO_MONTHS, help="months to simulate before today (default: %(default)s)")
+    demo = commands.add_parser(
+        "demo", help="simulate the last months and run the platform on them (embedded defaults)"
+    )
+    demo.add_argument(
+        "--months",
+        type=int,
+        default=DEMO_MONTHS,
+        help="months to simulate before today (default: %(default)s)",
+    )
     demo.add_argument(
         "--seed", type=int, default=settings.DEFAULT_WORLD_SEED, help="world seed (default: %(default)s)"
     )
@@ -305,7 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         project_env.load_env_file()  # before the parser: its defaults name the first day
     except ValueError as error:
-        print(f"claims-platform: error: {error} (in {project_env.shown(project_env.env_file())} or the environment)", file=sys.stderr)
+        print(
+            f"claims-platform: error: {error} (in {project_env.shown(project_env.env_file())} or the environment)",
+            file=sys.stderr,
+        )
         return 2
     parser = build_parser()
     try:

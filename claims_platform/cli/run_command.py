@@ -45,7 +45,9 @@ def day_range(text: str) -> list[str]:
     try:
         start, end = date.fromisoformat(first), date.fromisoformat(last or first)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a day or a range of days (YYYY-MM-DD..YYYY-MM-DD): {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"not a day or a range of days (YYYY-MM-DD..YYYY-MM-DD): {text!r}"
+        ) from None
     if end < start:
         raise argparse.ArgumentTypeError(f"the range ends {end}, before it starts {start}")
     return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
@@ -59,7 +61,9 @@ def month_range(text: str) -> list[str]:
     try:
         start, end = (date.fromisoformat(f"{m[:7]}-01") for m in (first, last or first))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a month or a range of months (YYYY-MM..YYYY-MM): {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"not a month or a range of months (YYYY-MM..YYYY-MM): {text!r}"
+        ) from None
     if end < start:
         raise argparse.ArgumentTypeError(f"the range ends {end:%Y-%m}, before it starts {start:%Y-%m}")
     months = [start]
@@ -105,7 +109,11 @@ def warehouse_scope(url: str, label_lag_days: int):
         )
     days = list(counts["application_date"])
     notes = [note] if (note := settle_first_day(days[0], f"the warehouse {shown_url(url)}")) else []
-    plan = plan_import(dict(zip(days, counts["rows"], strict=True)), dict(zip(days, counts["claims"], strict=True)), label_lag_days)
+    plan = plan_import(
+        dict(zip(days, counts["rows"], strict=True)),
+        dict(zip(days, counts["claims"], strict=True)),
+        label_lag_days,
+    )
     return every_day(days[0], days[-1]), plan, notes
 
 
@@ -123,7 +131,9 @@ def opened_steps(url: str, training: dict | None = None) -> Iterator:
 
     quiet_output()
     instance = open_instance()
-    progress(f"loading the code location claims_platform (warehouse {shown_url(url)}, Dagster home {os.environ['DAGSTER_HOME']})")
+    progress(
+        f"loading the code location claims_platform (warehouse {shown_url(url)}, Dagster home {os.environ['DAGSTER_HOME']})"
+    )
     try:
         with LocalPlatform(instance, tags=CLI_TAGS) as platform:
             quiet_mlflow()
@@ -166,7 +176,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         in_force_outcome, in_force = steps.put_in_force(scoring_months)
         scoreable = [d for d in days if f"{d[:7]}-01" in in_force]
         score = steps.score(scoreable, in_force)
-        outcomes += [in_force_outcome, score, steps.report(scoreable), steps.measure(scoring_months, scoreable)]
+        outcomes += [
+            in_force_outcome,
+            score,
+            steps.report(scoreable),
+            steps.measure(scoring_months, scoreable),
+        ]
     runs = sum(len(o.runs) for o in outcomes)
     unchanged = imported is None or imported.unchanged
     verdict = (
@@ -208,7 +223,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from claims_platform.core.months import add_months
 
     url = warehouse_url(args)
-    first = max(add_months(date.fromisoformat(args.months[0]), 1 - settings.TRAINING_WINDOW_MONTHS), settings.FIRST_DAY)
+    first = max(
+        add_months(date.fromisoformat(args.months[0]), 1 - settings.TRAINING_WINDOW_MONTHS),
+        settings.FIRST_DAY,
+    )
     last = add_months(date.fromisoformat(args.months[-1]), 1) - timedelta(days=1)
     for note in _settle(args.months, "--months"):
         progress(note)

@@ -70,7 +70,9 @@ def quiet_mlflow() -> None:
     """
     from mlflow.utils.autologging_utils import MlflowEventsAndWarningsBehaviorGlobally
 
-    MlflowEventsAndWarningsBehaviorGlobally(disable_event_logs=True, disable_warnings=False, reroute_warnings=False).__enter__()
+    MlflowEventsAndWarningsBehaviorGlobally(
+        disable_event_logs=True, disable_warnings=False, reroute_warnings=False
+    ).__enter__()
 
 
 def open_instance():
@@ -110,7 +112,12 @@ class LocalPlatform:
     """
 
     def __init__(
-        self, instance, *, tags: dict[str, str], workspace_file: Path = WORKSPACE_FILE, location: str = LOCATION,
+        self,
+        instance,
+        *,
+        tags: dict[str, str],
+        workspace_file: Path = WORKSPACE_FILE,
+        location: str = LOCATION,
         launch: bool = False,
     ):
         self.instance = instance
@@ -130,7 +137,9 @@ class LocalPlatform:
         request = self._context.create_request_context()
         error = request.get_code_location_error(self.location)
         if error is not None:
-            raise PlatformRunError(f"the code location {self.location} of {self.workspace_file} did not load:\n{error.to_string()}")
+            raise PlatformRunError(
+                f"the code location {self.location} of {self.workspace_file} did not load:\n{error.to_string()}"
+            )
         self.request_context = request
         self.code_location = request.get_code_location(self.location)
         (self.repository,) = self.code_location.get_repositories().values()
@@ -227,8 +236,11 @@ class LocalPlatform:
             if entry.dagster_event.step_failure_data.error
         ]
         return "\n".join(
-            [f"run {run.run_id} of {run.job_name} ended {run.status.value}", *errors,
-             f"its log: make dev, then http://127.0.0.1:3000/runs/{run.run_id}"]
+            [
+                f"run {run.run_id} of {run.job_name} ended {run.status.value}",
+                *errors,
+                f"its log: make dev, then http://127.0.0.1:3000/runs/{run.run_id}",
+            ]
         )
 
     # -- what the runs recorded -------------------------------------------------------------------
@@ -257,7 +269,9 @@ class LocalPlatform:
         from dagster import AssetKey, PartitionKeyRange
 
         with _muted():
-            return self._loader.load_asset_value(AssetKey(asset), partition_key_range=PartitionKeyRange(first, last))
+            return self._loader.load_asset_value(
+                AssetKey(asset), partition_key_range=PartitionKeyRange(first, last)
+            )
 
     # -- sensors ----------------------------------------------------------------------------------
 
@@ -268,9 +282,15 @@ class LocalPlatform:
 
         remote = self.repository.get_sensor(sensor_def.name)
         state = self.instance.get_instigator_state(remote.get_remote_origin_id(), remote.selector_id)
-        cursor = state.instigator_data.cursor if state is not None and state.instigator_data is not None else None
+        cursor = (
+            state.instigator_data.cursor if state is not None and state.instigator_data is not None else None
+        )
         context = build_sensor_context(
-            instance=self.instance, cursor=cursor, sensor_name=sensor_def.name, resources=resources, definitions=self.defs
+            instance=self.instance,
+            cursor=cursor,
+            sensor_name=sensor_def.name,
+            resources=resources,
+            definitions=self.defs,
         )
         # The daemon keeps a tick's log with the tick; here it would interleave with the progress lines
         # (an alert it sends is in the summary, and at the webhook when one is configured).
@@ -329,5 +349,3 @@ def range_request(first: str, last: str, **kwargs):
 
     tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last, **kwargs.pop("tags", {})}
     return RunRequest(tags=tags, **kwargs)
-
-

@@ -30,7 +30,21 @@ def serve_command(uri: str, host: str, port: int) -> list[str]:
     """The ``mlflow models serve`` command line (one worker, the local environment: no conda, no virtualenv)."""
     mlflow = Path(sys.executable).parent / "mlflow"
     executable = str(mlflow) if mlflow.exists() else (shutil.which("mlflow") or "mlflow")
-    return [executable, "models", "serve", "-m", uri, "--env-manager", "local", "-h", host, "-p", str(port), "-w", "1"]
+    return [
+        executable,
+        "models",
+        "serve",
+        "-m",
+        uri,
+        "--env-manager",
+        "local",
+        "-h",
+        host,
+        "-p",
+        str(port),
+        "-w",
+        "1",
+    ]
 
 
 def _check_registered(tracking_uri: str, version: int | None) -> int:
@@ -41,7 +55,11 @@ def _check_registered(tracking_uri: str, version: int | None) -> int:
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     name = settings.REGISTERED_MODEL_NAME
     try:
-        found = client.get_model_version(name, str(version)) if version is not None else client.get_model_version_by_alias(name, "champion")
+        found = (
+            client.get_model_version(name, str(version))
+            if version is not None
+            else client.get_model_version_by_alias(name, "champion")
+        )
     except MlflowException:
         what = f"version {version}" if version is not None else "a version with the alias 'champion'"
         raise UserError(
@@ -62,7 +80,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     command = serve_command(uri, args.host, args.port)
     env = {**os.environ, settings.ENV_MLFLOW_TRACKING_URI: tracking_uri, "MLFLOW_REGISTRY_URI": tracking_uri}
     env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the server looks for uvicorn
+    env["PATH"] = (
+        f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the server looks for uvicorn
+    )
     print(
         f"serving {uri} (version {version}) from {redact_url(tracking_uri)} on http://{args.host}:{args.port}/invocations "
         "(CSV or JSON; Ctrl-C stops it)",

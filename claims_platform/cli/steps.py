@@ -140,7 +140,15 @@ class Steps:
         for day in days:
             state = states.get(day)
             if state is None:  # no row in the warehouse: stale only if a read found some
-                state = DayState(day, 0, "", int(ingested[day].metadata.get("rows_read", 0)) if day in ingested else None, None, None, None)
+                state = DayState(
+                    day,
+                    0,
+                    "",
+                    int(ingested[day].metadata.get("rows_read", 0)) if day in ingested else None,
+                    None,
+                    None,
+                    None,
+                )
             if state.needs_ingestion():
                 stale.append(day)
         if stale:
@@ -164,12 +172,22 @@ class Steps:
         if not outcome.ran:
             ran = "nothing to ingest: every day holds what the warehouse holds"
         else:
-            ran = f"{'all' if len(outcome.ran) == len(days) else _days_text(outcome.ran)} ingested now, one run"
+            ran = (
+                f"{'all' if len(outcome.ran) == len(days) else _days_text(outcome.ran)} ingested now, one run"
+            )
         lines = [
-            line("ingest", f"{_days_text(list(days))}: {read:,} rows read, {valid:,} valid, {read - valid:,} rejected ({ran})")
+            line(
+                "ingest",
+                f"{_days_text(list(days))}: {read:,} rows read, {valid:,} valid, {read - valid:,} rejected ({ran})",
+            )
         ]
         if quarantined:
-            lines.append(line("", f"quarantined (every row rejected, see rejected_applications): {', '.join(quarantined[:10])}"))
+            lines.append(
+                line(
+                    "",
+                    f"quarantined (every row rejected, see rejected_applications): {', '.join(quarantined[:10])}",
+                )
+            )
         if refused:
             rules: Counter[str] = Counter()
             for materialized in rejected.values():
@@ -209,7 +227,12 @@ class Steps:
             outcome.runs.append(self._run_partition("monthly_training", month, run_config))
         outcome.ran = to_run
         if not to_run:
-            outcome.lines.append(line("train", f"nothing to train: {_months_text(months)} decided, their windows unchanged since"))
+            outcome.lines.append(
+                line(
+                    "train",
+                    f"nothing to train: {_months_text(months)} decided, their windows unchanged since",
+                )
+            )
         outcome.lines += [self.decision_line(month) for month in months]
         return outcome
 
@@ -264,10 +287,16 @@ class Steps:
             if decision is not None:
                 wanted[month] = model_in_force_record(decision, shift_month_key(month, -1))
         present = self.latest("model_in_force", list(wanted))
-        stale = [m for m in wanted if m not in present or self.platform.stored("model_in_force", m) != wanted[m]]
+        stale = [
+            m for m in wanted if m not in present or self.platform.stored("model_in_force", m) != wanted[m]
+        ]
         for first, last in _blocks(stale, list(wanted)):
-            self.progress(f"putting the decided models in force for {first[:7]}..{last[:7]} (model_in_force, one run)")
-            outcome.runs.append(self._run("__ASSET_JOB", first, last, asset_selection=[_key("model_in_force")]))
+            self.progress(
+                f"putting the decided models in force for {first[:7]}..{last[:7]} (model_in_force, one run)"
+            )
+            outcome.runs.append(
+                self._run("__ASSET_JOB", first, last, asset_selection=[_key("model_in_force")])
+            )
         outcome.ran = stale
         return outcome, wanted
 
@@ -287,14 +316,22 @@ class Steps:
             if d not in scores or (d in applications and applications[d].timestamp > scores[d].timestamp)
         ]  # fmt: skip
         for first, last in _blocks(stale, scoreable):
-            self.progress(f"scoring {first}..{last} with the model in force each month (nightly_scoring, one run)")
-            outcome.runs.append(self._run("nightly_scoring", first, last, asset_selection=[_key(a) for a in SCORING_ASSETS]))
+            self.progress(
+                f"scoring {first}..{last} with the model in force each month (nightly_scoring, one run)"
+            )
+            outcome.runs.append(
+                self._run("nightly_scoring", first, last, asset_selection=[_key(a) for a in SCORING_ASSETS])
+            )
         outcome.ran = stale
         unscored = sorted({d[:7] for d in days} - {d[:7] for d in scoreable})
         if unscored:
-            outcome.lines.append(line("score", f"{', '.join(unscored)}: no model in force (no champion decided before)"))
+            outcome.lines.append(
+                line("score", f"{', '.join(unscored)}: no model in force (no champion decided before)")
+            )
         if not stale and scoreable:
-            outcome.lines.append(line("score", f"nothing to score: {_days_text(scoreable)} scored by the model in force"))
+            outcome.lines.append(
+                line("score", f"nothing to score: {_days_text(scoreable)} scored by the model in force")
+            )
         outcome.lines += self._score_lines(scoreable)
         return outcome
 
@@ -314,7 +351,10 @@ class Steps:
             frames = [scores[d] for d in month_days if d in scores]
             rows = forecasts[month_days[-1]].iloc[0]
             cost, currency = float(rows["average_claim_cost"]), str(rows["currency"])
-            decisions = {d: sum(int((f["decision"] == d).sum()) for f in frames) for d in ("accept", "refer", "decline")}
+            decisions = {
+                d: sum(int((f["decision"] == d).sum()) for f in frames)
+                for d in ("accept", "refer", "decline")
+            }
             accepted = [f.loc[f["decision"] == "accept", "claim_probability"].to_numpy() for f in frames]
             forecast = forecast_claims(np.concatenate(accepted) if accepted else np.zeros(0), cost)
             versions = sorted({int(v) for f in frames for v in f["model_version"].dropna().unique()})
@@ -354,17 +394,24 @@ class Steps:
         if not scored:
             return [line("drift", "no scored day to report")]
         drift = self.latest("applications_drift", scored)
-        days = {d: DriftDay(bool(m.metadata.get("drifted")), m.metadata.get("drift_severity")) for d, m in drift.items()}
+        days = {
+            d: DriftDay(bool(m.metadata.get("drifted")), m.metadata.get("drift_severity"))
+            for d, m in drift.items()
+        }
         drifted = [d for d in scored if d in days and days[d].drifted]
         ran = f"{len(outcome.ran)} report(s) made now" if outcome.ran else "every report up to date"
         first = (
-            f"; first {drifted[0]}: {', '.join(drift[drifted[0]].metadata.get('drifted_columns') or [])}" if drifted else ""
+            f"; first {drifted[0]}: {', '.join(drift[drifted[0]].metadata.get('drifted_columns') or [])}"
+            if drifted
+            else ""
         )
         lines = [line("drift", f"{_days_text(list(scored))} reported, {len(drifted)} drifted{first} ({ran})")]
         newest = date.fromisoformat(max(days)) if days else None
         for episode in drift_episodes(days, episode_rules()):
             # The sensor's own rule: an episode whose alert day is long before the newest report is history.
-            recent = newest is not None and date.fromisoformat(episode.alert_day) >= newest - timedelta(days=ALERT_WINDOW_DAYS)
+            recent = newest is not None and date.fromisoformat(episode.alert_day) >= newest - timedelta(
+                days=ALERT_WINDOW_DAYS
+            )
             what = (
                 "monitoring_alert_sensor raises it once the daemon runs (make dev): one alert, one off-cycle retrain"
                 if recent
@@ -372,9 +419,19 @@ class Steps:
             )
             last = episode.days[-1] if episode.days else episode.alert_day
             span = f"{episode.start}..{last}" if episode.ended else f"from {episode.start}, going on"
-            lines.append(line("alert", f"drift episode {span} ({len(episode.days)} drifted days, alert on {episode.alert_day}): {what}"))
+            lines.append(
+                line(
+                    "alert",
+                    f"drift episode {span} ({len(episode.days)} drifted days, alert on {episode.alert_day}): {what}",
+                )
+            )
         shown = drifted[0] if drifted else scored[-1]
-        lines.append(line("report", f"{redact_url(settings.default_storage_url())}/applications_drift_report/{shown}/report.html"))
+        lines.append(
+            line(
+                "report",
+                f"{redact_url(settings.default_storage_url())}/applications_drift_report/{shown}/report.html",
+            )
+        )
         return lines
 
     # -- measure ---------------------------------------------------------------------------------------
@@ -398,12 +455,19 @@ class Steps:
             outcome.runs.append(self._run_partition("measure_model_performance", month))
         outcome.ran = stale
         if due and not stale:
-            outcome.lines.append(line("measure", f"nothing to measure: {_months_text(due)} measured since their scores"))
+            outcome.lines.append(
+                line("measure", f"nothing to measure: {_months_text(due)} measured since their scores")
+            )
         outcome.lines += [self.performance_line(m) for m in due]
         for month in scored_months:
             if month not in due:
                 known = outcomes_known_from(month, settings.LABEL_LAG_DAYS)
-                outcome.lines.append(line("measure", f"{month[:7]}: outcomes all known from {known}; measured then (model_performance_sensor)"))
+                outcome.lines.append(
+                    line(
+                        "measure",
+                        f"{month[:7]}: outcomes all known from {known}; measured then (model_performance_sensor)",
+                    )
+                )
         return outcome
 
     def performance_line(self, month: str) -> str:

@@ -44,7 +44,9 @@ REJECTED_COLUMNS = (ROW_NUMBER, *APPLICATION_COLUMNS, REJECTION_REASON)
 DUPLICATE_IN_DAY = "unique within the day"
 SEEN_EARLIER = "seen on an earlier day"
 # One rule of a rejection reason: "column 'x': rule (value v)"; a row's reasons are joined by "; ".
-REASON_PATTERN = re.compile(r"column '(?P<column>[^']*)': (?P<rule>.*?) \(value (?P<value>.*?)\)(?=; column '|; |$)", re.DOTALL)
+REASON_PATTERN = re.compile(
+    r"column '(?P<column>[^']*)': (?P<rule>.*?) \(value (?P<value>.*?)\)(?=; column '|; |$)", re.DOTALL
+)
 
 
 def rules_broken(reasons: Iterable[str]) -> dict[str, int]:
@@ -78,7 +80,9 @@ class ValidationResult:
     @property
     def duplicate_ids(self) -> int:
         """Rows rejected because their application_id occurs twice in a day or on an earlier day."""
-        return sum(self.rule_counts.get(f"{APPLICATION_ID}: {rule}", 0) for rule in (DUPLICATE_IN_DAY, SEEN_EARLIER))
+        return sum(
+            self.rule_counts.get(f"{APPLICATION_ID}: {rule}", 0) for rule in (DUPLICATE_IN_DAY, SEEN_EARLIER)
+        )
 
 
 def _pandera():
@@ -268,7 +272,9 @@ def validate_applications(
     frame = raw[list(APPLICATION_COLUMNS)]
     # Categorical levels are strings; keep None as None so it fails `required`, not `isin`.
     for name in CATEGORICAL_FEATURES:
-        frame[name] = frame[name].map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        frame[name] = frame[name].map(
+            lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+        )
 
     type_failures = _failures(_types_schema(), frame)
     # A value that could not be read as its type fails that rule only; its `null` after coercion
@@ -279,15 +285,25 @@ def validate_applications(
     rule_failures = _failures(_rules_schema(first_day, last_day), coerced)
     # Identity is judged on rows whose id and date are themselves readable and in the window.
     identifiable = coerced.drop(
-        index=rule_failures.loc[rule_failures["column"].isin([APPLICATION_ID, APPLICATION_DATE]), "index"].unique()
+        index=rule_failures.loc[
+            rule_failures["column"].isin([APPLICATION_ID, APPLICATION_DATE]), "index"
+        ].unique()
     )
     identity_failures = _identity_failures(identifiable, earlier_days or {}) if len(identifiable) else None
 
     failures = pd.concat([type_failures, rule_failures, identity_failures], ignore_index=True)
-    failures = failures[~((failures["rule"] == "required (not null)") & failures["index"].isin(bad_type_rows))]
+    failures = failures[
+        ~((failures["rule"] == "required (not null)") & failures["index"].isin(bad_type_rows))
+    ]
     if len(failures):
         failures = failures.assign(
-            text="column '" + failures["column"] + "': " + failures["rule"] + " (value " + failures["value"] + ")"
+            text="column '"
+            + failures["column"]
+            + "': "
+            + failures["rule"]
+            + " (value "
+            + failures["value"]
+            + ")"
         )
         reasons = failures.groupby("index", sort=True)["text"].agg("; ".join)
         rule_counts = (failures["column"] + ": " + failures["rule"]).value_counts().to_dict()

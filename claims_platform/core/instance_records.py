@@ -27,7 +27,9 @@ def latest_materializations(
     if not partitions:
         return {}
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions), limit=len(partitions) * 4, ascending=False
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions),
+        limit=len(partitions) * 4,
+        ascending=False,
     ).records
     latest: dict[str, Materialized] = {}
     for record in records:

@@ -10,7 +10,9 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat()
 monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone=TIMEZONE)
 # Months in which a model scores: up to and including the current month, whose days are scored
 # while it is still running (its model was decided at the start of the month).
-scoring_months = dg.MonthlyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone=TIMEZONE, end_offset=1)
+scoring_months = dg.MonthlyPartitionsDefinition(
+    start_date=FIRST_DAY.isoformat(), timezone=TIMEZONE, end_offset=1
+)
 
 
 def month_before(asset: str) -> dg.AssetIn:
@@ -28,7 +30,9 @@ def month_before(asset: str) -> dg.AssetIn:
     )
 
 
-def require_month_order(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, previous: object | None) -> None:
+def require_month_order(
+    context: dg.AssetExecutionContext, asset_key: dg.AssetKey, previous: object | None
+) -> None:
     """Fail unless this monthly partition may run without the month before's partition of ``asset_key``.
 
     For an asset that is a chain over months (each month reads the one before), a missing previous

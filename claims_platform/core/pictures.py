@@ -75,11 +75,15 @@ def sparkline_markdown(
     Drawn as a 5-colour palette PNG (a few hundred bytes), narrowed until the markdown fits under
     :data:`INLINE_MARKDOWN_CHARS`. The picture has no axes: put the numbers beside it.
     """
-    values, low, high, marks = (None if s is None else [float(v) for v in s] for s in (values, low, high, marks))
+    values, low, high, marks = (
+        None if s is None else [float(v) for v in s] for s in (values, low, high, marks)
+    )
     series = [s for s in (values, low, high, marks) if s is not None]
     n = len(values)
     if n == 0 or any(len(s) != n for s in series):
-        raise ValueError("sparkline_markdown needs values and, if given, low/high/marks of the same non-zero length")
+        raise ValueError(
+            "sparkline_markdown needs values and, if given, low/high/marks of the same non-zero length"
+        )
     finite = [v for s in series for v in s if math.isfinite(v)]
     bottom, top = (min(finite), max(finite)) if finite else (0.0, 1.0)
     if top == bottom:

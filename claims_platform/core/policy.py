@@ -43,13 +43,17 @@ class BusinessCosts:
     """What a decision costs and earns, per application (one currency, the reserve's)."""
 
     claim_cost: float = 12_000.0  # the average claim
-    premium_margin: float = 2_400.0  # what an accepted policy earns when it does not claim (premium less expenses)
+    premium_margin: float = (
+        2_400.0  # what an accepted policy earns when it does not claim (premium less expenses)
+    )
     review_cost: float = 200.0  # an underwriter's review of a referred application
     review_accuracy: float = 0.75  # share of referred applicants the underwriter decides right
 
     def __post_init__(self) -> None:
         if not 0 < self.premium_margin < self.claim_cost:
-            raise ValueError(f"need 0 < premium_margin < claim_cost, got {self.premium_margin}, {self.claim_cost}")
+            raise ValueError(
+                f"need 0 < premium_margin < claim_cost, got {self.premium_margin}, {self.claim_cost}"
+            )
         if self.review_cost < 0:
             raise ValueError(f"review_cost must not be negative, got {self.review_cost}")
         if not 0.5 <= self.review_accuracy <= 1.0:
@@ -127,7 +131,9 @@ class DecisionPolicy:
         """The decision for each probability."""
         p = np.asarray(probability, dtype="float64")
         if np.isnan(p).any():
-            raise ValueError(f"{int(np.isnan(p).sum())} missing probabilities: no decision can be made for them")
+            raise ValueError(
+                f"{int(np.isnan(p).sum())} missing probabilities: no decision can be made for them"
+            )
         return np.where(p >= self.decline_at, DECLINE, np.where(p >= self.refer_at, REFER, ACCEPT))
 
     def decision_index(self, probability: np.ndarray) -> np.ndarray:
@@ -152,7 +158,9 @@ FIXED_POLICY = DecisionPolicy(refer_at=0.30, decline_at=0.50)
 def realised_values(policy: DecisionPolicy, probability: np.ndarray, claimed: np.ndarray) -> np.ndarray:
     """The value each application's decision turned out to have, once its outcome is known (the promotion's
     measure: its mean is the value per application)."""
-    return policy.costs.values(claimed)[np.arange(len(np.asarray(claimed))), policy.decision_index(probability)]
+    return policy.costs.values(claimed)[
+        np.arange(len(np.asarray(claimed))), policy.decision_index(probability)
+    ]
 
 
 def risk_band(probability: np.ndarray) -> np.ndarray:

@@ -92,19 +92,30 @@ def seed_low(low: float) -> float:
     """
     return low - 1 if low > 0 else low
 
+
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _binary(name: str, description: str = "", nullable: bool = False) -> Column:
-    return Column(name, "int" if not nullable else "float", levels=(0, 1), nullable=nullable, description=description)
+    return Column(
+        name, "int" if not nullable else "float", levels=(0, 1), nullable=nullable, description=description
+    )
 
 
 COLUMNS: tuple[Column, ...] = (
-    *(Column(n, "int", seed_low(lo), hi, description=_SCALED_DESCRIPTIONS[n]) for n, (lo, hi) in SCALED_NUMERIC.items()),
-    *(Column(n, "float", -UNSCALED_BOUND, UNSCALED_BOUND, description=_UNSCALED_DESCRIPTIONS[n]) for n in UNSCALED_NUMERIC),
+    *(
+        Column(n, "int", seed_low(lo), hi, description=_SCALED_DESCRIPTIONS[n])
+        for n, (lo, hi) in SCALED_NUMERIC.items()
+    ),
+    *(
+        Column(n, "float", -UNSCALED_BOUND, UNSCALED_BOUND, description=_UNSCALED_DESCRIPTIONS[n])
+        for n in UNSCALED_NUMERIC
+    ),
     Column("bmi", "int", *BMI_RANGE, description="Body-mass index: weight / (height/100)^2, as int."),
     _binary("gender", "Applicant's gender, coded 1/0."),
-    Column("marital_status", "category", levels=tuple(_LETTERS[:6]), description="Marital status, coded A–F."),
+    Column(
+        "marital_status", "category", levels=tuple(_LETTERS[:6]), description="Marital status, coded A–F."
+    ),
     Column("occupation", "category", levels=tuple(_LETTERS[:7]), description="Occupation group, coded A–G."),
     Column("location", "category", levels=tuple(_LETTERS), description="Region of residence, coded A–Z."),
     _binary("prev_claim_rejected", "1 if a previous claim of the applicant was rejected."),
@@ -112,16 +123,25 @@ COLUMNS: tuple[Column, ...] = (
     _binary("uk_residence", "1 if the applicant lives in the UK."),
     _binary("family_history_1", "Anonymised family-history flag 1."),
     _binary("family_history_2", "Anonymised family-history flag 2."),
-    _binary("family_history_3", "Anonymised family-history flag 3; often not answered (missing).", nullable=True),
+    _binary(
+        "family_history_3", "Anonymised family-history flag 3; often not answered (missing).", nullable=True
+    ),
     _binary("family_history_4", "Anonymised family-history flag 4."),
     _binary("family_history_5", "Anonymised family-history flag 5."),
     _binary("product_var_1", "Anonymised product option 1 chosen (1/0)."),
     _binary("product_var_2", "Anonymised product option 2 chosen (1/0)."),
-    Column("product_var_3", "category", levels=tuple(_LETTERS[:4]), description="Anonymised product variant, coded A–D."),
+    Column(
+        "product_var_3",
+        "category",
+        levels=tuple(_LETTERS[:4]),
+        description="Anonymised product variant, coded A–D.",
+    ),
     _binary("product_var_4", "Anonymised product option 4 chosen (1/0)."),
     Column("health_status", "int", 1, 4, description="Self-declared health status, 1–4."),
     Column("driving_record", "int", 1, 4, description="Driving-record grade, 1–4."),
-    Column("previous_claim_rate", "int", 1, 5, description="Band of the applicant's previous claim rate, 1–5."),
+    Column(
+        "previous_claim_rate", "int", 1, 5, description="Band of the applicant's previous claim rate, 1–5."
+    ),
     Column("education_level", "int", 0, 6, description="Highest education level, 0–6."),
     Column("income level", "int", 0, INCOME_LEVEL_BINS - 1, description="Income in 5 equal-width bins, 0–4."),
     Column("n_dependents", "int", 1, 5, description="Number of dependents, 1–5."),

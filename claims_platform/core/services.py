@@ -61,8 +61,16 @@ _S3_ERRORS = {
     "aiohttp.client_exceptions.ClientConnectorError",
     "aiohttp.client_exceptions.ServerDisconnectedError",
 }
-_WAREHOUSE_ERRORS = {"sqlalchemy.exc.OperationalError", "psycopg2.OperationalError", "sqlalchemy.exc.InterfaceError"}
-_HTTP_ERRORS = {"requests.exceptions.ConnectionError", "requests.exceptions.Timeout", "urllib3.exceptions.MaxRetryError"}
+_WAREHOUSE_ERRORS = {
+    "sqlalchemy.exc.OperationalError",
+    "psycopg2.OperationalError",
+    "sqlalchemy.exc.InterfaceError",
+}
+_HTTP_ERRORS = {
+    "requests.exceptions.ConnectionError",
+    "requests.exceptions.Timeout",
+    "urllib3.exceptions.MaxRetryError",
+}
 
 
 def classify(error: BaseException) -> str | None:

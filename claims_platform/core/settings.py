@@ -31,7 +31,9 @@ def first_day_from_env() -> date:
     except ValueError:
         raise ValueError(f"{ENV_FIRST_DAY} must be a date, YYYY-MM-DD, got {text!r}") from None
     if day.day != 1:
-        raise ValueError(f"{ENV_FIRST_DAY} must be the first day of a month (monthly partitions start on it), got {text!r}")
+        raise ValueError(
+            f"{ENV_FIRST_DAY} must be the first day of a month (monthly partitions start on it), got {text!r}"
+        )
     return day
 
 
@@ -105,6 +107,7 @@ def default_warehouse_url() -> str:
 def default_storage_url() -> str:
     """Local folder under the local home unless ``CLAIMS_STORAGE_URL`` says otherwise (s3://...)."""
     return os.environ.get(ENV_STORAGE_URL) or str(local_home() / "storage")
+
 
 # Monitoring: a drift alert (and an off-cycle retrain) after this many consecutive drifted days.
 ENV_DRIFT_ALERT_DAYS = "CLAIMS_DRIFT_ALERT_DAYS"

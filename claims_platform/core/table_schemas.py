@@ -29,11 +29,15 @@ def table_schema(frame, descriptions: Mapping[str, str] | None = None) -> dg.Tab
 
 
 @lru_cache(maxsize=256)
-def _schema(columns: tuple[tuple[str, str], ...], descriptions: tuple[tuple[str, str], ...]) -> dg.TableSchema:
+def _schema(
+    columns: tuple[tuple[str, str], ...], descriptions: tuple[tuple[str, str], ...]
+) -> dg.TableSchema:
     # Built once per column layout: a year's backfill stores 365 partitions of the same columns.
     known = {**column_descriptions(), **dict(descriptions)}
     return dg.TableSchema(
-        columns=[dg.TableColumn(name=name, type=dtype, description=known.get(name)) for name, dtype in columns]
+        columns=[
+            dg.TableColumn(name=name, type=dtype, description=known.get(name)) for name, dtype in columns
+        ]
     )
 
 

@@ -37,7 +37,9 @@ ROWS_READ = "rows_read"
 REJECTED_ROWS = "rejected_rows"
 QUARANTINED_KEY = "quarantined"
 LOADED_THROUGH = "loaded_through"
-RULES_BROKEN = "rules_broken"  # on `rejected_applications`: rows per rule broken that day ("column: rule" -> rows)
+RULES_BROKEN = (
+    "rules_broken"  # on `rejected_applications`: rows per rule broken that day ("column: rule" -> rows)
+)
 
 
 class IngestionConfig(dg.Config):
@@ -50,12 +52,19 @@ class IngestionConfig(dg.Config):
         description=f"A day with fewer rows than this share of the typical day (median of the {VOLUME_HISTORY_DAYS} days before) is implausible.",
     )
     max_multiple_of_typical: float = Field(
-        default=4.0, gt=1, description="A day with more rows than this multiple of the typical day is implausible."
+        default=4.0,
+        gt=1,
+        description="A day with more rows than this multiple of the typical day is implausible.",
     )
-    min_rows: int = Field(default=1, ge=1, description="Fewer rows than this (but more than none) is always implausible.")
+    min_rows: int = Field(
+        default=1, ge=1, description="Fewer rows than this (but more than none) is always implausible."
+    )
     max_rows: int = Field(default=1_000_000, ge=1, description="More rows than this is always implausible.")
     max_rejected_share: float = Field(
-        default=0.05, gt=0, le=1, description="A day with a larger share of rows breaking the contract is quarantined."
+        default=0.05,
+        gt=0,
+        le=1,
+        description="A day with a larger share of rows breaking the contract is quarantined.",
     )
 
     @model_validator(mode="after")
@@ -65,7 +74,9 @@ class IngestionConfig(dg.Config):
         return self
 
     def limits(self) -> VolumeLimits:
-        return VolumeLimits(self.min_rows, self.max_rows, self.min_share_of_typical, self.max_multiple_of_typical)
+        return VolumeLimits(
+            self.min_rows, self.max_rows, self.min_share_of_typical, self.max_multiple_of_typical
+        )
 
 
 def _days_of(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -87,16 +98,24 @@ def _share_history(context: dg.AssetExecutionContext, first_day: date) -> dict[d
     """(rows read, rows rejected by the contract) of the stored days before the run, from their metadata."""
     days = [(first_day - timedelta(days=i)).isoformat() for i in range(1, VOLUME_HISTORY_DAYS + 1)]
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("applications"), asset_partitions=days), limit=4 * len(days)
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("applications"), asset_partitions=days),
+        limit=4 * len(days),
     ).records
     history: dict[date, tuple[int, int]] = {}
     for record in records:  # newest first: the first record of a day is its current one
         materialization = record.asset_materialization
         day = date.fromisoformat(materialization.partition)
         meta = materialization.metadata
-        if day in history or ROWS_READ not in meta or (QUARANTINED_KEY in meta and meta[QUARANTINED_KEY].value):
+        if (
+            day in history
+            or ROWS_READ not in meta
+            or (QUARANTINED_KEY in meta and meta[QUARANTINED_KEY].value)
+        ):
             continue
-        history[day] = (int(meta[ROWS_READ].value), int(meta.get(REJECTED_ROWS, dg.IntMetadataValue(0)).value))
+        history[day] = (
+            int(meta[ROWS_READ].value),
+            int(meta.get(REJECTED_ROWS, dg.IntMetadataValue(0)).value),
+        )
     return history
 
 
@@ -149,7 +168,10 @@ def _share_history(context: dg.AssetExecutionContext, first_day: date) -> dict[d
 )
 @names_outages
 def ingest_applications(
-    context: dg.AssetExecutionContext, config: IngestionConfig, source: ApplicationSource, alerts: AlertsResource
+    context: dg.AssetExecutionContext,
+    config: IngestionConfig,
+    source: ApplicationSource,
+    alerts: AlertsResource,
 ):
     """Read each day of the partition range from the source, validate once, judge each day, route every row.
 
@@ -169,9 +191,18 @@ def ingest_applications(
     watermarks = _watermarks(raw, loaded_at)
 
     verdicts = judge_days(
-        batches, _volume_history(source, first_day), _share_history(context, first_day), config.limits(), config.max_rejected_share
+        batches,
+        _volume_history(source, first_day),
+        _share_history(context, first_day),
+        config.limits(),
+        config.max_rejected_share,
     )
-    batches, quarantined, implausible, unusual = verdicts.batches, verdicts.quarantined, verdicts.implausible, verdicts.unusual
+    batches, quarantined, implausible, unusual = (
+        verdicts.batches,
+        verdicts.quarantined,
+        verdicts.implausible,
+        verdicts.unusual,
+    )
 
     for day, batch in batches.items():
         own = {
@@ -237,9 +268,12 @@ def ingest_applications(
         passed=not implausible and not empty,
         # An empty day is possible (an outage upstream, a holiday): it only warns.
         severity=_severity(len(implausible), usable) if implausible else dg.AssetCheckSeverity.WARN,
-        description=_first_lines(implausible) or (f"No applications on {', '.join(empty[:10])}" if empty else None),
+        description=_first_lines(implausible)
+        or (f"No applications on {', '.join(empty[:10])}" if empty else None),
         metadata={
-            "implausible_days": dg.MetadataValue.json({d: batches[date.fromisoformat(d)].rows_read for d in implausible}),
+            "implausible_days": dg.MetadataValue.json(
+                {d: batches[date.fromisoformat(d)].rows_read for d in implausible}
+            ),
             "empty_days": dg.MetadataValue.json(empty),
             "quarantined_days": dg.MetadataValue.json([str(d) for d in quarantined]),
         },
@@ -253,7 +287,12 @@ def ingest_applications(
         metadata={
             "max_rejected_share": config.max_rejected_share,
             "broken_days": dg.MetadataValue.json(
-                {d: round(contract_rejected[date.fromisoformat(d)] / batches[date.fromisoformat(d)].rows_read, 4) for d in over}
+                {
+                    d: round(
+                        contract_rejected[date.fromisoformat(d)] / batches[date.fromisoformat(d)].rows_read, 4
+                    )
+                    for d in over
+                }
             ),
         },
     )
@@ -262,7 +301,11 @@ def ingest_applications(
         check_name=UNIQUE_IDS,
         passed=duplicates == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        description=(f"{duplicates} row(s) rejected for an application_id already used (see rejected_applications)" if duplicates else None),
+        description=(
+            f"{duplicates} row(s) rejected for an application_id already used (see rejected_applications)"
+            if duplicates
+            else None
+        ),
         metadata={"duplicate_rows": duplicates},
     )
     yield dg.AssetCheckResult(
@@ -290,7 +333,10 @@ def _watermarks(raw: pd.DataFrame, loaded_at: pd.Series | None) -> dict[date, st
         return {}
     days = pd.to_datetime(raw[APPLICATION_DATE].astype("object"), errors="coerce").dt.date
     latest = pd.to_datetime(loaded_at).groupby(days).max()
-    return {d: ts.tz_localize(UTC).isoformat() if ts.tzinfo is None else ts.isoformat() for d, ts in latest.items()}
+    return {
+        d: ts.tz_localize(UTC).isoformat() if ts.tzinfo is None else ts.isoformat()
+        for d, ts in latest.items()
+    }
 
 
 def _volume_history(source: ApplicationSource, first_day: date) -> dict[date, int]:
@@ -299,7 +345,9 @@ def _volume_history(source: ApplicationSource, first_day: date) -> dict[date, in
     return {d: int(n) for d, n in zip(frame["application_date"], frame["rows"], strict=True)}
 
 
-def _quarantine_alert(quarantined: dict[date, list[str]], batches: dict[date, DayBatch], run_id: str) -> Alert:
+def _quarantine_alert(
+    quarantined: dict[date, list[str]], batches: dict[date, DayBatch], run_id: str
+) -> Alert:
     days = sorted(quarantined)
     rows = sum(len(batches[d].rejected) for d in days)
     listed = "; ".join(f"{d}: {' / '.join(quarantined[d])}" for d in days[:5])

@@ -42,22 +42,40 @@ def split_by_day(result: ValidationResult, raw: pd.DataFrame, days: Iterable[dat
     attributed to the first day, so ``rows_read == valid + rejected`` holds for every day summed.
     """
     days = list(days)
-    read_day = _day_of(raw[APPLICATION_DATE]) if APPLICATION_DATE in raw.columns else pd.Series(days[0], index=raw.index)
+    read_day = (
+        _day_of(raw[APPLICATION_DATE])
+        if APPLICATION_DATE in raw.columns
+        else pd.Series(days[0], index=raw.index)
+    )
     read_day = read_day.where(read_day.isin(days), days[0])
-    rejected_day = read_day.reindex(result.rejected["row_number"].to_numpy()).to_numpy() if len(result.rejected) else []
+    rejected_day = (
+        read_day.reindex(result.rejected["row_number"].to_numpy()).to_numpy() if len(result.rejected) else []
+    )
     out = {}
-    valid_by_day = dict(tuple(result.valid.groupby(APPLICATION_DATE, sort=False))) if len(result.valid) else {}
-    rejected_by_day = dict(tuple(result.rejected.groupby(pd.Series(rejected_day, index=result.rejected.index)))) if len(result.rejected) else {}
+    valid_by_day = (
+        dict(tuple(result.valid.groupby(APPLICATION_DATE, sort=False))) if len(result.valid) else {}
+    )
+    rejected_by_day = (
+        dict(tuple(result.rejected.groupby(pd.Series(rejected_day, index=result.rejected.index))))
+        if len(result.rejected)
+        else {}
+    )
     counts = read_day.value_counts().to_dict()
     # Valid rows keep the read's order, so their positions are the read's minus the rejected ones.
-    valid_positions = read_day.drop(index=result.rejected["row_number"].to_numpy()) if len(result.rejected) else read_day
+    valid_positions = (
+        read_day.drop(index=result.rejected["row_number"].to_numpy()) if len(result.rejected) else read_day
+    )
     positions_by_day = valid_positions.groupby(valid_positions, sort=False).groups
     for day in days:
         valid = valid_by_day.get(day, result.valid.iloc[0:0]).reset_index(drop=True)
         rejected = rejected_by_day.get(day, result.rejected.iloc[0:0]).reset_index(drop=True)
         positions = tuple(int(i) for i in positions_by_day.get(day, ()))
         out[day] = DayBatch(
-            day=day, valid=valid, rejected=rejected, rows_read=int(counts.get(day, 0)), valid_row_numbers=positions
+            day=day,
+            valid=valid,
+            rejected=rejected,
+            rows_read=int(counts.get(day, 0)),
+            valid_row_numbers=positions,
         )
     return out
 

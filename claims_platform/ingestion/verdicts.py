@@ -99,14 +99,18 @@ def quarantine(batch: DayBatch, problems: Sequence[str]) -> DayBatch:
     stored (typed values written back as text), so nothing is lost and the day can be re-ingested.
     """
     reason = f"{QUARANTINED}: " + "; ".join(problems)
-    moved = batch.valid.astype("object").map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    moved = batch.valid.astype("object").map(
+        lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    )
     moved[REJECTION_REASON] = reason
     moved.insert(0, ROW_NUMBER, pd.Series(batch.valid_row_numbers, index=moved.index, dtype="int64"))
     already = batch.rejected.copy()
     if len(already):
         already[REJECTION_REASON] = already[REJECTION_REASON] + "; " + reason
     rejected = pd.concat([already, moved[already.columns]], ignore_index=True) if len(moved) else already
-    rejected = rejected.sort_values(ROW_NUMBER, kind="stable", ignore_index=True).astype({ROW_NUMBER: "int64"})
+    rejected = rejected.sort_values(ROW_NUMBER, kind="stable", ignore_index=True).astype(
+        {ROW_NUMBER: "int64"}
+    )
     return replace(batch, valid=batch.valid.iloc[0:0], rejected=rejected, valid_row_numbers=())
 
 
@@ -191,7 +195,11 @@ def judge_days(
             out.quarantined[day] = problems
             out.batches[day] = quarantine(batch, problems)
             continue
-        window = [shares[d] for d in (day - timedelta(days=i) for i in range(1, VOLUME_HISTORY_DAYS + 1)) if d in shares]
+        window = [
+            shares[d]
+            for d in (day - timedelta(days=i) for i in range(1, VOLUME_HISTORY_DAYS + 1))
+            if d in shares
+        ]
         history = ShareHistory(sum(r for r, _ in window), sum(k for _, k in window))
         if note := unusual_rejected_share(batch.rows_read, len(batch.rejected), history):
             out.unusual[str(day)] = note

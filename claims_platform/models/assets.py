@@ -80,10 +80,16 @@ class ChampionDecisionConfig(dg.Config):
         ),
     )
     confidence: float | None = Field(
-        default=None, gt=0.5, lt=1.0, description=f"Of the paired bootstrap interval (default {_RULES.confidence})."
+        default=None,
+        gt=0.5,
+        lt=1.0,
+        description=f"Of the paired bootstrap interval (default {_RULES.confidence}).",
     )
     resamples: int | None = Field(
-        default=None, ge=200, le=100_000, description=f"Paired bootstrap resamples (default {_RULES.resamples})."
+        default=None,
+        ge=200,
+        le=100_000,
+        description=f"Paired bootstrap resamples (default {_RULES.resamples}).",
     )
     max_champion_age_months: int | None = Field(
         default=None,
@@ -92,10 +98,16 @@ class ChampionDecisionConfig(dg.Config):
         description=f"An incumbent trained longer ago is stale (default {_RULES.max_champion_age_months}).",
     )
     min_auc: float | None = Field(
-        default=None, ge=0.5, le=1.0, description=f"Quality gate: holdout ROC AUC floor (default {_GATE.min_auc})."
+        default=None,
+        ge=0.5,
+        le=1.0,
+        description=f"Quality gate: holdout ROC AUC floor (default {_GATE.min_auc}).",
     )
     max_ece: float | None = Field(
-        default=None, gt=0.0, le=1.0, description=f"Quality gate: calibration error ceiling (default {_GATE.max_ece})."
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description=f"Quality gate: calibration error ceiling (default {_GATE.max_ece}).",
     )
     max_accepted_bias: float | None = Field(
         default=None,
@@ -107,31 +119,45 @@ class ChampionDecisionConfig(dg.Config):
         ),
     )
     claim_cost: float | None = Field(
-        default=None, gt=0, description=f"A new decision policy from this decision on: the average claim (default {_COSTS.claim_cost:,.0f})."
+        default=None,
+        gt=0,
+        description=f"A new decision policy from this decision on: the average claim (default {_COSTS.claim_cost:,.0f}).",
     )
     premium_margin: float | None = Field(
-        default=None, gt=0, description=f"... what an accepted policy earns when it does not claim (default {_COSTS.premium_margin:,.0f})."
+        default=None,
+        gt=0,
+        description=f"... what an accepted policy earns when it does not claim (default {_COSTS.premium_margin:,.0f}).",
     )
     review_cost: float | None = Field(
-        default=None, ge=0, description=f"... an underwriter's review of a referred application (default {_COSTS.review_cost:,.0f})."
+        default=None,
+        ge=0,
+        description=f"... an underwriter's review of a referred application (default {_COSTS.review_cost:,.0f}).",
     )
     review_accuracy: float | None = Field(
         default=None, ge=0.5, le=1.0,
         description=f"... the share of referred applicants the underwriter decides right (default {_COSTS.review_accuracy}).",
     )  # fmt: skip
-    rollback: RollbackRequest | None = Field(default=None, description="Roll the champion back (the rollback_champion job).")
+    rollback: RollbackRequest | None = Field(
+        default=None, description="Roll the champion back (the rollback_champion job)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "ChampionDecisionConfig":
         if self.new_costs() and not self.promote:
-            raise ValueError("a new decision policy changes what scores: it cannot be set with promote: false")
+            raise ValueError(
+                "a new decision policy changes what scores: it cannot be set with promote: false"
+            )
         if self.rollback is not None and not self.promote:
             raise ValueError("a rollback moves the champion: it cannot run with promote: false")
         return self
 
     def new_costs(self) -> dict[str, float]:
         """The business costs given in this run config (a new policy derived from them)."""
-        return {name: getattr(self, name) for name in ("claim_cost", "premium_margin", "review_cost", "review_accuracy") if getattr(self, name) is not None}
+        return {
+            name: getattr(self, name)
+            for name in ("claim_cost", "premium_margin", "review_cost", "review_accuracy")
+            if getattr(self, name) is not None
+        }
 
     def settings(
         self, recorded: dict[str, Any] | None, previous: dict[str, Any] | None
@@ -148,7 +174,9 @@ class ChampionDecisionConfig(dg.Config):
         policy = DecisionPolicy.from_dict(source["policy"]) if source else _POLICY
         if self.new_costs():
             # New costs, the others as in force: the thresholds of least expected cost under them.
-            policy = DecisionPolicy.from_costs(BusinessCosts(**{**policy.costs.as_dict(), **self.new_costs()}))
+            policy = DecisionPolicy.from_costs(
+                BusinessCosts(**{**policy.costs.as_dict(), **self.new_costs()})
+            )
         gate = QualityGate(
             pick("min_auc", "gate", _GATE.min_auc),
             pick("max_ece", "gate", _GATE.max_ece),
@@ -184,10 +212,14 @@ def _days_scored_by(context: dg.AssetExecutionContext, version: int, since_month
     cursor = None
     while True:  # newest first, a page at a time (the event log serves at most 10,000 records per call)
         page = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=APPLICATION_SCORES, asset_partitions=days), limit=5000, cursor=cursor
+            dg.AssetRecordsFilter(asset_key=APPLICATION_SCORES, asset_partitions=days),
+            limit=5000,
+            cursor=cursor,
         )
         for record in page.records:
-            latest.setdefault(record.partition_key, record.asset_materialization.metadata.get("model_version"))
+            latest.setdefault(
+                record.partition_key, record.asset_materialization.metadata.get("model_version")
+            )
         if not page.has_more:
             break
         cursor = page.cursor
@@ -233,7 +265,13 @@ def _digest(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-_ALERT_LEVEL = {"no model": "error", "ineligible": "warning", "kept": "info", "promoted": "info", "first champion": "info"}
+_ALERT_LEVEL = {
+    "no model": "error",
+    "ineligible": "warning",
+    "kept": "info",
+    "promoted": "info",
+    "first champion": "info",
+}
 
 
 @dg.asset(
@@ -275,7 +313,9 @@ def champion_decision(
     else:
         previous = previous_decision.get(shift_month_key(month, -1))
         require_month_order(context, CHAMPION_DECISION, previous)
-        record = _decide(context, config, recorded, previous, candidate_model, training_set, registry.model_name, now)
+        record = _decide(
+            context, config, recorded, previous, candidate_model, training_set, registry.model_name, now
+        )
         if not config.promote and recorded is not None:
             # Record-only over a month already decided: the decision stays exactly as it was.
             record = {**recorded, "record_only": {k: record[k] for k in _RECORD_ONLY_KEYS}}
@@ -289,7 +329,10 @@ def champion_decision(
     elif latest > month:
         aliases = f"not moved: {latest[:7]} is the latest decision"
     else:
-        aliases = {"champion": champion["version"] if champion else None, "previous_champion": previous_champion}
+        aliases = {
+            "champion": champion["version"] if champion else None,
+            "previous_champion": previous_champion,
+        }
     record["aliases"] = aliases
     yield dg.Output(
         record,
@@ -303,13 +346,34 @@ def champion_decision(
         registry.project_aliases(aliases["champion"], aliases["previous_champion"])
     candidate_version = record["candidate"]["version"]
     if candidate_version is not None and "record_only" not in record:
-        registry.tag_version(int(candidate_version), {f"decision.{month[:7]}": {"outcome": record["outcome"], "reason": record["reason"]}})
+        registry.tag_version(
+            int(candidate_version),
+            {f"decision.{month[:7]}": {"outcome": record["outcome"], "reason": record["reason"]}},
+        )
     registry.record(f"decision_{month[:7]}", {k: record.get(k) for k in _AUDIT_TAG_KEYS})
     _alert(context, alerts, record, rollback_run=config.rollback is not None)
 
 
-_RECORD_ONLY_KEYS = ("outcome", "reason", "would_promote", "candidate", "incumbent", "comparison", "launched_by", "dagster_run_id", "decided_at")
-_AUDIT_TAG_KEYS = ("outcome", "reason", "launched_by", "dagster_run_id", "aliases", "rollbacks", "record_only")
+_RECORD_ONLY_KEYS = (
+    "outcome",
+    "reason",
+    "would_promote",
+    "candidate",
+    "incumbent",
+    "comparison",
+    "launched_by",
+    "dagster_run_id",
+    "decided_at",
+)
+_AUDIT_TAG_KEYS = (
+    "outcome",
+    "reason",
+    "launched_by",
+    "dagster_run_id",
+    "aliases",
+    "rollbacks",
+    "record_only",
+)
 
 
 def _decide(
@@ -349,7 +413,9 @@ def _decide(
     elif holdout is None:
         candidate_problems.append("no holdout to judge it on")
     else:
-        p_candidate, metrics, missing = _holdout_metrics(candidate_model["model_uri"], holdout, holdout_month, policy)
+        p_candidate, metrics, missing = _holdout_metrics(
+            candidate_model["model_uri"], holdout, holdout_month, policy
+        )
         candidate_problems += gate.failures(metrics, missing)
         candidate_evidence["holdout_metrics"] = metrics
     candidate_evidence["problems"] = candidate_problems
@@ -362,14 +428,20 @@ def _decide(
         incumbent_problems += incumbent_staleness(incumbent, month, rules)
         incumbent_evidence = {"version": incumbent.version, "training_month": incumbent.training_month}
         if holdout is not None:
-            p_incumbent, metrics, missing = _holdout_metrics(incumbent.model_uri, holdout, holdout_month, policy)
+            p_incumbent, metrics, missing = _holdout_metrics(
+                incumbent.model_uri, holdout, holdout_month, policy
+            )
             incumbent_problems += gate.failures(metrics, missing)
             incumbent_evidence["holdout_metrics"] = metrics
             if p_candidate is not None:
                 y = holdout[CLAIM_STATUS].to_numpy()
                 bootstrap = {"confidence": rules.confidence, "resamples": rules.resamples, "seed": rules.seed}
-                comparison = paired_value_comparison(policy, y, p_candidate, p_incumbent, margin=rules.margin, **bootstrap)
-                kappa_comparison = paired_kappa_comparison(y, policy.screen(p_candidate), policy.screen(p_incumbent), **bootstrap)
+                comparison = paired_value_comparison(
+                    policy, y, p_candidate, p_incumbent, margin=rules.margin, **bootstrap
+                )
+                kappa_comparison = paired_kappa_comparison(
+                    y, policy.screen(p_candidate), policy.screen(p_incumbent), **bootstrap
+                )
         incumbent_evidence["problems"] = incumbent_problems
 
     verdict = judge(candidate_version, candidate_problems, incumbent, incumbent_problems, comparison)
@@ -385,20 +457,30 @@ def _decide(
         else None
     )
     new_state = advance(state, verdict, candidate_ref, config.promote)
-    outcome, reason = (verdict.outcome, verdict.reason) if config.promote else (f"record-only: {verdict.outcome}", verdict.reason)
+    outcome, reason = (
+        (verdict.outcome, verdict.reason)
+        if config.promote
+        else (f"record-only: {verdict.outcome}", verdict.reason)
+    )
 
     # Rollbacks recorded on this month before: re-deciding the month keeps them.
     rollbacks = []
     for done in (recorded or {}).get("rollbacks", []) if config.promote else []:
         champion = new_state.champion
         if champion is None or champion.version != done["version"]:
-            context.log.warning(f"Recorded rollback of v{done['version']} no longer applies to {month[:7]}: dropped")
+            context.log.warning(
+                f"Recorded rollback of v{done['version']} no longer applies to {month[:7]}: dropped"
+            )
             continue
-        new_state, _ = roll_back(new_state, reason=done["reason"], requested_by=done["requested_by"], month=month, at=done["at"])
+        new_state, _ = roll_back(
+            new_state, reason=done["reason"], requested_by=done["requested_by"], month=month, at=done["at"]
+        )
         rollbacks.append(done)
     if rollbacks:
         outcome = "rolled back"
-        reason += "; then rolled back: " + ", ".join(f"v{r['version']} withdrawn ({r['requested_by']})" for r in rollbacks)
+        reason += "; then rolled back: " + ", ".join(
+            f"v{r['version']} withdrawn ({r['requested_by']})" for r in rollbacks
+        )
 
     champion, previous_champion = new_state.champion, new_state.previous_champion
     return {
@@ -443,7 +525,9 @@ def _rolled_back(
     state = ChainState.from_dict(recorded["state"])
     withdrawn = state.champion
     try:
-        state, withdrawal = roll_back(state, reason=request.reason, requested_by=request.requested_by, month=month, at=now)
+        state, withdrawal = roll_back(
+            state, reason=request.reason, requested_by=request.requested_by, month=month, at=now
+        )
     except RollbackRefused as refused:
         raise dg.Failure(str(refused)) from refused
     scored = _days_scored_by(context, withdrawal.version, withdrawn.promoted_in or month)
@@ -499,14 +583,22 @@ def _comparison_metadata(comparison: dict[str, Any], kappa: dict[str, Any] | Non
         "difference_interval": f"{comparison['low']:+.4f} .. {comparison['high']:+.4f} ({comparison['confidence']:.0%})",
     }
     if kappa is not None:
-        out.update({"candidate_kappa": round(kappa["candidate"], 5), "incumbent_kappa": round(kappa["incumbent"], 5)})
+        out.update(
+            {"candidate_kappa": round(kappa["candidate"], 5), "incumbent_kappa": round(kappa["incumbent"], 5)}
+        )
     return out
 
 
-def _alert(context: dg.AssetExecutionContext, alerts: AlertsResource, record: dict[str, Any], rollback_run: bool) -> None:
+def _alert(
+    context: dg.AssetExecutionContext, alerts: AlertsResource, record: dict[str, Any], rollback_run: bool
+) -> None:
     month, outcome = record["training_month"], record["outcome"]
     champion = record["champion"]["version"] if record["champion"] else None
-    fields = {"month": month, "scores": record["scores_month"], "champion": f"v{champion}" if champion else "none"}
+    fields = {
+        "month": month,
+        "scores": record["scores_month"],
+        "champion": f"v{champion}" if champion else "none",
+    }
     if rollback_run:
         last = record["rollbacks"][-1]
         days = last["days_scored_by_withdrawn"]
@@ -520,9 +612,16 @@ def _alert(context: dg.AssetExecutionContext, alerts: AlertsResource, record: di
         )
     elif "record_only" in record:
         would = record["record_only"]
-        alert = Alert("info", f"Record-only check {month}: {would['outcome']}", would["reason"], fields=fields)
+        alert = Alert(
+            "info", f"Record-only check {month}: {would['outcome']}", would["reason"], fields=fields
+        )
     else:
-        alert = Alert(_ALERT_LEVEL.get(outcome, "info"), f"Champion decision {month}: {outcome}", record["reason"], fields=fields)
+        alert = Alert(
+            _ALERT_LEVEL.get(outcome, "info"),
+            f"Champion decision {month}: {outcome}",
+            record["reason"],
+            fields=fields,
+        )
     alerts.send(alert, log=context.log)
 
 
@@ -542,7 +641,12 @@ def model_in_force_record(decision: dict[str, Any], decided_in: str) -> dict[str
             "model_uri": None,
             "reason": f"no champion after the decision of {decided_in[:7]}: {decision['reason']}",
         }
-    return {**base, "version": int(champion["version"]), "model_uri": champion["model_uri"], "reason": decision["reason"]}
+    return {
+        **base,
+        "version": int(champion["version"]),
+        "model_uri": champion["model_uri"],
+        "reason": decision["reason"],
+    }
 
 
 @dg.asset(
@@ -581,13 +685,17 @@ def model_in_force(
                 "Scoring starts with the month after the first trained month."
             )
         if previous not in champion_decision:
-            raise dg.Failure(f"No champion decided for {month[:7]}: materialize `champion_decision` partition {previous} first.")
+            raise dg.Failure(
+                f"No champion decided for {month[:7]}: materialize `champion_decision` partition {previous} first."
+            )
         in_force[month] = model_in_force_record(champion_decision[previous], previous)
         # Each month's own model and thresholds on its own partition, also in a range run.
         policy = DecisionPolicy.from_dict(in_force[month]["policy"])
         context.add_asset_metadata(
             {
-                "model_version": in_force[month]["version"] if in_force[month]["version"] is not None else "none",
+                "model_version": in_force[month]["version"]
+                if in_force[month]["version"] is not None
+                else "none",
                 "decided_in": previous[:7],
                 "accept_below": round(policy.refer_at, 4),
                 "refer_below": round(policy.decline_at, 4),

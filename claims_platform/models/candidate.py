@@ -44,19 +44,25 @@ _BUDGET = TrainingConfig()
 class CandidateModelConfig(dg.Config):
     """The tuning budget: numbers of trials (the result never depends on the machine's load)."""
 
-    n_trials: int = Field(default=_BUDGET.n_trials, ge=1, le=500, description="Optuna trials of a cold start.")
+    n_trials: int = Field(
+        default=_BUDGET.n_trials, ge=1, le=500, description="Optuna trials of a cold start."
+    )
     warm_start_trials: int = Field(
         default=_BUDGET.warm_start_trials,
         ge=1,
         le=500,
         description="Optuna trials when the search starts from the last eligible candidate's hyperparameters.",
     )
-    warm_start: bool = Field(default=True, description="Start the search from the last eligible candidate's hyperparameters.")
+    warm_start: bool = Field(
+        default=True, description="Start the search from the last eligible candidate's hyperparameters."
+    )
     tuning_rows: int = Field(
         default=_BUDGET.tuning_rows, ge=1000, description="Train rows (stratified sample) each trial fits on."
     )
     max_boost_rounds: int = Field(
-        default=_BUDGET.max_boost_rounds, ge=10, description="Boosting rounds at most (early stopping usually ends sooner)."
+        default=_BUDGET.max_boost_rounds,
+        ge=10,
+        description="Boosting rounds at most (early stopping usually ends sooner).",
     )
     max_tuning_seconds: float = Field(
         default=_BUDGET.max_tuning_seconds,
@@ -73,19 +79,32 @@ class CandidateModelConfig(dg.Config):
     )
 
 
-_LINEAGE_KEYS = ("window_first_day", "window_last_day", "label_cutoff", "fingerprint", "training_rows", "path")
+_LINEAGE_KEYS = (
+    "window_first_day",
+    "window_last_day",
+    "label_cutoff",
+    "fingerprint",
+    "training_rows",
+    "path",
+)
 
 
 def _training_set_lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
     """Window, cutoff, fingerprint, rows, storage path and producing run of the training set this model is trained on."""
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("training_set"), asset_partitions=[context.partition_key]),
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("training_set"), asset_partitions=[context.partition_key]
+        ),
         limit=1,
     ).records
     if not records:
         return {}
     materialization = records[0].asset_materialization
-    lineage = {f"training_set_{k}": str(materialization.metadata[k].value) for k in _LINEAGE_KEYS if k in materialization.metadata}
+    lineage = {
+        f"training_set_{k}": str(materialization.metadata[k].value)
+        for k in _LINEAGE_KEYS
+        if k in materialization.metadata
+    }
     lineage["training_set_run_id"] = records[0].run_id
     return lineage
 
@@ -102,7 +121,11 @@ def _warm_start_for_next(previous: dict | None, record: dict) -> dict | None:
     """What the next month's search starts from: this candidate's hyperparameters if it is eligible,
     else what this one started from (the last eligible candidate's)."""
     if record.get("status") == "trained" and record["gate"]["passed"]:
-        return {"params": record["params"], "from_version": record["version"], "from_month": record["training_month"]}
+        return {
+            "params": record["params"],
+            "from_version": record["version"],
+            "from_month": record["training_month"],
+        }
     return (previous or {}).get("warm_start_for_next")
 
 
@@ -116,7 +139,9 @@ CANDIDATE_MODEL = dg.AssetKey("candidate_model")
 def _reliability_sparkline(y: np.ndarray, p: np.ndarray) -> dg.MarkdownMetadataValue:
     bins = calibration_bins(y, p)
     return sparkline_markdown(
-        bins["mean_probability"], "predicted probability (line) and observed claim rate (dots) per bin", marks=bins["claim_rate"]
+        bins["mean_probability"],
+        "predicted probability (line) and observed claim rate (dots) per bin",
+        marks=bins["claim_rate"],
     )
 
 
@@ -181,7 +206,12 @@ def candidate_model(
         max_tuning_seconds=config.max_tuning_seconds,
     )
     # Name, description, code version, Dagster run id, partition and link, the training set's lineage.
-    tracked = TrainingRun(month=month[:7], dagster_run_id=context.run_id, partition=month, lineage=_training_set_lineage(context))
+    tracked = TrainingRun(
+        month=month[:7],
+        dagster_run_id=context.run_id,
+        partition=month,
+        lineage=_training_set_lineage(context),
+    )
     digest = fingerprint(training_set)
     key = training_key(
         fingerprint=digest,
@@ -193,18 +223,26 @@ def candidate_model(
     try:
         mlflow.set_tags(tracked.tags())
         earlier = _month_candidate(context) if config.reuse_unchanged else None
-        if earlier is not None and reusable(earlier.record, key) and registry.has_version(earlier.record["version"]):
+        if (
+            earlier is not None
+            and reusable(earlier.record, key)
+            and registry.has_version(earlier.record["version"])
+        ):
             yield from _reused_candidate(context, earlier, previous, mlflow, tracked, digest)
             return
         try:
             if training_set.empty:
-                raise ValueError("no labelled rows before the cutoff (see the training_set partition's label coverage)")
+                raise ValueError(
+                    "no labelled rows before the cutoff (see the training_set partition's label coverage)"
+                )
             split = out_of_time_split(training_set)
             trained = train_model(split.development, budget, warm_start=warm["params"] if warm else None)
             y = split.holdout[CLAIM_STATUS].to_numpy()
             p = trained.predict_proba(split.holdout)
             missing = int(np.isnan(p).sum())
-            p = np.nan_to_num(p, nan=0.0)  # a missing prediction fails the gate below; plots and metrics need numbers
+            p = np.nan_to_num(
+                p, nan=0.0
+            )  # a missing prediction fails the gate below; plots and metrics need numbers
             metrics = evaluate(y, p, policy.refer_at)
         except TRAINING_FAILURES as error:
             yield from _failed_candidate(context, month, error, previous, mlflow, alerts, registry, tracked)
@@ -215,8 +253,12 @@ def candidate_model(
             "feature_importance": feature_importance_png(trained.booster),
         }
         run_id, experiment_id = mlflow.active_run().info.run_id, mlflow.active_run().info.experiment_id
-        mlflow.log_params({**trained.params_for_logging(), **{f"split_{k}": v for k, v in split.summary().items()}})
-        mlflow.log_params({"warm_start": bool(warm), "warm_start_from_version": warm["from_version"] if warm else "none"})
+        mlflow.log_params(
+            {**trained.params_for_logging(), **{f"split_{k}": v for k, v in split.summary().items()}}
+        )
+        mlflow.log_params(
+            {"warm_start": bool(warm), "warm_start_from_version": warm["from_version"] if warm else "none"}
+        )
         mlflow.log_metrics({f"holdout_{k}": float(v) for k, v in metrics.items()})
         mlflow.log_metrics({f"validation_{k}": float(v) for k, v in trained.validation_metrics.items()})
         log_datasets(
@@ -236,7 +278,10 @@ def candidate_model(
         # and holdout, whose probabilities the drift reference then carries.
         deployed = trained.deployed(split.holdout, split.holdout_month, policy.refer_at)
         reference = reference_drawn_from(
-            split.holdout, deployed.predict_proba(split.holdout), REFERENCE_ROWS, seed=int(month[:7].replace("-", ""))
+            split.holdout,
+            deployed.predict_proba(split.holdout),
+            REFERENCE_ROWS,
+            seed=int(month[:7].replace("-", "")),
         )
         registry.ensure_registered_model()  # with its description, before the first version creates it bare
         version = log_trained_model(
@@ -261,13 +306,17 @@ def candidate_model(
         )
         model_uri = registry.artifact_uri(version)
         gate_failures = gate.failures(metrics, missing)
-        outcome = trained_outcome(registry.model_name, version, split.holdout_month, metrics, policy.refer_at, gate_failures)
+        outcome = trained_outcome(
+            registry.model_name, version, split.holdout_month, metrics, policy.refer_at, gate_failures
+        )
         mlflow.set_tag(NOTE_TAG, tracked.description(outcome))
     except BaseException as error:
         # The run fails loudly; its MLflow run must not stay RUNNING forever, nor say it is in progress.
         if mlflow.active_run() is not None:  # (a failed training has ended it already)
             try:
-                mlflow.set_tag(NOTE_TAG, tracked.description(failed_outcome(f"{type(error).__name__}: {error}"[:2000])))
+                mlflow.set_tag(
+                    NOTE_TAG, tracked.description(failed_outcome(f"{type(error).__name__}: {error}"[:2000]))
+                )
             finally:
                 mlflow.end_run(status="FAILED")
         raise
@@ -289,7 +338,9 @@ def candidate_model(
         "validation_metrics": {k: float(v) for k, v in trained.validation_metrics.items()},
         "gate": {**gate.as_dict(), "passed": not gate_failures, "failures": gate_failures},
         "params": trained.best_params,
-        "warm_start": {"from_version": warm["from_version"], "used": True} if warm else {"from_version": None, "used": False},
+        "warm_start": {"from_version": warm["from_version"], "used": True}
+        if warm
+        else {"from_version": None, "used": False},
         "tuning": {k: v for k, v in trained.tuning.items() if k != "trials"},
         "calibration": trained.calibration["method"],
         "calibration_level_sd": deployed.calibrator["level_sd"],
@@ -316,7 +367,11 @@ def candidate_model(
             "calibration_level_sd": round(deployed.calibrator["level_sd"], 4),
             "holdout_month": split.holdout_month,
             "holdout_rows": int(metrics["rows"]),
-            **{f"holdout_{k}": round(float(v), 5) for k, v in metrics.items() if k not in ("rows", "threshold")},
+            **{
+                f"holdout_{k}": round(float(v), 5)
+                for k, v in metrics.items()
+                if k not in ("rows", "threshold")
+            },
             "kappa_at": f"the decision policy's screen, p >= {policy.refer_at}",
             "fit_seconds": round(trained.fit_seconds, 1),
             "best_params": dg.MetadataValue.json(trained.best_params),
@@ -398,7 +453,8 @@ def _reused_candidate(
         check_name=CANDIDATE_QUALITY,
         passed=bool(gate["passed"]),
         severity=dg.AssetCheckSeverity.ERROR,
-        description=("; ".join(gate["failures"]) or "candidate fit to be compared with the champion") + f" (v{version} reused)",
+        description=("; ".join(gate["failures"]) or "candidate fit to be compared with the champion")
+        + f" (v{version} reused)",
         metadata={
             "roc_auc": float(metrics["roc_auc"]),
             "ece": float(metrics["ece"]),
@@ -419,7 +475,9 @@ def _failed_candidate(
 ):
     """The record, check and alert of a candidate whose training failed (the chain still decides)."""
     reason = f"{type(error).__name__}: {error}"
-    context.log.error(f"Training failed for {month[:7]}; the candidate is ineligible.\n{traceback.format_exc()}")
+    context.log.error(
+        f"Training failed for {month[:7]}; the candidate is ineligible.\n{traceback.format_exc()}"
+    )
     run = mlflow.active_run().info
     mlflow.set_tags({"failure": reason[:5000], NOTE_TAG: tracked.description(failed_outcome(reason[:2000]))})
     mlflow.end_run(status="FAILED")
@@ -436,7 +494,11 @@ def _failed_candidate(
     record["warm_start_for_next"] = _warm_start_for_next(previous, record)
     yield dg.Output(
         record,
-        metadata={"status": "failed", "failure": reason, "mlflow_run": registry.run_reference(run.run_id, run.experiment_id)},
+        metadata={
+            "status": "failed",
+            "failure": reason,
+            "mlflow_run": registry.run_reference(run.run_id, run.experiment_id),
+        },
     )
     yield dg.AssetCheckResult(
         check_name=CANDIDATE_QUALITY,

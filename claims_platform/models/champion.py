@@ -194,7 +194,18 @@ def paired_value_comparison(
     value_i = values[cells // 9, cells % 3]
     cand, inc = draws @ value_c / len(y), draws @ value_i / len(y)
     low, high = _percentiles(cand - inc, confidence)
-    return Comparison(VALUE_METRIC, float(cand[0]), float(inc[0]), float(cand[0] - inc[0]), low, high, confidence, resamples, margin, len(y))
+    return Comparison(
+        VALUE_METRIC,
+        float(cand[0]),
+        float(inc[0]),
+        float(cand[0] - inc[0]),
+        low,
+        high,
+        confidence,
+        resamples,
+        margin,
+        len(y),
+    )
 
 
 def paired_kappa_comparison(
@@ -236,7 +247,18 @@ def paired_kappa_comparison(
         tp=y1[:, 1] + y1[:, 3], fp=y0[:, 1] + y0[:, 3], fn=y1[:, 0] + y1[:, 2], tn=y0[:, 0] + y0[:, 2]
     )
     low, high = _percentiles(cand - inc, confidence)
-    return Comparison("kappa", float(cand[0]), float(inc[0]), float(cand[0] - inc[0]), low, high, confidence, resamples, margin, len(y))
+    return Comparison(
+        "kappa",
+        float(cand[0]),
+        float(inc[0]),
+        float(cand[0] - inc[0]),
+        low,
+        high,
+        confidence,
+        resamples,
+        margin,
+        len(y),
+    )
 
 
 # ------------------------------------------------------------------------------------ the verdict
@@ -246,7 +268,9 @@ def paired_kappa_comparison(
 class PromotionRules:
     """How a candidate may replace the incumbent."""
 
-    margin: float = 0.0  # value per application (the costs' currency) the candidate must gain beyond the holdout's noise
+    margin: float = (
+        0.0  # value per application (the costs' currency) the candidate must gain beyond the holdout's noise
+    )
     confidence: float = 0.95  # of the paired bootstrap interval
     resamples: int = 2000
     max_champion_age_months: int = 6  # an incumbent trained longer ago than this is stale
@@ -303,7 +327,9 @@ def judge(
         problems = "; ".join(candidate_problems) or "no candidate"
         if incumbent is None:
             return Verdict("no model", False, f"candidate ineligible: {problems}; no champion yet")
-        return Verdict("ineligible", False, f"candidate ineligible: {problems}; champion v{incumbent.version} kept")
+        return Verdict(
+            "ineligible", False, f"candidate ineligible: {problems}; champion v{incumbent.version} kept"
+        )
     if incumbent is None:
         return Verdict("first champion", True, f"first eligible model: v{candidate_version} becomes champion")
     if incumbent_problems:
@@ -316,7 +342,11 @@ def judge(
         raise ValueError("a comparison is needed when both candidate and incumbent are eligible")
     interval = comparison.describe()
     if comparison.candidate_better:
-        return Verdict("promoted", True, f"v{candidate_version} beats v{incumbent.version} beyond noise: {interval} > margin {comparison.margin}")
+        return Verdict(
+            "promoted",
+            True,
+            f"v{candidate_version} beats v{incumbent.version} beyond noise: {interval} > margin {comparison.margin}",
+        )
     return Verdict(
         "kept",
         False,
@@ -338,7 +368,9 @@ class RollbackRefused(ValueError):
     """A rollback that cannot be done (nothing to restore)."""
 
 
-def roll_back(state: ChainState, *, reason: str, requested_by: str, month: str, at: str) -> tuple[ChainState, Withdrawal]:
+def roll_back(
+    state: ChainState, *, reason: str, requested_by: str, month: str, at: str
+) -> tuple[ChainState, Withdrawal]:
     """Withdraw the champion and restore the one before it; ``(new state, the withdrawal)``.
 
     Each rollback goes one step further back along the lineage. The first champion ever cannot be

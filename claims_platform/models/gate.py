@@ -63,7 +63,10 @@ class QualityGate:
             return None  # a record from before the gate measured it
         expected, actual = metrics["accepted_expected_claims"], metrics["accepted_actual_claims"]
         noise = 1.96 * metrics["accepted_claims_sd"]
-        low, high = expected * (1 - self.max_accepted_bias) - noise, expected * (1 + self.max_accepted_bias) + noise
+        low, high = (
+            expected * (1 - self.max_accepted_bias) - noise,
+            expected * (1 + self.max_accepted_bias) + noise,
+        )
         if low <= actual <= high:
             return None
         ratio = actual / expected if expected > 0 else float("inf")

@@ -36,7 +36,8 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, DataType, Schema
 
-from claims_platform.models import pyfunc, runtime
+from claims_platform.models import pyfunc
+from claims_platform.training import runtime
 
 if TYPE_CHECKING:  # a trained model is what is packaged; packaging does not need training's code
     from claims_platform.training.train import TrainedModel
@@ -102,13 +103,17 @@ def input_example(spec: Mapping[str, Any]) -> pd.DataFrame:
     """
     contract = spec["contract"]
     columns = {
-        name: pd.Series([_as_text(v) for v in _example_values(contract[name])], dtype=object) for name in spec["features"]
+        name: pd.Series([_as_text(v) for v in _example_values(contract[name])], dtype=object)
+        for name in spec["features"]
     }
     return pd.DataFrame(columns)
 
 
 def write_artifacts(
-    trained: TrainedModel, folder: Path, runtime_file: Path | None = None, reference: pd.DataFrame | None = None
+    trained: TrainedModel,
+    folder: Path,
+    runtime_file: Path | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> dict[str, str]:
     """The model's files into ``folder``: runtime code, booster text, calibrator and spec JSON, reference sample.
 

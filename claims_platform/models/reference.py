@@ -21,11 +21,17 @@ def reference_sample(rows: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     return rows.iloc[picked].reset_index(drop=True)
 
 
-def reference_drawn_from(rows: pd.DataFrame, probability: np.ndarray, size: int = REFERENCE_ROWS, seed: int = 0) -> pd.DataFrame:
+def reference_drawn_from(
+    rows: pd.DataFrame, probability: np.ndarray, size: int = REFERENCE_ROWS, seed: int = 0
+) -> pd.DataFrame:
     """A model's drift reference: a seeded sample of ``rows``' feature columns with its predicted probability.
 
     No ids, dates or outcomes: only what drift is measured on.
     """
     features = [c for c in schema.FEATURES if c in rows.columns]
-    frame = rows[features].reset_index(drop=True).assign(**{PREDICTION_COLUMN: np.asarray(probability, dtype="float64")})
+    frame = (
+        rows[features]
+        .reset_index(drop=True)
+        .assign(**{PREDICTION_COLUMN: np.asarray(probability, dtype="float64")})
+    )
     return reference_sample(frame, size, seed)

@@ -46,7 +46,9 @@ class _OutageNamingClient:
 class ModelRegistry(dg.ConfigurableResource):
     """The MLflow model registry of the claims model: versions, aliases, audit tags, links."""
 
-    tracking_uri: str = Field(description="MLflow tracking (and registry) URI; a secret in production (EnvVar).")
+    tracking_uri: str = Field(
+        description="MLflow tracking (and registry) URI; a secret in production (EnvVar)."
+    )
     model_name: str = Field(default="claims_classifier", description="The one registered model.")
     ui_url: str | None = Field(
         default=None,
@@ -61,7 +63,9 @@ class ModelRegistry(dg.ConfigurableResource):
         raises :class:`~claims_platform.core.services.ServiceUnavailableError` naming it."""
         from mlflow.tracking import MlflowClient
 
-        return _OutageNamingClient(MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri))
+        return _OutageNamingClient(
+            MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        )
 
     def ensure_registered_model(self) -> None:
         """Create the registered model with its description, or give it the description if it has none
@@ -132,7 +136,11 @@ class ModelRegistry(dg.ConfigurableResource):
         """Set tags on a version (values as text; dicts as JSON)."""
         client = self.client()
         for key, value in tags.items():
-            text = json.dumps(value, default=str, sort_keys=True) if isinstance(value, dict | list) else str(value)
+            text = (
+                json.dumps(value, default=str, sort_keys=True)
+                if isinstance(value, dict | list)
+                else str(value)
+            )
             client.set_model_version_tag(self.model_name, str(version), key, text)
 
     def run_metrics(self, version: int) -> dict[str, float]:

@@ -52,7 +52,7 @@ class ArtifactLocationMismatch(RuntimeError):
 def _same_location(a: str, b: str) -> bool:
     def norm(location: str) -> str:
         location = location.rstrip("/")
-        return location[len("file://"):] if location.startswith("file://") else location
+        return location[len("file://") :] if location.startswith("file://") else location
 
     return norm(a) == norm(b)
 
@@ -86,7 +86,9 @@ def ensure_experiment(tracking_uri: str | None, name: str, artifact_location: st
 _TRACKING_CONFIG = {
     "experiment_name": dg.Field(dg.StringSource, description="MLflow experiment name."),
     "mlflow_tracking_uri": dg.Field(dg.Noneable(dg.StringSource), default_value=None, is_required=False),
-    "extra_tags": dg.Field(dg.Permissive(), is_required=False, description="Extra tags for every MLflow run."),
+    "extra_tags": dg.Field(
+        dg.Permissive(), is_required=False, description="Extra tags for every MLflow run."
+    ),
 }
 
 
@@ -113,7 +115,9 @@ def claims_mlflow_tracking(context):
 
     config = context.resource_config
     with naming_outages():
-        ensure_experiment(config.get("mlflow_tracking_uri"), config["experiment_name"], config.get("artifact_location"))
+        ensure_experiment(
+            config.get("mlflow_tracking_uri"), config["experiment_name"], config.get("artifact_location")
+        )
         return MlFlow(context)
 
 
@@ -128,7 +132,12 @@ def git_commit() -> str | None:
         return None
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -172,7 +181,10 @@ class TrainingRun:
 
     def window(self) -> str:
         """The training data in words: which applications, labelled with which outcomes."""
-        first, last = self.lineage.get("training_set_window_first_day"), self.lineage.get("training_set_window_last_day")
+        first, last = (
+            self.lineage.get("training_set_window_first_day"),
+            self.lineage.get("training_set_window_last_day"),
+        )
         cutoff = self.lineage.get("training_set_label_cutoff")
         if not (first and last and cutoff):
             return f"the `training_set` partition {self.partition}"
@@ -245,7 +257,9 @@ def trained_outcome(
 
 def failed_outcome(reason: str) -> str:
     """A candidate whose training failed: why; the champion decision keeps the incumbent."""
-    return f"training failed ({reason}). The candidate is ineligible; the champion decision keeps the incumbent."
+    return (
+        f"training failed ({reason}). The candidate is ineligible; the champion decision keeps the incumbent."
+    )
 
 
 def version_description(
@@ -295,7 +309,11 @@ def log_datasets(
         # the registered model's signature is typed from the data contract instead (models/packaging.py).
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
         training = mlflow.data.from_pandas(
-            training_set, source=source, name=f"training_set_{month[:7]}", digest=training_digest, targets=targets
+            training_set,
+            source=source,
+            name=f"training_set_{month[:7]}",
+            digest=training_digest,
+            targets=targets,
         )
         evaluation = mlflow.data.from_pandas(
             holdout, source=source, name=f"holdout_{holdout_month}", digest=holdout_digest, targets=targets

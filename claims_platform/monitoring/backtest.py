@@ -163,7 +163,9 @@ class MonthBacktest:
         return {f"{prefix}{k}": round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-def month_backtest(daily: pd.DataFrame, accepted_probabilities: np.ndarray, level_sd: float = 0.0) -> MonthBacktest:
+def month_backtest(
+    daily: pd.DataFrame, accepted_probabilities: np.ndarray, level_sd: float = 0.0
+) -> MonthBacktest:
     """The month of :func:`daily_backtest` rows, pooled.
 
     ``accepted_probabilities`` are the claim probabilities of the month's accepted applicants whose

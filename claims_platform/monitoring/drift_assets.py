@@ -86,7 +86,10 @@ class DriftConfig(dg.Config):
         description="Chance that a day like the reference drifts by the calibrated thresholds (all tests together).",
     )
     min_drifted_columns: int = Field(
-        default=_DEFAULT.min_drifted_columns, ge=1, le=40, description="Feature columns that must drift for the day to count as drifted."
+        default=_DEFAULT.min_drifted_columns,
+        ge=1,
+        le=40,
+        description="Feature columns that must drift for the day to count as drifted.",
     )
     max_rejected_share: float = Field(
         default=_DEFAULT.max_rejected_share,
@@ -108,7 +111,9 @@ class DriftConfig(dg.Config):
     )
 
     def relevance_rules(self) -> RelevanceRules:
-        return RelevanceRules(min_importance_share=self.min_importance_share, max_kappa_drop=self.max_kappa_drop)
+        return RelevanceRules(
+            min_importance_share=self.min_importance_share, max_kappa_drop=self.max_kappa_drop
+        )
 
     def drift_settings(self) -> DriftSettings:
         return DriftSettings(
@@ -123,7 +128,9 @@ class DriftConfig(dg.Config):
 
 def day_frame(applications: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     """The day's valid applications with their predicted probability (one row per application)."""
-    return applications.merge(scores[[APPLICATION_ID, PREDICTION_COLUMN]], on=APPLICATION_ID, how="left", validate="one_to_one")
+    return applications.merge(
+        scores[[APPLICATION_ID, PREDICTION_COLUMN]], on=APPLICATION_ID, how="left", validate="one_to_one"
+    )
 
 
 def _reference(uri: str) -> pd.DataFrame:
@@ -159,7 +166,9 @@ class ModelInForce:
         p = prediction.to_numpy(dtype="float64")
         return {"reference_prediction_mean": float(p.mean()), "reference_prediction_sd": float(p.std(ddof=1))}
 
-    def reference_kappa(self, refer_at: float, rows: int, false_alarm_rate: float) -> tuple[float, float] | None:
+    def reference_kappa(
+        self, refer_at: float, rows: int, false_alarm_rate: float
+    ) -> tuple[float, float] | None:
         """The plug-in estimated kappa of the reference's own predictions, and its chance floor at a day of
         ``rows`` rows (:func:`~claims_platform.monitoring.relevance.kappa_floor`); None without predictions."""
         prediction = self.reference.prediction
@@ -169,7 +178,10 @@ class ModelInForce:
         if (refer_at, bucket, false_alarm_rate) not in self._kappa:
             p = prediction.to_numpy()
             estimate = float(plug_in_kappa(p.reshape(1, -1), refer_at)[0])
-            self._kappa[refer_at, bucket, false_alarm_rate] = (estimate, kappa_floor(p, bucket, refer_at, false_alarm_rate))
+            self._kappa[refer_at, bucket, false_alarm_rate] = (
+                estimate,
+                kappa_floor(p, bucket, refer_at, false_alarm_rate),
+            )
         return self._kappa[refer_at, bucket, false_alarm_rate]
 
 
@@ -213,7 +225,9 @@ def _day_summary(
         }
     result = measure_drift(current, reference, drift_settings, rejected_rows=rejected_rows)
     refer_at = DecisionPolicy.from_dict(record["policy"]).refer_at
-    estimate = estimate_performance(current[PREDICTION_COLUMN].to_numpy(), refer_at, seed=date.fromisoformat(day).toordinal())
+    estimate = estimate_performance(
+        current[PREDICTION_COLUMN].to_numpy(), refer_at, seed=date.fromisoformat(day).toordinal()
+    )
     relevance = drift_relevance(
         result.drifted, result.drifted_columns, result.prediction_drifted, model.importance,
         estimate.kappa, model.reference_kappa(refer_at, len(current), drift_settings.false_alarm_rate), rules,
@@ -254,9 +268,12 @@ def _relevance_metadata(relevance: dict[str, Any] | None) -> dict[str, Any]:
     touched = relevance["drifted_importance"]
     return {
         "drift_level": relevance["level"],
-        "drift_reasons": "; ".join(relevance["reasons"]) or ("drift in columns the model barely uses" if relevance["level"] == "warning" else "-"),
+        "drift_reasons": "; ".join(relevance["reasons"])
+        or ("drift in columns the model barely uses" if relevance["level"] == "warning" else "-"),
         "drifted_importance": "unknown" if touched is None else percent(touched, 1),
-        "drifted_column_importance": dg.MetadataValue.json({c: round(v, 3) for c, v in relevance["importance"].items()}),
+        "drifted_column_importance": dg.MetadataValue.json(
+            {c: round(v, 3) for c, v in relevance["importance"].items()}
+        ),
     }
 
 
@@ -301,7 +318,9 @@ def _drift_metadata(summary: dict[str, Any], registry: ModelRegistry) -> dict[st
     return {
         **metadata,
         **({"column_drift": picture} if picture is not None else {}),
-        "prediction_drift_score": None if summary["prediction_drift_score"] is None else round(summary["prediction_drift_score"], 3),
+        "prediction_drift_score": None
+        if summary["prediction_drift_score"] is None
+        else round(summary["prediction_drift_score"], 3),
         "worst_columns": _scores(summary["worst_columns"]),
         "estimated_kappa": round(estimated["estimated_kappa"], 3),
         "estimated_kappa_95": f"{estimated['estimated_kappa_low']:.3f}–{estimated['estimated_kappa_high']:.3f}",
@@ -357,7 +376,9 @@ def applications_drift(
             models[record["model_uri"]] = ModelInForce.load(record["model_uri"])
         current = day_frame(applications[day], application_scores[day])
         rejected = len(rejected_applications.get(day, ()))
-        summaries[day] = _day_summary(day, current, rejected, models[record["model_uri"]], record, drift_settings, rules)
+        summaries[day] = _day_summary(
+            day, current, rejected, models[record["model_uri"]], record, drift_settings, rules
+        )
         context.add_asset_metadata(_drift_metadata(summaries[day], registry), partition_key=day)
     drifted = {d: _why(s) for d, s in summaries.items() if s["drifted"]}
     yield dg.Output(summaries)
@@ -366,7 +387,8 @@ def applications_drift(
         passed=not drifted,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"drift on {len(drifted)} of {len(summaries)} day(s): " + "; ".join(f"{d} {c}" for d, c in sorted(drifted.items()))
+            f"drift on {len(drifted)} of {len(summaries)} day(s): "
+            + "; ".join(f"{d} {c}" for d, c in sorted(drifted.items()))
             if drifted
             else f"no drift on {len(summaries)} day(s)"
         )[:2000],
@@ -393,7 +415,14 @@ _EMPTY_HTML = (
 def _settings_of(summary: dict[str, Any]) -> DriftSettings:
     """The settings the day's decision used (its thresholds per column are in the summary itself)."""
     defaults = DriftSettings().as_dict()
-    fields = ("numerical_threshold", "categorical_threshold", "prediction_threshold", "false_alarm_rate", "min_drifted_columns", "max_rejected_share")
+    fields = (
+        "numerical_threshold",
+        "categorical_threshold",
+        "prediction_threshold",
+        "false_alarm_rate",
+        "min_drifted_columns",
+        "max_rejected_share",
+    )
     return DriftSettings(**{k: summary["settings"].get(k, defaults[k]) for k in fields})
 
 
@@ -441,7 +470,14 @@ def applications_drift_report(
         # The worker loads the reference by the model's URI, once per process.
         specs.append(
             DriftReportInput(
-                day, current, uri, kinds, _settings_of(summary), list(summary["drifted_columns"]), summary, workspace=target
+                day,
+                current,
+                uri,
+                kinds,
+                _settings_of(summary),
+                list(summary["drifted_columns"]),
+                summary,
+                workspace=target,
             )
         )
     built = build_drift_reports(specs)

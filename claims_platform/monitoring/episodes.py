@@ -64,7 +64,9 @@ class EpisodeRules:
                 f"{self.matter_days}"
             )
         if not 0 < self.ewma_weight <= 1 or not 0 < self.ewma_alert <= 1:
-            raise ValueError(f"ewma_weight and ewma_alert must be in (0, 1], got {self.ewma_weight}, {self.ewma_alert}")
+            raise ValueError(
+                f"ewma_weight and ewma_alert must be in (0, 1], got {self.ewma_weight}, {self.ewma_alert}"
+            )
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,9 @@ def drift_episodes(days: Mapping[str, DriftDay], rules: EpisodeRules = EpisodeRu
     return episodes
 
 
-def _weigh(state: dict, day: str, today: DriftDay, shifted: bool, rules: EpisodeRules, shifts: Mapping[str, float]) -> None:
+def _weigh(
+    state: dict, day: str, today: DriftDay, shifted: bool, rules: EpisodeRules, shifts: Mapping[str, float]
+) -> None:
     """Whether the episode's drift matters from ``day`` on: its week's level shifted, or it is the
     ``matter_days``-th drifted day that matters (``state["mattering"]`` keeps their reasons)."""
     if state["matters_from"] is not None:
@@ -170,7 +174,13 @@ def _weigh(state: dict, day: str, today: DriftDay, shifted: bool, rules: Episode
 
 def _episode(state: dict, ended: str | None) -> DriftEpisode:
     return DriftEpisode(
-        state["start"], state["alert_day"], state["trigger"], tuple(state["days"]), ended, state["matters_from"], state["reasons"]
+        state["start"],
+        state["alert_day"],
+        state["trigger"],
+        tuple(state["days"]),
+        ended,
+        state["matters_from"],
+        state["reasons"],
     )
 
 
@@ -202,5 +212,7 @@ def retrain_target(alert_day: str, today: date, latest_decided: str | None = Non
         month = latest_decided
     end_of_alert_day = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
     start_of_today = datetime.combine(today, time(), tzinfo=UTC)
-    earliest = datetime.combine(add_months(date.fromisoformat(month), 1), time(), tzinfo=UTC)  # the regular cutoff
+    earliest = datetime.combine(
+        add_months(date.fromisoformat(month), 1), time(), tzinfo=UTC
+    )  # the regular cutoff
     return RetrainTarget(month, max(min(end_of_alert_day, start_of_today), earliest))

@@ -47,11 +47,28 @@ class ModelPerformanceConfig(dg.Config):
     """When the month's measured performance fails its check."""
 
     kappa_margin: float = Field(
-        default=_DEFAULT_BOUNDS.kappa_margin, ge=0, le=1, description="Realised kappa may fall at most this far below the model's holdout kappa."
+        default=_DEFAULT_BOUNDS.kappa_margin,
+        ge=0,
+        le=1,
+        description="Realised kappa may fall at most this far below the model's holdout kappa.",
     )
-    ratio_low: float = Field(default=_DEFAULT_BOUNDS.ratio_low, gt=0, lt=1, description="Lowest actual/expected claims among accepted applicants.")
-    ratio_high: float = Field(default=_DEFAULT_BOUNDS.ratio_high, gt=1, description="Highest actual/expected claims among accepted applicants.")
-    label_lag_days: int = Field(default=settings.LABEL_LAG_DAYS, ge=0, le=366, description="Days after which an application's outcome is known.")
+    ratio_low: float = Field(
+        default=_DEFAULT_BOUNDS.ratio_low,
+        gt=0,
+        lt=1,
+        description="Lowest actual/expected claims among accepted applicants.",
+    )
+    ratio_high: float = Field(
+        default=_DEFAULT_BOUNDS.ratio_high,
+        gt=1,
+        description="Highest actual/expected claims among accepted applicants.",
+    )
+    label_lag_days: int = Field(
+        default=settings.LABEL_LAG_DAYS,
+        ge=0,
+        le=366,
+        description="Days after which an application's outcome is known.",
+    )
 
 
 def _backtest_sparkline(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
@@ -138,27 +155,37 @@ def model_performance(
             "The `model_performance_sensor` materializes this partition automatically once they are."
         )
     if not application_scores:
-        raise dg.Failure(f"No scored day in {month[:7]}: materialize `application_scores` for its days first.")
+        raise dg.Failure(
+            f"No scored day in {month[:7]}: materialize `application_scores` for its days first."
+        )
     record = model_in_force[month]
     policy = DecisionPolicy.from_dict(record["policy"])
     scores = pd.concat([application_scores[d] for d in sorted(application_scores)], ignore_index=True)
     forecast = pd.concat([reserve_forecast[d] for d in sorted(reserve_forecast)], ignore_index=True)
     first, last = date.fromisoformat(min(application_scores)), date.fromisoformat(max(application_scores))
     outcomes = source.read_outcomes(first, last, known_before=instant.replace(tzinfo=None))
-    joined = scores.merge(outcomes[[APPLICATION_ID, CLAIM_STATUS]], on=APPLICATION_ID, how="left", validate="one_to_one")
+    joined = scores.merge(
+        outcomes[[APPLICATION_ID, CLAIM_STATUS]], on=APPLICATION_ID, how="left", validate="one_to_one"
+    )
     labelled = joined.dropna(subset=[CLAIM_STATUS])
     if labelled.empty:
-        raise dg.Failure(f"None of the {len(scores):,} scored applications of {month[:7]} has a known outcome in the warehouse.")
+        raise dg.Failure(
+            f"None of the {len(scores):,} scored applications of {month[:7]} has a known outcome in the warehouse."
+        )
     y = labelled[CLAIM_STATUS].astype("int64").to_numpy()
     p = labelled[PREDICTION_COLUMN].to_numpy(dtype="float64")
     realised = evaluate(y, p, policy.refer_at)
     estimate = estimate_performance(p, policy.refer_at)
     daily = daily_backtest(forecast, scores, outcomes)
     accepted = accepted_outcomes(scores, outcomes).dropna(subset=[CLAIM_STATUS])
-    backtest = month_backtest(daily, accepted[PREDICTION_COLUMN].to_numpy(), calibration_level_sd(record.get("model_uri")))
+    backtest = month_backtest(
+        daily, accepted[PREDICTION_COLUMN].to_numpy(), calibration_level_sd(record.get("model_uri"))
+    )
     holdout = registry.run_metrics(record["version"]) if record.get("version") is not None else {}
     holdout_kappa = float(holdout.get("holdout_kappa", np.nan))
-    bounds = PerformanceBounds(kappa_margin=config.kappa_margin, ratio_low=config.ratio_low, ratio_high=config.ratio_high)
+    bounds = PerformanceBounds(
+        kappa_margin=config.kappa_margin, ratio_low=config.ratio_low, ratio_high=config.ratio_high
+    )
     failures = bounds.failures(realised["kappa"], holdout_kappa, backtest.actual_to_expected)
     summary = {
         "month": month[:7],
@@ -170,7 +197,10 @@ def model_performance(
         "realised": {k: float(v) for k, v in realised.items()},
         "estimated": estimate.as_dict(),
         "holdout_kappa": holdout_kappa if np.isfinite(holdout_kappa) else None,
-        "backtest": {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in backtest.as_dict().items()},
+        "backtest": {
+            k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+            for k, v in backtest.as_dict().items()
+        },
         "daily_backtest": json.loads(daily.to_json(orient="records")),
         "failures": failures,
         "passed": not failures,

@@ -58,8 +58,12 @@ class DriftRelevance:
 
     drifted: bool
     matters: bool
-    importance: dict[str, float] = field(default_factory=dict)  # each drifted column's share of the model's importance
-    drifted_importance: float | None = None  # their share together; None when the model's importance is unknown
+    importance: dict[str, float] = field(
+        default_factory=dict
+    )  # each drifted column's share of the model's importance
+    drifted_importance: float | None = (
+        None  # their share together; None when the model's importance is unknown
+    )
     kappa_drop: float | None = None  # reference's estimated kappa less the day's
     reasons: tuple[str, ...] = ()
 
@@ -73,7 +77,9 @@ class DriftRelevance:
             "level": self.level,
             "matters": self.matters,
             "importance": {c: round(s, 4) for c, s in self.importance.items()},
-            "drifted_importance": None if self.drifted_importance is None else round(self.drifted_importance, 4),
+            "drifted_importance": None
+            if self.drifted_importance is None
+            else round(self.drifted_importance, 4),
             "kappa_drop": None if self.kappa_drop is None else round(self.kappa_drop, 4),
             "reasons": list(self.reasons),
         }
@@ -103,7 +109,9 @@ def floor_rows(rows: int) -> int:
     return int(round(rows / digits) * digits)
 
 
-def kappa_floor(reference_p: np.ndarray, rows: int, screen: float, false_alarm_rate: float, seed: int = 0) -> float:
+def kappa_floor(
+    reference_p: np.ndarray, rows: int, screen: float, false_alarm_rate: float, seed: int = 0
+) -> float:
     """The plug-in estimated kappa that a day of ``rows`` applicants like the reference's falls below with
     probability ``false_alarm_rate`` / ``KAPPA_RATE_DIVISOR``, from ``FLOOR_DAYS`` days resampled from the
     reference's probabilities: their ``false_alarm_rate`` quantile (10 days below it at 0.5%: measured, not
@@ -119,7 +127,9 @@ def kappa_floor(reference_p: np.ndarray, rows: int, screen: float, false_alarm_r
         kappas.append(plug_in_kappa(p[rng.integers(0, len(p), size=(days, rows))], screen))
     drawn = np.concatenate(kappas)
     median, measured = np.quantile(drawn, [0.5, false_alarm_rate])
-    stretch = NormalDist().inv_cdf(false_alarm_rate / KAPPA_RATE_DIVISOR) / NormalDist().inv_cdf(false_alarm_rate)
+    stretch = NormalDist().inv_cdf(false_alarm_rate / KAPPA_RATE_DIVISOR) / NormalDist().inv_cdf(
+        false_alarm_rate
+    )
     return float(median - (median - measured) * stretch)
 
 
@@ -153,7 +163,9 @@ def drift_relevance(
         if columns and not known:
             reasons.append(f"{len(columns)} column(s) drifted and the model's importance is unknown")
         elif touched is not None and columns and touched >= rules.min_importance_share:
-            reasons.append(f"the drifted columns carry {touched:.0%} of the model's importance (>= {rules.min_importance_share:.0%})")
+            reasons.append(
+                f"the drifted columns carry {touched:.0%} of the model's importance (>= {rules.min_importance_share:.0%})"
+            )
         if drop is not None and drop > rules.max_kappa_drop and estimated_kappa < reference_kappa[1]:
             reasons.append(
                 f"the estimated kappa {estimated_kappa:.3f} is {drop:.3f} below the reference's {reference_kappa[0]:.3f}, "

@@ -83,7 +83,11 @@ class DriftReportInput:
 def _evidently_frame(frame: pd.DataFrame, kinds: Mapping[str, ColumnKind]) -> pd.DataFrame:
     """The columns as the drift decision sees them: categories as text, missing as a level of its own."""
     columns = {name: for_drift(frame[name], kind) for name, kind in kinds.items() if kind == "categorical"}
-    numbers = {name: frame[name].astype("float64").reset_index(drop=True) for name, kind in kinds.items() if kind == "numerical"}
+    numbers = {
+        name: frame[name].astype("float64").reset_index(drop=True)
+        for name, kind in kinds.items()
+        if kind == "numerical"
+    }
     out = pd.DataFrame({**numbers, **columns})
     if PREDICTION_COLUMN in frame.columns:
         out[PREDICTION_COLUMN] = frame[PREDICTION_COLUMN].astype("float64").to_numpy()
@@ -101,7 +105,8 @@ def _definition(kinds: Mapping[str, ColumnKind], has_prediction: bool):
     numerical = [c for c, k in kinds.items() if k == "numerical"]
     categorical = [c for c, k in kinds.items() if k == "categorical"]
     return DataDefinition(
-        numerical_columns=numerical + ([PREDICTION_COLUMN] if has_prediction else []), categorical_columns=categorical
+        numerical_columns=numerical + ([PREDICTION_COLUMN] if has_prediction else []),
+        categorical_columns=categorical,
     )
 
 
@@ -119,7 +124,9 @@ def _reference_dataset(reference: pd.DataFrame | str, kinds: Mapping[str, Column
     else:
         frame = reference
     has_prediction = PREDICTION_COLUMN in frame.columns
-    dataset = Dataset.from_pandas(_evidently_frame(frame, kinds), data_definition=_definition(kinds, has_prediction))
+    dataset = Dataset.from_pandas(
+        _evidently_frame(frame, kinds), data_definition=_definition(kinds, has_prediction)
+    )
     if key is not None:
         _REFERENCES[key] = (dataset, has_prediction)
     return dataset, has_prediction
@@ -149,7 +156,11 @@ def drift_report(spec: DriftReportInput) -> RenderedReport:
         )
     ]
     if has_prediction and PREDICTION_COLUMN in thresholds:
-        metrics.append(ValueDrift(column=PREDICTION_COLUMN, method=NUMERICAL_METHOD, threshold=thresholds[PREDICTION_COLUMN]))
+        metrics.append(
+            ValueDrift(
+                column=PREDICTION_COLUMN, method=NUMERICAL_METHOD, threshold=thresholds[PREDICTION_COLUMN]
+            )
+        )
     for column in spec.drifted_columns:
         method, _ = settings.method_for(spec.kinds[column])
         metrics.append(ValueDrift(column=column, method=method, threshold=thresholds[column]))
@@ -230,12 +241,19 @@ def snapshot_metadata(day: str, summary: Mapping[str, Any]) -> dict[str, str]:
     for key in SNAPSHOT_METADATA:
         if key in summary:
             value = summary[key]
-            metadata[key] = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+            metadata[key] = (
+                json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+            )
     return metadata
 
 
 # What the report workers import before their first report (Evidently alone: ~6 s).
-WORKER_PRELOAD = ("claims_platform.monitoring.reports", "evidently", "evidently.metrics", "evidently.ui.storage.local.base")
+WORKER_PRELOAD = (
+    "claims_platform.monitoring.reports",
+    "evidently",
+    "evidently.metrics",
+    "evidently.ui.storage.local.base",
+)
 
 
 def _worker_context():
@@ -261,7 +279,9 @@ def warm_report_workers() -> None:
     forkserver.ensure_running()
 
 
-def build_drift_reports(specs: Sequence[DriftReportInput], workers: int | None = None) -> dict[str, RenderedReport]:
+def build_drift_reports(
+    specs: Sequence[DriftReportInput], workers: int | None = None
+) -> dict[str, RenderedReport]:
     """Each day's report, in worker processes when there are many days (Evidently is single-threaded)."""
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if workers <= 1 or len(specs) < PARALLEL_FROM_DAYS:
@@ -283,7 +303,9 @@ def classification_report(frame: pd.DataFrame, month: str, threshold: float) -> 
         }
     )
     definition = DataDefinition(
-        classification=[BinaryClassification(target="claim_status", prediction_probas=PREDICTION_COLUMN, pos_label=1)],
+        classification=[
+            BinaryClassification(target="claim_status", prediction_probas=PREDICTION_COLUMN, pos_label=1)
+        ],
         numerical_columns=[PREDICTION_COLUMN],
     )
     report = Report([ClassificationPreset(probas_threshold=threshold)], tags=["model_performance"])

@@ -53,7 +53,11 @@ def _create_project(folder: Path) -> str:
     project.dashboard.add_panel(
         line_plot_panel(
             "Share of drifted feature columns",
-            [PanelMetric(metric="DriftedColumnsCount", metric_labels={"value_type": "share"}, legend="share")],
+            [
+                PanelMetric(
+                    metric="DriftedColumnsCount", metric_labels={"value_type": "share"}, legend="share"
+                )
+            ],
             description="Pinned tests: normed Wasserstein (numbers), Jensen-Shannon (levels).",
             size="half",
         )
@@ -61,7 +65,13 @@ def _create_project(folder: Path) -> str:
     project.dashboard.add_panel(
         line_plot_panel(
             "Prediction drift score",
-            [PanelMetric(metric="ValueDrift", metric_labels={"column": PREDICTION_COLUMN}, legend="claim_probability")],
+            [
+                PanelMetric(
+                    metric="ValueDrift",
+                    metric_labels={"column": PREDICTION_COLUMN},
+                    legend="claim_probability",
+                )
+            ],
             description="Normed Wasserstein distance of the predicted claim probabilities from the reference's.",
             size="half",
         )
@@ -110,7 +120,10 @@ def series_keyed_copy(snapshot: dict) -> dict:
             out = {key: strip(value) for key, value in node.items()}
             params = out.get("metric", {}).get("params") if isinstance(out.get("metric"), dict) else None
             if isinstance(params, dict) and "metric_id" in out["metric"]:
-                out["metric"] = {**out["metric"], "params": {k: v for k, v in params.items() if k not in DAY_SPECIFIC_PARAMS}}
+                out["metric"] = {
+                    **out["metric"],
+                    "params": {k: v for k, v in params.items() if k not in DAY_SPECIFIC_PARAMS},
+                }
             return out
         if isinstance(node, list):
             return [strip(value) for value in node]
@@ -130,7 +143,9 @@ def write_snapshot(target: tuple[str, str], snapshot_json: str) -> str:
     """
     folder, project_id = target
     snapshot_id = evidently_internals.new_snapshot_id()
-    evidently_internals.write_snapshot_file(folder, project_id, snapshot_id, json.dumps(series_keyed_copy(json.loads(snapshot_json))))
+    evidently_internals.write_snapshot_file(
+        folder, project_id, snapshot_id, json.dumps(series_keyed_copy(json.loads(snapshot_json)))
+    )
     return snapshot_id
 
 
@@ -170,8 +185,12 @@ def add_snapshots(snapshots: Mapping[str, str], path: Path | str | None = None) 
 class EvidentlyWorkspace(dg.ConfigurableResource):
     """Where the daily drift snapshots are added for ``evidently ui`` (a local folder)."""
 
-    path: str = Field(description="The Evidently workspace folder (CLAIMS_EVIDENTLY_WORKSPACE, default .local/evidently).")
-    enabled: bool = Field(default=True, description="Add snapshots at all (off: reports are still stored as files).")
+    path: str = Field(
+        description="The Evidently workspace folder (CLAIMS_EVIDENTLY_WORKSPACE, default .local/evidently)."
+    )
+    enabled: bool = Field(
+        default=True, description="Add snapshots at all (off: reports are still stored as files)."
+    )
 
     def target(self) -> tuple[str, str] | None:
         """(folder, project id) for report workers to write snapshots into; None when disabled."""

@@ -4,7 +4,6 @@ Each day is scored by the model in force in its month (`model_in_force`, decided
 with the decision policy that model was chosen under, so a backfill of an old day reproduces it.
 """
 
-
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -58,7 +57,10 @@ FORECAST_COLUMN_DESCRIPTIONS = {
     **{f"{d}_count": f"Applications the decision policy decided '{d}'." for d in DECISIONS},
     **{
         f"{prefix}{field}": f"{text} ({who})"
-        for prefix, who in (("accepted_", "accepted applicants"), ("all_", "every applicant, before filtering"))
+        for prefix, who in (
+            ("accepted_", "accepted applicants"),
+            ("all_", "every applicant, before filtering"),
+        )
         for field, text in (
             ("applicants", "Applicants counted"),
             ("expected_claims", "Expected claims: the sum of the calibrated claim probabilities"),
@@ -78,7 +80,9 @@ def _declared_schema(descriptions: dict[str, str], dtype_of) -> dg.TableSchema:
     """The columns an asset declares (shown before its first materialization; the IO manager's schema
     of each stored partition takes their descriptions)."""
     return dg.TableSchema(
-        columns=[dg.TableColumn(name, dtype_of(name), description=text) for name, text in descriptions.items()]
+        columns=[
+            dg.TableColumn(name, dtype_of(name), description=text) for name, text in descriptions.items()
+        ]
     )
 
 
@@ -107,7 +111,9 @@ def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict
                 "months of outcomes are known; then run `monthly_training` for the month before the day's month."
             )
         policy = DecisionPolicy.from_dict(record["policy"])
-        days_by_model.setdefault((record["model_name"], int(record["version"]), record["model_uri"], policy), []).append(day)
+        days_by_model.setdefault(
+            (record["model_name"], int(record["version"]), record["model_uri"], policy), []
+        ).append(day)
     scored: dict[str, pd.DataFrame] = {}
     for (model_name, version, model_uri, policy), model_days in days_by_model.items():
         frames = [days[d] for d in model_days]
@@ -154,7 +160,9 @@ def application_scores(
     """Score the partition range's days; a backfill of an old day uses the model in force then."""
     missing = sorted({month_key(d) for d in applications} - set(model_in_force))
     if missing:
-        raise dg.Failure(f"No model in force for month(s) {missing}: materialize `model_in_force` for them first.")
+        raise dg.Failure(
+            f"No model in force for month(s) {missing}: materialize `model_in_force` for them first."
+        )
     try:
         scored = score_days(applications, model_in_force)
     except NoModelInForce as error:
@@ -168,7 +176,9 @@ def application_scores(
     return scored
 
 
-def _scores_metadata(frame: pd.DataFrame, version: int | None, registry: ModelRegistry, policy: DecisionPolicy) -> dict:
+def _scores_metadata(
+    frame: pd.DataFrame, version: int | None, registry: ModelRegistry, policy: DecisionPolicy
+) -> dict:
     """One day's scored applications as its partition shows them (counts plotted by the UI, shares as %), and what
     its decisions are expected to cost per application against the former fixed thresholds on the same days."""
     counts = decision_counts(frame["decision"])
@@ -205,7 +215,9 @@ class ReserveConfig(dg.Config):
     )
 
 
-def _forecast_row(day: str, scores: pd.DataFrame, cost: float, currency: str = "GBP", level_sd: float = 0.0) -> dict:
+def _forecast_row(
+    day: str, scores: pd.DataFrame, cost: float, currency: str = "GBP", level_sd: float = 0.0
+) -> dict:
     counts = decision_counts(scores["decision"])
     accepted = scores.loc[scores["decision"] == "accept", "claim_probability"].to_numpy(dtype="float64")
     everyone = scores["claim_probability"].to_numpy(dtype="float64")
@@ -261,7 +273,9 @@ def reserve_forecast(
     """One row per day: decision counts, expected claims and reserve, accepted versus everyone; the interval
     carries the model's own calibration uncertainty beside the Bernoulli noise."""
     currency = config.currency
-    level_sd = {month: calibration_level_sd(record.get("model_uri")) for month, record in model_in_force.items()}
+    level_sd = {
+        month: calibration_level_sd(record.get("model_uri")) for month, record in model_in_force.items()
+    }
     cost = {
         month: config.average_claim_cost or DecisionPolicy.from_dict(record["policy"]).costs.claim_cost
         for month, record in model_in_force.items()

@@ -16,7 +16,11 @@ PARTITION_TAG = "dagster/partition"
 nightly_scoring_job = dg.define_asset_job(
     "nightly_scoring",
     selection=dg.AssetSelection.assets(
-        "applications", "rejected_applications", "application_scores", "reserve_forecast", "applications_drift"
+        "applications",
+        "rejected_applications",
+        "application_scores",
+        "reserve_forecast",
+        "applications_drift",
     ),
     partitions_def=daily_partitions,
     tags={LANE_TAG: DAILY_LANE},
@@ -73,8 +77,12 @@ class DayState:
             return "never ingested"
         if self.warehouse_rows != self.ingested_rows:
             return f"the warehouse holds {self.warehouse_rows} rows, {self.ingested_rows} were read"
-        if self.ingested_watermark and pd.Timestamp(self.warehouse_watermark) > pd.Timestamp(self.ingested_watermark):
-            return f"rows loaded at {self.warehouse_watermark}, after the read up to {self.ingested_watermark}"
+        if self.ingested_watermark and pd.Timestamp(self.warehouse_watermark) > pd.Timestamp(
+            self.ingested_watermark
+        ):
+            return (
+                f"rows loaded at {self.warehouse_watermark}, after the read up to {self.ingested_watermark}"
+            )
         return None
 
     def needs_rescore(self) -> str | None:
@@ -135,7 +143,10 @@ def day_states(instance: dg.DagsterInstance, loaded: pd.DataFrame) -> list[DaySt
         meta = applications.metadata if applications else {}
         if applications and ROWS_READ not in meta:
             # Ingested before partitions recorded what they read: judge by when it was ingested.
-            meta = {ROWS_READ: rows, LOADED_THROUGH: datetime.fromtimestamp(applications.timestamp, UTC).isoformat()}
+            meta = {
+                ROWS_READ: rows,
+                LOADED_THROUGH: datetime.fromtimestamp(applications.timestamp, UTC).isoformat(),
+            }
         states.append(
             DayState(
                 day=day,
@@ -150,9 +161,12 @@ def day_states(instance: dg.DagsterInstance, loaded: pd.DataFrame) -> list[DaySt
     return states
 
 
-def _runs(instance: dg.DagsterInstance, statuses: list[dg.DagsterRunStatus], tags: dict | None = None) -> list:
+def _runs(
+    instance: dg.DagsterInstance, statuses: list[dg.DagsterRunStatus], tags: dict | None = None
+) -> list:
     return instance.get_runs(
-        filters=dg.RunsFilter(job_name=nightly_scoring_job.name, statuses=statuses, tags=tags or {}), limit=500
+        filters=dg.RunsFilter(job_name=nightly_scoring_job.name, statuses=statuses, tags=tags or {}),
+        limit=500,
     )
 
 
@@ -188,6 +202,10 @@ def late_applications_sensor(context: dg.SensorEvaluationContext, source: Applic
         failed[(state.day, state.change)] = len(runs)
     requests, exhausted = late_rescore_requests(stale, in_flight, failed)
     if exhausted:
-        context.log.warning(f"Gave up re-scoring {', '.join(exhausted)} after {MAX_ATTEMPTS} failed runs each.")
-    skip = None if requests else f"every scored day of the last {LOOKBACK_DAYS} is up to date with the warehouse"
+        context.log.warning(
+            f"Gave up re-scoring {', '.join(exhausted)} after {MAX_ATTEMPTS} failed runs each."
+        )
+    skip = (
+        None if requests else f"every scored day of the last {LOOKBACK_DAYS} is up to date with the warehouse"
+    )
     return dg.SensorResult(run_requests=requests, skip_reason=skip)

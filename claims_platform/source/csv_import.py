@@ -192,7 +192,9 @@ def _read_text(source: str | PathLike | IO[str]) -> tuple[str | None, Problem | 
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        return None, Problem(line, None, f"not UTF-8 text (byte 0x{data[error.start]:02x}); save the export as UTF-8 CSV")
+        return None, Problem(
+            line, None, f"not UTF-8 text (byte 0x{data[error.start]:02x}); save the export as UTF-8 CSV"
+        )
 
 
 def _records(text: str, problems: list[Problem]) -> Iterator[tuple[int, list[str]]]:
@@ -242,7 +244,9 @@ def parse_export(text: str) -> ParsedExport:
     """Read an export's text; every problem is collected in ``problems``, nothing is raised."""
     problems: list[Problem] = []
     records = list(_records(text, problems))
-    empty = ParsedExport(False, False, (), pd.DataFrame(), np.zeros(0, int), [], pd.DataFrame(), None, problems, fatal=True)
+    empty = ParsedExport(
+        False, False, (), pd.DataFrame(), np.zeros(0, int), [], pd.DataFrame(), None, problems, fatal=True
+    )
     if not records:
         if not problems:
             problems.append(Problem(None, None, "empty file: no header line and no rows"))
@@ -255,7 +259,9 @@ def parse_export(text: str) -> ParsedExport:
     unknown = [c for c in names if c not in EXPORT_COLUMNS and c != DATE_COLUMN]
     repeated = sorted({c for c in names if names.count(c) > 1})
     if missing or unknown or repeated:
-        rule = f"not a claims export: missing columns {missing or 'none'}; unknown columns {unknown or 'none'}"
+        rule = (
+            f"not a claims export: missing columns {missing or 'none'}; unknown columns {unknown or 'none'}"
+        )
         if repeated:
             rule += f"; repeated columns {repeated}"
         problems.append(Problem(header_line, None, f"{rule}; {_expected_text()}"))
@@ -263,14 +269,20 @@ def parse_export(text: str) -> ParsedExport:
     rows, lines = [], []
     for line, fields in records[1:]:
         if len(fields) != len(header):
-            problems.append(Problem(line, None, f"expected {len(header)} fields as in the header, found {len(fields)}"))
+            problems.append(
+                Problem(line, None, f"expected {len(header)} fields as in the header, found {len(fields)}")
+            )
         else:
             rows.append(fields)
             lines.append(line)
     if not records[1:] and not problems:
         problems.append(Problem(None, None, "no rows to import: the file holds only its header line"))
         return empty
-    table = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
+    table = (
+        pd.DataFrame(rows, columns=header, dtype=object)
+        if rows
+        else pd.DataFrame(columns=header, dtype=object)
+    )
     parsed = ParsedExport(
         has_index=has_index,
         has_dates=DATE_COLUMN in names,
@@ -351,7 +363,8 @@ def _read_values(parsed: ParsedExport) -> None:
     dtypes = {
         name: dtype
         for name, dtype in schema.FEATURE_DTYPES.items()
-        if dtype == "int64" and not np.isnan(parsed.export[name]).any()
+        if dtype == "int64"
+        and not np.isnan(parsed.export[name]).any()
         and (parsed.export[name] == np.round(parsed.export[name])).all()
     }
     parsed.export = parsed.export.astype(dtypes)
@@ -450,7 +463,12 @@ def _contract_problems(parsed: ParsedExport, applications: pd.DataFrame) -> tupl
             problems.append(Problem(line, column, rule, value, keepable=not unstorable))
     for row, column in sorted(parsed.unstorable - reported):
         problems.append(
-            Problem(int(parsed.lines[row]), column, "a whole number (an integer column)", parsed.text[column].iat[row])
+            Problem(
+                int(parsed.lines[row]),
+                column,
+                "a whole number (an integer column)",
+                parsed.text[column].iat[row],
+            )
         )
     return problems, rejected
 
@@ -506,8 +524,14 @@ def _day_counts(days: Sequence[date] | np.ndarray, mask: np.ndarray, claims: np.
 
 
 def _choose_spread(
-    n_rows: int, start: date, days: int | None, daily_volume: int | None,
-    valid: np.ndarray, claims: np.ndarray, label_lag_days: int, planner: Planner,
+    n_rows: int,
+    start: date,
+    days: int | None,
+    daily_volume: int | None,
+    valid: np.ndarray,
+    claims: np.ndarray,
+    label_lag_days: int,
+    planner: Planner,
 ) -> _Spread:
     """The first candidate spread whose plan scores two months, else one, else the first candidate.
 
@@ -520,7 +544,11 @@ def _choose_spread(
         first = np.bincount(offsets[valid], minlength=n_days)
         claimed = np.bincount(offsets[valid], weights=claims[valid], minlength=n_days).astype(int)
         day_of = [start + timedelta(days=i) for i in range(n_days)]
-        plan = planner(dict(zip(day_of, first.tolist(), strict=True)), dict(zip(day_of, claimed.tolist(), strict=True)), label_lag_days)
+        plan = planner(
+            dict(zip(day_of, first.tolist(), strict=True)),
+            dict(zip(day_of, claimed.tolist(), strict=True)),
+            label_lag_days,
+        )
         tried.append(_Spread(offsets, start, how, plan))
         if len(plan.scoring) >= 2:
             break
@@ -531,8 +559,10 @@ def _choose_spread(
     if chosen is not natural:
         span = int(natural.offsets[-1]) + 1
         why = f"{natural.how} the rows would fill {span} day{'s' if span != 1 else ''}"
-        why += ", too few to train a model and then score days with it" if not natural.plan.useful else (
-            ", enough to score one month only"
+        why += (
+            ", too few to train a model and then score days with it"
+            if not natural.plan.useful
+            else (", enough to score one month only")
         )
         chosen = _Spread(chosen.offsets, start, f"{chosen.how} ({why})", chosen.plan)
     return chosen
@@ -648,7 +678,9 @@ def prepare_import(
         row_dates = [start + timedelta(days=int(o)) for o in spread.offsets]
         applications[schema.APPLICATION_DATE] = row_dates
         plan, how = spread.plan, f"spread in file order {spread.how}"
-    share = pd.Series(invalid).groupby(pd.Series(row_dates, dtype=object)).mean() if n else pd.Series(dtype=float)
+    share = (
+        pd.Series(invalid).groupby(pd.Series(row_dates, dtype=object)).mean() if n else pd.Series(dtype=float)
+    )
     outcomes = pd.DataFrame(
         {
             schema.APPLICATION_ID: ids,
@@ -691,7 +723,9 @@ class ImportSummary:
     dry_run: bool = False
     replaced_days: tuple[date, ...] = ()  # the days those replaced rows were on
     unchanged: bool = False  # the warehouse held exactly this batch already: nothing was written
-    other_rows: int = 0  # applications of other batches or sources on the import's days (trained and scored with it)
+    other_rows: int = (
+        0  # applications of other batches or sources on the import's days (trained and scored with it)
+    )
 
     @property
     def vacated_days(self) -> tuple[date, ...]:
@@ -747,13 +781,21 @@ def import_csv(
     )
     if require_trainable and not prepared.plan.trainable_months:
         raise ImportPlanError(not_trainable_message(prepared))
-    others = warehouse.count_applications(prepared.first_day, prepared.last_day, excluding_prefix=prepared.id_prefix)
+    others = warehouse.count_applications(
+        prepared.first_day, prepared.last_day, excluding_prefix=prepared.id_prefix
+    )
     if dry_run:
         return ImportSummary(prepared, written=0, replaced=0, dry_run=True, other_rows=others)
     warehouse.create_tables()
-    written = warehouse.write_batch(prepared.id_prefix, prepared.applications, prepared.outcomes, keep_if_unchanged=True)
+    written = warehouse.write_batch(
+        prepared.id_prefix, prepared.applications, prepared.outcomes, keep_if_unchanged=True
+    )
     return ImportSummary(
-        prepared, written.written, written.replaced, replaced_days=written.replaced_days, unchanged=written.unchanged,
+        prepared,
+        written.written,
+        written.replaced,
+        replaced_days=written.replaced_days,
+        unchanged=written.unchanged,
         other_rows=others,
     )
 

@@ -167,14 +167,18 @@ class World:
     daily_volume: int = settings.DAILY_VOLUME  # mean applications a day (each day's count is Poisson)
 
     @classmethod
-    def from_seed(cls, seed: int = settings.DEFAULT_WORLD_SEED, daily_volume: int = settings.DAILY_VOLUME) -> World:
+    def from_seed(
+        cls, seed: int = settings.DEFAULT_WORLD_SEED, daily_volume: int = settings.DAILY_VOLUME
+    ) -> World:
         """Draw the concept and the fixed rescaling maps from ``seed``, in make_classification's order.
 
         ``daily_volume``: the mean applications a day. The concept does not depend on it: a world at 50
         a day and one at 12,000 a day hold the same applicants, in different numbers.
         """
         if not 1 <= daily_volume <= MAX_DAILY_VOLUME:
-            raise ValueError(f"daily_volume must be 1 to {MAX_DAILY_VOLUME:,} (an id numbers a day's rows in 5 digits), got {daily_volume}")
+            raise ValueError(
+                f"daily_volume must be 1 to {MAX_DAILY_VOLUME:,} (an id numbers a day's rows in 5 digits), got {daily_volume}"
+            )
         rng = np.random.default_rng(seed)
         n_clusters = 2 * CLUSTERS_PER_CLASS
         vertices = rng.choice(2**N_INFORMATIVE, size=n_clusters, replace=False)

@@ -57,7 +57,9 @@ class ApplicationSource(dg.ConfigurableResource, ABC):
 class WarehouseSource(ApplicationSource):
     """The policy-administration warehouse, over SQLAlchemy (SQLite file or PostgreSQL URL)."""
 
-    url: str = Field(description="SQLAlchemy URL of the warehouse; a secret in production, so set it by EnvVar.")
+    url: str = Field(
+        description="SQLAlchemy URL of the warehouse; a secret in production, so set it by EnvVar."
+    )
 
     def _warehouse(self):
         return _warehouse_for(self.url)
@@ -68,7 +70,9 @@ class WarehouseSource(ApplicationSource):
 
     @names_outages
     def read_outcomes(self, first_day: date, last_day: date, known_before: datetime) -> pd.DataFrame:
-        return self._warehouse().read_outcomes(known_before=known_before, first_day=first_day, last_day=last_day)
+        return self._warehouse().read_outcomes(
+            known_before=known_before, first_day=first_day, last_day=last_day
+        )
 
     @names_outages
     def loaded_days(self, first_day: date, last_day: date) -> pd.DataFrame:

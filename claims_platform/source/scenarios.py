@@ -152,7 +152,9 @@ class RiskShift(DriftScenario):
             return draw
         replaced = np.sort(rng.choice(non_claimants, size=k, replace=False))
         claimants = np.empty(0, dtype=np.intp)
-        while len(claimants) < k:  # about k / CLAIM_WEIGHT draws hold k claimants; twice that nearly always does
+        while (
+            len(claimants) < k
+        ):  # about k / CLAIM_WEIGHT draws hold k claimants; twice that nearly always does
             pool = world.draw_applicants(rng, draw.day, 2 * int(k / CLAIM_WEIGHT) + 20)
             claimants = np.flatnonzero(pool.labels == 1)
         taken = claimants[:k]

@@ -253,7 +253,9 @@ class Warehouse:
             ids = frame[schema.APPLICATION_ID].astype(str)
             foreign = ids[~ids.str.startswith(id_prefix)]
             if len(foreign):
-                raise ValueError(f"{what}: ids outside the batch {id_prefix!r}, e.g. {foreign.head(3).tolist()}")
+                raise ValueError(
+                    f"{what}: ids outside the batch {id_prefix!r}, e.g. {foreign.head(3).tolist()}"
+                )
         stamp = _utc_naive(loaded_at or datetime.now(UTC))
         app_columns = self._columns(applications, self.applications, {LOADED_AT: stamp})
         outcome_columns = self._columns(outcomes, self.outcomes, {})
@@ -264,11 +266,16 @@ class Warehouse:
 
         day = self.applications.c[schema.APPLICATION_DATE]
         with self.engine.begin() as conn:
-            earlier_days = conn.execute(
-                sa.select(day).where(in_batch(self.applications)).distinct().order_by(day)
-            ).scalars().all()
+            earlier_days = (
+                conn.execute(sa.select(day).where(in_batch(self.applications)).distinct().order_by(day))
+                .scalars()
+                .all()
+            )
             if keep_if_unchanged and earlier_days:
-                stored = [self._stored_rows(conn, table, in_batch(table)) for table in (self.applications, self.outcomes)]
+                stored = [
+                    self._stored_rows(conn, table, in_batch(table))
+                    for table in (self.applications, self.outcomes)
+                ]
                 if stored == [_row_set(app_columns[:-1]), _row_set(outcome_columns)]:
                     return BatchWrite(0, 0, tuple(_as_date(d) for d in earlier_days), unchanged=True)
             conn.execute(sa.delete(self.outcomes).where(in_batch(self.outcomes)))
@@ -284,7 +291,9 @@ class Warehouse:
         result = conn.execute(sa.select(*columns).where(where))
         rows = result.cursor.fetchall()
         result.close()
-        return _row_set([list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in columns])
+        return _row_set(
+            [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        )
 
     @staticmethod
     def _columns(frame: pd.DataFrame, table: sa.Table, constants: dict) -> list[list]:
@@ -494,14 +503,22 @@ class Warehouse:
         if not sa.inspect(self.engine).has_table(apps.name):
             return empty
         claimed = (
-            sa.select(outcomes.c[schema.APPLICATION_ID], sa.func.max(outcomes.c[schema.CLAIM_STATUS]).label("claim"))
+            sa.select(
+                outcomes.c[schema.APPLICATION_ID], sa.func.max(outcomes.c[schema.CLAIM_STATUS]).label("claim")
+            )
             .group_by(outcomes.c[schema.APPLICATION_ID])
             .subquery()
         )
         day = apps.c[schema.APPLICATION_DATE]
         statement = (
-            sa.select(day, sa.func.count().label("rows"), sa.func.coalesce(sa.func.sum(claimed.c.claim), 0).label("claims"))
-            .select_from(apps.outerjoin(claimed, claimed.c[schema.APPLICATION_ID] == apps.c[schema.APPLICATION_ID]))
+            sa.select(
+                day,
+                sa.func.count().label("rows"),
+                sa.func.coalesce(sa.func.sum(claimed.c.claim), 0).label("claims"),
+            )
+            .select_from(
+                apps.outerjoin(claimed, claimed.c[schema.APPLICATION_ID] == apps.c[schema.APPLICATION_ID])
+            )
             .group_by(day)
             .order_by(day)
         )

@@ -127,11 +127,15 @@ class ParquetUPathIOManager(PartitionedUPathIOManager):
         # Unpartitioned output (UPathIOManager.handle_output calls this one).
         return {"dagster/row_count": len(obj), COLUMN_SCHEMA_KEY: _column_schema(context, obj)}
 
-    def get_partition_metadata(self, context: OutputContext, partition_key: str, value: pd.DataFrame) -> dict[str, Any]:
+    def get_partition_metadata(
+        self, context: OutputContext, partition_key: str, value: pd.DataFrame
+    ) -> dict[str, Any]:
         # Each partition's own rows and columns, on its own materialization (a day of a year's backfill too).
         return {"dagster/row_count": len(value), COLUMN_SCHEMA_KEY: _column_schema(context, value)}
 
-    def get_run_metadata(self, context: OutputContext, values_by_partition: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    def get_run_metadata(
+        self, context: OutputContext, values_by_partition: Mapping[str, pd.DataFrame]
+    ) -> dict[str, Any]:
         # Copied onto every partition of the range, so named as the run's: never a day's dagster/row_count.
         return {"run_row_count": MetadataValue.int(sum(len(df) for df in values_by_partition.values()))}
 

@@ -175,7 +175,9 @@ class PartitionedUPathIOManager(UPathIOManager):
         """Whether an input annotated ``typing_type`` gets ``{partition_key: value}`` even for one partition."""
         return is_partition_dict_type(typing_type)
 
-    def get_partition_metadata(self, context: OutputContext, partition_key: str, value: Any) -> dict[str, Any]:
+    def get_partition_metadata(
+        self, context: OutputContext, partition_key: str, value: Any
+    ) -> dict[str, Any]:
         """Metadata describing ONE partition's stored value (row count, schema, ...); override to add some.
 
         Recorded on that partition's materialization only, also when the output spans a year of
@@ -183,7 +185,9 @@ class PartitionedUPathIOManager(UPathIOManager):
         """
         return {}
 
-    def get_run_metadata(self, context: OutputContext, values_by_partition: Mapping[str, Any]) -> dict[str, Any]:
+    def get_run_metadata(
+        self, context: OutputContext, values_by_partition: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Totals over an output spanning several partitions; override to add some.
 
         Dagster copies an output's metadata onto EVERY partition's materialization, so each key must
@@ -191,7 +195,9 @@ class PartitionedUPathIOManager(UPathIOManager):
         """
         return {}
 
-    def add_partition_metadata(self, context: OutputContext, partition_key: str, metadata: Mapping[str, Any]) -> None:
+    def add_partition_metadata(
+        self, context: OutputContext, partition_key: str, metadata: Mapping[str, Any]
+    ) -> None:
         """Record ``metadata`` on one partition's materialization only.
 
         ``OutputContext`` has no per-partition metadata of its own (``add_output_metadata`` is copied
@@ -233,7 +239,10 @@ class PartitionedUPathIOManager(UPathIOManager):
 
         # Described before anything is written: a hook that fails leaves storage unchanged.
         own_metadata = {
-            key: {"path": MetadataValue.path(self.display_path(path)), **self.get_partition_metadata(context, key, values[key])}
+            key: {
+                "path": MetadataValue.path(self.display_path(path)),
+                **self.get_partition_metadata(context, key, values[key]),
+            }
             for key, path in paths.items()
         }
         run_metadata = self._run_metadata(context, values) if len(paths) > 1 else {}

@@ -99,7 +99,9 @@ class ReportIOManager(ConfigurableIOManagerFactory):
     """
 
     base_path: str = Field(description="A local folder, or s3://bucket/prefix.")
-    s3: S3Resource | None = Field(default=None, description="S3 connection settings used when base_path is s3://.")
+    s3: S3Resource | None = Field(
+        default=None, description="S3 connection settings used when base_path is s3://."
+    )
 
     def create_io_manager(self, context: InitResourceContext) -> ReportUPathIOManager:
         return ReportUPathIOManager(storage_root(self.base_path, self.s3))

@@ -67,7 +67,9 @@ def _window_input() -> dg.AssetIn:
     before the first ingested day, so missing partitions are allowed)."""
     return dg.AssetIn(
         partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-(TRAINING_WINDOW_MONTHS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+            start_offset=-(TRAINING_WINDOW_MONTHS - 1),
+            end_offset=0,
+            allow_nonexistent_upstream_partitions=True,
         ),
         metadata={"allow_missing_partitions": True},
     )
@@ -124,7 +126,9 @@ def training_set(
             f"No month of {window.first_day:%Y-%m}..{window.last_day:%Y-%m} is labelled to "
             f"{config.min_month_coverage:.0%} by {window.cutoff.isoformat()} (coverage {labelled.coverage})."
         )
-    rejected = [f for key, f in rejected_applications.items() if window.first_day.isoformat() <= key and len(f)]
+    rejected = [
+        f for key, f in rejected_applications.items() if window.first_day.isoformat() <= key and len(f)
+    ]
     rejected_ids = pd.concat([f[APPLICATION_ID] for f in rejected]) if rejected else pd.Series(dtype="object")
     bias = rejected_outcomes(rejected_ids, outcomes, rows, window.cutoff)
     yield dg.Output(
@@ -147,7 +151,9 @@ def training_set(
         check_name=REJECTED_UNBIASED,
         passed=not bias.biased(),
         severity=dg.AssetCheckSeverity.WARN,
-        description=bias.describe() if bias.rejected_with_outcome else "No rejected row of the window has a known outcome.",
+        description=bias.describe()
+        if bias.rejected_with_outcome
+        else "No rejected row of the window has a known outcome.",
         metadata={
             "rejected_with_outcome": bias.rejected_with_outcome,
             "rejected_claim_rate": round(bias.rejected_claim_rate, 4),

@@ -149,7 +149,11 @@ def choose_calibrator(margin: Any, y: Any, *, folds: int = 5, seed: int = 0) -> 
             out_of_fold[method][predict_rows] = runtime.apply_calibrator(calibrator, margin[predict_rows])
 
     def scores(p: np.ndarray) -> dict[str, float]:
-        return {"log_loss": log_loss(y, p), "brier": float(np.mean((p - y) ** 2)), "ece": expected_calibration_error(y, p)}
+        return {
+            "log_loss": log_loss(y, p),
+            "brier": float(np.mean((p - y) ** 2)),
+            "ece": expected_calibration_error(y, p),
+        }
 
     report = {method: scores(out_of_fold[method]) for method in METHODS if method in available}
     # The booster's own probabilities (nothing fitted, so nothing to cross-fit): a candidate too, so
@@ -208,7 +212,9 @@ def deployed_calibration(
         **deployed,
         "level_sd": level_sd(y, runtime.apply_calibrator(deployed, margin), screen),
         "fitted_on": {
-            "validation_rows": int(len(validation[1])), "holdout_rows": int(len(holdout[1])), "holdout_month": holdout_month,
+            "validation_rows": int(len(validation[1])),
+            "holdout_rows": int(len(holdout[1])),
+            "holdout_month": holdout_month,
         },
         "evaluated_with": evaluated_with,
     }

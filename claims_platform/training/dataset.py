@@ -105,7 +105,9 @@ def label_applications(
     month_of_labelled = _month_keys(labelled[APPLICATION_DATE])
     coverage = (month_of_labelled.value_counts() / month_of_all.value_counts()).fillna(0.0).sort_index()
     keep = month_of_labelled.isin(coverage[coverage >= min_month_coverage].index)
-    rows = labelled.loc[keep].sort_values([APPLICATION_DATE, APPLICATION_ID], kind="stable", ignore_index=True)
+    rows = labelled.loc[keep].sort_values(
+        [APPLICATION_DATE, APPLICATION_ID], kind="stable", ignore_index=True
+    )
     return LabelledSet(
         rows=rows,
         coverage={m: round(float(c), 4) for m, c in coverage.items()},
@@ -120,7 +122,9 @@ def _month_keys(values: pd.Series) -> pd.Series:
     than once per row (strftime costs seconds on a year of applications)."""
     dates = pd.to_datetime(values)
     codes = dates.dt.year * 100 + dates.dt.month
-    return codes.map({code: f"{int(code) // 100:04d}-{int(code) % 100:02d}" for code in codes.dropna().unique()})
+    return codes.map(
+        {code: f"{int(code) // 100:04d}-{int(code) % 100:02d}" for code in codes.dropna().unique()}
+    )
 
 
 def unique_applications(applications: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -164,7 +168,9 @@ class RejectedOutcomes:
         return self.rejected_with_outcome >= min_rows and self.p_value < p_value
 
     def describe(self) -> str:
-        with_them = (self.training_claims + self.rejected_claims) / max(self.training_rows + self.rejected_with_outcome, 1)
+        with_them = (self.training_claims + self.rejected_claims) / max(
+            self.training_rows + self.rejected_with_outcome, 1
+        )
         return (
             f"{self.rejected_claims} of {self.rejected_with_outcome} rejected rows with a known outcome are claims "
             f"({self.rejected_claim_rate:.1%}) against {self.training_claim_rate:.1%} of the training rows "
@@ -173,7 +179,9 @@ class RejectedOutcomes:
         )
 
 
-def rejected_outcomes(rejected_ids: pd.Series, outcomes: pd.DataFrame, rows: pd.DataFrame, cutoff: datetime) -> RejectedOutcomes:
+def rejected_outcomes(
+    rejected_ids: pd.Series, outcomes: pd.DataFrame, rows: pd.DataFrame, cutoff: datetime
+) -> RejectedOutcomes:
     """Compare the claim rate of rejected rows (outcomes known before ``cutoff``) with the training rows'."""
     from scipy.stats import fisher_exact
 

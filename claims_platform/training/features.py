@@ -51,7 +51,7 @@ def feature_contract(name: str) -> dict[str, Any]:
 
 
 def feature_spec() -> dict[str, Any]:
-    """The JSON-serialisable feature spec that ``models.runtime`` applies and enforces.
+    """The JSON-serialisable feature spec that ``training.runtime`` applies and enforces.
 
     Categorical levels are the schema's fixed levels, so category codes do not depend on the data;
     ``contract`` holds every feature's rules (see :func:`feature_contract`).

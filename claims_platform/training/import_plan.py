@@ -122,7 +122,9 @@ def _part_problem(name: str, rows: int, claims: int) -> str | None:
     if rows < MIN_ROWS_PER_PART:
         return f"the {name} part would have {rows:,} rows, fewer than the {MIN_ROWS_PER_PART} needed"
     if claims == 0 or claims == rows:
-        return f"the {name} part would hold only {'claims' if claims else 'non-claims'}; it needs both outcomes"
+        return (
+            f"the {name} part would hold only {'claims' if claims else 'non-claims'}; it needs both outcomes"
+        )
     return None
 
 
@@ -167,14 +169,21 @@ def plan_month(
         )
     holdout_days = labelled_days[kept[-1]]
     development = sorted(d for k in kept[:-1] for d in labelled_days[k])
-    problem = _part_problem("holdout", sum(rows[d] for d in holdout_days), sum(claims.get(d, 0) for d in holdout_days))
+    problem = _part_problem(
+        "holdout", sum(rows[d] for d in holdout_days), sum(claims.get(d, 0) for d in holdout_days)
+    )
     if problem is None and len(development) < 2:
         problem = f"the months before the holdout have {len(development)} labelled day(s); a validation slice needs 2"
     if problem is None:
         start = _validation_start(development, rows, VALIDATION_FRACTION)
-        parts = {"train": [d for d in development if d < start], "validation": [d for d in development if d >= start]}
+        parts = {
+            "train": [d for d in development if d < start],
+            "validation": [d for d in development if d >= start],
+        }
         for name, days in parts.items():
-            problem = problem or _part_problem(name, sum(rows[d] for d in days), sum(claims.get(d, 0) for d in days))
+            problem = problem or _part_problem(
+                name, sum(rows[d] for d in days), sum(claims.get(d, 0) for d in days)
+            )
     if problem is not None:
         return MonthPlan(month, False, problem, tuple(kept))
     size = {

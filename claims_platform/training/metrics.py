@@ -45,7 +45,12 @@ def kappa_from_counts(tp: Any, fp: Any, fn: Any, tn: Any) -> float | np.ndarray:
 
 
 def kappa_interval(
-    y: Any, flagged: Any, *, confidence: float = KAPPA_CONFIDENCE, resamples: int = KAPPA_RESAMPLES, seed: int = 0
+    y: Any,
+    flagged: Any,
+    *,
+    confidence: float = KAPPA_CONFIDENCE,
+    resamples: int = KAPPA_RESAMPLES,
+    seed: int = 0,
 ) -> tuple[float, float]:
     """Bootstrap percentile interval of kappa(``y``, ``flagged``): how far the rows' luck moves it.
 
@@ -53,7 +58,9 @@ def kappa_interval(
     draw over the cells: ``resamples`` replicates cost microseconds however many rows. Seeded.
     """
     y, flags = np.asarray(y, dtype=bool).ravel(), np.asarray(flagged, dtype=bool).ravel()
-    cells = np.array([(y & flags).sum(), (~y & flags).sum(), (y & ~flags).sum(), (~y & ~flags).sum()], dtype=np.float64)
+    cells = np.array(
+        [(y & flags).sum(), (~y & flags).sum(), (y & ~flags).sum(), (~y & ~flags).sum()], dtype=np.float64
+    )
     draws = np.random.default_rng(seed).multinomial(len(y), cells / cells.sum(), size=resamples)
     kappas = kappa_from_counts(*draws.T)
     tail = (1.0 - confidence) / 2.0

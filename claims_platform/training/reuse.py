@@ -52,11 +52,22 @@ def code_digest() -> str:
 
 
 def training_key(
-    *, fingerprint: str, budget: TrainingConfig, warm_start: Mapping[str, Any] | None, model_name: str, code: str
+    *,
+    fingerprint: str,
+    budget: TrainingConfig,
+    warm_start: Mapping[str, Any] | None,
+    model_name: str,
+    code: str,
 ) -> str:
     """What a candidate's model depends on, as one digest (equal keys: the same model)."""
     recipe = {k: v for k, v in asdict(budget).items() if k != "max_tuning_seconds"}  # a guard, not a budget
-    facts = {"fingerprint": fingerprint, "budget": recipe, "warm_start": warm_start, "model_name": model_name, "code": code}
+    facts = {
+        "fingerprint": fingerprint,
+        "budget": recipe,
+        "warm_start": warm_start,
+        "model_name": model_name,
+        "code": code,
+    }
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

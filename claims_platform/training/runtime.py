@@ -232,7 +232,9 @@ def apply_calibrator(calibrator: Mapping[str, Any], margin: np.ndarray) -> np.nd
         # Beta calibration (Kull et al. 2017) of the booster's probability q = sigmoid(margin):
         # logit p = a·ln q − b·ln(1 − q) + c, with ln q and ln(1 − q) computed from the margin stably.
         log_q, log_not_q = -np.logaddexp(0.0, -margin), -np.logaddexp(0.0, margin)
-        p = _sigmoid(float(calibrator["a"]) * log_q - float(calibrator["b"]) * log_not_q + float(calibrator["c"]))
+        p = _sigmoid(
+            float(calibrator["a"]) * log_q - float(calibrator["b"]) * log_not_q + float(calibrator["c"])
+        )
     else:
         raise ValueError(f"unknown calibration method {method!r}")
     return np.clip(p, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)

@@ -86,7 +86,9 @@ class TrainedModel:
     best_iteration: int
     tuning: dict[str, Any]  # summary of the Optuna study (budget, warm start, guard, every trial)
     calibration: dict[str, Any]  # chosen method and the out-of-fold scores of every candidate
-    validation_metrics: dict[str, float]  # chosen calibrator, out-of-fold on its rows, at the decision policy's screen
+    validation_metrics: dict[
+        str, float
+    ]  # chosen calibrator, out-of-fold on its rows, at the decision policy's screen
     rows: dict[str, int]
     fit_seconds: float
     stage_seconds: dict[str, float]  # prepare / tuning / refit / calibration wall times
@@ -253,7 +255,9 @@ def _stratified_subsample(y: np.ndarray, rows: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
-def _fit(params: dict[str, Any], train: lgb.Dataset, valid: lgb.Dataset, config: TrainingConfig) -> lgb.Booster:
+def _fit(
+    params: dict[str, Any], train: lgb.Dataset, valid: lgb.Dataset, config: TrainingConfig
+) -> lgb.Booster:
     return lgb.train(
         params,
         train,
@@ -270,7 +274,9 @@ def cross_fitted_margins(
     """Each row's margin from a booster of ``params`` and ``iterations`` trees fitted on the other folds
     (stratified): what the final booster would say of rows it never saw, for every development row."""
     margins = np.empty(len(y), dtype=np.float64)
-    for fit_rows, predict_rows in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y):
+    for fit_rows, predict_rows in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(
+        x, y
+    ):
         fold = lgb.train(params, _dataset(x.iloc[fit_rows], y[fit_rows]), num_boost_round=iterations)
         margins[predict_rows] = fold.predict(x.iloc[predict_rows], raw_score=True)
     return margins
@@ -372,7 +378,9 @@ def train_model(
     stage_seconds = {"prepare": time.perf_counter() - started}
     tuning_rows = _stratified_subsample(y_train, config.tuning_rows, config.seed)
     tuning_set = _dataset(x_train.iloc[tuning_rows], y_train[tuning_rows])
-    best_params, tuning = _tune(tuning_set, _dataset(x_valid, y_valid, reference=tuning_set), config, warm_start)
+    best_params, tuning = _tune(
+        tuning_set, _dataset(x_valid, y_valid, reference=tuning_set), config, warm_start
+    )
 
     stage_seconds["tuning"] = time.perf_counter() - started - sum(stage_seconds.values())
     full_set = _dataset(x_train, y_train)
@@ -387,12 +395,19 @@ def train_model(
         calibration_rows = "cross-fitted development"
         calibration_y = np.concatenate([y_train, y_valid])
         calibration_margin = cross_fitted_margins(
-            params, best_iteration, pd.concat([x_train, x_valid]), calibration_y, config.calibration_folds, config.seed
+            params,
+            best_iteration,
+            pd.concat([x_train, x_valid]),
+            calibration_y,
+            config.calibration_folds,
+            config.seed,
         )
     else:
         calibration_rows, calibration_y = "validation", y_valid
         calibration_margin = booster.predict(x_valid, raw_score=True)
-    choice = choose_calibrator(calibration_margin, calibration_y, folds=config.calibration_folds, seed=config.seed)
+    choice = choose_calibrator(
+        calibration_margin, calibration_y, folds=config.calibration_folds, seed=config.seed
+    )
     validation_metrics = evaluate(calibration_y, choice.out_of_fold, threshold=DecisionPolicy().refer_at)
     stage_seconds["calibration"] = time.perf_counter() - started - sum(stage_seconds.values())
 

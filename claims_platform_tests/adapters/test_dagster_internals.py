@@ -83,9 +83,13 @@ def counted(config: Odd) -> int:
 
 def test_a_config_refused_when_the_run_is_planned():
     config_type = counted.op.config_schema.as_field().config_type
-    internals.refuse_at_launch(config_type, lambda v: [] if v["n"] % 2 else [f"n: must be odd (given {v['n']})"], "counted")
+    internals.refuse_at_launch(
+        config_type, lambda v: [] if v["n"] % 2 else [f"n: must be odd (given {v['n']})"], "counted"
+    )
     assert dg.materialize([counted], run_config={"ops": {"counted": {"config": {"n": 3}}}}).success
-    with pytest.raises(dg.DagsterInvalidConfigError, match=r"run config of counted refused: n: must be odd \(given 2\)"):
+    with pytest.raises(
+        dg.DagsterInvalidConfigError, match=r"run config of counted refused: n: must be odd \(given 2\)"
+    ):
         dg.materialize([counted], run_config={"ops": {"counted": {"config": {"n": 2}}}})
 
 
@@ -99,7 +103,12 @@ def test_a_code_server_that_does_not_answer_is_no_answer_and_quickly():
     # The call the answer comes from, with its deadline.
     from dagster._grpc.client import DagsterGrpcClient
 
-    assert list(inspect.signature(DagsterGrpcClient._query).parameters)[:4] == ["self", "method", "request_type", "timeout"]
+    assert list(inspect.signature(DagsterGrpcClient._query).parameters)[:4] == [
+        "self",
+        "method",
+        "request_type",
+        "timeout",
+    ]
     assert internals.WorkerStatus.FAILED and internals.CheckRunHealthResult(internals.WorkerStatus.RUNNING)
 
 
@@ -117,5 +126,7 @@ def test_the_command_lines_run_internals_take_what_they_are_given():
     selector = internals.job_selector("loc", "repo", "job", frozenset({dg.AssetKey("a")}))
     assert isinstance(selector, JobSubsetSelector) and selector.job_name == "job"
     assert list(inspect.signature(execute_run).parameters)[:3] == ["job", "dagster_run", "instance"]
-    data = SensorInstigatorData(min_interval=30, cursor="a", last_sensor_start_timestamp=1.0, sensor_type=None)
+    data = SensorInstigatorData(
+        min_interval=30, cursor="a", last_sensor_start_timestamp=1.0, sensor_type=None
+    )
     assert data._replace(cursor="b").cursor == "b"

@@ -114,7 +114,9 @@ def test_delivered_once_and_logged_at_its_level(webhook, log, caplog):
 
 def test_retries_after_a_server_error(webhook, log, caplog):
     webhook.statuses = [500]
-    result = _fast(webhook.url).send(Alert("error", "Training failed", "LightGBM diverged", {"month": "2025-02"}), log=log)
+    result = _fast(webhook.url).send(
+        Alert("error", "Training failed", "LightGBM diverged", {"month": "2025-02"}), log=log
+    )
     assert result == {"logged": True, "webhook": "delivered", "attempts": 2}
     assert len(webhook.received) == 2 and webhook.received[0] == webhook.received[1]
     assert webhook.received[1]["fields"] == {"month": "2025-02"} and webhook.received[1]["level"] == "error"

@@ -50,13 +50,31 @@ def one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], *expecte
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["simulate", "--start", "2025-01-03", "--end", "2025-01-01"], "--end 2025-01-01 is before --start 2025-01-03"),
-        (["simulate", "--start", "2025-01-01", "--end", "2025-01-01", "--from", "2025-01-01"], "--from needs --scenario"),
-        (["simulate", "--start", "2025-01-01", "--end", "2025-01-01", "--scenario", "nope"], "invalid choice: 'nope'"),
+        (
+            ["simulate", "--start", "2025-01-03", "--end", "2025-01-01"],
+            "--end 2025-01-01 is before --start 2025-01-03",
+        ),
+        (
+            ["simulate", "--start", "2025-01-01", "--end", "2025-01-01", "--from", "2025-01-01"],
+            "--from needs --scenario",
+        ),
+        (
+            ["simulate", "--start", "2025-01-01", "--end", "2025-01-01", "--scenario", "nope"],
+            "invalid choice: 'nope'",
+        ),
         (["simulate", "--end", "2025-01-01"], "the following arguments are required: --start"),
-        (["simulate", "--start", "2025-13-01", "--end", "2025-01-01"], "not a date (YYYY-MM-DD): '2025-13-01'"),
-        (["simulate", "--start", "2025-01-01", "--end", "2025-01-01", "--label-lag-days", "-1"], "must be 0 or more, got -1"),
-        (["demo", "--months", "six"], "claims-platform demo: error: argument --months: invalid int value: 'six'"),
+        (
+            ["simulate", "--start", "2025-13-01", "--end", "2025-01-01"],
+            "not a date (YYYY-MM-DD): '2025-13-01'",
+        ),
+        (
+            ["simulate", "--start", "2025-01-01", "--end", "2025-01-01", "--label-lag-days", "-1"],
+            "must be 0 or more, got -1",
+        ),
+        (
+            ["demo", "--months", "six"],
+            "claims-platform demo: error: argument --months: invalid int value: 'six'",
+        ),
         (["nope"], "claims-platform: error: argument COMMAND: invalid choice: 'nope'"),
         ([], "the following arguments are required: COMMAND"),
     ],
@@ -89,7 +107,11 @@ def export_10k(tmp_path_factory: pytest.TempPathFactory) -> Path:
     applications, outcomes = simulate_days(World.from_seed(3), FIRST, FIRST + timedelta(days=8))
     applications = applications.head(10_000)
     path = tmp_path_factory.mktemp("export") / "claims.csv"
-    write_export(applications, outcomes[outcomes[schema.APPLICATION_ID].isin(applications[schema.APPLICATION_ID])], path)
+    write_export(
+        applications,
+        outcomes[outcomes[schema.APPLICATION_ID].isin(applications[schema.APPLICATION_ID])],
+        path,
+    )
     return path
 
 
@@ -140,14 +162,21 @@ def test_import_csv_of_10000_rows_with_the_defaults_trains_and_scores(
     warehouse.dispose()
 
 
-def test_import_csv_twice_replaces_the_batch(small_export: Path, url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_csv_twice_replaces_the_batch(
+    small_export: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = ["import-csv", str(small_export), "--warehouse-url", url, "--no-plan-check"]
     assert cli.main([*base, "--days", "3"]) == 0
     assert cli.main([*base, "--start", "2025-03-01", "--days", "5"]) == 0
     out = capsys.readouterr().out
     assert "(batch 'export', replacing its 600 earlier rows)" in out
-    assert "the batch's earlier rows were also on 2025-01-01..2025-01-03 (3 days) that now hold none of it" in out
-    assert "claims-platform ingest --days 2025-01-01..2025-03-05" in out  # the vacated days are ingested again
+    assert (
+        "the batch's earlier rows were also on 2025-01-01..2025-01-03 (3 days) that now hold none of it"
+        in out
+    )
+    assert (
+        "claims-platform ingest --days 2025-01-01..2025-03-05" in out
+    )  # the vacated days are ingested again
     assert rows_in(url) == 600
     warehouse = Warehouse(url)
     assert warehouse.days_present() == [date(2025, 3, 1) + timedelta(days=i) for i in range(5)]
@@ -165,15 +194,28 @@ def test_import_csv_without_index_column_says_how_ids_are_made(
 ) -> None:
     frame = pd.read_csv(small_export, index_col=0, dtype=str, keep_default_na=False)
     frame.to_csv(tmp_path / "plain.csv", index=False)
-    argv = ["import-csv", str(tmp_path / "plain.csv"), "--warehouse-url", url, "--days", "2", "--no-plan-check"]
+    argv = [
+        "import-csv",
+        str(tmp_path / "plain.csv"),
+        "--warehouse-url",
+        url,
+        "--days",
+        "2",
+        "--no-plan-check",
+    ]
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     assert "no index column: ids are plain:<file line>" in captured.out
     assert captured.err.startswith("warning: no month of this import would be trainable")
 
 
-def test_import_csv_dry_run_writes_nothing(small_export: Path, url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["import-csv", str(small_export), "--warehouse-url", url, "--dry-run", "--no-plan-check"]) == 0
+def test_import_csv_dry_run_writes_nothing(
+    small_export: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        cli.main(["import-csv", str(small_export), "--warehouse-url", url, "--dry-run", "--no-plan-check"])
+        == 0
+    )
     assert "dry run: nothing written" in capsys.readouterr().out
     assert rows_in(url) == 0
 
@@ -181,7 +223,9 @@ def test_import_csv_dry_run_writes_nothing(small_export: Path, url: str, capsys:
 def test_import_csv_lists_every_problem_and_writes_nothing(
     small_export: Path, tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli.main(["import-csv", str(small_export), "--warehouse-url", url, "--no-plan-check", "--batch", "earlier"])
+    cli.main(
+        ["import-csv", str(small_export), "--warehouse-url", url, "--no-plan-check", "--batch", "earlier"]
+    )
     capsys.readouterr()
     frame = pd.read_csv(small_export, index_col=0, dtype=str, keep_default_na=False)
     for row in range(25):
@@ -191,9 +235,14 @@ def test_import_csv_lists_every_problem_and_writes_nothing(
     out, err = capsys.readouterr()
     lines = err.splitlines()
     assert out == "" and "Traceback" not in err
-    assert lines[0] == f"claims-platform import-csv: error: {tmp_path / 'bad.csv'} refused: 25 problems found, nothing was written"
+    assert (
+        lines[0]
+        == f"claims-platform import-csv: error: {tmp_path / 'bad.csv'} refused: 25 problems found, nothing was written"
+    )
     assert lines[1] == "  line 2, column 'credit_score_2': a number (value 'n/a')"
-    assert lines[20].startswith("  line 21,") and lines[21] == "  ... and 5 more problems" and len(lines) == 22
+    assert (
+        lines[20].startswith("  line 21,") and lines[21] == "  ... and 5 more problems" and len(lines) == 22
+    )
     assert rows_in(url) == 600
 
 
@@ -207,7 +256,14 @@ def test_import_csv_suggests_keep_invalid_for_contract_rules_only(
     err = capsys.readouterr().err
     assert "refused: 1 problem found" in err.splitlines()[0] and "--keep-invalid imports these rows" in err
     assert rows_in(url) == 0
-    argv = ["import-csv", str(tmp_path / "odd.csv"), "--warehouse-url", url, "--no-plan-check", "--keep-invalid"]
+    argv = [
+        "import-csv",
+        str(tmp_path / "odd.csv"),
+        "--warehouse-url",
+        url,
+        "--no-plan-check",
+        "--keep-invalid",
+    ]
     assert cli.main(argv) == 0
     assert "kept 1 rows that break data-contract rules" in capsys.readouterr().out
     assert rows_in(url) == 600
@@ -235,7 +291,9 @@ def test_import_csv_suggests_keep_invalid_for_contract_rules_only(
 def test_import_csv_user_errors_are_one_line_and_write_nothing(
     case: str, expected: str, small_export: Path, tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli.main(["import-csv", str(small_export), "--warehouse-url", url, "--no-plan-check"])  # an earlier import
+    cli.main(
+        ["import-csv", str(small_export), "--warehouse-url", url, "--no-plan-check"]
+    )  # an earlier import
     capsys.readouterr()
     before = rows_in(url)
     file, options, warehouse_url = str(small_export), [], url
@@ -253,7 +311,13 @@ def test_import_csv_user_errors_are_one_line_and_write_nothing(
         warehouse_url = "nosuchdb://x"
     elif case != "no file argument":
         options = case.split()
-    argv = ["import-csv", *([file] if case != "no file argument" else []), *options, "--warehouse-url", warehouse_url]
+    argv = [
+        "import-csv",
+        *([file] if case != "no file argument" else []),
+        *options,
+        "--warehouse-url",
+        warehouse_url,
+    ]
     err = one_line_error(capsys, argv, expected)
     assert err.startswith("claims-platform import-csv: error: ")
     assert rows_in(url) == before == 600

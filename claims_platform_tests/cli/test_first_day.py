@@ -30,18 +30,29 @@ def _folder(base: Path) -> dict[str, str]:
     (base / "dagster_home").mkdir(parents=True)
     (base / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMS_", "MLFLOW_", "DAGSTER_"))}
-    env.update({"CLAIMS_HOME": str(base / "home"), "DAGSTER_HOME": str(base / "dagster_home"), "DO_NOT_TRACK": "1"})
+    env.update(
+        {"CLAIMS_HOME": str(base / "home"), "DAGSTER_HOME": str(base / "dagster_home"), "DO_NOT_TRACK": "1"}
+    )
     return env
 
 
 def _cli(base: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "claims-platform"), *argv], cwd=base, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(BIN / "claims-platform"), *argv], cwd=base, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def _export(path: Path, first: date, days: int) -> Path:
-    applications, outcomes = simulate_days(World.from_seed(5), first, date.fromordinal(first.toordinal() + days - 1))
+    applications, outcomes = simulate_days(
+        World.from_seed(5), first, date.fromordinal(first.toordinal() + days - 1)
+    )
     applications = applications.head(300)
-    write_export(applications, outcomes[outcomes[schema.APPLICATION_ID].isin(applications[schema.APPLICATION_ID])], path, with_dates=True)
+    write_export(
+        applications,
+        outcomes[outcomes[schema.APPLICATION_ID].isin(applications[schema.APPLICATION_ID])],
+        path,
+        with_dates=True,
+    )
     return path
 
 
@@ -77,7 +88,9 @@ def test_after_the_demo_an_earlier_export_is_refused_in_one_line_before_anything
     assert (tmp_path / ".env").read_text() == "# mine\nCLAIMS_FIRST_DAY=2026-06-01\n"
 
 
-def test_in_a_fresh_home_the_first_day_moves_to_the_export_and_the_printed_command_runs(tmp_path: Path) -> None:
+def test_in_a_fresh_home_the_first_day_moves_to_the_export_and_the_printed_command_runs(
+    tmp_path: Path,
+) -> None:
     env = _folder(tmp_path)
     export = _export(tmp_path / "claims_2024.csv", date(2024, 11, 29), 1)
     done = _cli(tmp_path, env, "import-csv", str(export), "--no-plan-check")
@@ -85,10 +98,14 @@ def test_in_a_fresh_home_the_first_day_moves_to_the_export_and_the_printed_comma
     assert "first day moved from 2025-01-01 to 2024-11-01 (CLAIMS_FIRST_DAY in ./.env" in done.stdout
     assert (tmp_path / ".env").read_text() == "CLAIMS_FIRST_DAY=2024-11-01\n"
     assert _warehouse_rows(tmp_path) == 300
-    command = next(line.split() for line in done.stdout.splitlines() if re.match(r"\s+claims-platform ingest ", line))
+    command = next(
+        line.split() for line in done.stdout.splitlines() if re.match(r"\s+claims-platform ingest ", line)
+    )
     ingested = _cli(tmp_path, env, *command[1:])
     assert ingested.returncode == 0, ingested.stderr[-3000:]
-    assert re.search(r"ingest +2024-11-29\.\.2024-11-29 \(1 day\): 300 rows read, 300 valid", ingested.stdout), ingested.stdout
+    assert re.search(
+        r"ingest +2024-11-29\.\.2024-11-29 \(1 day\): 300 rows read, 300 valid", ingested.stdout
+    ), ingested.stdout
 
 
 @pytest.mark.parametrize("content", ["CLAIMS_FIRST_DAY=June\n", "CLAIMS_FIRST_DAY=2026-06-15\n"])
@@ -96,4 +113,6 @@ def test_a_broken_first_day_in_env_is_one_line(tmp_path: Path, content: str) -> 
     env = _folder(tmp_path)
     (tmp_path / ".env").write_text(content)
     done = _cli(tmp_path, env, "simulate", "--start", "2026-06-01", "--end", "2026-06-01")
-    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "CLAIMS_FIRST_DAY" in done.stderr, done.stderr
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "CLAIMS_FIRST_DAY" in done.stderr, (
+        done.stderr
+    )

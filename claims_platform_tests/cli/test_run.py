@@ -57,9 +57,15 @@ class User:
         self.folder = folder
         (folder / "dagster_home").mkdir(parents=True)
         (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMS_", "MLFLOW_", "DAGSTER_"))}
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("CLAIMS_", "MLFLOW_", "DAGSTER_"))
+        }
         self.env.update(
-            {"CLAIMS_HOME": str(folder / "home"), "DAGSTER_HOME": str(folder / "dagster_home"), "DO_NOT_TRACK": "1"}
+            {
+                "CLAIMS_HOME": str(folder / "home"),
+                "DAGSTER_HOME": str(folder / "dagster_home"),
+                "DO_NOT_TRACK": "1",
+            }
         )
 
     def run(self, *argv: str, ok: bool = True) -> subprocess.CompletedProcess:
@@ -68,7 +74,9 @@ class User:
             timeout=COMMAND_SECONDS,
         )  # fmt: skip
         if ok:
-            assert done.returncode == 0, f"claims-platform {' '.join(argv)}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+            assert done.returncode == 0, (
+                f"claims-platform {' '.join(argv)}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+            )
         assert "Traceback" not in done.stderr, done.stderr[-5000:]
         return done
 
@@ -79,20 +87,34 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     applications, outcomes = simulate_days(World.from_seed(11), date(2025, 1, 1), date(2025, 1, 6))
     applications = applications.head(EXPORT_ROWS)
     export = folder / "claims_2025.csv"
-    write_export(applications, outcomes[outcomes[schema.APPLICATION_ID].isin(applications[schema.APPLICATION_ID])], export)
+    write_export(
+        applications,
+        outcomes[outcomes[schema.APPLICATION_ID].isin(applications[schema.APPLICATION_ID])],
+        export,
+    )
     user = User(folder)
     # A warehouse elsewhere than the embedded default: every printed step and `run` take it by URL.
     warehouse = f"sqlite:///{folder / 'elsewhere' / 'warehouse.db'}"
     (folder / "elsewhere").mkdir()
     imported = user.run("import-csv", str(export), *SPREAD, "--warehouse-url", warehouse)
-    steps = [line.strip() for line in imported.stdout.splitlines() if re.match(r"\s+claims-platform (ingest|train|score|report|measure) ", line)]
+    steps = [
+        line.strip()
+        for line in imported.stdout.splitlines()
+        if re.match(r"\s+claims-platform (ingest|train|score|report|measure) ", line)
+    ]
     outputs = {}
     for command in steps:
         argv = command.split()[1:]
         outputs[argv[0]] = user.run(*argv, *(["--trials", "2"] if argv[0] == "train" else []))
     rerun = user.run("run", "--csv", str(export), *SPREAD, "--trials", "2", "--warehouse-url", warehouse)
     return SimpleNamespace(
-        user=user, export=export, warehouse=warehouse, imported=imported, steps=steps, outputs=outputs, rerun=rerun
+        user=user,
+        export=export,
+        warehouse=warehouse,
+        imported=imported,
+        steps=steps,
+        outputs=outputs,
+        rerun=rerun,
     )
 
 
@@ -113,10 +135,19 @@ def stored(world, asset: str, partitions: list[str]):
 def test_the_import_prints_the_steps_and_each_runs_and_reports_what_it_made(world) -> None:
     assert [s.split()[1] for s in world.steps] == ["ingest", "train", "score", "report", "measure"]
     assert all(s.endswith(f"--warehouse-url {world.warehouse}") for s in world.steps)
-    assert "claims-platform run" in world.imported.stdout and "dagster asset materialize" not in world.imported.stdout
+    assert (
+        "claims-platform run" in world.imported.stdout
+        and "dagster asset materialize" not in world.imported.stdout
+    )
     out = {step: done.stdout for step, done in world.outputs.items()}
-    assert re.search(r"ingest +2025-01-01\.\.2025-04-30 \(120 days\): 6,000 rows read, 6,000 valid, 0 rejected", out["ingest"])
-    assert re.search(r"train +2025-03: first champion \(v1\) — v1: holdout 2025-02 kappa 0\.\d{3} \(95% 0\.\d{3}–0\.\d{3}\)", out["train"])
+    assert re.search(
+        r"ingest +2025-01-01\.\.2025-04-30 \(120 days\): 6,000 rows read, 6,000 valid, 0 rejected",
+        out["ingest"],
+    )
+    assert re.search(
+        r"train +2025-03: first champion \(v1\) — v1: holdout 2025-02 kappa 0\.\d{3} \(95% 0\.\d{3}–0\.\d{3}\)",
+        out["train"],
+    )
     assert re.search(r"train +2025-04: (promoted|kept) \(v\d\)", out["train"])
     assert re.search(r"score +2025-04: 30 days, [\d,]+ applications by v1: [\d,]+ accepted", out["score"])
     assert re.search(r"drift +2025-04-01\.\.2025-04-30 \(30 days\) reported", out["report"])
@@ -129,7 +160,13 @@ def test_run_again_on_the_same_file_changes_nothing_and_says_so(world) -> None:
     out = world.rerun.stdout
     assert "nothing changed: the warehouse and every step were up to date (no run made)" in out
     assert "unchanged: " in out and "nothing written" in out
-    for step in ("nothing to ingest", "nothing to train", "nothing to score", "every report up to date", "nothing to measure"):
+    for step in (
+        "nothing to ingest",
+        "nothing to train",
+        "nothing to score",
+        "every report up to date",
+        "nothing to measure",
+    ):
         assert step in out, step
 
 
@@ -142,16 +179,26 @@ def test_the_summary_holds_the_figures_the_partitions_carry(world) -> None:
     assert f"{read:,} rows read, {valid:,} valid, {read - valid:,} rejected" in out
     april = [d for d in days if d.startswith("2025-04")]
     forecasts = stored(world, "reserve_forecast", april)
-    counts = {k: sum(int(m.metadata[f"decision_{k}"]) for m in forecasts.values()) for k in ("accept", "refer", "decline")}
-    assert f"{counts['accept']:,} accepted, {counts['refer']:,} referred, {counts['decline']:,} declined" in out
+    counts = {
+        k: sum(int(m.metadata[f"decision_{k}"]) for m in forecasts.values())
+        for k in ("accept", "refer", "decline")
+    }
+    assert (
+        f"{counts['accept']:,} accepted, {counts['refer']:,} referred, {counts['decline']:,} declined" in out
+    )
     expected = sum(float(m.metadata["expected_claims"]) for m in forecasts.values())
-    shown = float(re.search(r"2025-04: .*expected claims among accepted ([\d.,]+)", out).group(1).replace(",", ""))
+    shown = float(
+        re.search(r"2025-04: .*expected claims among accepted ([\d.,]+)", out).group(1).replace(",", "")
+    )
     assert shown == pytest.approx(expected, abs=0.1 * len(april))  # the days' figures are rounded to 0.1
     drift = stored(world, "applications_drift", april)
     drifted = sum(bool(m.metadata.get("drifted")) for m in drift.values())
     assert f"(30 days) reported, {drifted} drifted" in out
     measured = stored(world, "model_performance", ["2025-04-01"])["2025-04-01"].metadata
-    assert f"2025-04: kappa {measured['realised_kappa']} realised vs {measured['estimated_kappa']} estimated" in out
+    assert (
+        f"2025-04: kappa {measured['realised_kappa']} realised vs {measured['estimated_kappa']} estimated"
+        in out
+    )
     decision = stored(world, "champion_decision", ["2025-03-01"])["2025-03-01"].metadata
     assert f"2025-03: {decision['outcome']} (v{decision['champion_version']})" in out
 
@@ -200,7 +247,9 @@ def champion(world):
 
 
 def _post(champion, body: str, content_type: str) -> requests.Response:
-    return requests.post(f"{champion.url}/invocations", data=body.encode(), headers={"Content-Type": content_type}, timeout=60)
+    return requests.post(
+        f"{champion.url}/invocations", data=body.encode(), headers={"Content-Type": content_type}, timeout=60
+    )
 
 
 def _split_json(frame: pd.DataFrame) -> str:
@@ -218,14 +267,21 @@ def scored_day(world):
         rows = warehouse.read_applications(date(2025, 4, 15))
     finally:
         warehouse.dispose()
-    scores = pd.read_parquet(world.user.folder / "home" / "storage" / "application_scores" / "2025-04-15.parquet")
-    return rows, scores.set_index(schema.APPLICATION_ID)["claim_probability"].reindex(rows[schema.APPLICATION_ID]).to_numpy()
+    scores = pd.read_parquet(
+        world.user.folder / "home" / "storage" / "application_scores" / "2025-04-15.parquet"
+    )
+    return rows, scores.set_index(schema.APPLICATION_ID)["claim_probability"].reindex(
+        rows[schema.APPLICATION_ID]
+    ).to_numpy()
 
 
 def test_the_served_champion_gives_exactly_the_stored_scores_over_csv_and_json(champion, scored_day) -> None:
     rows, stored_p = scored_day
     assert len(rows) > 10 and not np.isnan(stored_p).any()
-    for body, content_type in ((rows.to_csv(index=False), "text/csv"), (_split_json(rows), "application/json")):
+    for body, content_type in (
+        (rows.to_csv(index=False), "text/csv"),
+        (_split_json(rows), "application/json"),
+    ):
         response = _post(champion, body, content_type)
         assert response.status_code == 200, response.text[-2000:]
         served = np.asarray([row["claim_probability"] for row in response.json()["predictions"]])
@@ -237,9 +293,19 @@ def test_the_served_champion_gives_exactly_the_stored_scores_over_csv_and_json(c
     [
         ("age", None, "row 1, column 'age': value is null, but the column is required (not nullable)", None),
         ("age", "forty", "row 1, column 'age': value 'forty' is not a number", None),
-        ("age", 40.5, "row 1, column 'age': value 40.5 is not a whole number", "row 1, column 'age': value '40.5' is not a whole number"),
+        (
+            "age",
+            40.5,
+            "row 1, column 'age': value 40.5 is not a whole number",
+            "row 1, column 'age': value '40.5' is not a whole number",
+        ),
         ("location", "ZZ", "row 1, column 'location': value 'ZZ' is not one of the levels A..Z", None),
-        ("income", 300_000, "row 1, column 'income': value 300000 is out of range 0..250000", "row 1, column 'income': value '300000' is out of range 0..250000"),
+        (
+            "income",
+            300_000,
+            "row 1, column 'income': value 300000 is out of range 0..250000",
+            "row 1, column 'income': value '300000' is out of range 0..250000",
+        ),
     ],
 )
 def test_the_served_champion_refuses_each_bad_value_naming_row_column_and_rule(
@@ -260,6 +326,9 @@ def test_the_served_champion_refuses_each_bad_value_naming_row_column_and_rule(
 def test_the_served_champion_refuses_a_missing_column_by_name(champion, scored_day) -> None:
     rows, _ = scored_day
     short = rows.head(3).drop(columns=["credit_score_1"])
-    for body, content_type in ((short.to_csv(index=False), "text/csv"), (_split_json(short), "application/json")):
+    for body, content_type in (
+        (short.to_csv(index=False), "text/csv"),
+        (_split_json(short), "application/json"),
+    ):
         response = _post(champion, body, content_type)
         assert response.status_code == 400 and "'credit_score_1'" in response.json()["message"]

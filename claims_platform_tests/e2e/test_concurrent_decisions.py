@@ -58,7 +58,8 @@ def _step_window(instance: dg.DagsterInstance, run_id: str, step: str) -> tuple[
     times = {
         e.dagster_event.event_type: e.timestamp
         for e in events
-        if e.is_dagster_event and e.dagster_event.step_key == step
+        if e.is_dagster_event
+        and e.dagster_event.step_key == step
         and e.dagster_event.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)
     }
     return times[dg.DagsterEventType.STEP_START], times[dg.DagsterEventType.STEP_SUCCESS]
@@ -69,7 +70,10 @@ def _blocked_runs(instance: dg.DagsterInstance) -> set[str]:
     return {
         run.run_id
         for run in runs
-        if any(f"blocked by limit for pool {CHAMPION_POOL}" in (e.message or "") for e in instance.all_logs(run.run_id))
+        if any(
+            f"blocked by limit for pool {CHAMPION_POOL}" in (e.message or "")
+            for e in instance.all_logs(run.run_id)
+        )
     }
 
 
@@ -77,7 +81,9 @@ def _wait_until_both_are_blocked(instance: dg.DagsterInstance, processes, timeou
     deadline = time.monotonic() + timeout
     while len(_blocked_runs(instance)) < 2:
         if any(p.poll() is not None for p in processes):
-            raise AssertionError(f"a run ended before waiting for the pool: {[p.communicate()[1][-2000:] for p in processes]}")
+            raise AssertionError(
+                f"a run ended before waiting for the pool: {[p.communicate()[1][-2000:] for p in processes]}"
+            )
         if time.monotonic() > deadline:
             raise AssertionError("the two runs did not both wait for the champion_chain pool")
         time.sleep(1.0)
@@ -109,9 +115,15 @@ def test_two_monthly_runs_at_once_take_turns_and_end_with_one_champion(tmp_path,
                 artifact_location=f"file://{home}/mlartifacts",
             )
         )
-        assert defs.resolve_job_def("daily_ingestion").execute_in_process(
-            instance=instance, tags=range_tags("2025-01-01", "2025-03-31"), run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-        ).success
+        assert (
+            defs.resolve_job_def("daily_ingestion")
+            .execute_in_process(
+                instance=instance,
+                tags=range_tags("2025-01-01", "2025-03-31"),
+                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            )
+            .success
+        )
 
         # Hold the pool's one slot, launch both runs, and let go only once BOTH wait for it: the
         # decisions then contend for real, whatever the two trainings' durations.
@@ -128,12 +140,17 @@ def test_two_monthly_runs_at_once_take_turns_and_end_with_one_champion(tmp_path,
         run_ids = [out.strip().splitlines()[-1] for out, _ in outputs]
 
         # The two decisions did not overlap: one waited for the other to finish.
-        (start_a, end_a), (start_b, end_b) = sorted(_step_window(instance, r, "champion_decision") for r in run_ids)
+        (start_a, end_a), (start_b, end_b) = sorted(
+            _step_window(instance, r, "champion_decision") for r in run_ids
+        )
         assert end_a <= start_b
 
         # One champion: the alias is the one of the decision stored last, which judged its own candidate.
         latest = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("champion_decision"), asset_partitions=["2025-03-01"]), limit=1
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("champion_decision"), asset_partitions=["2025-03-01"]
+            ),
+            limit=1,
         ).records[0]
         decision = latest.asset_materialization.metadata["decision"].value
         assert registry.alias_version(CHAMPION) == decision["champion"]["version"]

@@ -72,8 +72,12 @@ def test_the_chain_decides_every_month_from_the_first(world):
     assert comparison["rows"] == may["holdout"]["rows"] > 1000
     assert comparison["low"] <= comparison["difference"] <= comparison["high"]
     assert comparison["metric"] == "value per application" and may["kappa_comparison"]["metric"] == "kappa"
-    assert may["policy"] == DecisionPolicy().as_dict()  # the thresholds of least expected cost, with their costs
-    assert world.registry.alias_version(CHAMPION) == 3 and world.registry.alias_version(PREVIOUS_CHAMPION) == 2
+    assert (
+        may["policy"] == DecisionPolicy().as_dict()
+    )  # the thresholds of least expected cost, with their costs
+    assert (
+        world.registry.alias_version(CHAMPION) == 3 and world.registry.alias_version(PREVIOUS_CHAMPION) == 2
+    )
 
 
 def test_the_first_model_is_tracked_in_mlflow_with_its_lineage(world):
@@ -89,9 +93,13 @@ def test_the_first_model_is_tracked_in_mlflow_with_its_lineage(world):
     april = world.runs["2025-04-01"].output_for_node("candidate_model")
     assert april["warm_start"] == {"from_version": 1, "used": True}
     failed = world.runs["2025-01-01"].output_for_node("candidate_model")
-    assert world.registry.client().search_runs(
-        [run.info.experiment_id], filter_string="tags.dagster_partition = '2025-01-01'"
-    )[0].info.status == "FAILED" and failed["status"] == "failed"
+    assert (
+        world.registry.client()
+        .search_runs([run.info.experiment_id], filter_string="tags.dagster_partition = '2025-01-01'")[0]
+        .info.status
+        == "FAILED"
+        and failed["status"] == "failed"
+    )
 
 
 def test_an_ineligible_candidate_keeps_the_champion_and_next_month_still_scores(world, webhook):
@@ -100,7 +108,9 @@ def test_an_ineligible_candidate_keeps_the_champion_and_next_month_still_scores(
     assert "holdout AUC" in june["reason"] and "champion v3 kept" in june["reason"]
     # One alert for June's decision, at warning level.
     june_alerts = webhook.received[world.alerts_before_june :]
-    assert [(a["level"], a["title"]) for a in june_alerts] == [("warning", "Champion decision 2025-06: ineligible")]
+    assert [(a["level"], a["title"]) for a in june_alerts] == [
+        ("warning", "Champion decision 2025-06: ineligible")
+    ]
     assert _in_force(world, "2025-07-01")["version"] == 3
     result = world.run_range("nightly_scoring", "2025-07-01", "2025-07-03")
     assert result.success
@@ -134,14 +144,20 @@ def test_a_day_is_scored_by_the_model_in_force_in_its_month_across_a_month_bound
         day = materialization.partition
         assert materialization.metadata["rows_scored"].value == len(scores[day])
         assert materialization.metadata["model_version"].value == (1 if day < "2025-05-01" else 2)
-    again = world.run_range("nightly_scoring", "2025-04-30", "2025-04-30").output_for_node("application_scores")
+    again = world.run_range("nightly_scoring", "2025-04-30", "2025-04-30").output_for_node(
+        "application_scores"
+    )
     pd.testing.assert_frame_equal(again["2025-04-30"], scores["2025-04-30"])
 
     forecast = result.output_for_node("reserve_forecast")["2025-04-30"].iloc[0]
     day = scores["2025-04-30"]
     accepted = day.loc[day["decision"] == "accept", "claim_probability"]
     assert forecast["accepted_expected_claims"] == pytest.approx(accepted.sum())
-    assert forecast["accepted_claims_low"] <= forecast["accepted_expected_claims"] <= forecast["accepted_claims_high"]
+    assert (
+        forecast["accepted_claims_low"]
+        <= forecast["accepted_expected_claims"]
+        <= forecast["accepted_claims_high"]
+    )
     assert forecast["accept_count"] + forecast["refer_count"] + forecast["decline_count"] == len(day)
 
 
@@ -152,7 +168,17 @@ def test_redeciding_an_old_month_reproduces_it_and_leaves_the_aliases(world):
     assert again.success
     redone = _decision(again)
     assert redone["digest"] == first["digest"]
-    for key in ("outcome", "reason", "champion", "state", "comparison", "candidate", "incumbent", "rules", "policy"):
+    for key in (
+        "outcome",
+        "reason",
+        "champion",
+        "state",
+        "comparison",
+        "candidate",
+        "incumbent",
+        "rules",
+        "policy",
+    ):
         assert redone[key] == first[key], key
     assert redone["aliases"] == "not moved: 2025-06 is the latest decision"
     assert world.registry.alias_version(CHAMPION) == 3
@@ -175,11 +201,15 @@ def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(w
     refused = world.decide("2025-06-01", job="rollback_champion")
     assert not refused.success  # no reason, no requester: refused before anything moves
     assert world.registry.alias_version(CHAMPION) == 3
-    not_latest = world.decide("2025-05-01", job="rollback_champion", rollback={"reason": "x" * 5, "requested_by": "ann"})
+    not_latest = world.decide(
+        "2025-05-01", job="rollback_champion", rollback={"reason": "x" * 5, "requested_by": "ann"}
+    )
     assert not not_latest.success
 
     # Only the rollback in the config: nothing is re-judged (June's strict gate is not needed again).
-    first = world.decide("2025-06-01", job="rollback_champion", rollback={"reason": "calibration drift", "requested_by": "ann"})
+    first = world.decide(
+        "2025-06-01", job="rollback_champion", rollback={"reason": "calibration drift", "requested_by": "ann"}
+    )
     decision = _decision(first)
     assert decision["outcome"] == "rolled back" and decision["champion"]["version"] == 2
     assert decision["launched_by"] == "requested by ann"
@@ -191,14 +221,21 @@ def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(w
     assert (world.registry.alias_version(CHAMPION), world.registry.alias_version(PREVIOUS_CHAMPION)) == (2, 1)
     assert _in_force(world, "2025-07-01")["version"] == 2
 
-    second = world.decide("2025-06-01", job="rollback_champion", rollback={"reason": "still wrong", "requested_by": "bob"})
+    second = world.decide(
+        "2025-06-01", job="rollback_champion", rollback={"reason": "still wrong", "requested_by": "bob"}
+    )
     decision = _decision(second)
     assert decision["champion"]["version"] == 1
     assert [(r["version"], r["requested_by"]) for r in decision["rollbacks"]] == [(3, "ann"), (2, "bob")]
     assert [w["version"] for w in decision["state"]["withdrawn"]] == [3, 2]
-    assert world.registry.alias_version(CHAMPION) == 1 and world.registry.alias_version(PREVIOUS_CHAMPION) is None
+    assert (
+        world.registry.alias_version(CHAMPION) == 1
+        and world.registry.alias_version(PREVIOUS_CHAMPION) is None
+    )
     assert _in_force(world, "2025-07-01")["version"] == 1
-    scored = world.run_range("nightly_scoring", "2025-07-04", "2025-07-04").output_for_node("application_scores")
+    scored = world.run_range("nightly_scoring", "2025-07-04", "2025-07-04").output_for_node(
+        "application_scores"
+    )
     assert set(scored["2025-07-04"]["model_version"]) == {1}
     assert np.isfinite(scored["2025-07-04"]["claim_probability"]).all()
 
@@ -206,7 +243,9 @@ def test_rollback_walks_back_one_decision_at_a_time_audited_with_the_requester(w
     redecided = _decision(world.decide("2025-06-01"))
     assert redecided["champion"]["version"] == 1 and redecided["outcome"] == "rolled back"
     assert redecided["digest"] == decision["digest"]
-    third = world.decide("2025-06-01", job="rollback_champion", rollback={"reason": "again", "requested_by": "cy"})
+    third = world.decide(
+        "2025-06-01", job="rollback_champion", rollback={"reason": "again", "requested_by": "cy"}
+    )
     assert not third.success and world.registry.alias_version(CHAMPION) == 1
 
 
@@ -239,12 +278,20 @@ def test_may_is_scored_and_reported_day_by_day_without_drift(world):
     assert result.success
     # The decision, each day's own figures on its own partition, in a one-run backfill.
     events = world.instance.fetch_materializations(dg.AssetKey("applications_drift"), limit=200).records
-    by_day = {r.partition_key: r.asset_materialization.metadata for r in events if r.partition_key.startswith("2025-05")}
+    by_day = {
+        r.partition_key: r.asset_materialization.metadata
+        for r in events
+        if r.partition_key.startswith("2025-05")
+    }
     assert len(by_day) == 31 and not any(meta["drifted"].value for meta in by_day.values())
     rows = {day: meta["rows"].value for day, meta in by_day.items()}
     assert len(set(rows.values())) > 5  # the days' own row counts, not one total
     assert 0.3 < by_day["2025-05-07"]["estimated_kappa"].value < 1
-    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "applications_drift_within_threshold"]
+    [check] = [
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.check_name == "applications_drift_within_threshold"
+    ]
     assert check.passed
 
     # The Evidently reports of the same days follow in their own run, as the sensor requests it.
@@ -260,11 +307,21 @@ def test_may_is_scored_and_reported_day_by_day_without_drift(world):
         assert "<html" in (folder / "report.html").read_text()[:2000].lower()
         snapshot = Snapshot.load(str(folder / "snapshot.json"))
         assert snapshot.metric_results  # Evidently reads its own snapshot back
-    events = world.instance.fetch_materializations(dg.AssetKey("applications_drift_report"), limit=200).records
-    report_meta = {r.partition_key: r.asset_materialization.metadata for r in events if r.partition_key.startswith("2025-05")}
+    events = world.instance.fetch_materializations(
+        dg.AssetKey("applications_drift_report"), limit=200
+    ).records
+    report_meta = {
+        r.partition_key: r.asset_materialization.metadata
+        for r in events
+        if r.partition_key.startswith("2025-05")
+    }
     assert len(report_meta) == 31
-    assert report_meta["2025-05-07"]["report"].value.endswith("applications_drift_report/2025-05-07/report.html")
-    assert report_meta["2025-05-07"]["evidently_drifted_columns"].value == 0  # Evidently agrees with the decision
+    assert report_meta["2025-05-07"]["report"].value.endswith(
+        "applications_drift_report/2025-05-07/report.html"
+    )
+    assert (
+        report_meta["2025-05-07"]["evidently_drifted_columns"].value == 0
+    )  # Evidently agrees with the decision
     # Evidently's workspace holds one snapshot per day (a day re-reported replaces its snapshot).
     index = json.loads((world.home / "evidently" / "claims_platform_index.json").read_text())
     assert {d for d in index["days"] if d.startswith("2025-05")} == {f"2025-05-{d:02d}" for d in range(1, 32)}
@@ -279,7 +336,10 @@ def test_model_performance_refuses_before_the_outcomes_are_known(world, monkeypa
 
     monkeypatch.setattr(monitoring, "now", lambda: datetime(2025, 6, 15, 12, tzinfo=UTC))
     result = world.defs.resolve_job_def("measure_model_performance").execute_in_process(
-        instance=world.instance, partition_key="2025-05-01", raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+        instance=world.instance,
+        partition_key="2025-05-01",
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
@@ -290,19 +350,32 @@ def test_model_performance_measures_may_against_its_estimate_and_backtests_the_r
     import json
 
     result = world.defs.resolve_job_def("measure_model_performance").execute_in_process(
-        instance=world.instance, partition_key="2025-05-01", run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+        instance=world.instance,
+        partition_key="2025-05-01",
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
     )
     assert result.success
-    summary = json.loads((world.home / "storage" / "model_performance" / "2025-05-01" / "summary.json").read_text())
+    summary = json.loads(
+        (world.home / "storage" / "model_performance" / "2025-05-01" / "summary.json").read_text()
+    )
     assert summary["scored"] == summary["with_outcome"] > 30_000
     realised, estimated = summary["realised"]["kappa"], summary["estimated"]["estimated_kappa"]
-    assert summary["estimated"]["estimated_kappa_low"] - 0.02 <= realised <= summary["estimated"]["estimated_kappa_high"] + 0.02
+    assert (
+        summary["estimated"]["estimated_kappa_low"] - 0.02
+        <= realised
+        <= summary["estimated"]["estimated_kappa_high"] + 0.02
+    )
     assert abs(realised - estimated) < 0.05
     backtest = summary["backtest"]
     assert backtest["backtest_days"] == 31 and backtest["backtest_coverage"] >= 0.8
     assert 0.85 <= backtest["backtest_actual_to_expected"] <= 1.15
     assert summary["passed"] and summary["holdout_kappa"] > 0.3
-    assert "<html" in (world.home / "storage" / "model_performance" / "2025-05-01" / "report.html").read_text()[:2000].lower()
+    assert (
+        "<html"
+        in (world.home / "storage" / "model_performance" / "2025-05-01" / "report.html")
+        .read_text()[:2000]
+        .lower()
+    )
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "performance_within_bounds"]
     assert check.passed
 
@@ -310,7 +383,9 @@ def test_model_performance_measures_may_against_its_estimate_and_backtests_the_r
 def _sensor_tick(world, cursor=None):
     from claims_platform.assembly.monitoring_sensors import monitoring_alert_sensor
 
-    context = dg.build_sensor_context(instance=world.instance, cursor=cursor, resources={"alerts": world.resources["alerts"]})
+    context = dg.build_sensor_context(
+        instance=world.instance, cursor=cursor, resources={"alerts": world.resources["alerts"]}
+    )
     return monitoring_alert_sensor(context)
 
 
@@ -320,11 +395,19 @@ def _retrain(world, request, **candidate_config):
         instance=world.instance,
         partition_key=request.partition_key,
         tags=request.tags,
-        run_config={**QUIET, "ops": {**request.run_config["ops"], "candidate_model": {"config": {**SMALL_BUDGET, **candidate_config}}}},
+        run_config={
+            **QUIET,
+            "ops": {
+                **request.run_config["ops"],
+                "candidate_model": {"config": {**SMALL_BUDGET, **candidate_config}},
+            },
+        },
     )
 
 
-def test_drift_the_model_barely_uses_warns_and_one_that_moves_predictions_retrains_once_per_episode(world, webhook):
+def test_drift_the_model_barely_uses_warns_and_one_that_moves_predictions_retrains_once_per_episode(
+    world, webhook
+):
     from claims_platform.source.scenarios import get_scenario
 
     # Income rises by 35% from 6 July: July is scored by the model in force then (v1 after the rollbacks).
@@ -335,19 +418,31 @@ def test_drift_the_model_barely_uses_warns_and_one_that_moves_predictions_retrai
     assert nightly.success
     reports = _reports_after(world, nightly)
     events = world.instance.fetch_materializations(dg.AssetKey("applications_drift_report"), limit=5).records
-    assert {r.partition_key: r.asset_materialization.metadata["evidently_drifted_columns"].value for r in events} == {
+    assert {
+        r.partition_key: r.asset_materialization.metadata["evidently_drifted_columns"].value for r in events
+    } == {
         f"2025-07-{d:02d}": 2 for d in range(6, 11)
     }  # income and income level, by Evidently's own count too
     assert reports.success
-    day = world.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("applications_drift"), asset_partitions=["2025-07-08"]), limit=1
-    ).records[0].asset_materialization.metadata
+    day = (
+        world.instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("applications_drift"), asset_partitions=["2025-07-08"]
+            ),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization.metadata
+    )
     assert day["drift_level"].value == "warning"  # income carries a few percent of the model's gain
     assert set(day["drifted_column_importance"].value) == {"income", "income level"}
     # Income is a column the model barely uses: one alert at warning level, no retrain.
     first = _sensor_tick(world)
     assert first.run_requests == []
-    assert webhook.received[-1]["title"] == "Applications drift the model barely uses: an episode from 2025-07-06"
+    assert (
+        webhook.received[-1]["title"]
+        == "Applications drift the model barely uses: an episode from 2025-07-06"
+    )
     assert webhook.received[-1]["level"] == "warning"
     alerts = len(webhook.received)
     # The next tick, and the episode going on: nothing new.
@@ -356,14 +451,19 @@ def test_drift_the_model_barely_uses_warns_and_one_that_moves_predictions_retrai
     # One normal day, then riskier applicants: the predictions drift. The same episode (it ends only after a
     # week of quiet days) comes to matter: ONE upgrade of its alert, with ONE retrain, and nothing after.
     world.simulate(date(2025, 7, 11), date(2025, 7, 11))
-    world.simulate(date(2025, 7, 12), date(2025, 7, 14), scenario=get_scenario("risk_shift", date(2025, 7, 12)))
+    world.simulate(
+        date(2025, 7, 12), date(2025, 7, 14), scenario=get_scenario("risk_shift", date(2025, 7, 12))
+    )
     assert world.run_range("daily_ingestion", "2025-07-11", "2025-07-14").success
     assert world.run_range("nightly_scoring", "2025-07-11", "2025-07-14").success
     second = _sensor_tick(world, first.cursor)
     [request] = second.run_requests
     assert request.partition_key == "2025-06-01" and request.run_key.startswith("retrain-2025-06-202507")
     assert request.run_config["ops"]["training_set"]["config"]["label_cutoff"] <= "2025-07-15T00:00:00+00:00"
-    assert webhook.received[-1]["title"] == "Applications drift that can move decisions: an episode from 2025-07-06"
+    assert (
+        webhook.received[-1]["title"]
+        == "Applications drift that can move decisions: an episode from 2025-07-06"
+    )
     assert webhook.received[-1]["level"] == "error" and len(webhook.received) == alerts + 1
     assert "predicted probabilities drifted" in json.dumps(webhook.received[-1])
     assert _sensor_tick(world, second.cursor).run_requests == [] and len(webhook.received) == alerts + 1
@@ -371,9 +471,14 @@ def test_drift_the_model_barely_uses_warns_and_one_that_moves_predictions_retrai
     # The off-cycle retrain runs like any monthly training; its label cutoff is recorded.
     retrain = _retrain(world, request)
     assert retrain.success
-    cut = world.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("training_set"), asset_partitions=["2025-06-01"]), limit=1
-    ).records[0].asset_materialization.metadata
+    cut = (
+        world.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("training_set"), asset_partitions=["2025-06-01"]),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization.metadata
+    )
     assert cut["label_cutoff_source"].value == "run config (off-cycle)"
     assert retrain.output_for_node("champion_decision")["training_month"] == "2025-06"
     world.retrain = (request, retrain)
@@ -390,13 +495,21 @@ def test_a_retrain_on_an_unchanged_training_set_reuses_the_months_candidate(worl
     assert again.success
     reused = again.output_for_node("candidate_model")
     assert reused["version"] == before["version"] and reused["mlflow_run_id"] == before["mlflow_run_id"]
-    assert reused["holdout_metrics"] == before["holdout_metrics"] and reused["training_key"] == before["training_key"]
+    assert (
+        reused["holdout_metrics"] == before["holdout_metrics"]
+        and reused["training_key"] == before["training_key"]
+    )
     assert reused["reused"]["by_dagster_run_id"] == again.run_id
     assert reused["reused"]["trained_by_dagster_run_id"] == before["trained_by_dagster_run_id"]
     assert len(client.search_model_versions(f"name = '{world.registry.model_name}'")) == versions
     # The decision judges the same model as before, with the same result.
-    assert again.output_for_node("champion_decision")["outcome"] == retrain.output_for_node("champion_decision")["outcome"]
-    [event] = [e for e in again.get_asset_materialization_events() if e.asset_key == dg.AssetKey("candidate_model")]
+    assert (
+        again.output_for_node("champion_decision")["outcome"]
+        == retrain.output_for_node("champion_decision")["outcome"]
+    )
+    [event] = [
+        e for e in again.get_asset_materialization_events() if e.asset_key == dg.AssetKey("candidate_model")
+    ]
     metadata = event.materialization.metadata
     assert metadata["reused"].value.startswith(f"v{before['version']}: training set ")
     assert metadata["model_version"].value == before["version"] and "plot_roc_curve" in metadata
@@ -404,9 +517,12 @@ def test_a_retrain_on_an_unchanged_training_set_reuses_the_months_candidate(worl
     assert check.passed and check.description.endswith(f"(v{before['version']} reused)")
     # This Dagster run's own MLflow run says that nothing was trained, and which version it stands for.
     [mlflow_run] = client.search_runs(
-        [client.get_run(before["mlflow_run_id"]).info.experiment_id], filter_string=f"tags.dagster_run_id = '{again.run_id}'"
+        [client.get_run(before["mlflow_run_id"]).info.experiment_id],
+        filter_string=f"tags.dagster_run_id = '{again.run_id}'",
     )
-    assert mlflow_run.info.status == "FINISHED" and mlflow_run.data.tags["reused_model_version"] == str(before["version"])
+    assert mlflow_run.info.status == "FINISHED" and mlflow_run.data.tags["reused_model_version"] == str(
+        before["version"]
+    )
     assert "nothing trained" in mlflow_run.data.tags["mlflow.note.content"]
 
     # Told not to reuse, the same month trains and registers a new version: the same model, by determinism.

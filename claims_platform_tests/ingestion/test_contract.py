@@ -47,7 +47,11 @@ def test_missing_column_rejects_every_row_and_is_reported(good_day):
     ("column", "value", "rule"),
     [
         ("age", "forty", "readable as number"),  # wrong type
-        ("age", 140, "in range 17..95"),  # out of range (17: the seed's rescaling truncates its minimum to one below 18)
+        (
+            "age",
+            140,
+            "in range 17..95",
+        ),  # out of range (17: the seed's rescaling truncates its minimum to one below 18)
         ("income", -5, "in range 0..250000"),
         ("age", 33.5, "whole number"),
         ("income", None, "required (not null)"),  # null where required
@@ -104,7 +108,10 @@ def test_an_id_seen_on_an_earlier_day_is_rejected_naming_that_day(good_day):
 
     earlier = {later.loc[0, APPLICATION_ID]: date(2025, 1, 20)}
     result = validate_applications(later, date(2025, 3, 5), earlier_days=earlier)
-    assert list(result.rejected[ROW_NUMBER]) == [0] and "first on 2025-01-20" in result.rejected[REJECTION_REASON].iloc[0]
+    assert (
+        list(result.rejected[ROW_NUMBER]) == [0]
+        and "first on 2025-01-20" in result.rejected[REJECTION_REASON].iloc[0]
+    )
     assert result.duplicate_ids == 1
 
 
@@ -114,7 +121,9 @@ def test_rows_dated_outside_the_batch_are_rejected(good_day):
     bad.loc[1, APPLICATION_DATE] = date(2024, 12, 31)
     result = validate_applications(bad, DAY)
     assert sorted(result.rejected[ROW_NUMBER]) == [0, 1]
-    assert all("inside the batch's days 2025-03-03..2025-03-03" in r for r in result.rejected[REJECTION_REASON])
+    assert all(
+        "inside the batch's days 2025-03-03..2025-03-03" in r for r in result.rejected[REJECTION_REASON]
+    )
 
 
 def test_an_empty_day_is_valid_and_empty(good_day):
@@ -129,7 +138,10 @@ def test_several_broken_rules_on_one_row_are_all_named(good_day):
     bad.loc[2, "location"] = "?"
     result = validate_applications(bad, DAY)
     reason = result.rejected.iloc[0][REJECTION_REASON]
-    assert "column 'age': in range 17..95 (value 10" in reason and "column 'location': one of A..Z (value ?)" in reason
+    assert (
+        "column 'age': in range 17..95 (value 10" in reason
+        and "column 'location': one of A..Z (value ?)" in reason
+    )
 
 
 def test_rejected_rows_survive_parquet(good_day, tmp_path):

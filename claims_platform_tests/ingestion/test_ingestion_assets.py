@@ -122,12 +122,19 @@ def test_one_broken_day_in_a_backfill_is_quarantined_and_the_others_flow_on(ware
     volume = check_results(result)["plausible_daily_volume"]
     assert volume.passed is False and volume.severity == dg.AssetCheckSeverity.WARN
     assert "2025-03-17: plausible_daily_volume: 150 rows, expected" in volume.description
-    assert "min_share_of_typical" in volume.description and "ops: ingest_applications: config" in volume.description
+    assert (
+        "min_share_of_typical" in volume.description
+        and "ops: ingest_applications: config" in volume.description
+    )
 
     valid = result.output_for_node("ingest_applications", "applications")
     rejected = result.output_for_node("ingest_applications", "rejected_applications")
     assert valid["2025-03-17"].empty and len(rejected["2025-03-17"]) == 150
-    assert rejected["2025-03-17"][REJECTION_REASON].str.startswith("day quarantined: plausible_daily_volume").all()
+    assert (
+        rejected["2025-03-17"][REJECTION_REASON]
+        .str.startswith("day quarantined: plausible_daily_volume")
+        .all()
+    )
     assert sorted(rejected["2025-03-17"]["row_number"]) == sorted(set(rejected["2025-03-17"]["row_number"]))
     good = [d for d in valid if d != "2025-03-17"]
     assert len(good) == 29 and all(len(valid[d]) > 1000 and rejected[d].empty for d in good)
@@ -177,7 +184,11 @@ def test_a_missing_column_fails_the_blocking_check_and_rejects_every_row(warehou
     frame = warehouse.read_applications(FIRST).drop(columns=["uk_residence"])
     frame.to_pickle(tmp_path / "frame.pkl")
     result = _run(
-        _FrameSource(frame_path=str(tmp_path / "frame.pkl")), tmp_path / "storage", FIRST, FIRST, raise_on_error=False
+        _FrameSource(frame_path=str(tmp_path / "frame.pkl")),
+        tmp_path / "storage",
+        FIRST,
+        FIRST,
+        raise_on_error=False,
     )
     assert not result.success
     checks = check_results(result)
@@ -189,11 +200,17 @@ def test_a_missing_column_fails_the_blocking_check_and_rejects_every_row(warehou
     # Without the identity columns too: every row is still accounted for, as rejected.
     frame.drop(columns=[APPLICATION_ID, APPLICATION_DATE]).to_pickle(tmp_path / "frame.pkl")
     result = _run(
-        _FrameSource(frame_path=str(tmp_path / "frame.pkl")), tmp_path / "s2", FIRST, FIRST, raise_on_error=False
+        _FrameSource(frame_path=str(tmp_path / "frame.pkl")),
+        tmp_path / "s2",
+        FIRST,
+        FIRST,
+        raise_on_error=False,
     )
     missing = check_results(result)["contract_columns_present"].metadata["missing_columns"].value
     assert set(missing) == {"uk_residence", APPLICATION_ID, APPLICATION_DATE}
-    assert len(result.output_for_node("ingest_applications", "rejected_applications")["2025-02-01"]) == len(frame)
+    assert len(result.output_for_node("ingest_applications", "rejected_applications")["2025-02-01"]) == len(
+        frame
+    )
 
 
 def test_an_empty_day_warns_and_an_implausible_lone_day_blocks_with_its_numbers(warehouse, tmp_path):
@@ -205,13 +222,18 @@ def test_an_empty_day_warns_and_an_implausible_lone_day_blocks_with_its_numbers(
     assert volume.metadata["empty_days"].value == ["2025-02-02", "2025-02-03"]
 
     few = warehouse.read_applications(FIRST).head(40)
-    warehouse.write_day(FIRST, few, warehouse.read_outcomes(date(2026, 1, 1), application_ids=few[APPLICATION_ID]))
+    warehouse.write_day(
+        FIRST, few, warehouse.read_outcomes(date(2026, 1, 1), application_ids=few[APPLICATION_ID])
+    )
     result = _run(WarehouseSource(url=warehouse.url), tmp_path / "s2", FIRST, FIRST, raise_on_error=False)
     assert not result.success  # the run's only day is quarantined: nothing usable, the check blocks
     volume = check_results(result)["plausible_daily_volume"]
     assert volume.passed is False and volume.severity == dg.AssetCheckSeverity.ERROR
     assert volume.metadata["implausible_days"].value == {"2025-02-01": 40}
-    assert "40 rows, expected 304..4,856 (a typical day has 1,214 rows: the median of the 7 non-empty days" in volume.description
+    assert (
+        "40 rows, expected 304..4,856 (a typical day has 1,214 rows: the median of the 7 non-empty days"
+        in volume.description
+    )
 
 
 def test_rejected_share_over_the_limit_quarantines_the_day(warehouse, tmp_path):
@@ -220,7 +242,11 @@ def test_rejected_share_over_the_limit_quarantines_the_day(warehouse, tmp_path):
     frame.loc[frame.index[:100], "age"] = 5  # about 8% of the day out of range
     frame.to_pickle(tmp_path / "frame.pkl")
     result = _run(
-        _FrameSource(frame_path=str(tmp_path / "frame.pkl")), tmp_path / "storage", FIRST, FIRST, raise_on_error=False
+        _FrameSource(frame_path=str(tmp_path / "frame.pkl")),
+        tmp_path / "storage",
+        FIRST,
+        FIRST,
+        raise_on_error=False,
     )
     assert not result.success
     share = check_results(result)["rejected_share_within_limit"]
@@ -228,7 +254,11 @@ def test_rejected_share_over_the_limit_quarantines_the_day(warehouse, tmp_path):
     assert "max_rejected_share 5.0%" in share.description
     rejected = result.output_for_node("ingest_applications", "rejected_applications")["2025-02-01"]
     assert len(rejected) == len(frame)  # the whole day is held, its 100 bad rows with their own reason too
-    assert rejected.set_index(APPLICATION_ID).loc[frame[APPLICATION_ID].iloc[0], REJECTION_REASON].startswith("column 'age'")
+    assert (
+        rejected.set_index(APPLICATION_ID)
+        .loc[frame[APPLICATION_ID].iloc[0], REJECTION_REASON]
+        .startswith("column 'age'")
+    )
 
 
 def test_a_rejected_share_out_of_line_with_history_warns(warehouse, tmp_path):
@@ -244,7 +274,14 @@ def test_a_rejected_share_out_of_line_with_history_warns(warehouse, tmp_path):
     frame.loc[frame.index[:25], "income level"] = 7
     warehouse.write_day(last, frame, warehouse.read_outcomes(date(2026, 1, 1), first_day=last, last_day=last))
     with serve_webhook() as hook:
-        result = _run(source, tmp_path / "storage", last, last, instance=instance, alerts=AlertsResource(webhook_url=hook.url))
+        result = _run(
+            source,
+            tmp_path / "storage",
+            last,
+            last,
+            instance=instance,
+            alerts=AlertsResource(webhook_url=hook.url),
+        )
     check = check_results(result)["rejected_share_vs_history"]
     assert result.success and check.passed is False and check.severity == dg.AssetCheckSeverity.WARN
     assert "2025-03-29: rejected_share_vs_history: 25 of" in check.description
@@ -256,6 +293,8 @@ def test_ingestion_config_is_refused_at_launch_naming_the_field(warehouse, tmp_p
 
     simulate_range(warehouse, FIRST, FIRST)
     bad = {"ops": {"ingest_applications": {"config": {"min_rows": 500, "max_rows": 100}}}}
-    with pytest.raises(dg.DagsterInvalidConfigError, match=r"min_rows \(500\) must not be above max_rows \(100\)"):
+    with pytest.raises(
+        dg.DagsterInvalidConfigError, match=r"min_rows \(500\) must not be above max_rows \(100\)"
+    ):
         _run(WarehouseSource(url=warehouse.url), tmp_path / "storage", FIRST, FIRST, run_config=bad)
     assert not (tmp_path / "storage").exists()

@@ -96,7 +96,9 @@ def test_every_row_of_the_seed_recipe_passes_the_contract(rows):
     """Batches of each size from many seeds (1889 is the seed's own random_state), validated as one read."""
     first_day = date(2025, 1, 1)
     seeds = range(40) if rows <= 300 else range(8) if rows < 10_000 else (1889, 1)
-    source = pd.concat([as_source_rows(seed_batch(rows, seed), first_day, 30) for seed in seeds], ignore_index=True)
+    source = pd.concat(
+        [as_source_rows(seed_batch(rows, seed), first_day, 30) for seed in seeds], ignore_index=True
+    )
     source[APPLICATION_ID] = [f"seed:{i}" for i in range(len(source))]
     result = validate_applications(source, first_day, first_day + timedelta(29))
     assert result.rejected.empty, (result.rule_counts, result.rejected.head(3).to_dict("records"))

@@ -22,8 +22,12 @@ def test_bounds_follow_the_typical_day_and_the_absolute_limits():
 def test_a_broken_day_is_quarantined_whole_and_later_days_are_judged_without_it():
     first, last = date(2025, 5, 1), date(2025, 5, 12)
     raw, _ = simulate_days(World.from_seed(5), first, last)
-    raw = raw[~((raw["application_date"] == date(2025, 5, 6)) & (raw.groupby("application_date").cumcount() >= 100))]
-    raw.loc[raw.index[raw["application_date"] == date(2025, 5, 9)][:3], "age"] = 300  # 3 bad rows: a small share
+    raw = raw[
+        ~((raw["application_date"] == date(2025, 5, 6)) & (raw.groupby("application_date").cumcount() >= 100))
+    ]
+    raw.loc[raw.index[raw["application_date"] == date(2025, 5, 9)][:3], "age"] = (
+        300  # 3 bad rows: a small share
+    )
     _, batches = validate_days(raw, first, last)
     verdicts = judge_days(batches, {}, {}, LIMITS, 0.05)
 
@@ -33,9 +37,13 @@ def test_a_broken_day_is_quarantined_whole_and_later_days_are_judged_without_it(
     assert held.valid.empty and len(held.rejected) == 100 == batches[date(2025, 5, 6)].rows_read
     assert held.rejected[REJECTION_REASON].str.startswith("day quarantined: plausible_daily_volume").all()
     # Each held row can be found again in the read by its row number, as a rejected row can.
-    read_positions = raw.reset_index(drop=True).index[raw.reset_index(drop=True)["application_date"] == date(2025, 5, 6)]
+    read_positions = raw.reset_index(drop=True).index[
+        raw.reset_index(drop=True)["application_date"] == date(2025, 5, 6)
+    ]
     assert sorted(held.rejected[ROW_NUMBER]) == sorted(read_positions)
-    assert set(held.rejected[APPLICATION_ID]) == set(raw.loc[raw["application_date"] == date(2025, 5, 6), APPLICATION_ID])
+    assert set(held.rejected[APPLICATION_ID]) == set(
+        raw.loc[raw["application_date"] == date(2025, 5, 6), APPLICATION_ID]
+    )
     # 3 bad rows of ~1,200 on a clean 8-day history: kept, but not enough history to call it unusual.
     assert date(2025, 5, 9) not in verdicts.quarantined and verdicts.unusual == {}
     assert len(verdicts.batches[date(2025, 5, 9)].rejected) == 3
@@ -49,4 +57,7 @@ def test_a_share_far_above_history_is_named_and_quarantined_days_stay_out_of_his
     _, batches = validate_days(raw, day, day)
     verdicts = judge_days(batches, {}, history, LIMITS, 0.05)
     assert list(verdicts.unusual) == ["2025-05-29"] and not verdicts.quarantined
-    assert "25 of" in verdicts.unusual["2025-05-29"] and "0.00% over the previous 33,600 rows" in verdicts.unusual["2025-05-29"]
+    assert (
+        "25 of" in verdicts.unusual["2025-05-29"]
+        and "0.00% over the previous 33,600 rows" in verdicts.unusual["2025-05-29"]
+    )

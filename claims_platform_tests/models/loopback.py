@@ -24,7 +24,9 @@ def wait_for_ok(url: str, process: subprocess.Popen, log: Path, seconds: float) 
     deadline = time.monotonic() + seconds
     while True:
         if process.poll() is not None:
-            raise AssertionError(f"exited ({process.returncode}) before {url} answered:\n{log.read_text()[-4000:]}")
+            raise AssertionError(
+                f"exited ({process.returncode}) before {url} answered:\n{log.read_text()[-4000:]}"
+            )
         with contextlib.suppress(requests.RequestException):
             if requests.get(url, timeout=2).status_code == 200:
                 return
@@ -57,7 +59,9 @@ def _stat(pid: int) -> tuple[int, int] | None:
 
 def descendants(root: int) -> set[int]:
     """Every live process below ``root``, and every process in the groups they lead (Linux /proc)."""
-    stats = {int(p.name): s for p in Path("/proc").iterdir() if p.name.isdigit() and (s := _stat(int(p.name)))}
+    stats = {
+        int(p.name): s for p in Path("/proc").iterdir() if p.name.isdigit() and (s := _stat(int(p.name)))
+    }
     found, frontier = set(), {root}
     while frontier:
         children = {pid for pid, (parent, _) in stats.items() if parent in frontier} - found

@@ -26,7 +26,9 @@ from claims_platform.models.gate import QualityGate
 
 
 def _ref(version: int, month: str = "2025-03") -> ModelRef:
-    return ModelRef(version=version, model_uri=f"file:///models/{version}", training_month=month, promoted_in=month)
+    return ModelRef(
+        version=version, model_uri=f"file:///models/{version}", training_month=month, promoted_in=month
+    )
 
 
 def _holdout(seed: int, n: int = 37_000, noise: float = 0.12):
@@ -56,7 +58,9 @@ def test_the_promotion_measure_is_the_value_per_application_of_the_policys_decis
     assert comparison.incumbent == pytest.approx(realised_values(policy, incumbent, y).mean())
     # By hand, one row of each kind (margin 2,400, claim 12,000, review 200 right 3 times in 4).
     values = realised_values(policy, np.array([0.01, 0.01, 0.2, 0.2, 0.9]), np.array([0, 1, 0, 1, 1]))
-    np.testing.assert_allclose(values, [2400, 2400 - 12000, 0.75 * 2400 - 200, 0.25 * (2400 - 12000) - 200, 0])
+    np.testing.assert_allclose(
+        values, [2400, 2400 - 12000, 0.75 * 2400 - 200, 0.25 * (2400 - 12000) - 200, 0]
+    )
     same = paired_value_comparison(policy, y, candidate, candidate)
     assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)  # paired
 
@@ -123,7 +127,9 @@ def test_a_stale_incumbent_is_replaced():
     assert judge(2, [], _ref(1, "2025-03"), problems, None).promote
 
 
-def _gate_metrics(auc: float = 0.9, ece: float = 0.01, expected: float = 600.0, actual: float = 600.0) -> dict[str, float]:
+def _gate_metrics(
+    auc: float = 0.9, ece: float = 0.01, expected: float = 600.0, actual: float = 600.0
+) -> dict[str, float]:
     return {
         "roc_auc": auc, "ece": ece, "accepted_expected_claims": expected, "accepted_actual_claims": actual,
         "accepted_claims_sd": float(np.sqrt(expected)),
@@ -133,7 +139,11 @@ def _gate_metrics(auc: float = 0.9, ece: float = 0.01, expected: float = 600.0, 
 def test_the_gate():
     gate = QualityGate(min_auc=0.85, max_ece=0.03)
     assert gate.failures(_gate_metrics()) == []
-    assert gate.failures(_gate_metrics(0.84, 0.04), missing=3) == ["3 missing predictions", "holdout AUC 0.8400 < 0.85", "holdout ECE 0.0400 > 0.03"]
+    assert gate.failures(_gate_metrics(0.84, 0.04), missing=3) == [
+        "3 missing predictions",
+        "holdout AUC 0.8400 < 0.85",
+        "holdout ECE 0.0400 > 0.03",
+    ]
     assert gate.failures(_gate_metrics(auc=float("nan")))  # a NaN metric never passes
     assert gate.failures({"roc_auc": 0.9, "ece": 0.01}) == []  # a record from before the accepted band
     with pytest.raises(ValueError):
@@ -174,7 +184,10 @@ def test_rollback_walks_back_one_step_at_a_time_and_never_empties_the_lineage():
 
 
 def test_launched_by_names_the_requester_or_what_launched_the_run():
-    assert launched_by({"dagster/schedule_name": "monthly_training_schedule"}) == "schedule monthly_training_schedule"
+    assert (
+        launched_by({"dagster/schedule_name": "monthly_training_schedule"})
+        == "schedule monthly_training_schedule"
+    )
     assert launched_by({"dagster/backfill": "abc"}) == "backfill abc"
     assert launched_by({"dagster/backfill": "abc"}, requested_by="ann") == "requested by ann"
     assert launched_by({}).startswith("manual launch")
@@ -189,8 +202,14 @@ def test_model_in_force_carries_the_champion_and_its_policy_or_says_why_there_is
         "champion": {"version": 4, "model_uri": "s3://bucket/models/4"},
     }
     record = model_in_force_record(decision, "2025-05-01")
-    assert (record["version"], record["model_uri"], record["decided_in"]) == (4, "s3://bucket/models/4", "2025-05")
-    empty = model_in_force_record({**decision, "champion": None, "reason": "candidate ineligible"}, "2025-01-01")
+    assert (record["version"], record["model_uri"], record["decided_in"]) == (
+        4,
+        "s3://bucket/models/4",
+        "2025-05",
+    )
+    empty = model_in_force_record(
+        {**decision, "champion": None, "reason": "candidate ineligible"}, "2025-01-01"
+    )
     assert empty["version"] is None and "no champion after the decision of 2025-01" in empty["reason"]
 
 
@@ -237,4 +256,6 @@ def test_the_thresholds_are_where_the_expected_costs_of_the_decisions_cross():
     # The cost-derived policy costs less than the former fixed thresholds at calibrated probabilities.
     rng = np.random.default_rng(0)
     probabilities = rng.beta(0.6, 3.5, 50_000)
-    assert DecisionPolicy().expected_cost(probabilities) < DecisionPolicy(0.3, 0.5).expected_cost(probabilities)
+    assert DecisionPolicy().expected_cost(probabilities) < DecisionPolicy(0.3, 0.5).expected_cost(
+        probabilities
+    )

@@ -25,7 +25,9 @@ def test_make_dev_serves_both_uis_on_the_platform_stores_and_ctrl_c_stops_everyt
     home, dagster_home = tmp_path / "claims", tmp_path / "dagster"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMS_", "MLFLOW_", "DAGSTER_", "PYTEST_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CLAIMS_", "MLFLOW_", "DAGSTER_", "PYTEST_"))
+    }
     env.update({settings.ENV_HOME: str(home), "DAGSTER_HOME": str(dagster_home), "DO_NOT_TRACK": "1"})
     dagster_port, mlflow_port = free_port(), free_port()
     dagster_url, mlflow_url = f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{mlflow_port}"
@@ -39,12 +41,18 @@ def test_make_dev_serves_both_uis_on_the_platform_stores_and_ctrl_c_stops_everyt
     try:
         wait_for_ok(f"{mlflow_url}/health", launcher, log, STARTUP_SECONDS)
         wait_for_ok(f"{dagster_url}/server_info", launcher, log, STARTUP_SECONDS)
-        assert requests.get(f"{dagster_url}/runs/some-run", timeout=10).status_code == 200  # the UI's run page
+        assert (
+            requests.get(f"{dagster_url}/runs/some-run", timeout=10).status_code == 200
+        )  # the UI's run page
         assert requests.get(f"{mlflow_url}/", timeout=10).status_code == 200
         # MLflow serves the platform's embedded tracking store (SQLite under CLAIMS_HOME), not one of its own.
         store = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
         experiment_id = store.create_experiment("seen_through_the_ui")
-        found = requests.get(f"{mlflow_url}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "seen_through_the_ui"}, timeout=10)
+        found = requests.get(
+            f"{mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
+            params={"experiment_name": "seen_through_the_ui"},
+            timeout=10,
+        )
         assert found.status_code == 200 and found.json()["experiment"]["experiment_id"] == experiment_id
         # The links in Dagster's metadata point at what is served here.
         banner = log.read_text()
@@ -78,8 +86,21 @@ def test_mlflow_serves_the_platform_store_unless_the_platform_tracks_to_a_server
     assert command[command.index("--backend-store-uri") + 1] == local[settings.ENV_MLFLOW_TRACKING_URI]
     assert command[command.index("--default-artifact-root") + 1] == (tmp_path / "artifacts").as_uri()
     assert (tmp_path / "state").is_dir()  # where SQLite will create the store
-    assert started["dagster"][1:] == ["dev", "-h", "127.0.0.1", "-p", "3001", "-w", str(settings.REPO_ROOT / "workspace.yaml")]
+    assert started["dagster"][1:] == [
+        "dev",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "3001",
+        "-w",
+        str(settings.REPO_ROOT / "workspace.yaml"),
+    ]
     # The code location's links point at what is served (unless configured).
-    assert env["CLAIMS_MLFLOW_UI_URL"] == "http://127.0.0.1:5001" and env["CLAIMS_DAGSTER_UI_URL"] == "http://127.0.0.1:3001"
-    remote, env = dev.commands("127.0.0.1", 3001, 5001, {settings.ENV_MLFLOW_TRACKING_URI: "https://mlflow.example"})
+    assert (
+        env["CLAIMS_MLFLOW_UI_URL"] == "http://127.0.0.1:5001"
+        and env["CLAIMS_DAGSTER_UI_URL"] == "http://127.0.0.1:3001"
+    )
+    remote, env = dev.commands(
+        "127.0.0.1", 3001, 5001, {settings.ENV_MLFLOW_TRACKING_URI: "https://mlflow.example"}
+    )
     assert set(remote) == {"dagster"} and "CLAIMS_MLFLOW_UI_URL" not in env

@@ -77,7 +77,12 @@ def tracked(window: pd.DataFrame, tmp_path_factory) -> Iterator[SimpleNamespace]
         )  # fmt: skip
         with open(log, "wb") as out:
             server = subprocess.Popen(
-                started["mlflow"], env=server_env, cwd=folder, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                started["mlflow"],
+                env=server_env,
+                cwd=folder,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         env.setenv(links.ENV_DAGSTER_UI_URL, DAGSTER_UI)
         resources = build_resources(
@@ -152,7 +157,8 @@ def test_the_training_run_is_named_described_versioned_and_links_back_to_dagster
 @pytest.mark.integration
 def test_the_training_set_and_the_holdout_are_mlflow_datasets_of_the_stored_file(tracked):
     inputs = {
-        next(t.value for t in d.tags if t.key == "mlflow.data.context"): d.dataset for d in tracked.run.inputs.dataset_inputs
+        next(t.value for t in d.tags if t.key == "mlflow.data.context"): d.dataset
+        for d in tracked.run.inputs.dataset_inputs
     }
     assert set(inputs) == {"training", "evaluation"}
     stored_at = str(tracked.training_set["path"].value)
@@ -212,7 +218,9 @@ def _exists(ui_url: str, route: str) -> dict:
         assert answer.status_code == 200, answer.text
         assert answer.json()["run"]["info"]["experiment_id"] == ids["experiment_id"]
     elif "experiment_id" in ids:
-        answer = requests.get(f"{api}/experiments/get", params={"experiment_id": ids["experiment_id"]}, timeout=10)
+        answer = requests.get(
+            f"{api}/experiments/get", params={"experiment_id": ids["experiment_id"]}, timeout=10
+        )
     elif "version" in ids:
         answer = requests.get(f"{api}/model-versions/get", params=ids, timeout=10)
     else:
@@ -223,7 +231,9 @@ def _exists(ui_url: str, route: str) -> dict:
 
 @pytest.mark.integration
 def test_every_mlflow_link_in_dagster_metadata_opens_in_the_mlflow_ui(tracked):
-    urls = {key: value.value for key, value in tracked.candidate.items() if isinstance(value, dg.UrlMetadataValue)}
+    urls = {
+        key: value.value for key, value in tracked.candidate.items() if isinstance(value, dg.UrlMetadataValue)
+    }
     assert set(urls) >= {"model", "mlflow_run", "mlflow_experiment"}
     urls["registered_model"] = tracked.registry.model_url()
     bundle = _served_bundle(tracked.ui_url)
@@ -245,11 +255,15 @@ def test_every_mlflow_link_in_dagster_metadata_opens_in_the_mlflow_ui(tracked):
 def test_the_ui_shows_the_run_artifacts_and_the_model_files_of_the_local_store(tracked):
     ui_url, run_id = tracked.ui_url, tracked.record["mlflow_run_id"]
     # What the run page's artifact browser asks for.
-    plot = requests.get(f"{ui_url}/get-artifact", params={"path": "plots/roc_curve.png", "run_uuid": run_id}, timeout=10)
+    plot = requests.get(
+        f"{ui_url}/get-artifact", params={"path": "plots/roc_curve.png", "run_uuid": run_id}, timeout=10
+    )
     assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
     # What the logged model's page asks for (MLflow 3: the run's model, which the version was registered from).
     (logged,) = tracked.run.outputs.model_outputs
-    version = tracked.registry.client().get_model_version(tracked.registry.model_name, str(tracked.record["version"]))
+    version = tracked.registry.client().get_model_version(
+        tracked.registry.model_name, str(tracked.record["version"])
+    )
     assert version.source == f"models:/{logged.model_id}"
     files = requests.get(
         f"{ui_url}/ajax-api/2.0/mlflow/logged-models/{logged.model_id}/artifacts/files",
@@ -263,19 +277,31 @@ def test_links_default_to_what_make_dev_serves(monkeypatch, tmp_path):
     monkeypatch.delenv(settings.ENV_MLFLOW_UI_URL, raising=False)
     monkeypatch.delenv(links.ENV_DAGSTER_UI_URL, raising=False)
     registry = ModelRegistry(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert registry.version_reference(3) == dg.MetadataValue.url("http://127.0.0.1:5000/#/models/claims_classifier/versions/3")
+    assert registry.version_reference(3) == dg.MetadataValue.url(
+        "http://127.0.0.1:5000/#/models/claims_classifier/versions/3"
+    )
     assert registry.version_reference(None) == "none"
     assert registry.experiment_url("1") == "http://127.0.0.1:5000/#/experiments/1"
     assert registry.run_url("abc", "1") == "http://127.0.0.1:5000/#/experiments/1/runs/abc"
     assert links.dagster_run_url("r1") == "http://127.0.0.1:3000/runs/r1"
     # A tracking server is its own UI; the environment wins over both; the resource's setting over all.
-    assert ModelRegistry(tracking_uri="https://mlflow.example/").model_url() == "https://mlflow.example/#/models/claims_classifier"
+    assert (
+        ModelRegistry(tracking_uri="https://mlflow.example/").model_url()
+        == "https://mlflow.example/#/models/claims_classifier"
+    )
     monkeypatch.setenv(settings.ENV_MLFLOW_UI_URL, "http://mlflow.internal:8080/")
     monkeypatch.setenv(links.ENV_DAGSTER_UI_URL, "http://dagster.internal")
     assert registry.version_url(2) == "http://mlflow.internal:8080/#/models/claims_classifier/versions/2"
     assert links.dagster_run_url("r1") == "http://dagster.internal/runs/r1"
-    assert ModelRegistry(tracking_uri="x", ui_url="http://ui:1").version_url(1) == "http://ui:1/#/models/claims_classifier/versions/1"
+    assert (
+        ModelRegistry(tracking_uri="x", ui_url="http://ui:1").version_url(1)
+        == "http://ui:1/#/models/claims_classifier/versions/1"
+    )
 
 
 def test_training_runs_are_named_for_their_month():
-    assert tracking.training_run_name("2026-09-01") == tracking.training_run_name("2026-09") == "claims_model 2026-09"
+    assert (
+        tracking.training_run_name("2026-09-01")
+        == tracking.training_run_name("2026-09")
+        == "claims_model 2026-09"
+    )

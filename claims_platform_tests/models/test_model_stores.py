@@ -49,8 +49,10 @@ def mlflow_database() -> Iterator[str]:
     with admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield sa.engine.make_url(admin_url()).set(drivername="postgresql+psycopg2", database=name).render_as_string(
-            hide_password=False
+        yield (
+            sa.engine.make_url(admin_url())
+            .set(drivername="postgresql+psycopg2", database=name)
+            .render_as_string(hide_password=False)
         )
     finally:
         with admin.cursor() as cursor:
@@ -84,7 +86,9 @@ def tracking_server(mlflow_database: str, bucket: str, s3_endpoint, tmp_path_fac
         "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         wait_for_ok(f"http://127.0.0.1:{port}/health", process, log, 120)
         yield f"http://127.0.0.1:{port}"
@@ -96,7 +100,13 @@ def tracking_server(mlflow_database: str, bucket: str, s3_endpoint, tmp_path_fac
 def platform_env(monkeypatch, tracking_server: str, s3_endpoint) -> Iterator[str]:  # noqa: F811
     """The platform's settings as in production: only ``CLAIMS_S3_ENDPOINT_URL`` names the S3 endpoint, and
     MLflow tracks where ``MLFLOW_TRACKING_URI`` says (not where an earlier in-process training left it)."""
-    unset(monkeypatch, "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_REGISTRY_URI")
+    unset(
+        monkeypatch,
+        "MLFLOW_S3_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL",
+        "MLFLOW_REGISTRY_URI",
+    )
     unset(monkeypatch, settings.ENV_MLFLOW_ARTIFACT_LOCATION, *settings.BOUNDED_CLIENT_ENVIRONMENT)
     monkeypatch.setenv(settings.ENV_MLFLOW_TRACKING_URI, tracking_server)
     monkeypatch.setenv(settings.ENV_S3_ENDPOINT_URL, s3_endpoint.endpoint_url)
@@ -105,12 +115,16 @@ def platform_env(monkeypatch, tracking_server: str, s3_endpoint) -> Iterator[str
         yield tracking_server
 
 
-def _log_model(trained, window, tracking_uri: str, experiment: str, artifact_location: str | None) -> tuple[ModelRegistry, int]:
+def _log_model(
+    trained, window, tracking_uri: str, experiment: str, artifact_location: str | None
+) -> tuple[ModelRegistry, int]:
     registry = ModelRegistry(tracking_uri=tracking_uri, model_name=f"claims_{uuid.uuid4().hex[:8]}")
     experiment_id = ensure_experiment(tracking_uri, experiment, artifact_location)
     # The fluent API tracks to MLFLOW_TRACKING_URI (platform_env), as a training run does.
     with mlflow.start_run(experiment_id=experiment_id):
-        version = log_trained_model(trained, registered_model_name=registry.model_name, reference=_reference(trained, window))
+        version = log_trained_model(
+            trained, registered_model_name=registry.model_name, reference=_reference(trained, window)
+        )
     return registry, version
 
 
@@ -128,7 +142,12 @@ def _local_model_files(*folders: Path) -> list[Path]:
 
 
 def test_a_model_logged_through_the_server_lands_in_s3_and_scores_from_there(
-    platform_env, trained, window, bucket, s3_endpoint, tmp_path  # noqa: F811
+    platform_env,
+    trained,
+    window,
+    bucket,
+    s3_endpoint,  # noqa: F811
+    tmp_path,  # noqa: F811
 ):
     # No artifact location configured: the experiment takes the server's root (mlflow-artifacts:, proxied to S3).
     assert settings.default_mlflow_artifact_location() is None
@@ -146,7 +165,11 @@ def test_a_model_logged_through_the_server_lands_in_s3_and_scores_from_there(
 
 
 def test_s3_artifacts_load_with_the_endpoint_from_the_platform_setting_alone(
-    platform_env, trained, window, bucket, s3_endpoint  # noqa: F811
+    platform_env,
+    trained,
+    window,
+    bucket,
+    s3_endpoint,  # noqa: F811
 ):
     # The client writes and reads s3:// itself; MLflow's and boto3's endpoint variables were unset.
     location = f"s3://{bucket}/direct/{uuid.uuid4().hex[:8]}"

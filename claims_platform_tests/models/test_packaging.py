@@ -28,7 +28,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
 
 from claims_platform.core import schema, settings
-from claims_platform.models import loading, packaging, pyfunc, runtime
+from claims_platform.models import loading, packaging, pyfunc
+from claims_platform.training import runtime
 from claims_platform_tests.environment import unset
 from claims_platform_tests.models.mlflow_sandbox import temporary_mlflow
 from claims_platform_tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401
@@ -215,7 +216,9 @@ def test_in_process_the_signature_takes_values_as_sent_not_typed_columns(registe
         model.predict(rows)
     expected = trained.predict_proba(rows)
     np.testing.assert_array_equal(model.predict(rows.astype(object)).to_numpy(), expected)
-    as_text = rows.astype(object).map(lambda v: None if pd.isna(v) else repr(v) if isinstance(v, float) else str(v))
+    as_text = rows.astype(object).map(
+        lambda v: None if pd.isna(v) else repr(v) if isinstance(v, float) else str(v)
+    )
     np.testing.assert_array_equal(model.predict(as_text).to_numpy(), expected)
 
 
@@ -235,7 +238,12 @@ def test_the_model_refuses_rows_that_break_its_contract(registered, rows):
 
 @pytest.mark.integration
 def test_loading_a_remote_model_imports_a_local_copy_of_its_runtime(
-    trained, registered, rows, s3_endpoint, s3_bucket, monkeypatch  # noqa: F811
+    trained,
+    registered,
+    rows,
+    s3_endpoint,  # noqa: F811
+    s3_bucket,  # noqa: F811
+    monkeypatch,  # noqa: F811
 ):
     # Two versions on an S3 API server (moto, loopback), reached through the platform's one endpoint
     # setting; each scores with its own runtime, imported from a local copy of it.
@@ -247,10 +255,18 @@ def test_loading_a_remote_model_imports_a_local_copy_of_its_runtime(
         source = _local(registered.artifact_uri[v])
         for path in source.rglob("*"):
             if path.is_file():
-                client.put_object(Bucket=s3_bucket, Key=f"models/{v}/{path.relative_to(source).as_posix()}", Body=path.read_bytes())
+                client.put_object(
+                    Bucket=s3_bucket,
+                    Key=f"models/{v}/{path.relative_to(source).as_posix()}",
+                    Body=path.read_bytes(),
+                )
     expected = trained.predict_proba(rows)
-    np.testing.assert_allclose(loading.load_scorer(f"s3://{s3_bucket}/models/{second}").predict(rows), 0.5 * expected)
-    np.testing.assert_allclose(loading.load_scorer(f"s3://{s3_bucket}/models/{first}").predict(rows), expected)
+    np.testing.assert_allclose(
+        loading.load_scorer(f"s3://{s3_bucket}/models/{second}").predict(rows), 0.5 * expected
+    )
+    np.testing.assert_allclose(
+        loading.load_scorer(f"s3://{s3_bucket}/models/{first}").predict(rows), expected
+    )
 
 
 def test_loading_refuses_a_model_that_ships_no_runtime(registered, tmp_path):

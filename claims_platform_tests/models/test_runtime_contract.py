@@ -13,8 +13,8 @@ from mlflow.models.utils import _enforce_schema
 from mlflow.types.schema import DataType
 
 from claims_platform.core import schema
-from claims_platform.models import loading, packaging, pyfunc, runtime
-from claims_platform.training import features
+from claims_platform.models import loading, packaging, pyfunc
+from claims_platform.training import features, runtime
 
 SPEC = features.feature_spec()
 
@@ -135,12 +135,21 @@ def test_signature_declares_every_feature_as_text_so_the_contract_judges_each_va
     enforced = _enforce_schema(sent, signature.inputs)
     assert enforced.loc[0, "age"] == 40.5 and enforced.loc[0, "income"] == "forty"  # untouched by MLflow
     rules = {(v.column, v.rule) for v in runtime.check_contract(enforced, SPEC)}
-    assert {("age", runtime.RULE_WHOLE), ("income", runtime.RULE_NUMBER), ("location", runtime.RULE_REQUIRED)} <= rules
+    assert {
+        ("age", runtime.RULE_WHOLE),
+        ("income", runtime.RULE_NUMBER),
+        ("location", runtime.RULE_REQUIRED),
+    } <= rules
 
 
 def test_numerals_as_text_are_their_numbers_and_words_are_not():
     rows = pd.DataFrame({"age": ["40", " 41 ", "40.5", "forty", "", "1e2", None]}, dtype=object)
-    found = {v.row: (v.rule, v.value) for v in runtime.check_contract(rows, {"features": ["age"], "contract": {"age": SPEC["contract"]["age"]}})}
+    found = {
+        v.row: (v.rule, v.value)
+        for v in runtime.check_contract(
+            rows, {"features": ["age"], "contract": {"age": SPEC["contract"]["age"]}}
+        )
+    }
     assert found == {
         2: (runtime.RULE_WHOLE, "40.5"),
         3: (runtime.RULE_NUMBER, "forty"),

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from claims_platform.core import schema
+from claims_platform.models.reference import reference_drawn_from
 from claims_platform.monitoring.drift import (
     MISSING_LEVEL,
     DriftSettings,
@@ -17,7 +18,6 @@ from claims_platform.monitoring.drift import (
     column_kinds,
     for_drift,
     measure_drift,
-    reference_drawn_from,
 )
 from claims_platform.source.generator import World
 from claims_platform.source.scenarios import get_scenario
@@ -45,7 +45,13 @@ def _day(day: date, scenario: str | None = None) -> pd.DataFrame:
 def test_columns_are_typed_from_the_schema_not_guessed():
     kinds = column_kinds()
     assert kinds["income"] == kinds["insurance_hist_1"] == "numerical"
-    assert kinds["occupation"] == kinds["gender"] == kinds["health_status"] == kinds["income level"] == "categorical"
+    assert (
+        kinds["occupation"]
+        == kinds["gender"]
+        == kinds["health_status"]
+        == kinds["income level"]
+        == "categorical"
+    )
     assert set(kinds) == set(schema.FEATURES)
 
 
@@ -83,7 +89,10 @@ def test_the_reference_carries_features_and_predictions_only(reference):
 def test_thirty_normal_days_raise_no_alert(reference):
     from claims_platform.monitoring.episodes import DriftDay, drift_episodes
 
-    results = {(ONSET + timedelta(days=i)).isoformat(): measure_drift(_day(ONSET + timedelta(days=i)), reference) for i in range(30)}
+    results = {
+        (ONSET + timedelta(days=i)).isoformat(): measure_drift(_day(ONSET + timedelta(days=i)), reference)
+        for i in range(30)
+    }
     # A day drifts by chance with probability false_alarm_rate (1%); no episode starts.
     assert sum(r.drifted for r in results.values()) <= 1
     assert drift_episodes({d: DriftDay(r.drifted, r.severity) for d, r in results.items()}) == []
@@ -92,7 +101,10 @@ def test_thirty_normal_days_raise_no_alert(reference):
 
 def test_a_days_thresholds_grow_as_its_rows_shrink_and_hold_the_false_alarm_rate(reference):
     rate = DriftSettings().false_alarm_rate
-    at_50, at_1200 = reference.calibration(50, rate).thresholds(50), reference.calibration(1200, rate).thresholds(1200)
+    at_50, at_1200 = (
+        reference.calibration(50, rate).thresholds(50),
+        reference.calibration(1200, rate).thresholds(1200),
+    )
     at_2400 = reference.calibration(2400, rate).thresholds(2400)
     assert set(at_50) == {*reference.kinds, "claim_probability"}
     # Above the calibrated sizes, thresholds shrink as the distances' sampling noise does ...
@@ -112,7 +124,9 @@ def test_a_days_thresholds_grow_as_its_rows_shrink_and_hold_the_false_alarm_rate
 
 
 def test_a_threshold_set_by_hand_is_used_as_it_is(reference):
-    result = measure_drift(_day(ONSET), reference, DriftSettings(numerical_threshold=0.5, categorical_threshold=0.4))
+    result = measure_drift(
+        _day(ONSET), reference, DriftSettings(numerical_threshold=0.5, categorical_threshold=0.4)
+    )
     thresholds = result.summary()["column_thresholds"]
     assert thresholds["income"] == 0.5 and thresholds["occupation"] == 0.4
     assert thresholds["claim_probability"] != 0.5  # still calibrated
@@ -156,10 +170,20 @@ def test_the_evidently_report_counts_the_columns_the_decision_flags(reference):
     current = _day(ONSET, "income_shift")
     result = measure_drift(current, reference)
     frame = pd.DataFrame(reference.columns).assign(claim_probability=reference.prediction)
-    spec = DriftReportInput("2025-06-01", current, frame, reference.kinds, DriftSettings(), list(result.drifted_columns), result.summary())
+    spec = DriftReportInput(
+        "2025-06-01",
+        current,
+        frame,
+        reference.kinds,
+        DriftSettings(),
+        list(result.drifted_columns),
+        result.summary(),
+    )
     report = drift_report(spec)
     snapshot = json.loads(report.snapshot)
-    counts = [m for m in snapshot["metric_results"].values() if m["display_name"] == "Count of Drifted Columns"]
+    counts = [
+        m for m in snapshot["metric_results"].values() if m["display_name"] == "Count of Drifted Columns"
+    ]
     assert counts and counts[0]["count"]["value"] == len(result.drifted_columns) == 2
     assert report.html.lstrip().lower().startswith("<html") or "<html" in report.html[:500].lower()
     assert snapshot["metadata"]["drifted"] == "True"
@@ -174,12 +198,16 @@ def test_the_scores_are_evidentlys_own_stat_tests(seed):
 
     rng = np.random.default_rng(seed)
     ref, cur = pd.Series(rng.normal(0, 1, 3000)), pd.Series(rng.normal(0.2 * seed, 1 + 0.1 * seed, 800))
-    evidently = get_registered_stattest("wasserstein", ColumnType.Numerical)(ref, cur, ColumnType.Numerical, 0.2)
+    evidently = get_registered_stattest("wasserstein", ColumnType.Numerical)(
+        ref, cur, ColumnType.Numerical, 0.2
+    )
     assert wasserstein_normed(ref, cur) == pytest.approx(evidently.drift_score, abs=1e-12)
     levels = np.array(list("ABCDEFG"))
     ref_levels = pd.Series(levels[rng.integers(0, 7, 3000)], dtype=object)
     cur_levels = pd.Series(levels[rng.integers(0, 7 - seed, 800)], dtype=object)  # some levels vanish
-    evidently = get_registered_stattest("jensenshannon", ColumnType.Categorical)(ref_levels, cur_levels, ColumnType.Categorical, 0.15)
+    evidently = get_registered_stattest("jensenshannon", ColumnType.Categorical)(
+        ref_levels, cur_levels, ColumnType.Categorical, 0.15
+    )
     assert jensen_shannon(ref_levels, cur_levels) == pytest.approx(evidently.drift_score, abs=1e-12)
 
 
@@ -211,8 +239,12 @@ def test_each_visible_scenario_alerts_within_three_days_and_normal_days_never_do
         draw = WORLD.draw_day(day)
         if i >= 0:
             draw = get_scenario(scenario, ONSET).apply(WORLD, draw)
-        checked = validate_applications(draw.applications, day, day)  # only valid rows are measured, as ingestion does
-        valid = checked.valid.assign(claim_probability=np.random.default_rng(day.toordinal()).beta(1, 6, len(checked.valid)))
+        checked = validate_applications(
+            draw.applications, day, day
+        )  # only valid rows are measured, as ingestion does
+        valid = checked.valid.assign(
+            claim_probability=np.random.default_rng(day.toordinal()).beta(1, 6, len(checked.valid))
+        )
         result = measure_drift(valid, reference, rejected_rows=len(checked.rejected))
         flags[day.isoformat()] = DriftDay(result.drifted, result.severity)
     [episode] = drift_episodes(flags, EpisodeRules(alert_days=3))

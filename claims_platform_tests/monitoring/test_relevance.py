@@ -14,7 +14,13 @@ from claims_platform.monitoring.relevance import (
 )
 
 # A model's gain shares: one strong column, two weak ones (income level is derived from income).
-IMPORTANCE = {"insurance_hist_5": 0.30, "credit_score_2": 0.07, "income": 0.017, "age": 0.015, "occupation": 0.001}
+IMPORTANCE = {
+    "insurance_hist_5": 0.30,
+    "credit_score_2": 0.07,
+    "income": 0.017,
+    "age": 0.015,
+    "occupation": 0.001,
+}
 
 
 def test_drift_in_columns_the_model_barely_uses_is_a_warning():
@@ -30,7 +36,9 @@ def test_drift_in_columns_carrying_enough_of_the_model_asks_for_a_retrain():
     # Together: 0.07 + 0.017 + 0.015 = 0.102 >= 0.10.
     assert drift_relevance(True, ["credit_score_2", "income", "age"], False, IMPORTANCE).matters
     assert not drift_relevance(True, ["credit_score_2", "income"], False, IMPORTANCE).matters
-    assert drift_relevance(True, ["credit_score_2"], False, IMPORTANCE, rules=RelevanceRules(min_importance_share=0.05)).matters
+    assert drift_relevance(
+        True, ["credit_score_2"], False, IMPORTANCE, rules=RelevanceRules(min_importance_share=0.05)
+    ).matters
 
 
 def test_prediction_drift_or_an_estimated_kappa_drop_beyond_chance_matters_whatever_the_columns():
@@ -38,7 +46,11 @@ def test_prediction_drift_or_an_estimated_kappa_drop_beyond_chance_matters_whate
     # Estimated kappa 0.60 against the reference's 0.75, whose days of this size fall below 0.66 by chance
     # one time in 200: a drop beyond chance.
     dropped = drift_relevance(True, ["age"], False, IMPORTANCE, 0.60, (0.75, 0.66))
-    assert dropped.matters and dropped.kappa_drop == pytest.approx(0.15) and "below the reference" in dropped.reasons[0]
+    assert (
+        dropped.matters
+        and dropped.kappa_drop == pytest.approx(0.15)
+        and "below the reference" in dropped.reasons[0]
+    )
     # The same estimate on a small day, where chance alone reaches down to 0.55: not a drop.
     assert not drift_relevance(True, ["age"], False, IMPORTANCE, 0.60, (0.75, 0.55)).matters
     # A drop of 0.03 is within the rule's 0.05.

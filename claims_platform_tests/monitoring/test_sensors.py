@@ -23,7 +23,10 @@ def _days(start: str, pattern: str, severity: dict[str, float] | None = None) ->
     first = date.fromisoformat(start)
     return {
         (first + timedelta(days=i)).isoformat(): DriftDay(
-            c in "DMw", shares[c], matters.get(c), ("the predicted probabilities drifted",) if c == "M" else ()
+            c in "DMw",
+            shares[c],
+            matters.get(c),
+            ("the predicted probabilities drifted",) if c == "M" else (),
         )
         for i, c in enumerate(pattern)
         if c != " "
@@ -32,7 +35,12 @@ def _days(start: str, pattern: str, severity: dict[str, float] | None = None) ->
 
 def test_an_episode_alerts_on_its_kth_consecutive_drifted_day():
     [episode] = drift_episodes(_days("2026-03-01", "..DDDDD...."), RULES)
-    assert (episode.start, episode.alert_day, episode.trigger, len(episode.days)) == ("2026-03-03", "2026-03-05", "consecutive", 5)
+    assert (episode.start, episode.alert_day, episode.trigger, len(episode.days)) == (
+        "2026-03-03",
+        "2026-03-05",
+        "consecutive",
+        5,
+    )
     assert episode.ended == "2026-03-11"  # four quiet days after the last drifted one
     assert drift_episodes(_days("2026-03-01", "..........."), RULES) == []
 
@@ -90,20 +98,33 @@ def test_drift_the_model_barely_uses_warns_without_a_retrain_and_is_upgraded_onc
     # One day whose drift reaches the predictions can be chance: still nothing new.
     assert monitoring_requests(_days("2026-03-01", "..wwww.wM"), {}, cursor, RULES, TODAY)[:2] == ([], [])
     # A second: ONE upgraded alert with ONE retrain, for the same episode.
-    alerts, requests, cursor = monitoring_requests(_days("2026-03-01", "..wwww.wMwM"), {}, cursor, RULES, TODAY)
+    alerts, requests, cursor = monitoring_requests(
+        _days("2026-03-01", "..wwww.wMwM"), {}, cursor, RULES, TODAY
+    )
     [alert], [request] = alerts, requests
-    assert alert.level == "error" and alert.fields["episode"] == "2026-03-03" and alert.fields["matters from"] == "2026-03-11"
+    assert (
+        alert.level == "error"
+        and alert.fields["episode"] == "2026-03-03"
+        and alert.fields["matters from"] == "2026-03-11"
+    )
     assert "predicted probabilities drifted" in alert.text
     assert request.run_key == "retrain-2026-02-20260312T0000"  # cut at the end of the day it came to matter
     assert monitoring_requests(_days("2026-03-01", "..wwww.wMwMMM"), {}, cursor, RULES, TODAY)[:2] == ([], [])
     # A cursor kept from before drift was weighed had its episodes' retrains asked already: no second one.
-    assert monitoring_requests(_days("2026-03-01", "..DDDD"), {}, {"drift": ["2026-03-03"]}, RULES, TODAY)[:2] == ([], [])
+    assert monitoring_requests(_days("2026-03-01", "..DDDD"), {}, {"drift": ["2026-03-03"]}, RULES, TODAY)[
+        :2
+    ] == ([], [])
     # An episode that matters from its start: one alert, with its retrain, at once.
     alerts, requests, _ = monitoring_requests(_days("2026-03-01", "..MwM"), {}, {}, RULES, TODAY)
     assert [a.level for a in alerts] == ["error"] and len(requests) == 1
     [episode] = drift_episodes(_days("2026-03-01", "..MwM"), RULES)
     assert episode.matters_from == "2026-03-05"
-    assert drift_episodes(_days("2026-03-01", "..MwM"), EpisodeRules(alert_days=3, matter_days=1))[0].matters_from == "2026-03-03"
+    assert (
+        drift_episodes(_days("2026-03-01", "..MwM"), EpisodeRules(alert_days=3, matter_days=1))[
+            0
+        ].matters_from
+        == "2026-03-03"
+    )
 
 
 def test_an_old_episode_found_by_a_backfill_of_history_is_not_news():
@@ -118,19 +139,28 @@ def test_two_failed_months_ask_for_one_retrain_with_a_cutoff_not_in_the_future()
         "2026-10-01": ({"passed": False}, measured_at),
         "2026-08-01": ({"passed": True}, measured_at),
     }
-    alerts, requests, cursor = monitoring_requests({}, performance, {}, RULES, date(2026, 12, 7), "2026-11-01")
+    alerts, requests, cursor = monitoring_requests(
+        {}, performance, {}, RULES, date(2026, 12, 7), "2026-11-01"
+    )
     assert [a.fields["month"] for a in alerts] == ["2026-09", "2026-10"]  # an alert each
     [request] = requests  # ... and ONE retrain: same month, same cutoff
     assert request.partition_key == "2026-11-01"
     assert request.tags["claims/label_cutoff"] == "2026-12-07T00:00:00+00:00"  # today's start, not tomorrow's
     assert "2026-09" in request.tags["claims/reason"] and "2026-10" in request.tags["claims/reason"]
-    assert monitoring_requests({}, performance, cursor, RULES, date(2026, 12, 7), "2026-11-01")[:2] == ([], [])
+    assert monitoring_requests({}, performance, cursor, RULES, date(2026, 12, 7), "2026-11-01")[:2] == (
+        [],
+        [],
+    )
 
 
 def test_a_drift_alert_and_a_failed_month_that_want_the_same_retrain_get_one():
     measured_at = datetime(2026, 3, 6, 9, tzinfo=UTC).timestamp()
     _, requests, _ = monitoring_requests(
-        _days("2026-03-01", "..DDD"), {"2026-01-01": ({"passed": False}, measured_at)}, {}, RULES, date(2026, 3, 6)
+        _days("2026-03-01", "..DDD"),
+        {"2026-01-01": ({"passed": False}, measured_at)},
+        {},
+        RULES,
+        date(2026, 3, 6),
     )
     [request] = requests
     assert request.partition_key == "2026-02-01" and "drift episode" in request.tags["claims/reason"]
@@ -140,14 +170,20 @@ def test_a_retrain_uses_the_latest_complete_month_within_the_decided_chain_and_n
     target = retrain_target("2026-03-05", today=date(2026, 3, 20))
     assert target.month == "2026-02-01" and target.label_cutoff == datetime(2026, 3, 6, tzinfo=UTC)
     # Alerted today: the cutoff is the start of today, never the end (the future).
-    assert retrain_target("2026-03-20", today=date(2026, 3, 20)).label_cutoff == datetime(2026, 3, 20, tzinfo=UTC)
+    assert retrain_target("2026-03-20", today=date(2026, 3, 20)).label_cutoff == datetime(
+        2026, 3, 20, tzinfo=UTC
+    )
     # A platform on last year's export: the retrain stays in the months its chain decided.
     old = retrain_target("2026-12-07", today=date(2026, 12, 7), latest_decided="2025-05-01")
     assert old.month == "2025-05-01" and old.label_cutoff == datetime(2026, 12, 7, tzinfo=UTC)
     # Never before the month's own cutoff (the first instant of the next month).
-    assert retrain_target("2026-03-01", today=date(2026, 3, 1)).label_cutoff == datetime(2026, 3, 1, tzinfo=UTC)
+    assert retrain_target("2026-03-01", today=date(2026, 3, 1)).label_cutoff == datetime(
+        2026, 3, 1, tzinfo=UTC
+    )
     request = retrain_request(target, ["why"])
-    assert request.run_config == {"ops": {"training_set": {"config": {"label_cutoff": "2026-03-06T00:00:00+00:00"}}}}
+    assert request.run_config == {
+        "ops": {"training_set": {"config": {"label_cutoff": "2026-03-06T00:00:00+00:00"}}}
+    }
     assert request.tags["claims/off_cycle"] == "true" and request.run_key == target.run_key
 
 
@@ -164,7 +200,9 @@ def _small_days(start: str, means: list[float], model: str = "3", rows: int = 50
     mean 0.15, sd 0.29 and 1,500 rows (a 50-a-day model's)."""
     first = date.fromisoformat(start)
     return {
-        (first + timedelta(days=i)).isoformat(): DriftDay(False, 0.6, None, (), DayLevel(rows, mean, 0.15, 0.29, 1_500, model))
+        (first + timedelta(days=i)).isoformat(): DriftDay(
+            False, 0.6, None, (), DayLevel(rows, mean, 0.15, 0.29, 1_500, model)
+        )
         for i, mean in enumerate(means)
     }
 
@@ -178,7 +216,10 @@ def test_a_shift_in_risk_hidden_in_every_small_day_shows_in_the_week_one_alert_o
     assert z["2026-03-11"] == pytest.approx(0.0114 / (0.29 * (1 / 350 + 1 / 1500) ** 0.5), abs=0.01)
     assert z["2026-03-15"] < LevelRules().z <= z["2026-03-16"]  # 3.32, then 3.98: the 6th riskier day
     [episode] = drift_episodes(riskier, RULES)
-    assert (episode.trigger, episode.start, episode.alert_day, episode.matters_from) == ("level", *["2026-03-16"] * 3)
+    assert (episode.trigger, episode.start, episode.alert_day, episode.matters_from) == (
+        "level",
+        *["2026-03-16"] * 3,
+    )
     alerts, requests, cursor = monitoring_requests(riskier, {}, {}, RULES, TODAY)
     [alert], [_] = alerts, requests
     assert alert.level == "error" and "mean predicted probability of the last 7 days" in alert.text
@@ -186,12 +227,16 @@ def test_a_shift_in_risk_hidden_in_every_small_day_shows_in_the_week_one_alert_o
     more = _small_days("2026-03-01", [0.15] * 10 + [0.23] * 25)
     assert monitoring_requests(more, {}, cursor, RULES, TODAY)[:2] == ([], [])
     # A week as likely as the reference: nothing.
-    assert drift_episodes(_small_days("2026-03-01", [0.15, 0.17, 0.13, 0.16, 0.14, 0.18, 0.12] * 4), RULES) == []
+    assert (
+        drift_episodes(_small_days("2026-03-01", [0.15, 0.17, 0.13, 0.16, 0.14, 0.18, 0.12] * 4), RULES) == []
+    )
 
 
 def test_the_level_pools_only_days_of_the_same_model():
     shifted = _small_days("2026-03-01", [0.23] * 7)
-    assert max(abs(z) for z in level_shifts({d: v.level for d, v in shifted.items()}).values()) > LevelRules().z
+    assert (
+        max(abs(z) for z in level_shifts({d: v.level for d, v in shifted.items()}).values()) > LevelRules().z
+    )
     # A new model each day: every window holds one day, nothing pools.
     apart = {d: DriftDay(False, 0.6, None, (), replace(v.level, model=d)) for d, v in shifted.items()}
     assert drift_episodes(apart, RULES) == []

@@ -22,7 +22,10 @@ DAYS = [date(2025, 6, 1) + timedelta(days=i) for i in range(3)]
 
 @pytest.fixture(scope="module")
 def snapshots() -> dict[str, str]:
-    rows = pd.concat([WORLD.draw_day(date(2025, 3, 1) + timedelta(days=i)).applications for i in range(5)], ignore_index=True)
+    rows = pd.concat(
+        [WORLD.draw_day(date(2025, 3, 1) + timedelta(days=i)).applications for i in range(5)],
+        ignore_index=True,
+    )
     reference = reference_drawn_from(rows, np.random.default_rng(0).beta(1, 6, len(rows)), 3_000, seed=1)
     prepared = Reference(reference)
     shift = get_scenario("income_shift", DAYS[-1])
@@ -30,9 +33,19 @@ def snapshots() -> dict[str, str]:
     for day in DAYS:
         draw = WORLD.draw_day(day)
         current = (shift.apply(WORLD, draw) if shift.applies_to(day) else draw).applications
-        current = current.assign(claim_probability=np.random.default_rng(day.toordinal()).beta(1, 6, len(current)))
+        current = current.assign(
+            claim_probability=np.random.default_rng(day.toordinal()).beta(1, 6, len(current))
+        )
         result = measure_drift(current, prepared)
-        spec = DriftReportInput(day.isoformat(), current, reference, prepared.kinds, DriftSettings(), list(result.drifted_columns), result.summary())
+        spec = DriftReportInput(
+            day.isoformat(),
+            current,
+            reference,
+            prepared.kinds,
+            DriftSettings(),
+            list(result.drifted_columns),
+            result.summary(),
+        )
         out[day.isoformat()] = drift_report(spec).snapshot
     return out
 
@@ -44,7 +57,12 @@ def _series(folder, project_id: str) -> list[float]:
     from evidently.ui.service.type_aliases import ZERO_UUID
 
     manager = create_local_project_manager(str(folder), False, NoopAuthManager())
-    share = SeriesFilter(metric="evidently:metric_v2:DriftedColumnsCount", metric_labels={"value_type": "share"}, tags=[], metadata={})
+    share = SeriesFilter(
+        metric="evidently:metric_v2:DriftedColumnsCount",
+        metric_labels={"value_type": "share"},
+        tags=[],
+        metadata={},
+    )
     response = asyncio.run(manager.get_data_series(ZERO_UUID, uuid.UUID(project_id), [share], None, None))
     return [value for series in response.series for value in series.values]
 

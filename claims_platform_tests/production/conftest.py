@@ -20,12 +20,16 @@ from claims_platform.core.months import add_months
 from claims_platform_tests.production.stack import World
 
 # The tuning budget of the demo: a NUMBER of real trials, small, so a month trains in tens of seconds.
-TRAINING_CONFIG = {"ops": {"candidate_model": {"config": {"n_trials": 6, "warm_start_trials": 3, "tuning_rows": 30_000}}}}
+TRAINING_CONFIG = {
+    "ops": {"candidate_model": {"config": {"n_trials": 6, "warm_start_trials": 3, "tuning_rows": 30_000}}}
+}
 BACKFILL_DAYS = 30
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes minutes (real services as subprocesses); integration tests")
+    config.addinivalue_line(
+        "markers", "slow: takes minutes (real services as subprocesses); integration tests"
+    )
 
 
 @dataclass(frozen=True)

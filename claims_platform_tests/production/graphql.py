@@ -282,7 +282,9 @@ class DagsterGraphQL:
             except (requests.RequestException, AssertionError) as problem:
                 error = str(problem)
             time.sleep(1)
-        raise AssertionError(f"the code location did not load within {seconds:.0f} s: {error}\n{self.tails()}")
+        raise AssertionError(
+            f"the code location did not load within {seconds:.0f} s: {error}\n{self.tails()}"
+        )
 
     def reload_until_loaded(self, seconds: float) -> None:
         """The UI's "Reload" of the code location, repeated until it loads (its code server may be starting)."""
@@ -297,7 +299,9 @@ class DagsterGraphQL:
             except (requests.RequestException, AssertionError) as problem:
                 result = str(problem)
             time.sleep(1)
-        raise AssertionError(f"the code location did not reload within {seconds:.0f} s: {result}\n{self.tails()}")
+        raise AssertionError(
+            f"the code location did not reload within {seconds:.0f} s: {result}\n{self.tails()}"
+        )
 
     def unhealthy_daemons(self, wanted: Iterable[str]) -> list[str]:
         statuses = self.query(DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]
@@ -365,7 +369,9 @@ class DagsterGraphQL:
         if run_config:
             params["runConfigData"] = run_config
         result = self.query(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
-        return self._expect(result, "LaunchBackfillSuccess", f"launchPartitionBackfill {assets}")["backfillId"]
+        return self._expect(result, "LaunchBackfillSuccess", f"launchPartitionBackfill {assets}")[
+            "backfillId"
+        ]
 
     def reexecute(self, run_id: str, strategy: str = "FROM_FAILURE") -> str:
         """The UI's Re-execute (``FROM_FAILURE``, ``FROM_ASSET_FAILURE`` or ``ALL_STEPS``); the new run's id."""
@@ -384,7 +390,9 @@ class DagsterGraphQL:
     def active_runs(self) -> list[dict]:
         return self.runs(statuses=["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"])
 
-    def runs(self, *, tags: dict[str, str] | None = None, job: str | None = None, statuses=None, limit=100) -> list[dict]:
+    def runs(
+        self, *, tags: dict[str, str] | None = None, job: str | None = None, statuses=None, limit=100
+    ) -> list[dict]:
         run_filter: dict[str, Any] = {}
         if tags:
             run_filter["tags"] = tags_list(tags)
@@ -415,9 +423,15 @@ class DagsterGraphQL:
             error = event.get("error")
             if error:
                 causes = " <- ".join(c["message"].strip() for c in error.get("causes") or [])
-                lines.append(f"{event['__typename']} {event.get('stepKey') or ''}: {error['message'].strip()}"
-                             + (f" <- {causes}" if causes else ""))
-            elif event["__typename"] in ("RunFailureEvent", "ExecutionStepFailureEvent", "EngineEvent") and event.get("message"):
+                lines.append(
+                    f"{event['__typename']} {event.get('stepKey') or ''}: {error['message'].strip()}"
+                    + (f" <- {causes}" if causes else "")
+                )
+            elif event["__typename"] in (
+                "RunFailureEvent",
+                "ExecutionStepFailureEvent",
+                "EngineEvent",
+            ) and event.get("message"):
                 lines.append(f"{event['__typename']}: {event['message']}")
         return "\n".join(lines)
 
@@ -437,11 +451,19 @@ class DagsterGraphQL:
         return self.runs(tags={"dagster/backfill": backfill_id})
 
     def schedule(self, name: str) -> dict[str, Any]:
-        selector = {"repositoryLocationName": self.location, "repositoryName": self.repository, "scheduleName": name}
+        selector = {
+            "repositoryLocationName": self.location,
+            "repositoryName": self.repository,
+            "scheduleName": name,
+        }
         return self._expect(self.query(SCHEDULE, {"selector": selector})["scheduleOrError"], "Schedule", name)
 
     def sensor(self, name: str) -> dict[str, Any]:
-        selector = {"repositoryLocationName": self.location, "repositoryName": self.repository, "sensorName": name}
+        selector = {
+            "repositoryLocationName": self.location,
+            "repositoryName": self.repository,
+            "sensorName": name,
+        }
         return self._expect(self.query(SENSOR, {"selector": selector})["sensorOrError"], "Sensor", name)
 
     def asset(self, name: str) -> dict[str, Any]:
@@ -483,5 +505,7 @@ class DagsterGraphQL:
 
     def wait_backfill_run(self, backfill_id: str, seconds: float) -> dict[str, Any]:
         """The ONE run of a single-run backfill, once it exists."""
-        runs = self.wait_for(f"a run of backfill {backfill_id}", lambda: self.backfill_runs(backfill_id), seconds)
+        runs = self.wait_for(
+            f"a run of backfill {backfill_id}", lambda: self.backfill_runs(backfill_id), seconds
+        )
         return runs[0]

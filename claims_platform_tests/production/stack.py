@@ -54,7 +54,11 @@ DAEMONS = ("QUEUED_RUN_COORDINATOR", "SCHEDULER", "SENSOR", "BACKFILL", "MONITOR
 def pg_url(database: str, driver: str = "postgresql+psycopg2") -> str:
     import sqlalchemy as sa
 
-    return sa.engine.make_url(admin_url()).set(drivername=driver, database=database).render_as_string(hide_password=False)
+    return (
+        sa.engine.make_url(admin_url())
+        .set(drivername=driver, database=database)
+        .render_as_string(hide_password=False)
+    )
 
 
 # -- S3 that can go down -------------------------------------------------------------------------------
@@ -166,7 +170,10 @@ class World:
 
     @property
     def days(self) -> list[str]:
-        return [(self.first_day + timedelta(days=i)).isoformat() for i in range((self.last_day - self.first_day).days + 1)]
+        return [
+            (self.first_day + timedelta(days=i)).isoformat()
+            for i in range((self.last_day - self.first_day).days + 1)
+        ]
 
 
 @dataclass
@@ -245,7 +252,9 @@ class Stack:
         env["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
         env["DO_NOT_TRACK"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
-        env.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": REGION})
+        env.update(
+            {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": REGION}
+        )
         return env
 
     def env(self) -> dict[str, str]:
@@ -349,7 +358,11 @@ class Stack:
 
     def start_s3(self) -> None:
         self.ports["moto"] = free_port()
-        process = self.start("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.ports["moto"])], self.base_env())
+        process = self.start(
+            "s3",
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.ports["moto"])],
+            self.base_env(),
+        )
         wait_for_ok(f"http://127.0.0.1:{self.ports['moto']}/moto-api/", process, self.logs["s3"], 60)
         self.proxy = TcpProxy(self.ports["moto"])
         self.proxy.up()
@@ -370,7 +383,12 @@ class Stack:
             self.wait_mlflow(process)
 
     def wait_mlflow(self, process: subprocess.Popen | None = None) -> None:
-        wait_for_ok(f"{self.mlflow_url}/health", process or self.processes["mlflow"], self.logs["mlflow"], STARTUP_SECONDS)
+        wait_for_ok(
+            f"{self.mlflow_url}/health",
+            process or self.processes["mlflow"],
+            self.logs["mlflow"],
+            STARTUP_SECONDS,
+        )
 
     def start_code_server(self) -> None:
         self.ports.setdefault("code_server", free_port())
@@ -406,7 +424,9 @@ class Stack:
         self.graphql().wait_for_location(STARTUP_SECONDS)
 
     def start_daemon(self) -> None:
-        self.start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(DEPLOY / "workspace.yaml")], self.env())
+        self.start(
+            "daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(DEPLOY / "workspace.yaml")], self.env()
+        )
         self.graphql().wait_for_daemons(DAEMONS, STARTUP_SECONDS)
 
     def simulate(self) -> subprocess.Popen:
@@ -457,7 +477,9 @@ class Stack:
         found = []
         for pid in descendants(self.processes["code_server"].pid):
             try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                command = (
+                    Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
             except OSError:
                 continue
             if "execute_run" in command or "spawn_main" in command:

@@ -58,7 +58,9 @@ def recent() -> RecentWorld:
 @pytest.fixture(scope="module")
 def stack(recent, tmp_path_factory):
     past = utc_now() - timedelta(hours=2)
-    with running_stack(tmp_path_factory.mktemp("production_e2e"), recent.world, f"{past.hour:02d}:{past.minute:02d}") as stack:
+    with running_stack(
+        tmp_path_factory.mktemp("production_e2e"), recent.world, f"{past.hour:02d}:{past.minute:02d}"
+    ) as stack:
         yield stack
 
 
@@ -108,18 +110,28 @@ def test_production_end_to_end(stack, recent):
     timings["backfill_30_days_run"] = round(scoring_run["endTime"] - scoring_run["startTime"], 1)
     materialized = gql.materialized(scoring_run["runId"])
     for asset in SCORING_ASSETS:
-        assert materialized.get(asset) == set(recent.backfill_days), f"{asset}: {sorted(materialized.get(asset, []))}"
+        assert materialized.get(asset) == set(recent.backfill_days), (
+            f"{asset}: {sorted(materialized.get(asset, []))}"
+        )
     now = lap("after_backfill", now)
 
     # 5. The daemon's schedule tick: nightly_scoring for yesterday, at CLAIMS_NIGHTLY_SCORING_TIME. The code
     # server is restarted with a time a minute or so away (no run may be in flight meanwhile).
-    gql.wait_for("no run in flight before the code server restarts", lambda: not gql.active_runs(), RUN_SECONDS, every=2)
+    gql.wait_for(
+        "no run in flight before the code server restarts",
+        lambda: not gql.active_runs(),
+        RUN_SECONDS,
+        every=2,
+    )
     tick = utc_now() + timedelta(seconds=TICK_LEAD_SECONDS + 59)
     if tick.date() != recent.today:
-        pytest.skip("the schedule's tick would fall tomorrow, a day the world does not hold: run it before 23:55 UTC")
+        pytest.skip(
+            "the schedule's tick would fall tomorrow, a day the world does not hold: run it before 23:55 UTC"
+        )
     stack.redeploy(f"{tick.hour:02d}:{tick.minute:02d}")
     assert gql.schedule("nightly_scoring_schedule")["cronSchedule"] == f"{tick.minute} {tick.hour} * * *", (
-        "CLAIMS_NIGHTLY_SCORING_TIME did not set the schedule's time: " + str(gql.schedule("nightly_scoring_schedule"))
+        "CLAIMS_NIGHTLY_SCORING_TIME did not set the schedule's time: "
+        + str(gql.schedule("nightly_scoring_schedule"))
     )
     yesterday = recent.yesterday.isoformat()
     scheduled = gql.wait_for(
@@ -130,18 +142,24 @@ def test_production_end_to_end(stack, recent):
     )
     assert len(scheduled) == 1, scheduled
     nightly = gql.wait_run(scheduled[0]["runId"], RUN_SECONDS)
-    assert nightly["jobName"] == "nightly_scoring" and nightly["tags"]["dagster/partition"] == yesterday, nightly
+    assert nightly["jobName"] == "nightly_scoring" and nightly["tags"]["dagster/partition"] == yesterday, (
+        nightly
+    )
     now = lap("schedule_tick_and_run", now)
 
     # 6. The sensor's tick: drift_report_sensor asks for the same day's Evidently report after that run.
     reports = gql.wait_for(
         "a drift_reports run requested by drift_report_sensor after the nightly run",
-        lambda: gql.runs(tags={"dagster/sensor_name": "drift_report_sensor", "claims/after_run": nightly["runId"]}),
+        lambda: gql.runs(
+            tags={"dagster/sensor_name": "drift_report_sensor", "claims/after_run": nightly["runId"]}
+        ),
         180,
         every=3,
     )
     report_run = gql.wait_run(reports[0]["runId"], RUN_SECONDS)
-    assert report_run["jobName"] == "drift_reports" and report_run["tags"].get("dagster/partition") == yesterday
+    assert (
+        report_run["jobName"] == "drift_reports" and report_run["tags"].get("dagster/partition") == yesterday
+    )
     now = lap("sensor_tick_and_run", now)
 
     # -- S3: every day's objects under claims-platform/, the model files under mlflow/ ------------------
@@ -198,13 +216,19 @@ def test_production_end_to_end(stack, recent):
     assert len(versions) == 2, [v["version"] for v in versions]
     for version in versions:
         assert version.get("description"), f"version {version['version']} has no description"
-        uri = mlflow_get(stack, "model-versions/get-download-uri", name="claims_classifier", version=version["version"])
+        uri = mlflow_get(
+            stack, "model-versions/get-download-uri", name="claims_classifier", version=version["version"]
+        )
         assert uri["artifact_uri"].startswith(("mlflow-artifacts:", "s3://")), uri
     decisions = {}
     for month in recent.training_months:
-        body = s3.get_object(Bucket=stack.bucket, Key=f"{STORAGE_PREFIX}/champion_decision/{month}.json")["Body"].read()
+        body = s3.get_object(Bucket=stack.bucket, Key=f"{STORAGE_PREFIX}/champion_decision/{month}.json")[
+            "Body"
+        ].read()
         decisions[month] = json.loads(body)
-    assert decisions[recent.training_months[0]]["outcome"] == "first champion", decisions[recent.training_months[0]]
+    assert decisions[recent.training_months[0]]["outcome"] == "first champion", decisions[
+        recent.training_months[0]
+    ]
     latest = decisions[recent.training_months[-1]]
     assert latest["champion"], latest
     aliases = {a["alias"]: a["version"] for a in model.get("aliases", [])}
@@ -239,8 +263,12 @@ def test_production_end_to_end(stack, recent):
          "--select", "application_scores", "--partition", recent.extra_day],
         env=env, cwd=stack.base, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert fresh.returncode == 0, f"scoring {recent.extra_day} from a fresh process failed:\n{fresh.stdout[-3000:]}\n{fresh.stderr[-5000:]}"
-    assert f"{STORAGE_PREFIX}/application_scores/{recent.extra_day}.parquet" in set(stack.keys(f"{STORAGE_PREFIX}/application_scores/"))
+    assert fresh.returncode == 0, (
+        f"scoring {recent.extra_day} from a fresh process failed:\n{fresh.stdout[-3000:]}\n{fresh.stderr[-5000:]}"
+    )
+    assert f"{STORAGE_PREFIX}/application_scores/{recent.extra_day}.parquet" in set(
+        stack.keys(f"{STORAGE_PREFIX}/application_scores/")
+    )
     assert _model_files(stack.claims_home) == [] and _model_files(moved) == []
     lap("fresh_process_score", now)
 

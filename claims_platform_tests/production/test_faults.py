@@ -50,7 +50,9 @@ TIMINGS: dict[str, object] = {}
 def stack(tmp_path_factory):
     # A time of day that has just passed: the schedule's next tick is ~a day away.
     past = utc_now() - timedelta(hours=2)
-    with running_stack(tmp_path_factory.mktemp("production_faults"), WORLD, f"{past.hour:02d}:{past.minute:02d}") as stack:
+    with running_stack(
+        tmp_path_factory.mktemp("production_faults"), WORLD, f"{past.hour:02d}:{past.minute:02d}"
+    ) as stack:
         gql = stack.graphql()
         backfill = gql.launch_backfill(["applications", "rejected_applications"], WORLD.days, title="ingest")
         gql.wait_run(gql.wait_backfill_run(backfill, 120)["runId"], RUN_SECONDS)
@@ -64,12 +66,16 @@ def _ms(value) -> float:
 
 def _first_event_time(gql: DagsterGraphQL, run_id: str, step_key: str | None = None) -> float | None:
     """Seconds (epoch) of the first event of ``step_key`` (or of the run) in its log."""
-    times = [_ms(e["timestamp"]) for e in gql.events(run_id) if step_key is None or e.get("stepKey") == step_key]
+    times = [
+        _ms(e["timestamp"]) for e in gql.events(run_id) if step_key is None or e.get("stepKey") == step_key
+    ]
     return min(times) if times else None
 
 
 def _failed_steps(gql: DagsterGraphQL, run_id: str) -> list[str]:
-    return sorted({e["stepKey"] for e in gql.events(run_id) if e["__typename"] == "ExecutionStepFailureEvent"})
+    return sorted(
+        {e["stepKey"] for e in gql.events(run_id) if e["__typename"] == "ExecutionStepFailureEvent"}
+    )
 
 
 def _retries(gql: DagsterGraphQL, run_id: str) -> int:
@@ -84,14 +90,19 @@ def _wait_first_materialization(gql: DagsterGraphQL, run_id: str, seconds: float
         if any(e["__typename"] == "MaterializationEvent" for e in gql.events(run_id)):
             return time.time()
         if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
-            raise AssertionError(f"run {run_id} ended {run['status']} before it materialized anything:\n{gql.failure_text(run_id)}")
+            raise AssertionError(
+                f"run {run_id} ended {run['status']} before it materialized anything:\n{gql.failure_text(run_id)}"
+            )
         time.sleep(0.3)
     raise AssertionError(f"run {run_id} materialized nothing within {seconds:.0f} s\n{gql.tails()}")
 
 
 def _object_keys(asset: str, day: str) -> list[str]:
     if asset == "applications_drift_report":
-        return [f"{STORAGE_PREFIX}/{asset}/{day}/{name}" for name in ("report.html", "snapshot.json", "summary.json")]
+        return [
+            f"{STORAGE_PREFIX}/{asset}/{day}/{name}"
+            for name in ("report.html", "snapshot.json", "summary.json")
+        ]
     if asset == "applications_drift":
         return [f"{STORAGE_PREFIX}/{asset}/{day}.json", f"{STORAGE_PREFIX}/{asset}/{day}.parquet"]
     return [f"{STORAGE_PREFIX}/{asset}/{day}.parquet"]
@@ -118,7 +129,9 @@ def _readable(stack: Stack, asset: str, day: str, keys: set[str]) -> str | None:
     return None
 
 
-def _check_recorded_partitions_intact(stack: Stack, gql: DagsterGraphQL, run_ids: list[str]) -> dict[str, set[str]]:
+def _check_recorded_partitions_intact(
+    stack: Stack, gql: DagsterGraphQL, run_ids: list[str]
+) -> dict[str, set[str]]:
     """Every (asset, partition) these runs recorded materialized has its object in S3, readable."""
     keys = set(stack.keys(f"{STORAGE_PREFIX}/"))
     recorded: dict[str, set[str]] = {}
@@ -185,7 +198,10 @@ def test_a_mlflow_down_then_back(stack):
         # A failure outside any step (a resource that cannot start) is retried as a whole run by run
         # retries; a step's failure is retried by its retry policy within the run. Either way, all fail.
         chain = _settled_chain(gql, run_id)
-        TIMINGS["a_runs_while_down"] = [f"{r['runId'][:8]} {r['status']} retry={r['tags'].get('dagster/retry_number', '0')}" for r in chain]
+        TIMINGS["a_runs_while_down"] = [
+            f"{r['runId'][:8]} {r['status']} retry={r['tags'].get('dagster/retry_number', '0')}"
+            for r in chain
+        ]
         TIMINGS["a_chain_seconds"] = round(max(r["endTime"] for r in chain) - chain[0]["startTime"], 1)
         print(f"\n(a) MLflow down: run {run_id} failed after {handling} s of failure handling (steps failed: "
               f"{TIMINGS['a_failed_steps']}, step retries {TIMINGS['a_step_retries']}); runs: {TIMINGS['a_runs_while_down']}; "
@@ -196,7 +212,9 @@ def test_a_mlflow_down_then_back(stack):
         if not re.search(r"MLflow", text) or "ModuleNotFoundError" in text:
             problems.append(f"the failure does not name the MLflow tracking server:\n{text}")
         if handling >= FAILURE_HANDLING_SECONDS:
-            problems.append(f"failure handling took {handling} s (limit {FAILURE_HANDLING_SECONDS} s):\n{text}")
+            problems.append(
+                f"failure handling took {handling} s (limit {FAILURE_HANDLING_SECONDS} s):\n{text}"
+            )
     finally:
         stack.start_mlflow()  # same port, same backend store
     began = time.perf_counter()
@@ -204,7 +222,11 @@ def test_a_mlflow_down_then_back(stack):
     gql.wait_run(retry, RUN_SECONDS)
     TIMINGS["a_reexecution"] = round(time.perf_counter() - began, 1)
     decision = json.loads(
-        stack.s3().get_object(Bucket=stack.bucket, Key=f"{STORAGE_PREFIX}/champion_decision/{TRAINING_MONTH}.json")["Body"].read()
+        stack.s3()
+        .get_object(Bucket=stack.bucket, Key=f"{STORAGE_PREFIX}/champion_decision/{TRAINING_MONTH}.json")[
+            "Body"
+        ]
+        .read()
     )
     assert decision["outcome"] == "first champion", decision
     # The model in force for April, for (b) and (c).
@@ -255,7 +277,10 @@ def test_c_run_worker_killed_mid_backfill(stack):
     run = gql.wait_run(run_id, RUN_SECONDS, expect="FAILURE")
     TIMINGS["c_kill_to_run_failed"] = round(time.time() - killed, 1)
     retries = gql.wait_for(
-        f"a retry of run {run_id} (run retries)", lambda: gql.runs(tags={"dagster/parent_run_id": run_id}), 180, every=2
+        f"a retry of run {run_id} (run retries)",
+        lambda: gql.runs(tags={"dagster/parent_run_id": run_id}),
+        180,
+        every=2,
     )
     assert len(retries) == 1, retries
     retry = retries[0]

@@ -25,7 +25,12 @@ def _image(markdown) -> Image.Image:
 
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
-    [(307_091.4, "GBP", "£307,091"), (-12.6, "EUR", "-€13"), (1_234_567, "CHF", "1,234,567 CHF"), (0.4, "USD", "$0")],
+    [
+        (307_091.4, "GBP", "£307,091"),
+        (-12.6, "EUR", "-€13"),
+        (1_234_567, "CHF", "1,234,567 CHF"),
+        (0.4, "USD", "$0"),
+    ],
 )
 def test_money_is_whole_units_with_the_currency(amount, currency, shown):
     assert money(amount, currency) == shown

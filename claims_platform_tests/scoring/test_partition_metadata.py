@@ -37,7 +37,9 @@ def _seed_model_in_force(world: PlatformWorld, record: dict) -> None:
     def seeded(context: dg.AssetExecutionContext) -> dict:
         return record
 
-    materialize_range([seeded], "2025-06-01", "2025-06-01", resources=world.resources, instance=world.instance)
+    materialize_range(
+        [seeded], "2025-06-01", "2025-06-01", resources=world.resources, instance=world.instance
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,10 @@ def test_every_day_of_the_run_is_materialized_once_per_asset(backfill):
 
 def test_each_days_applications_show_that_days_rows_and_file(backfill):
     for day in DAYS:
-        valid, rejected = _stored(backfill, "applications", day), _stored(backfill, "rejected_applications", day)
+        valid, rejected = (
+            _stored(backfill, "applications", day),
+            _stored(backfill, "rejected_applications", day),
+        )
         own = backfill.metadata["applications"][day]
         assert own["dagster/row_count"].value == len(valid) == own["valid_rows"].value
         assert own["path"].value == str(Path(backfill.storage) / "applications" / f"{day}.parquet")
@@ -125,7 +130,10 @@ def test_each_days_forecast_shows_that_days_expected_claims_interval_and_reserve
         for decision in DECISIONS:
             assert own[f"decision_{decision}"].value == int(counts.get(decision, 0)), (day, decision)
         assert own["expected_claims"].value == round(expected, 1)
-        assert own["expected_claims_95"].value == f"{forecast['accepted_claims_low']}–{forecast['accepted_claims_high']} claims"
+        assert (
+            own["expected_claims_95"].value
+            == f"{forecast['accepted_claims_low']}–{forecast['accepted_claims_high']} claims"
+        )
         assert own["reserve"].value == money(expected * COST, "GBP")
         assert own["average_claim_cost"].value == "£12,000"
         everyone = float(scores["claim_probability"].sum())
@@ -153,7 +161,9 @@ def test_the_applications_column_schema_describes_every_column(backfill):
         assert [c.name for c in schema.columns] == list(APPLICATION_COLUMNS)
         missing = [c.name for c in schema.columns if not c.description]
         assert not missing, missing
-        assert {c.name: c.description for c in schema.columns}["income level"] == "Income in 5 equal-width bins, 0–4."
+        assert {c.name: c.description for c in schema.columns}[
+            "income level"
+        ] == "Income in 5 equal-width bins, 0–4."
 
 
 def test_scores_and_rejected_rows_are_described_too(backfill):

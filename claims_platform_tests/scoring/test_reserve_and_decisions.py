@@ -59,7 +59,12 @@ def test_a_day_uses_the_exact_interval_and_the_forecast_scales_with_cost():
 
 def test_no_applicants_forecast_zero():
     forecast = forecast_claims(np.array([]), 10_000)
-    assert (forecast.expected_claims, forecast.claims_low, forecast.claims_high, forecast.reserve) == (0, 0, 0, 0)
+    assert (forecast.expected_claims, forecast.claims_low, forecast.claims_high, forecast.reserve) == (
+        0,
+        0,
+        0,
+        0,
+    )
 
 
 def test_decisions_and_bands_follow_the_thresholds():

@@ -29,8 +29,12 @@ def _requested_partition(schedule, when: datetime) -> str:
 
 def test_training_runs_at_six_on_day_two_for_the_month_just_ended():
     assert monthly_training_schedule.cron_schedule == "0 6 2 * *"
-    assert _requested_partition(monthly_training_schedule, datetime(2026, 12, 2, 6, tzinfo=UTC)) == "2026-11-01"
-    assert _requested_partition(monthly_training_schedule, datetime(2026, 1, 2, 6, tzinfo=UTC)) == "2025-12-01"
+    assert (
+        _requested_partition(monthly_training_schedule, datetime(2026, 12, 2, 6, tzinfo=UTC)) == "2026-11-01"
+    )
+    assert (
+        _requested_partition(monthly_training_schedule, datetime(2026, 1, 2, 6, tzinfo=UTC)) == "2025-12-01"
+    )
 
 
 def test_scoring_runs_every_morning_for_the_day_just_ended():
@@ -53,7 +57,9 @@ def _state(**given) -> DayState:
 
 def test_a_day_is_stale_when_the_warehouse_moved_past_what_was_read_or_the_last_read_was_not_scored():
     assert _state().needs_rescore() is None
-    assert _state(scored_at=None).needs_rescore() is None  # never scored: the schedule's job, not the sensor's
+    assert (
+        _state(scored_at=None).needs_rescore() is None
+    )  # never scored: the schedule's job, not the sensor's
     assert "1250 rows" in _state(warehouse_rows=1250).needs_rescore()
     # Loaded during the scoring run, after its read: earlier than the scores' time, later than the read.
     assert "after the read" in _state(warehouse_watermark="2025-02-02T07:00:30+00:00").needs_rescore()
@@ -96,14 +102,18 @@ def _ingest(instance, warehouse, day):
         instance=instance,
         resources={
             "source": WarehouseSource(url=warehouse.url),
-            "io_manager": PartitionedParquetIOManager(base_path=str(warehouse.url.removeprefix("sqlite:///")) + ".storage"),
+            "io_manager": PartitionedParquetIOManager(
+                base_path=str(warehouse.url.removeprefix("sqlite:///")) + ".storage"
+            ),
             "alerts": AlertsResource(),
         },
     )
 
 
 def _scored(instance, day):
-    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="application_scores", partition=day.isoformat()))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key="application_scores", partition=day.isoformat())
+    )
 
 
 def _rewrite(warehouse, day, loaded_at, extra=0):
@@ -116,7 +126,9 @@ def _rewrite(warehouse, day, loaded_at, extra=0):
 
 
 def _tick(instance, warehouse):
-    return late_applications_sensor(dg.build_sensor_context(instance=instance), source=WarehouseSource(url=warehouse.url))
+    return late_applications_sensor(
+        dg.build_sensor_context(instance=instance), source=WarehouseSource(url=warehouse.url)
+    )
 
 
 def test_rows_loaded_during_a_scoring_run_are_rescored_and_a_failed_rescore_is_retried(recent_days):
@@ -128,14 +140,21 @@ def test_rows_loaded_during_a_scoring_run_are_rescored_and_a_failed_rescore_is_r
     _rewrite(warehouse, day, datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1))
     time.sleep(1.5)
     _scored(instance, day)
-    _rewrite(warehouse, unscored_day, datetime.now(UTC).replace(tzinfo=None))  # never scored: not the sensor's
+    _rewrite(
+        warehouse, unscored_day, datetime.now(UTC).replace(tzinfo=None)
+    )  # never scored: not the sensor's
 
     tick = _tick(instance, warehouse)
     assert [r.partition_key for r in tick.run_requests] == [day.isoformat()]
     request = tick.run_requests[0]
 
     # While the re-score runs, no second request.
-    running = dg.DagsterRun(job_name="nightly_scoring", run_id="r1", status=dg.DagsterRunStatus.STARTED, tags=request.tags | {"dagster/partition": day.isoformat()})
+    running = dg.DagsterRun(
+        job_name="nightly_scoring",
+        run_id="r1",
+        status=dg.DagsterRunStatus.STARTED,
+        tags=request.tags | {"dagster/partition": day.isoformat()},
+    )
     instance.add_run(running)
     assert _tick(instance, warehouse).run_requests == []
 

@@ -49,15 +49,26 @@ def _raw_forms(n: int) -> dict:
     )
     return {
         "md_png_big": pictures.png_markdown(_matplotlib_png(400, 240), "big"),
-        "md_svg_base64": dg.MetadataValue.md(f"![svg](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})"),
-        "md_svg_url_encoded": dg.MetadataValue.md(f"![svg](data:image/svg+xml;utf8,{svg.replace('<', '%3C').replace('>', '%3E')})"),
+        "md_svg_base64": dg.MetadataValue.md(
+            f"![svg](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})"
+        ),
+        "md_svg_url_encoded": dg.MetadataValue.md(
+            f"![svg](data:image/svg+xml;utf8,{svg.replace('<', '%3C').replace('>', '%3E')})"
+        ),
         "md_http_image": dg.MetadataValue.md("![http](http://127.0.0.1:3999/favicon.png)"),
-        "md_table": dg.MetadataValue.md("| day | claims |\n|---|---:|\n| 2026-01-01 | 20.1 |\n| 2026-01-02 | 22.4 |"),
+        "md_table": dg.MetadataValue.md(
+            "| day | claims |\n|---|---:|\n| 2026-01-01 | 20.1 |\n| 2026-01-02 | 22.4 |"
+        ),
         "text_sparkline": "▁▃▂▅▄▇ 20.1 → 22.4 claims",
         "json_small": dg.MetadataValue.json({"income": 0.21, "age": 0.12}),
         "table": dg.MetadataValue.table(
-            records=[dg.TableRecord({"day": "2026-01-01", "claims": 20.1}), dg.TableRecord({"day": "2026-01-02", "claims": 22.4})],
-            schema=dg.TableSchema(columns=[dg.TableColumn("day", "string"), dg.TableColumn("claims", "float")]),
+            records=[
+                dg.TableRecord({"day": "2026-01-01", "claims": 20.1}),
+                dg.TableRecord({"day": "2026-01-02", "claims": 22.4}),
+            ],
+            schema=dg.TableSchema(
+                columns=[dg.TableColumn("day", "string"), dg.TableColumn("claims", "float")]
+            ),
         ),
         "url": dg.MetadataValue.url("https://example.com/report.html"),
         "float_unrounded": 20.0 + n / 7,
@@ -72,17 +83,29 @@ def _platform_forms(day: str, n: int) -> dict:
     rng = np.random.default_rng(n)
     expected = 18.0 + n
     row = {
-        "accept_count": 1000 + n, "refer_count": 150, "decline_count": 50,
-        "accepted_expected_claims": expected, "accepted_claims_low": int(expected) - 8, "accepted_claims_high": int(expected) + 9,
-        "accepted_reserve": expected * 12_000, "accepted_reserve_low": (int(expected) - 8) * 12_000,
-        "accepted_reserve_high": (int(expected) + 9) * 12_000, "all_expected_claims": expected + 60.3,
-        "all_reserve": (expected + 60.3) * 12_000, "average_claim_cost": 12_000.0, "currency": "GBP",
+        "accept_count": 1000 + n,
+        "refer_count": 150,
+        "decline_count": 50,
+        "accepted_expected_claims": expected,
+        "accepted_claims_low": int(expected) - 8,
+        "accepted_claims_high": int(expected) + 9,
+        "accepted_reserve": expected * 12_000,
+        "accepted_reserve_low": (int(expected) - 8) * 12_000,
+        "accepted_reserve_high": (int(expected) + 9) * 12_000,
+        "all_expected_claims": expected + 60.3,
+        "all_reserve": (expected + 60.3) * 12_000,
+        "average_claim_cost": 12_000.0,
+        "currency": "GBP",
     }
     daily = rng.uniform(15, 25, 31)
-    applications = pd.DataFrame({"application_id": ["a"], "application_date": [date.today()], "income": [1], "income level": [0]})
+    applications = pd.DataFrame(
+        {"application_id": ["a"], "application_date": [date.today()], "income": [1], "income level": [0]}
+    )
     return {
         **forecast_metadata(row),
-        "column_drift": pictures.bars_markdown(list(rng.uniform(0, 1.4, 40)), "drift score / threshold per column"),
+        "column_drift": pictures.bars_markdown(
+            list(rng.uniform(0, 1.4, 40)), "drift score / threshold per column"
+        ),
         "backtest_days": pictures.sparkline_markdown(
             daily, "backtest", low=daily - 8, high=daily + 8, marks=daily + rng.normal(0, 6, 31)
         ),
@@ -115,5 +138,7 @@ if __name__ == "__main__":
     from claims_platform_tests.dagster_helpers import range_tags
 
     keys = DAYS.get_partition_keys()
-    result = dg.materialize([ui_probe, platform_forms], instance=dg.DagsterInstance.get(), tags=range_tags(keys[0], keys[-1]))
+    result = dg.materialize(
+        [ui_probe, platform_forms], instance=dg.DagsterInstance.get(), tags=range_tags(keys[0], keys[-1])
+    )
     print("materialized", result.success, keys[0], "to", keys[-1])

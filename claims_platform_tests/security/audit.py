@@ -104,7 +104,11 @@ def parse_report(report: dict) -> tuple[list[Vulnerability], list[str], int]:
         name, version = dependency["name"], dependency.get("version")
         if dependency.get("skip_reason"):
             # pip-audit's reason names the package and version; a skipped dependency has no version field.
-            unaudited.append(dependency["skip_reason"] if version is None else f"{name}=={version}: {dependency['skip_reason']}")
+            unaudited.append(
+                dependency["skip_reason"]
+                if version is None
+                else f"{name}=={version}: {dependency['skip_reason']}"
+            )
             continue
         audited += dependency.get("counted", True)  # a pin behind its latest release is not audited
         for vuln in dependency.get("vulns", []):
@@ -170,16 +174,33 @@ def fill_from_latest(report: dict, fetch=fetch_project, workers: int = 8) -> dic
             return [{**dependency, "skip_reason": f"{dependency['skip_reason']}; project data: {error}"}]
         latest = project["info"]["version"]
         vulns = [
-            {"id": v["id"], "aliases": v.get("aliases") or [], "fix_versions": v.get("fixed_in") or [],
-             "description": v.get("details") or v.get("summary") or ""}
-            for v in project.get("vulnerabilities") or [] if not v.get("withdrawn")
+            {
+                "id": v["id"],
+                "aliases": v.get("aliases") or [],
+                "fix_versions": v.get("fixed_in") or [],
+                "description": v.get("details") or v.get("summary") or "",
+            }
+            for v in project.get("vulnerabilities") or []
+            if not v.get("withdrawn")
         ]
         if latest == version:
             return [{"name": name, "version": version, "vulns": vulns, "source": "latest release data"}]
-        behind = {**dependency, "skip_reason": f"{name} ({version}) is behind the latest release {latest}: not audited"}
+        behind = {
+            **dependency,
+            "skip_reason": f"{name} ({version}) is behind the latest release {latest}: not audited",
+        }
         if not vulns:
             return [behind]
-        return [behind, {"name": name, "version": version, "vulns": vulns, "source": f"latest release {latest}", "counted": False}]
+        return [
+            behind,
+            {
+                "name": name,
+                "version": version,
+                "vulns": vulns,
+                "source": f"latest release {latest}",
+                "counted": False,
+            },
+        ]
 
     dependencies = report.get("dependencies", [])
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -199,8 +220,18 @@ def export_requirements(folder: Path) -> Path:
     """The lock file's pinned requirements (every platform, the dev extra, without the project itself)."""
     path = folder / "requirements.txt"
     command = [
-        _tool("uv"), "export", "--frozen", "--no-hashes", "--extra", "dev", "--no-emit-project",
-        "--no-header", "--format", "requirements.txt", "--output-file", str(path),
+        _tool("uv"),
+        "export",
+        "--frozen",
+        "--no-hashes",
+        "--extra",
+        "dev",
+        "--no-emit-project",
+        "--no-header",
+        "--format",
+        "requirements.txt",
+        "--output-file",
+        str(path),
     ]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
@@ -212,9 +243,25 @@ def run_pip_audit(requirements: Path, folder: Path, timeout: int) -> dict:
     """pip-audit's JSON report on ``requirements`` (pinned, no resolution, PyPI's vulnerability data)."""
     output = folder / "pip-audit.json"
     command = [
-        _tool("pip-audit"), "--requirement", str(requirements), "--no-deps", "--disable-pip",
-        "--vulnerability-service", "pypi", "--format", "json", "--output", str(output),
-        "--desc", "on", "--aliases", "on", "--progress-spinner", "off", "--timeout", str(timeout),
+        _tool("pip-audit"),
+        "--requirement",
+        str(requirements),
+        "--no-deps",
+        "--disable-pip",
+        "--vulnerability-service",
+        "pypi",
+        "--format",
+        "json",
+        "--output",
+        str(output),
+        "--desc",
+        "on",
+        "--aliases",
+        "on",
+        "--progress-spinner",
+        "off",
+        "--timeout",
+        str(timeout),
     ]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     # 0: nothing found, 1: vulnerabilities found; anything else (or no report) is pip-audit failing.
@@ -224,11 +271,15 @@ def run_pip_audit(requirements: Path, folder: Path, timeout: int) -> dict:
 
 
 def report_lines(verdict: Verdict, allow_unaudited: bool) -> list[str]:
-    lines = [f"audited {verdict.audited} locked packages against PyPI's vulnerability data (pip-audit, then latest-release data)"]
+    lines = [
+        f"audited {verdict.audited} locked packages against PyPI's vulnerability data (pip-audit, then latest-release data)"
+    ]
     for vuln, entry in verdict.triaged:
         lines.append(f"  triaged {entry.triaged}: {vuln} — {entry.reason}")
     for entry in verdict.stale:
-        lines.append(f"  note: ignore entry {entry.id} ({entry.triaged}) matches no finding any more: remove it")
+        lines.append(
+            f"  note: ignore entry {entry.id} ({entry.triaged}) matches no finding any more: remove it"
+        )
     if verdict.unaudited:
         what = "warning" if allow_unaudited else "FAIL"
         lines.append(f"{what}: {len(verdict.unaudited)} packages could not be audited:")
@@ -241,16 +292,24 @@ def report_lines(verdict: Verdict, allow_unaudited: bool) -> list[str]:
             lines.append(f"  {vuln}")
             if vuln.description:
                 lines.append(f"    {vuln.description.splitlines()[0][:200]}")
-        lines.append("  upgrade the package (uv lock --upgrade-package NAME), or triage it: see docs/security.md")
+        lines.append(
+            "  upgrade the package (uv lock --upgrade-package NAME), or triage it: see docs/security.md"
+        )
     return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="audit", description=__doc__.splitlines()[0])
     parser.add_argument("--ignore-file", type=Path, default=DEFAULT_IGNORE_FILE, help="default: %(default)s")
-    parser.add_argument("--allow-unaudited", action="store_true", help="warn, do not fail, on unaudited packages")
-    parser.add_argument("--timeout", type=int, default=30, help="socket timeout of one request, s (default: %(default)s)")
-    parser.add_argument("--report", type=Path, help="audit this pip-audit JSON report instead of running pip-audit")
+    parser.add_argument(
+        "--allow-unaudited", action="store_true", help="warn, do not fail, on unaudited packages"
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=30, help="socket timeout of one request, s (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--report", type=Path, help="audit this pip-audit JSON report instead of running pip-audit"
+    )
     parser.add_argument(
         "--no-latest-fallback",
         action="store_true",

@@ -133,7 +133,9 @@ def _read_text(path: Path) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def scan_files(root: Path, paths: Iterable[str], allowed: Sequence[Allowed] = ()) -> tuple[list[Finding], list[Allowed]]:
+def scan_files(
+    root: Path, paths: Iterable[str], allowed: Sequence[Allowed] = ()
+) -> tuple[list[Finding], list[Allowed]]:
     """Scan ``paths`` (relative to ``root``); returns the findings not allowed, and the allow-list entries never used."""
     findings: list[Finding] = []
     used: set[Allowed] = set()

@@ -19,15 +19,35 @@ from claims_platform_tests.security.audit import (
 
 REPORT = {
     "dependencies": [
-        {"name": "requests", "version": "2.31.0", "vulns": [
-            {"id": "GHSA-9wx4-h78v-vm56", "aliases": ["CVE-2024-35195"], "fix_versions": ["2.32.0"],
-             "description": "Session verify=False persists."},
-        ]},
-        {"name": "jinja2", "version": "3.1.3", "vulns": [
-            {"id": "PYSEC-2024-001", "aliases": ["CVE-2024-22195"], "fix_versions": ["3.1.4"], "description": "xmlattr"},
-        ]},
+        {
+            "name": "requests",
+            "version": "2.31.0",
+            "vulns": [
+                {
+                    "id": "GHSA-9wx4-h78v-vm56",
+                    "aliases": ["CVE-2024-35195"],
+                    "fix_versions": ["2.32.0"],
+                    "description": "Session verify=False persists.",
+                },
+            ],
+        },
+        {
+            "name": "jinja2",
+            "version": "3.1.3",
+            "vulns": [
+                {
+                    "id": "PYSEC-2024-001",
+                    "aliases": ["CVE-2024-22195"],
+                    "fix_versions": ["3.1.4"],
+                    "description": "xmlattr",
+                },
+            ],
+        },
         {"name": "numpy", "version": "2.4.6", "vulns": []},
-        {"name": "private-pkg", "skip_reason": "Dependency not found on PyPI and could not be audited: private-pkg (1.0)"},
+        {
+            "name": "private-pkg",
+            "skip_reason": "Dependency not found on PyPI and could not be audited: private-pkg (1.0)",
+        },
     ]
 }
 
@@ -40,17 +60,30 @@ def test_the_committed_ignore_file_is_well_formed():
 def test_an_ignore_line_needs_an_id_a_date_and_a_reason():
     text = "# triaged\n\nGHSA-9wx4-h78v-vm56  2026-11-26  verify=False is never used  # trailing comment\n"
     (entry,) = parse_ignore_file(text).values()
-    assert (entry.id, entry.triaged, entry.reason) == ("GHSA-9wx4-h78v-vm56", date(2026, 11, 26), "verify=False is never used")
-    for bad in ("GHSA-1 no date here", "GHSA-1 2026-13-01 bad month", "GHSA-1 2026-11-26", "A 2026-11-26 x\nA 2026-11-26 y"):
+    assert (entry.id, entry.triaged, entry.reason) == (
+        "GHSA-9wx4-h78v-vm56",
+        date(2026, 11, 26),
+        "verify=False is never used",
+    )
+    for bad in (
+        "GHSA-1 no date here",
+        "GHSA-1 2026-13-01 bad month",
+        "GHSA-1 2026-11-26",
+        "A 2026-11-26 x\nA 2026-11-26 y",
+    ):
         with pytest.raises(AuditError):
             parse_ignore_file(bad)
 
 
 def test_untriaged_findings_and_unaudited_packages_are_reported_triaged_ones_pass():
-    ignored = parse_ignore_file("CVE-2024-22195 2026-11-26 xmlattr filter unused\nGHSA-gone 2026-01-01 fixed since\n")
+    ignored = parse_ignore_file(
+        "CVE-2024-22195 2026-11-26 xmlattr filter unused\nGHSA-gone 2026-01-01 fixed since\n"
+    )
     verdict = judge(REPORT, ignored)
     assert [v.id for v in verdict.untriaged] == ["GHSA-9wx4-h78v-vm56"]
-    assert [(v.id, e.id) for v, e in verdict.triaged] == [("PYSEC-2024-001", "CVE-2024-22195")]  # matched by alias
+    assert [(v.id, e.id) for v, e in verdict.triaged] == [
+        ("PYSEC-2024-001", "CVE-2024-22195")
+    ]  # matched by alias
     assert verdict.unaudited == ["Dependency not found on PyPI and could not be audited: private-pkg (1.0)"]
     assert [e.id for e in verdict.stale] == ["GHSA-gone"] and verdict.audited == 3
 
@@ -58,7 +91,9 @@ def test_untriaged_findings_and_unaudited_packages_are_reported_triaged_ones_pas
 def _run(tmp_path: Path, report: dict, ignore: str, *flags: str) -> int:
     (tmp_path / "report.json").write_text(json.dumps(report))
     (tmp_path / "ignore.txt").write_text(ignore)
-    return main(["--report", str(tmp_path / "report.json"), "--ignore-file", str(tmp_path / "ignore.txt"), *flags])
+    return main(
+        ["--report", str(tmp_path / "report.json"), "--ignore-file", str(tmp_path / "ignore.txt"), *flags]
+    )
 
 
 def test_the_exit_status_fails_closed(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -75,18 +110,27 @@ def test_the_exit_status_fails_closed(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def _skipped(name: str, version: str) -> dict:
-    return {"name": name, "skip_reason": f"Dependency not found on PyPI and could not be audited: {name} ({version})"}
+    return {
+        "name": name,
+        "skip_reason": f"Dependency not found on PyPI and could not be audited: {name} ({version})",
+    }
 
 
 def test_unaudited_pins_are_audited_from_the_latest_release_data_where_they_are_the_latest():
     projects = {
         "clean": {"info": {"version": "1.0"}, "vulnerabilities": []},
-        "vulnerable": {"info": {"version": "2.0"}, "vulnerabilities": [
-            {"id": "GHSA-aaaa", "aliases": ["CVE-1"], "fixed_in": [], "details": "no fix yet"},
-            {"id": "GHSA-old", "aliases": [], "fixed_in": ["1.0"], "withdrawn": "2026-01-01T00:00:00Z"},
-        ]},
+        "vulnerable": {
+            "info": {"version": "2.0"},
+            "vulnerabilities": [
+                {"id": "GHSA-aaaa", "aliases": ["CVE-1"], "fixed_in": [], "details": "no fix yet"},
+                {"id": "GHSA-old", "aliases": [], "fixed_in": ["1.0"], "withdrawn": "2026-01-01T00:00:00Z"},
+            ],
+        },
         "behind": {"info": {"version": "3.1"}, "vulnerabilities": []},
-        "behind-vulnerable": {"info": {"version": "4.1"}, "vulnerabilities": [{"id": "GHSA-bbbb", "fixed_in": []}]},
+        "behind-vulnerable": {
+            "info": {"version": "4.1"},
+            "vulnerabilities": [{"id": "GHSA-bbbb", "fixed_in": []}],
+        },
     }
 
     def fetch(name: str) -> dict:
@@ -94,11 +138,16 @@ def test_unaudited_pins_are_audited_from_the_latest_release_data_where_they_are_
             raise OSError("HTTP Error 404: Not Found")
         return projects[name]
 
-    report = {"dependencies": [
-        _skipped("clean", "1.0"), _skipped("vulnerable", "2.0"), _skipped("behind", "3.0"),
-        _skipped("behind-vulnerable", "4.0"), _skipped("gone", "5.0"),
-        {"name": "audited", "version": "6.0", "vulns": []},
-    ]}
+    report = {
+        "dependencies": [
+            _skipped("clean", "1.0"),
+            _skipped("vulnerable", "2.0"),
+            _skipped("behind", "3.0"),
+            _skipped("behind-vulnerable", "4.0"),
+            _skipped("gone", "5.0"),
+            {"name": "audited", "version": "6.0", "vulns": []},
+        ]
+    }
     verdict = judge(fill_from_latest(report, fetch), {})
     assert verdict.audited == 3  # clean, vulnerable, audited
     assert [(v.package, v.version, v.id) for v in verdict.untriaged] == [

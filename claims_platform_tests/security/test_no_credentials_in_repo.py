@@ -86,7 +86,11 @@ AWS_SAMPLE_40 = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzQ9sT4uVw2"
 SLACK_SAMPLE = "Xq7Lm2Rt9Vb4" + "Nc8Kd3Hs6Wp1"
 
 POSITIVE = {
-    "aws-access-key-id": [f"key = {KEY_ID}", f'"aws_access_key_id": "{TEMP_KEY_ID}"', f"export AWS_ACCESS_KEY_ID={KEY_ID}"],
+    "aws-access-key-id": [
+        f"key = {KEY_ID}",
+        f'"aws_access_key_id": "{TEMP_KEY_ID}"',
+        f"export AWS_ACCESS_KEY_ID={KEY_ID}",
+    ],
     "aws-secret-access-key": [
         f'aws_secret_access_key = "{AWS_SAMPLE_40}"',
         f"AWS_SECRET_ACCESS_KEY={AWS_SAMPLE_40}",
@@ -164,11 +168,15 @@ def test_a_finding_never_shows_the_whole_secret():
 
 
 def test_an_added_credential_fails_the_repository_check(tmp_path: Path):
-    (tmp_path / "core/settings.py").write_text('DEBUG = True\nDATABASE_URL = "postgresql://app:' + 'Zq8-pW3x@db/app"\n')
+    (tmp_path / "core/settings.py").write_text(
+        'DEBUG = True\nDATABASE_URL = "postgresql://app:' + 'Zq8-pW3x@db/app"\n'
+    )
     (tmp_path / "dummy.py").write_text('AWS_SECRET_ACCESS_KEY = "testing"\n')
     (tmp_path / "logo.png").write_bytes(b"\x89PNG\0\0password = 'hunter2hunter2'")
     allowed = [Allowed("dummy.py", "secret-assignment", "testing", "a dummy")]
-    findings, unused = scan_files(tmp_path, ["core/settings.py", "dummy.py", "logo.png", "deleted.py"], allowed)
+    findings, unused = scan_files(
+        tmp_path, ["core/settings.py", "dummy.py", "logo.png", "deleted.py"], allowed
+    )
     assert [(f.path, f.line, f.kind) for f in findings] == [("core/settings.py", 2, "url-password")]
     assert unused == []
 

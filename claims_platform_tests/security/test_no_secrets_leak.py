@@ -184,10 +184,16 @@ def test_no_canary_secret_leaks_from_a_production_configured_run(
             check(f"run {run.run_id[:8]} ({run.job_name}): tags", repr(run.tags))
             check(f"run {run.run_id[:8]} ({run.job_name}): serialized run", serialize_value(run))
             for entry in instance.all_logs(run.run_id):
-                check(f"run {run.run_id[:8]} ({run.job_name}): event {entry.dagster_event_type or 'log'}", serialize_value(entry))
+                check(
+                    f"run {run.run_id[:8]} ({run.job_name}): event {entry.dagster_event_type or 'log'}",
+                    serialize_value(entry),
+                )
         for result in (ingestion, march):
             for event in result.get_asset_materialization_events():
-                check(f"materialization {event.asset_key.to_user_string()}: metadata", repr(event.materialization.metadata))
+                check(
+                    f"materialization {event.asset_key.to_user_string()}: metadata",
+                    repr(event.materialization.metadata),
+                )
         repository = defs.get_repository_def()
         from dagster._core.remote_representation.external_data import RepositorySnap
 
@@ -206,7 +212,9 @@ def test_no_canary_secret_leaks_from_a_production_configured_run(
         assert "Champion decision" in out + err  # the console logger really was captured
         check("captured stdout", out)
         check("captured stderr", err)
-        assert not leaks, "canary secrets leaked:\n" + "\n".join(f"  {where}: {names}" for where, names in leaks.items())
+        assert not leaks, "canary secrets leaked:\n" + "\n".join(
+            f"  {where}: {names}" for where, names in leaks.items()
+        )
     finally:
         instance.dispose()
 

@@ -106,7 +106,9 @@ def test_read_export_types_like_the_generator(small_export: Path) -> None:
     applications, outcomes = simulate_days(World.from_seed(7), FIRST, FIRST + timedelta(days=1))
     export = read_export(small_export)
     assert tuple(export.columns) == EXPORT_COLUMNS
-    pd.testing.assert_frame_equal(export[list(schema.FEATURES)], applications[list(schema.FEATURES)], check_exact=True)
+    pd.testing.assert_frame_equal(
+        export[list(schema.FEATURES)], applications[list(schema.FEATURES)], check_exact=True
+    )
     assert (export[schema.CLAIM_STATUS].to_numpy() == outcomes[schema.CLAIM_STATUS].to_numpy()).all()
 
 
@@ -126,22 +128,36 @@ def test_batch_names() -> None:
 def test_import_round_trip(small_export: Path, warehouse: Warehouse) -> None:
     applications, outcomes = simulate_days(World.from_seed(7), FIRST, FIRST + timedelta(days=1))
     start = date(2025, 6, 1)
-    summary = import_csv(small_export, warehouse, start=start, days=3, label_lag_days=10, require_trainable=False)
-    assert (summary.rows, summary.days, summary.written, summary.replaced) == (len(applications), 3, len(applications), 0)
+    summary = import_csv(
+        small_export, warehouse, start=start, days=3, label_lag_days=10, require_trainable=False
+    )
+    assert (summary.rows, summary.days, summary.written, summary.replaced) == (
+        len(applications),
+        3,
+        len(applications),
+        0,
+    )
     assert (summary.first_day, summary.last_day) == (start, start + timedelta(days=2))
     stored = warehouse.read_applications_between(start, summary.last_day)
-    assert np.bincount(spread_over_days(len(applications), 3)).tolist() == stored[schema.APPLICATION_DATE].value_counts().sort_index().tolist()
+    assert (
+        np.bincount(spread_over_days(len(applications), 3)).tolist()
+        == stored[schema.APPLICATION_DATE].value_counts().sort_index().tolist()
+    )
     # Ids are <batch>:<index of the export>, and file order is kept: the features come back row for row.
     by_index = stored.set_index(schema.APPLICATION_ID).loc[[f"export:{i}" for i in range(len(applications))]]
     pd.testing.assert_frame_equal(
-        by_index[list(schema.FEATURES)].reset_index(drop=True), applications[list(schema.FEATURES)], check_exact=True
+        by_index[list(schema.FEATURES)].reset_index(drop=True),
+        applications[list(schema.FEATURES)],
+        check_exact=True,
     )
     known = warehouse.read_outcomes(date(2030, 1, 1)).set_index(schema.APPLICATION_ID).loc[by_index.index]
     assert (known[schema.CLAIM_STATUS].to_numpy() == outcomes[schema.CLAIM_STATUS].to_numpy()).all()
     assert ((known[schema.KNOWN_DATE] - by_index[schema.APPLICATION_DATE]) == timedelta(days=10)).all()
 
 
-def test_reimport_replaces_the_batch_even_on_other_days(small_export: Path, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_reimport_replaces_the_batch_even_on_other_days(
+    small_export: Path, warehouse: Warehouse, tmp_path: Path
+) -> None:
     other = tmp_path / "other.csv"
     other.write_bytes(small_export.read_bytes())
     import_csv(other, warehouse, days=2, require_trainable=False)  # another batch stays untouched
@@ -153,11 +169,15 @@ def test_reimport_replaces_the_batch_even_on_other_days(small_export: Path, ware
     assert again.vacated_days == tuple(date(2025, 2, 1) + timedelta(days=i) for i in range(4))
     assert warehouse.read_applications_between(date(2025, 2, 1), date(2025, 2, 28)).empty
     assert len(warehouse.read_applications_between(date(2025, 5, 1), date(2025, 5, 7))) == first.rows
-    assert len(warehouse.read_applications_between(FIRST, FIRST + timedelta(days=1))) == first.rows  # batch "other"
+    assert (
+        len(warehouse.read_applications_between(FIRST, FIRST + timedelta(days=1))) == first.rows
+    )  # batch "other"
 
 
-def test_an_export_without_index_column_gets_line_numbers_as_ids(tmp_path: Path, warehouse: Warehouse) -> None:
-    text = (tmp_path / "x.csv")
+def test_an_export_without_index_column_gets_line_numbers_as_ids(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    text = tmp_path / "x.csv"
     make_export(text, days=1, rows=50)
     lines = text.read_text().splitlines()
     (tmp_path / "plain.csv").write_text("\n".join(line.split(",", 1)[1] for line in lines) + "\n")
@@ -173,9 +193,14 @@ def test_a_date_column_is_honoured(tmp_path: Path, warehouse: Warehouse) -> None
     summary = import_csv(tmp_path / "dated.csv", warehouse, require_trainable=False)
     assert summary.prepared.has_dates and "application_date column" in summary.prepared.spread
     assert warehouse.days_present() == [FIRST, FIRST + timedelta(days=1), FIRST + timedelta(days=2)]
-    stored = warehouse.read_applications_between(FIRST, FIRST + timedelta(days=2)).set_index(schema.APPLICATION_ID)
+    stored = warehouse.read_applications_between(FIRST, FIRST + timedelta(days=2)).set_index(
+        schema.APPLICATION_ID
+    )
     expected = applications[schema.APPLICATION_DATE].to_numpy()
-    assert (stored.loc[[f"dated:{i}" for i in range(len(applications))], schema.APPLICATION_DATE].to_numpy() == expected).all()
+    assert (
+        stored.loc[[f"dated:{i}" for i in range(len(applications))], schema.APPLICATION_DATE].to_numpy()
+        == expected
+    ).all()
     with pytest.raises(ImportOptionError, match="has an application_date column"):
         prepare_import(tmp_path / "dated.csv", start=date(2025, 3, 1))
 
@@ -185,7 +210,11 @@ def test_bad_dates_are_problems_with_their_lines(tmp_path: Path) -> None:
     bad = edit(
         tmp_path / "dated.csv",
         tmp_path / "bad.csv",
-        {(2, "application_date"): "2025-02-30", (4, "application_date"): "03/01/2025", (7, "application_date"): ""},
+        {
+            (2, "application_date"): "2025-02-30",
+            (4, "application_date"): "03/01/2025",
+            (7, "application_date"): "",
+        },
     )
     with pytest.raises(ExportFormatError) as caught:
         prepare_import(bad)
@@ -199,10 +228,18 @@ def test_bad_dates_are_problems_with_their_lines(tmp_path: Path) -> None:
 
 def test_days_before_the_first_day_refuse_the_file_once_naming_the_earliest(tmp_path: Path) -> None:
     make_export(tmp_path / "dated.csv", days=1, with_dates=True, rows=30)
-    early = edit(tmp_path / "dated.csv", tmp_path / "early.csv", {(6, "application_date"): "2024-12-31", (9, "application_date"): "2024-11-30"})
+    early = edit(
+        tmp_path / "dated.csv",
+        tmp_path / "early.csv",
+        {(6, "application_date"): "2024-12-31", (9, "application_date"): "2024-11-30"},
+    )
     with pytest.raises(BeforeFirstDayError) as caught:
         prepare_import(early)
-    assert (caught.value.earliest, caught.value.first_day, caught.value.dated_by) == (date(2024, 11, 30), FIRST, "application_date")
+    assert (caught.value.earliest, caught.value.first_day, caught.value.dated_by) == (
+        date(2024, 11, 30),
+        FIRST,
+        "application_date",
+    )
     assert caught.value.wanted_first_day == date(2024, 11, 1)
     assert "its days start 2024-11-30" in str(caught.value) and "\n" not in str(caught.value)
     make_export(tmp_path / "plain.csv", days=1, rows=30)
@@ -249,8 +286,13 @@ def test_every_problem_is_reported_with_its_line(small_export: Path, tmp_path: P
     assert found[(line_of(3) + shift, "income", "lots", False)] == "a number"
     assert found[(line_of(10) + shift, "age", "forty", False)] == "a number"
     assert found[(line_of(7) + shift, schema.CLAIM_STATUS, "2", False)].startswith("0 or 1")
-    assert found[(line_of(6) + shift, "age", f"{age.high + 1:g}", True)] == f"in range {age.low:g}..{age.high:g}"
-    assert found[(len(lines), None, None, False)] == f"expected {len(EXPORT_COLUMNS) + 1} fields as in the header, found 3"
+    assert (
+        found[(line_of(6) + shift, "age", f"{age.high + 1:g}", True)] == f"in range {age.low:g}..{age.high:g}"
+    )
+    assert (
+        found[(len(lines), None, None, False)]
+        == f"expected {len(EXPORT_COLUMNS) + 1} fields as in the header, found 3"
+    )
     assert [p.line for p in error.problems] == sorted(p.line for p in error.problems)
     first_line, *listed = str(error).splitlines()
     assert first_line == f"{bad} refused: 9 problems found, nothing was written"
@@ -267,11 +309,16 @@ def test_the_report_lists_the_first_problems_and_counts_the_rest(small_export: P
     assert [line.split(",")[0].strip() for line in lines[1:-1]] == [f"line {line_of(r)}" for r in range(20)]
 
 
-def test_quoted_records_over_several_lines_keep_physical_line_numbers(small_export: Path, tmp_path: Path) -> None:
+def test_quoted_records_over_several_lines_keep_physical_line_numbers(
+    small_export: Path, tmp_path: Path
+) -> None:
     bad = edit(small_export, tmp_path / "bad.csv", {(1, "location"): "A\nB", (3, "occupation"): "Q"})
     with pytest.raises(ExportFormatError) as caught:
         prepare_import(bad)
-    assert [(p.line, p.column) for p in caught.value.problems] == [(line_of(1), "location"), (line_of(3) + 1, "occupation")]
+    assert [(p.line, p.column) for p in caught.value.problems] == [
+        (line_of(1), "location"),
+        (line_of(3) + 1, "occupation"),
+    ]
 
 
 def test_index_values_must_be_present_and_unique(small_export: Path, tmp_path: Path) -> None:
@@ -291,7 +338,9 @@ def test_index_values_must_be_present_and_unique(small_export: Path, tmp_path: P
 def test_header_problems_name_the_columns() -> None:
     columns = [c for c in EXPORT_COLUMNS if c != "age"] + ["shoe_size"]
     text = ",".join(["", *columns]) + "\n" + ",".join(["0", *["1"] * len(columns)]) + "\n"
-    with pytest.raises(ExportFormatError, match=r"missing columns \['age'\]; unknown columns \['shoe_size'\]; expected"):
+    with pytest.raises(
+        ExportFormatError, match=r"missing columns \['age'\]; unknown columns \['shoe_size'\]; expected"
+    ):
         prepare_import(io.StringIO(text))
 
 
@@ -316,15 +365,23 @@ def test_text_that_is_not_utf8_is_a_problem_with_its_line(small_export: Path, tm
         prepare_import(tmp_path / "latin.csv")
 
 
-def test_keep_invalid_imports_rows_that_break_only_contract_rules(small_export: Path, tmp_path: Path, warehouse: Warehouse) -> None:
+def test_keep_invalid_imports_rows_that_break_only_contract_rules(
+    small_export: Path, tmp_path: Path, warehouse: Warehouse
+) -> None:
     weight = schema.COLUMNS_BY_NAME["weight_kg"]
-    bad = edit(small_export, tmp_path / "bad.csv", {(2, "weight_kg"): f"{weight.low - 1:g}", (4, "marital_status"): "Z"})
+    bad = edit(
+        small_export,
+        tmp_path / "bad.csv",
+        {(2, "weight_kg"): f"{weight.low - 1:g}", (4, "marital_status"): "Z"},
+    )
     with pytest.raises(ExportFormatError) as caught:
         import_csv(bad, warehouse, require_trainable=False)
     assert caught.value.keepable_only and stored_rows(warehouse) == (0, 0)
     summary = import_csv(bad, warehouse, keep_invalid=True, require_trainable=False)
     assert summary.prepared.invalid_rows == 2 and summary.written == summary.rows
-    stored = warehouse.read_applications_between(date(2000, 1, 1), date(2100, 1, 1)).set_index(schema.APPLICATION_ID)
+    stored = warehouse.read_applications_between(date(2000, 1, 1), date(2100, 1, 1)).set_index(
+        schema.APPLICATION_ID
+    )
     assert stored.loc["bad:2", "weight_kg"] == weight.low - 1 and stored.loc["bad:4", "marital_status"] == "Z"
     # An unreadable value is never kept.
     worse = edit(bad, tmp_path / "worse.csv", {(6, "age"): "old"})
@@ -349,8 +406,12 @@ def test_keep_invalid_imports_rows_that_break_only_contract_rules(small_export: 
         ("nothing trainable", ImportPlanError),
     ],
 )
-def test_a_refused_import_writes_nothing(case: str, expected: type, small_export: Path, tmp_path: Path, warehouse: Warehouse) -> None:
-    import_csv(small_export, warehouse, days=2, require_trainable=False)  # an earlier import of the same batch
+def test_a_refused_import_writes_nothing(
+    case: str, expected: type, small_export: Path, tmp_path: Path, warehouse: Warehouse
+) -> None:
+    import_csv(
+        small_export, warehouse, days=2, require_trainable=False
+    )  # an earlier import of the same batch
     other = tmp_path / "export.csv"
     kwargs: dict = {"require_trainable": True}
     if case == "bad value":
@@ -379,7 +440,9 @@ def test_a_refused_import_writes_nothing(case: str, expected: type, small_export
     assert stored_rows(warehouse) == before != (0, 0)
 
 
-def test_a_failed_write_leaves_the_earlier_import(small_export: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_the_earlier_import(
+    small_export: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import_csv(small_export, warehouse, days=2, require_trainable=False)
     before = stored_rows(warehouse)
     original = Warehouse._bulk_insert
@@ -425,7 +488,9 @@ def test_natural_spread_is_kept_when_it_trains_and_scores() -> None:
 
     n = 1_200 * 181
     rng = np.random.default_rng(0)
-    chosen = _choose_spread(n, FIRST, None, None, np.ones(n, bool), (rng.random(n) < 0.15).astype(int), 30, plan_import)
+    chosen = _choose_spread(
+        n, FIRST, None, None, np.ones(n, bool), (rng.random(n) < 0.15).astype(int), 30, plan_import
+    )
     assert chosen.how == f"at about {settings.DAILY_VOLUME:,} a day" and int(chosen.offsets[-1]) == 180
 
 
@@ -436,7 +501,11 @@ def _rows_for(days: int, per_day: int, start: date = FIRST, seed: int = 0):
     labels = (rng.random(len(dates)) < 0.15).astype(np.int64)
     applications = pd.DataFrame({schema.APPLICATION_ID: ids, schema.APPLICATION_DATE: dates})
     outcomes = pd.DataFrame(
-        {schema.APPLICATION_ID: ids, schema.CLAIM_STATUS: labels, schema.KNOWN_DATE: [d + timedelta(days=30) for d in dates]}
+        {
+            schema.APPLICATION_ID: ids,
+            schema.CLAIM_STATUS: labels,
+            schema.KNOWN_DATE: [d + timedelta(days=30) for d in dates],
+        }
     )
     return applications, outcomes
 
@@ -446,7 +515,9 @@ def test_the_plan_agrees_with_the_training_split(days: int, per_day: int) -> Non
     applications, outcomes = _rows_for(days, per_day)
     frame = applications.assign(claim=outcomes[schema.CLAIM_STATUS])
     plan = plan_import(
-        frame.groupby(schema.APPLICATION_DATE).size().to_dict(), frame.groupby(schema.APPLICATION_DATE)["claim"].sum().to_dict(), 30
+        frame.groupby(schema.APPLICATION_DATE).size().to_dict(),
+        frame.groupby(schema.APPLICATION_DATE)["claim"].sum().to_dict(),
+        30,
     )
     for month in plan.months:
         window = training_window(month.month, settings.TRAINING_WINDOW_MONTHS, earliest=FIRST)
@@ -463,7 +534,10 @@ def test_the_plan_names_the_scoring_months_and_their_models() -> None:
     days = [FIRST + timedelta(days=i) for i in range(151)]  # January to May
     plan = plan_import(dict.fromkeys(days, 80), dict.fromkeys(days, 12))
     assert [m.strftime("%Y-%m") for m in plan.trainable_months] == ["2025-03", "2025-04", "2025-05"]
-    assert [(s.month.month, s.decided_in.month, len(s.days)) for s in plan.scoring] == [(4, 3, 30), (5, 4, 31)]
+    assert [(s.month.month, s.decided_in.month, len(s.days)) for s in plan.scoring] == [
+        (4, 3, 30),
+        (5, 4, 31),
+    ]
     assert plan.training_months == (date(2025, 3, 1), date(2025, 4, 1), date(2025, 5, 1))
     # A longer label lag delays everything by a month.
     late = plan_import(dict.fromkeys(days, 80), dict.fromkeys(days, 12), label_lag_days=45)

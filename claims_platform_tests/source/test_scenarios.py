@@ -94,7 +94,9 @@ def test_mix_shift(world: World, base: tuple[pd.DataFrame, pd.DataFrame]) -> Non
     pd.testing.assert_frame_equal(outcomes, base[1])
 
 
-def test_risk_shift_brings_claimants_in_place_of_non_claimants(world: World, base: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_risk_shift_brings_claimants_in_place_of_non_claimants(
+    world: World, base: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
     scenario = get_scenario("risk_shift", FROM)
     applications, outcomes = simulate_days(world, *AFTER, scenario)
     # The same ids on the same days, one outcome each; a tenth of the rows replaced by claimants.
@@ -114,7 +116,10 @@ def test_risk_shift_brings_claimants_in_place_of_non_claimants(world: World, bas
 
 
 def test_a_world_draws_its_daily_volume_of_the_same_applicants(world: World) -> None:
-    small, large = World.from_seed(world.seed, daily_volume=50), World.from_seed(world.seed, daily_volume=12_000)
+    small, large = (
+        World.from_seed(world.seed, daily_volume=50),
+        World.from_seed(world.seed, daily_volume=12_000),
+    )
     days = [FROM + timedelta(days=i) for i in range(20)]
     assert 40 < np.mean([len(small.draw_day(d).applications) for d in days]) < 60
     big = pd.concat([large.draw_day(d).applications for d in days[:2]])

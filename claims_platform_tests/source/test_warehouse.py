@@ -121,13 +121,17 @@ def test_outcomes_respect_the_cutoff(warehouse: Warehouse, world: World) -> None
     assert len(ranged) == per_day[1] + per_day[2]
 
 
-def _batch(world: World, prefix: str, days: list[date], per_day: int = 40) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _batch(
+    world: World, prefix: str, days: list[date], per_day: int = 40
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``per_day`` simulated rows on each day, renamed into the batch ``prefix``."""
     parts = [simulate_day(world, day) for day in days]
     applications = pd.concat([a.iloc[:per_day] for a, _ in parts], ignore_index=True)
     outcomes = pd.concat([o.iloc[:per_day] for _, o in parts], ignore_index=True)
     ids = [f"{prefix}{i}" for i in range(len(applications))]
-    return applications.assign(**{schema.APPLICATION_ID: ids}), outcomes.assign(**{schema.APPLICATION_ID: ids})
+    return applications.assign(**{schema.APPLICATION_ID: ids}), outcomes.assign(
+        **{schema.APPLICATION_ID: ids}
+    )
 
 
 def _count(warehouse: Warehouse, prefix: str) -> tuple[int, int]:
@@ -147,7 +151,11 @@ def test_write_batch_replaces_exactly_its_own_ids(warehouse: Warehouse, world: W
     assert warehouse.write_batch("a_b:", *_batch(world, "a_b:", days))[:3] == (80, 0, ())
     # Again, moved to other days and smaller: the earlier rows go, wherever they were.
     moved = [DAY + timedelta(days=10)]
-    assert warehouse.write_batch("a_b:", *_batch(world, "a_b:", moved, per_day=30))[:3] == (30, 80, tuple(days))
+    assert warehouse.write_batch("a_b:", *_batch(world, "a_b:", moved, per_day=30))[:3] == (
+        30,
+        80,
+        tuple(days),
+    )
     assert _count(warehouse, "a_b:") == (30, 30)
     assert warehouse.read_applications(DAY)[schema.APPLICATION_ID].str.startswith("a_b:").sum() == 0
     for prefix in neighbours:
@@ -155,7 +163,9 @@ def test_write_batch_replaces_exactly_its_own_ids(warehouse: Warehouse, world: W
     assert len(warehouse.read_applications(DAY + timedelta(days=5))) == simulated
 
 
-def test_an_unchanged_batch_is_kept_as_it_is_and_a_changed_one_replaced(warehouse: Warehouse, world: World) -> None:
+def test_an_unchanged_batch_is_kept_as_it_is_and_a_changed_one_replaced(
+    warehouse: Warehouse, world: World
+) -> None:
     days = [DAY, DAY + timedelta(days=1)]
     applications, outcomes = _batch(world, "k:", days)
     assert not warehouse.write_batch("k:", applications, outcomes, keep_if_unchanged=True).unchanged
@@ -167,12 +177,19 @@ def test_an_unchanged_batch_is_kept_as_it_is_and_a_changed_one_replaced(warehous
     # One value, one outcome or one day different: the batch is replaced.
     for changed in (
         (applications.assign(income=applications["income"].where(applications.index != 7, 1)), outcomes),
-        (applications, outcomes.assign(claim_status=outcomes["claim_status"].where(outcomes.index != 3, 1 - outcomes["claim_status"]))),
+        (
+            applications,
+            outcomes.assign(
+                claim_status=outcomes["claim_status"].where(outcomes.index != 3, 1 - outcomes["claim_status"])
+            ),
+        ),
         (applications.assign(application_date=days[0]), outcomes),
     ):
         written = warehouse.write_batch("k:", *changed, keep_if_unchanged=True)
         assert not written.unchanged and written.written == written.replaced == 80
-    assert not warehouse.write_batch("k:", applications, outcomes).unchanged  # without the option: always written
+    assert not warehouse.write_batch(
+        "k:", applications, outcomes
+    ).unchanged  # without the option: always written
 
 
 def test_write_batch_is_all_or_nothing(warehouse: Warehouse, world: World) -> None:

@@ -109,7 +109,9 @@ def test_single_run_backfill_of_objects(backend: StorageBackend):
     for day in THREE_DAYS:
         assert backend.read_json(f"drift_report/{day}.json") == drift_summary(day)
         assert backend.read_json(f"drift_alert/{day}.json") is True
-    materializations = {m.partition: m.metadata for m in result.asset_materializations_for_node("drift_report")}
+    materializations = {
+        m.partition: m.metadata for m in result.asset_materializations_for_node("drift_report")
+    }
     for day in THREE_DAYS:
         # Each day's page names its own file; the run's range is named as the run's.
         assert materializations[day]["path"].value == backend.full_path(f"drift_report/{day}.json")

@@ -93,7 +93,9 @@ def test_single_run_backfill_writes_one_file_per_partition_and_reads_them_back(b
     )
 
 
-def test_each_partition_of_a_range_carries_its_own_rows_and_path_and_the_run_totals_say_so(backend: StorageBackend):
+def test_each_partition_of_a_range_carries_its_own_rows_and_path_and_the_run_totals_say_so(
+    backend: StorageBackend,
+):
     result = materialize(backend, [applications], tags=range_tags(FIVE_DAYS[0], FIVE_DAYS[-1]))
 
     by_day = {m.partition: m.metadata for m in result.asset_materializations_for_node("applications")}

@@ -18,13 +18,19 @@ DAYS = ["2025-01-01", "2025-01-02", "2025-01-03"]
 
 def applications_of(day: str) -> pd.DataFrame:
     n = date.fromisoformat(day).day  # one row on the 1st, two on the 2nd, ...
-    return pd.DataFrame({"application_id": [f"{day}-{i}" for i in range(n)], "income": [1000 * i for i in range(n)]})
+    return pd.DataFrame(
+        {"application_id": [f"{day}-{i}" for i in range(n)], "income": [1000 * i for i in range(n)]}
+    )
 
 
 @dg.asset(
     partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn("income", description="Declared here.")])},
+    metadata={
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn("income", description="Declared here.")]
+        )
+    },
 )
 def applications(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
     frames = {day: applications_of(day) for day in context.partition_keys}
@@ -33,7 +39,9 @@ def applications(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def test_the_io_managers_and_the_assets_per_partition_metadata_both_land_on_each_partition(backend: StorageBackend):
+def test_the_io_managers_and_the_assets_per_partition_metadata_both_land_on_each_partition(
+    backend: StorageBackend,
+):
     result = dg.materialize(
         [applications],
         resources={"io_manager": backend.parquet_io_manager()},

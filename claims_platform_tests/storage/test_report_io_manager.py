@@ -16,7 +16,11 @@ HTML = "<!DOCTYPE html><html><head><title>{day}</title></head><body><p>drift {da
 @dg.asset(partitions_def=DAILY, io_manager_key="reports", backfill_policy=dg.BackfillPolicy.single_run())
 def daily_report(context: dg.AssetExecutionContext) -> dict[str, RenderedReport]:
     return {
-        day: RenderedReport(html=HTML.format(day=day), snapshot='{"metric_results": {}}', summary={"day": day, "drifted": day == DAYS[1]})
+        day: RenderedReport(
+            html=HTML.format(day=day),
+            snapshot='{"metric_results": {}}',
+            summary={"day": day, "drifted": day == DAYS[1]},
+        )
         for day in context.partition_keys
     }
 
@@ -46,7 +50,9 @@ class _Tags(HTMLParser):
 
 def test_each_day_gets_a_folder_with_html_snapshot_and_summary(backend: StorageBackend):
     assert _run(backend, daily_report).success
-    expected = sorted(f"daily_report/{d}/{f}" for d in DAYS for f in ("report.html", "snapshot.json", "summary.json"))
+    expected = sorted(
+        f"daily_report/{d}/{f}" for d in DAYS for f in ("report.html", "snapshot.json", "summary.json")
+    )
     assert backend.stored_files() == expected
     parser = _Tags()
     parser.feed(backend.read_bytes("daily_report/2025-01-02/report.html").decode())

@@ -34,14 +34,18 @@ def test_json_calibrators_predict_what_their_fits_predict():
     fresh = np.linspace(-20, 20, 301)
     logistic = LogisticRegression(penalty=None).fit(margin.reshape(-1, 1), y)
     np.testing.assert_allclose(
-        runtime.apply_calibrator(fit_sigmoid(margin, y), fresh), logistic.predict_proba(fresh.reshape(-1, 1))[:, 1], atol=1e-5
+        runtime.apply_calibrator(fit_sigmoid(margin, y), fresh),
+        logistic.predict_proba(fresh.reshape(-1, 1))[:, 1],
+        atol=1e-5,
     )
     # Beta calibration: a logistic regression on ln q and -ln(1 - q), q the booster's own probability.
     q = 1 / (1 + np.exp(-margin))
     beta = LogisticRegression(penalty=None).fit(np.column_stack([np.log(q), -np.log(1 - q)]), y)
     fresh_q = 1 / (1 + np.exp(-fresh[np.abs(fresh) < 15]))
     expected = beta.predict_proba(np.column_stack([np.log(fresh_q), -np.log(1 - fresh_q)]))[:, 1]
-    np.testing.assert_allclose(runtime.apply_calibrator(fit_beta(margin, y), fresh[np.abs(fresh) < 15]), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        runtime.apply_calibrator(fit_beta(margin, y), fresh[np.abs(fresh) < 15]), expected, atol=1e-5
+    )
     # Smoothed isotonic: on steps of many rows it is the isotonic fit, within its smoothing.
     iso = IsotonicRegression(out_of_bounds="clip").fit(margin, y)
     steps, rows = np.unique(iso.predict(margin), return_counts=True)
@@ -62,7 +66,11 @@ def test_no_probability_is_exactly_0_or_1_even_fitted_on_a_small_holdout():
     plain = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(margin, y).predict(margin)
     assert (plain == 0).mean() > 0.1 and (plain == 1).any()
     everywhere = np.linspace(-30, 30, 2001)
-    for fitted in (fit_isotonic(margin, y), fit_sigmoid(margin, y), fit_beta(margin, y) or fit_sigmoid(margin, y)):
+    for fitted in (
+        fit_isotonic(margin, y),
+        fit_sigmoid(margin, y),
+        fit_beta(margin, y) or fit_sigmoid(margin, y),
+    ):
         p = runtime.apply_calibrator(fitted, everywhere)
         assert (p > 0).all() and (p < 1).all(), fitted["method"]
     choice = choose_calibrator(margin, y, folds=5, seed=0)
@@ -88,7 +96,11 @@ def test_the_deployed_calibrator_is_refitted_on_validation_and_holdout_and_recor
     both = (np.concatenate([validation[0], holdout[0]]), np.concatenate([validation[1], holdout[1]]))
     assert {k: deployed[k] for k in ("method", "x", "y")} == fit_isotonic(*both)
     assert deployed["evaluated_with"] == evaluated
-    assert deployed["fitted_on"] == {"validation_rows": 3000, "holdout_rows": 6000, "holdout_month": "2026-05"}
+    assert deployed["fitted_on"] == {
+        "validation_rows": 3000,
+        "holdout_rows": 6000,
+        "holdout_month": "2026-05",
+    }
     p = runtime.apply_calibrator(deployed, both[0])
     claims = both[1][p < 0.3].sum()
     assert deployed["level_sd"] == pytest.approx(1 / np.sqrt(claims)) and 0 < deployed["level_sd"] < 0.1

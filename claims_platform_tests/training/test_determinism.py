@@ -128,16 +128,29 @@ def test_warm_start_params_clip_drop_and_fill_what_does_not_fit_the_search_space
     assert params["learning_rate"] == SEARCH_SPACE["learning_rate"][1]
     assert params["num_leaves"] == 12 and isinstance(params["num_leaves"], int)
     assert params["min_child_samples"] == SEARCH_SPACE["min_child_samples"][0]
-    assert params["lambda_l1"] == DEFAULT_TRIAL["lambda_l1"] and params["lambda_l2"] == DEFAULT_TRIAL["lambda_l2"]
+    assert (
+        params["lambda_l1"] == DEFAULT_TRIAL["lambda_l1"]
+        and params["lambda_l2"] == DEFAULT_TRIAL["lambda_l2"]
+    )
     for missing in ("feature_fraction", "bagging_fraction", "cat_smooth"):
         assert params[missing] == DEFAULT_TRIAL[missing]
     assert set(params) == set(SEARCH_SPACE)
     assert adjustments["dropped"] == {"bagging_freq": 1, "max_depth": 7}
-    assert adjustments["clipped"] == {"learning_rate": [5.0, 0.3], "num_leaves": ["12.4", 12], "min_child_samples": [1, 10]}
+    assert adjustments["clipped"] == {
+        "learning_rate": [5.0, 0.3],
+        "num_leaves": ["12.4", 12],
+        "min_child_samples": [1, 10],
+    }
     assert adjustments["defaulted"]["feature_fraction"] == "missing"
     assert adjustments["defaulted"]["lambda_l2"] == "nan"  # recorded as text: the summary stays valid JSON
     json.dumps(adjustments, allow_nan=False)
-    assert set(adjustments["defaulted"]) == {"lambda_l1", "lambda_l2", "feature_fraction", "bagging_fraction", "cat_smooth"}
+    assert set(adjustments["defaulted"]) == {
+        "lambda_l1",
+        "lambda_l2",
+        "feature_fraction",
+        "bagging_fraction",
+        "cat_smooth",
+    }
     assert warm_start_params(DEFAULT_TRIAL) == (DEFAULT_TRIAL, {})
 
 

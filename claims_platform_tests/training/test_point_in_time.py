@@ -36,7 +36,9 @@ def test_no_outcome_known_after_the_cutoff_and_no_application_after_the_month(qu
     window = training_window(date(2025, 3, 1), 3)
     # Outcomes the source should not have handed over: known on or after the cutoff...
     late = outcomes.copy()
-    late_ids = applications.loc[pd.to_datetime(applications[APPLICATION_DATE]) < "2025-02-01", APPLICATION_ID][:50]
+    late_ids = applications.loc[
+        pd.to_datetime(applications[APPLICATION_DATE]) < "2025-02-01", APPLICATION_ID
+    ][:50]
     late.loc[late[APPLICATION_ID].isin(late_ids), KNOWN_DATE] = date(2025, 4, 1)
     labelled = label_applications(applications, late, window, min_month_coverage=0.0).rows
     assert not set(late_ids) & set(labelled[APPLICATION_ID])
@@ -85,7 +87,9 @@ def test_a_reused_id_never_breaks_the_training_set_the_first_day_keeps_it(quarte
     reused = applications.copy()
     jan = reused.index[pd.to_datetime(reused[APPLICATION_DATE]) == "2025-01-10"]
     feb = reused.index[pd.to_datetime(reused[APPLICATION_DATE]) == "2025-02-10"]
-    reused.loc[feb[:3], APPLICATION_ID] = reused.loc[jan[:3], APPLICATION_ID].to_numpy()  # resubmitted a month later
+    reused.loc[feb[:3], APPLICATION_ID] = reused.loc[
+        jan[:3], APPLICATION_ID
+    ].to_numpy()  # resubmitted a month later
     reused.loc[jan[5], APPLICATION_ID] = reused.loc[jan[6], APPLICATION_ID]  # twice on one day
     labelled = label_applications(reused, outcomes, window)
     assert labelled.duplicate_rows == 5

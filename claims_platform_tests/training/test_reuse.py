@@ -16,7 +16,9 @@ TRAINED = {"status": "trained", "version": 4, "training_key": training_key(**BAS
 
 
 def test_the_key_is_stable_and_ignores_the_time_guard():
-    assert training_key(**BASE) == training_key(**{**BASE, "warm_start": dict(reversed(BASE["warm_start"].items()))})
+    assert training_key(**BASE) == training_key(
+        **{**BASE, "warm_start": dict(reversed(BASE["warm_start"].items()))}
+    )
     guarded = TrainingConfig(n_trials=6, warm_start_trials=2, tuning_rows=30_000, max_tuning_seconds=5.0)
     assert training_key(**{**BASE, "budget": guarded}) == training_key(**BASE)
 
@@ -43,7 +45,9 @@ def test_only_a_trained_candidate_with_the_same_key_is_reused():
     assert reusable(TRAINED, key) is TRAINED
     assert reusable(TRAINED, training_key(**{**BASE, "fingerprint": "0"})) is None
     assert reusable({**TRAINED, "status": "failed", "version": None}, key) is None
-    assert reusable({k: v for k, v in TRAINED.items() if k != "training_key"}, key) is None  # recorded before keys
+    assert (
+        reusable({k: v for k, v in TRAINED.items() if k != "training_key"}, key) is None
+    )  # recorded before keys
     assert reusable(None, key) is None
 
 

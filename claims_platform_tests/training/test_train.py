@@ -26,10 +26,14 @@ def test_model_ranks_and_calibrates_well_on_the_out_of_time_holdout(trained, par
 def test_calibration_is_chosen_by_out_of_fold_log_loss(trained):
     method = trained.calibration["method"]
     chosen = trained.calibration[method]
-    losses = {m: r["log_loss"] for m, r in trained.calibration.items() if isinstance(r, dict) and "log_loss" in r}
+    losses = {
+        m: r["log_loss"] for m, r in trained.calibration.items() if isinstance(r, dict) and "log_loss" in r
+    }
     assert chosen["chosen"] == 1.0
     # The least log loss, or the smoothed isotonic fit that no other beats beyond noise (a few percent here).
-    assert chosen["log_loss"] == min(losses.values()) or (method == "isotonic" and chosen["log_loss"] <= 1.05 * min(losses.values()))
+    assert chosen["log_loss"] == min(losses.values()) or (
+        method == "isotonic" and chosen["log_loss"] <= 1.05 * min(losses.values())
+    )
     assert trained.validation_metrics["brier"] == pytest.approx(chosen["brier"])
 
 
@@ -51,7 +55,12 @@ def test_trained_model_records_its_recipe(trained, parts):
     assert 0 < trained.best_iteration == trained.booster.num_trees()
     assert trained.booster.feature_name() == [name.replace(" ", "_") for name in trained.spec["features"]]
     json.dumps({"spec": trained.spec, "calibrator": trained.calibrator, "tuning": trained.tuning})
-    assert set(trained.params_for_logging()) >= {"best_iteration", "calibration_method", "n_trials", "best_trial"}
+    assert set(trained.params_for_logging()) >= {
+        "best_iteration",
+        "calibration_method",
+        "n_trials",
+        "best_trial",
+    }
 
 
 def test_prediction_ignores_extra_columns_and_column_order(trained, parts):

@@ -59,7 +59,9 @@ class UIWorld(PlatformWorld):
         super().__post_init__()
         # The same registry resource the code location builds from CLAIMS_MLFLOW_UI_URL.
         self.resources["registry"] = ModelRegistry(
-            tracking_uri=self.tracking_uri, model_name=settings.REGISTERED_MODEL_NAME, ui_url=self.mlflow_ui_url
+            tracking_uri=self.tracking_uri,
+            model_name=settings.REGISTERED_MODEL_NAME,
+            ui_url=self.mlflow_ui_url,
         )
         self.defs = build_definitions(self.resources)
 
@@ -168,7 +170,9 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path, name: str, deadlin
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{name}: no answer from {url} within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"{name}: no answer from {url} within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}"
+            )
         time.sleep(0.5)
 
 
@@ -213,8 +217,16 @@ def serve(demo: DemoInstance) -> Iterator[DemoInstance]:
                 )
         deadline = time.monotonic() + STARTUP_SECONDS
         demo.dagster_url = f"http://127.0.0.1:{dagster_port}"
-        _wait_for(f"{demo.mlflow_url}/health", processes["mlflow"], demo.logs["mlflow"], "mlflow server", deadline)
-        _wait_for(f"{demo.dagster_url}/server_info", processes["dagster"], demo.logs["dagster"], "dagster-webserver", deadline)
+        _wait_for(
+            f"{demo.mlflow_url}/health", processes["mlflow"], demo.logs["mlflow"], "mlflow server", deadline
+        )
+        _wait_for(
+            f"{demo.dagster_url}/server_info",
+            processes["dagster"],
+            demo.logs["dagster"],
+            "dagster-webserver",
+            deadline,
+        )
         demo.seconds_to_serve = time.perf_counter() - started
         yield demo
     finally:

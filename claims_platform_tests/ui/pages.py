@@ -74,7 +74,9 @@ def expand_sidebar(page: Page, groups: list[str]) -> list[str]:
             '//button[.//*[@aria-label="arrow_drop_down"]]'
         )
         arrow.click()
-    sidebar = page.locator(f'xpath=//*[@title="{groups[0]}"]/ancestor::div[count(.//*[@aria-label="asset_group"]) = {len(groups)}][1]')
+    sidebar = page.locator(
+        f'xpath=//*[@title="{groups[0]}"]/ancestor::div[count(.//*[@aria-label="asset_group"]) = {len(groups)}][1]'
+    )
     titles = sidebar.locator('[class*="MiddleTruncate_container"]')
     page.wait_for_function(
         "n => document.querySelectorAll('[class*=\"MiddleTruncate_container\"]').length > n", arg=len(groups)
@@ -98,7 +100,9 @@ def open_partition(page: Page, dagster_url: str, asset: str, partition: str) -> 
 
 def metadata_row(page: Page, key: str) -> Locator:
     """The metadata table's row whose key is ``key`` (the first cell, exactly)."""
-    row = page.locator("tr", has=page.locator("td:first-child", has_text=re.compile(rf"^\s*{re.escape(key)}\s*$")))
+    row = page.locator(
+        "tr", has=page.locator("td:first-child", has_text=re.compile(rf"^\s*{re.escape(key)}\s*$"))
+    )
     row.first.wait_for()
     return row.first
 
@@ -110,7 +114,10 @@ def metadata_text(page: Page, key: str) -> str:
 
 def numbers_in(text: str) -> list[int]:
     """The whole numbers a person reads in ``text`` (thousands separators allowed: '1,172', '1 172')."""
-    return [int(re.sub(r"[,\s\u202f\u2009]", "", n)) for n in re.findall(r"\d{1,3}(?:[,\u202f\u2009 ]\d{3})+|\d+", text)]
+    return [
+        int(re.sub(r"[,\s\u202f\u2009]", "", n))
+        for n in re.findall(r"\d{1,3}(?:[,\u202f\u2009 ]\d{3})+|\d+", text)
+    ]
 
 
 def metadata_link(page: Page, key: str) -> str:

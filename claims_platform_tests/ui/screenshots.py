@@ -78,7 +78,11 @@ def main(argv: list[str]) -> int:
             shots = take(demo, folder)
         demo.world.instance.dispose()
     for shot in shots:
-        print(shot.relative_to(demo_instance.REPO_ROOT) if shot.is_relative_to(demo_instance.REPO_ROOT) else shot)
+        print(
+            shot.relative_to(demo_instance.REPO_ROOT)
+            if shot.is_relative_to(demo_instance.REPO_ROOT)
+            else shot
+        )
     print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
 

@@ -146,4 +146,3 @@ def test_the_runs_page_shows_the_runs_that_built_the_world(served, page):
     # The five scored days were one run (a single-run backfill).
     runs = served.world.instance.get_runs()
     assert sum(run.job_name == "nightly_scoring" for run in runs) == 1
-
