@@ -221,7 +221,7 @@ def test_demo_output_holds_no_library_warning(demo_like: tuple[dict, str]) -> No
 
 
 PARTITION_STARTS = (
-    "from claims_platform import partitions as p; "
+    "from claims_platform.core import partitions as p; "
     "print(p.daily_partitions.start.date(), p.monthly_partitions.start.date(), p.scoring_months.start.date())"
 )
 

@@ -87,7 +87,7 @@ DEFAULT_WORLD_SEED = 20250101
 # Mean applications per day.
 DAILY_VOLUME = 1200
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # claims_platform/core/settings.py -> the repository
 # Everything the embedded defaults write goes under this one git-ignored folder.
 ENV_HOME = "CLAIMS_HOME"
 ENV_WAREHOUSE_URL = "CLAIMS_WAREHOUSE_URL"

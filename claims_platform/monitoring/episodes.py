@@ -27,8 +27,10 @@ from the sequence of days:
 - **Does it matter?** An episode asks for a retrain once its drift can move decisions (``matters_from``,
   :mod:`~claims_platform.monitoring.relevance`): from its ``matter_days``-th drifted day that matters
   (two by default: each of a day's rules has its own chance of a false alarm, and one day of thirty at
-  50 rows a day did upgrade a month-long income drift the model barely uses), or from its first day
-  whose week's level has shifted (a week's evidence already). Until then it is a warning. A drift in
+  50 rows a day did upgrade a month-long income drift the model barely uses), or from a day that
+  matters whose week's level is outside its 95% band (corroborated: at 300 rows a day a shift in risk
+  otherwise warned on day 3 and was upgraded days later, two alerts), or from its first day whose
+  week's level has shifted (a week's evidence already). Until then it is a warning. A drift in
   columns the model barely uses that later reaches its predictions is ONE episode, upgraded once.
 
 The retrain an alert asks for is :func:`retrain_target`: deduplicated by (month, label cutoff) whichever
@@ -154,7 +156,8 @@ def _weigh(
     state: dict, day: str, today: DriftDay, shifted: bool, rules: EpisodeRules, shifts: Mapping[str, float]
 ) -> None:
     """Whether the episode's drift matters from ``day`` on: its week's level shifted, or it is the
-    ``matter_days``-th drifted day that matters (``state["mattering"]`` keeps their reasons)."""
+    ``matter_days``-th drifted day that matters, or a day that matters whose week's level is outside its
+    95% band (``level.clear_z``: corroborated). ``state["mattering"]`` keeps their reasons."""
     if state["matters_from"] is not None:
         return
     if shifted:
@@ -167,7 +170,8 @@ def _weigh(
         return
     if today.worth_a_retrain:
         state["mattering"].append(today.reasons)
-        if len(state["mattering"]) >= rules.matter_days:
+        corroborated = abs(shifts.get(day, 0.0)) >= rules.level.clear_z
+        if len(state["mattering"]) >= rules.matter_days or corroborated:
             state["matters_from"] = day
             state["reasons"] = tuple(dict.fromkeys(r for reasons in state["mattering"] for r in reasons))
 

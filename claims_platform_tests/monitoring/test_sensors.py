@@ -255,3 +255,22 @@ def test_a_shift_that_sits_about_the_alarm_stays_one_episode():
     # Back to the reference's level: it ends after quiet_days.
     [episode] = drift_episodes(_small_days("2026-03-01", means + [0.15] * 14), RULES)
     assert episode.ended is not None
+
+
+def test_one_day_that_matters_is_enough_when_the_weeks_level_corroborates_it():
+    # Three drifted days, one of which matters, while the week's mean probability sits 2+ standard errors
+    # above the reference's (but under the alarm): ONE error alert at once, not a warning upgraded later.
+    days = _small_days("2026-03-01", [0.15] * 7 + [0.235] * 3)
+    z = level_shifts({d: v.level for d, v in days.items()})
+    assert LevelRules().clear_z <= z["2026-03-10"] < LevelRules().z
+    flagged = {
+        d: replace(v, drifted=True, severity=1.5, matters=d == "2026-03-10", reasons=("the predicted probabilities drifted",))
+        for d, v in days.items()
+        if d >= "2026-03-08"
+    }
+    corroborated = {**days, **flagged}
+    alerts, requests, _ = monitoring_requests(corroborated, {}, {}, RULES, TODAY)
+    assert [a.level for a in alerts] == ["error"] and len(requests) == 1
+    # The same days with the week's level at the reference's: one day can be chance, a warning.
+    level = {d: replace(v, level=replace(v.level, mean=0.15)) for d, v in corroborated.items()}
+    assert [a.level for a in monitoring_requests(level, {}, {}, RULES, TODAY)[0]] == ["warning"]
