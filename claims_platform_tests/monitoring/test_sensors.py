@@ -264,7 +264,13 @@ def test_one_day_that_matters_is_enough_when_the_weeks_level_corroborates_it():
     z = level_shifts({d: v.level for d, v in days.items()})
     assert LevelRules().clear_z <= z["2026-03-10"] < LevelRules().z
     flagged = {
-        d: replace(v, drifted=True, severity=1.5, matters=d == "2026-03-10", reasons=("the predicted probabilities drifted",))
+        d: replace(
+            v,
+            drifted=True,
+            severity=1.5,
+            matters=d == "2026-03-10",
+            reasons=("the predicted probabilities drifted",),
+        )
         for d, v in days.items()
         if d >= "2026-03-08"
     }

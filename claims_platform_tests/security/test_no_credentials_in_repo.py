@@ -174,9 +174,7 @@ def test_an_added_credential_fails_the_repository_check(tmp_path: Path):
     (tmp_path / "dummy.py").write_text('AWS_SECRET_ACCESS_KEY = "testing"\n')
     (tmp_path / "logo.png").write_bytes(b"\x89PNG\0\0password = 'hunter2hunter2'")
     allowed = [Allowed("dummy.py", "secret-assignment", "testing", "a dummy")]
-    findings, unused = scan_files(
-        tmp_path, ["settings.py", "dummy.py", "logo.png", "deleted.py"], allowed
-    )
+    findings, unused = scan_files(tmp_path, ["settings.py", "dummy.py", "logo.png", "deleted.py"], allowed)
     assert [(f.path, f.line, f.kind) for f in findings] == [("settings.py", 2, "url-password")]
     assert unused == []
 
