@@ -27,8 +27,9 @@ from claims_platform.ingestion import assets as ingestion
 from claims_platform.ingestion.jobs import ingestion_job
 from claims_platform.models import assets as models
 from claims_platform.models import candidate
-from claims_platform.models.jobs import model_in_force_automation, rollback_champion
+from claims_platform.models.jobs import model_in_force_automation
 from claims_platform.models.registry import ModelRegistry
+from claims_platform.models.rollback import rollback_champion
 from claims_platform.models.tracking import claims_mlflow_tracking
 from claims_platform.monitoring import drift_assets, performance_assets
 from claims_platform.monitoring.workspace import EvidentlyWorkspace, default_workspace_path

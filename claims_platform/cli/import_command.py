@@ -47,12 +47,8 @@ def import_file(args: argparse.Namespace, progress) -> tuple[object, list[str]]:
     """
     import sqlalchemy as sa
 
-    from claims_platform.source.csv_import import (
-        BeforeFirstDayError,
-        CsvImportError,
-        ExportFormatError,
-        import_csv,
-    )
+    from claims_platform.source.csv_import import import_csv
+    from claims_platform.source.csv_parse import BeforeFirstDayError, CsvImportError, ExportFormatError
     from claims_platform.source.warehouse import Warehouse
     from claims_platform.training.import_plan import plan_import
 

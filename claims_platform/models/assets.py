@@ -10,8 +10,8 @@ before. The pure logic is in :mod:`claims_platform.models.champion`.
 
 import hashlib
 import json
-from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -28,11 +28,12 @@ from claims_platform.core.partitions import (
 )
 from claims_platform.core.policy import BusinessCosts, DecisionPolicy
 from claims_platform.core.run_origin import launched_by
-from claims_platform.core.schema import CLAIM_STATUS
 from claims_platform.core.services import names_outages
 from claims_platform.models.champion import PromotionRules
+from claims_platform.models.decision import Judged, decide
 from claims_platform.models.gate import QualityGate
 from claims_platform.models.registry import ModelRegistry
+from claims_platform.models.rollback import ROLLBACK_TAG, RollbackRequest, days_scored_by, rolled_back
 
 GROUP = "models"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -40,18 +41,9 @@ OWNERS = ["team:data-science", "team:actuarial"]
 # both read "no champion" and both project their candidate onto the aliases.
 CHAMPION_POOL = "champion_chain"
 # Tag of the rollback job's runs: such a run must carry a rollback request in its config.
-ROLLBACK_TAG = "claims/action"
 
 _RULES, _GATE, _POLICY, _COSTS = PromotionRules(), QualityGate(), DecisionPolicy(), BusinessCosts()
 CHAMPION_DECISION = dg.AssetKey("champion_decision")
-APPLICATION_SCORES = dg.AssetKey("application_scores")
-
-
-class RollbackRequest(dg.Config):
-    """Withdraw the current champion and restore the one before it."""
-
-    reason: str = Field(min_length=3, description="Why the champion is withdrawn (audited).")
-    requested_by: str = Field(min_length=1, description="Who asks for it (audited).")
 
 
 class ChampionDecisionConfig(dg.Config):
@@ -202,65 +194,6 @@ def recorded_decision(instance: dg.DagsterInstance, month: str) -> dict[str, Any
     return dict(entry.value) if entry is not None else None
 
 
-def _days_scored_by(context: dg.AssetExecutionContext, version: int, since_month: str) -> list[str]:
-    """Days whose latest scores were made by ``version`` (from each day's own materialization)."""
-    first = date.fromisoformat(shift_month_key(since_month, 1))
-    days = pd.date_range(first, datetime.now(UTC).date(), freq="D").strftime("%Y-%m-%d").tolist()
-    if not days:
-        return []
-    latest: dict[str, Any] = {}
-    cursor = None
-    while True:  # newest first, a page at a time (the event log serves at most 10,000 records per call)
-        page = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=APPLICATION_SCORES, asset_partitions=days),
-            limit=5000,
-            cursor=cursor,
-        )
-        for record in page.records:
-            latest.setdefault(
-                record.partition_key, record.asset_materialization.metadata.get("model_version")
-            )
-        if not page.has_more:
-            break
-        cursor = page.cursor
-    return sorted(day for day, v in latest.items() if v is not None and int(v.value) == version)
-
-
-def _holdout(training_set: pd.DataFrame) -> tuple[pd.DataFrame | None, str | None]:
-    from claims_platform.training.split import out_of_time_split
-
-    if training_set.empty:
-        return None, None
-    try:
-        split = out_of_time_split(training_set)
-    except ValueError:
-        return None, None  # the candidate's record says why it could not train
-    return split.holdout, split.holdout_month
-
-
-def _holdout_metrics(model_uri: str, holdout: pd.DataFrame, holdout_month: str, policy: DecisionPolicy):
-    """A model's probabilities and metrics on the holdout of ``holdout_month`` ("YYYY-MM").
-
-    A model registered with a calibrator refitted on that very month (a candidate, or an earlier candidate
-    of the same month) is judged with the calibrator it had before it saw it (``evaluated_with``): no model
-    is judged on rows it was fitted on.
-    """
-    from dataclasses import replace
-
-    import numpy as np
-
-    from claims_platform.models.loading import load_scorer_cached
-    from claims_platform.training.metrics import evaluate
-
-    scorer = load_scorer_cached(model_uri)
-    if scorer.calibrator.get("fitted_on", {}).get("holdout_month") == holdout_month:
-        scorer = replace(scorer, calibrator=scorer.calibrator["evaluated_with"])
-    p = scorer.predict(holdout)
-    missing = int(np.isnan(p).sum())
-    metrics = evaluate(holdout[CLAIM_STATUS].to_numpy(), np.nan_to_num(p, nan=0.0), policy.refer_at)
-    return p, metrics, missing
-
-
 def _digest(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -309,13 +242,21 @@ def champion_decision(
     recorded = recorded_decision(context.instance, month)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if config.rollback is not None:
-        record = _rolled_back(context, recorded, config.rollback, now)
+        latest = max(context.instance.get_materialized_partitions(CHAMPION_DECISION) | {month})
+        record = rolled_back(
+            recorded, config.rollback, month=month, latest_decided=latest,
+            scored_by=partial(days_scored_by, context.instance),
+            launched_by=launched_by(context.run.tags, config.rollback.requested_by), run_id=context.run_id, now=now,
+        )  # fmt: skip
     else:
         previous = previous_decision.get(shift_month_key(month, -1))
         require_month_order(context, CHAMPION_DECISION, previous)
-        record = _decide(
-            context, config, recorded, previous, candidate_model, training_set, registry.model_name, now
-        )
+        policy, gate, rules = config.settings(recorded, previous)
+        record = decide(
+            Judged(policy, gate, rules, config.promote), previous, recorded, candidate_model, training_set,
+            month=month, model_name=registry.model_name, now=now, log=context.log,
+            launched_by=launched_by(context.run.tags, config.requested_by), run_id=context.run_id,
+        )  # fmt: skip
         if not config.promote and recorded is not None:
             # Record-only over a month already decided: the decision stays exactly as it was.
             record = {**recorded, "record_only": {k: record[k] for k in _RECORD_ONLY_KEYS}}
@@ -374,182 +315,6 @@ _AUDIT_TAG_KEYS = (
     "rollbacks",
     "record_only",
 )
-
-
-def _decide(
-    context: dg.AssetExecutionContext,
-    config: ChampionDecisionConfig,
-    recorded: dict[str, Any] | None,
-    previous: dict[str, Any] | None,
-    candidate_model: dict,
-    training_set: pd.DataFrame,
-    model_name: str,
-    now: str,
-) -> dict[str, Any]:
-    """Judge the month's candidate against the incumbent left by the month before (the decision record)."""
-    from claims_platform.models.champion import (
-        ChainState,
-        ModelRef,
-        advance,
-        incumbent_staleness,
-        judge,
-        paired_kappa_comparison,
-        paired_value_comparison,
-        roll_back,
-    )
-
-    month = context.partition_key
-    state = ChainState.from_dict(previous["state"] if previous else None)
-    policy, gate, rules = config.settings(recorded, previous)
-
-    # The evidence: candidate and incumbent on the candidate's holdout, at the policy.
-    holdout, holdout_month = _holdout(training_set)
-    candidate_version = candidate_model.get("version")
-    candidate_problems: list[str] = []
-    candidate_evidence: dict[str, Any] = {"version": candidate_version, "status": candidate_model["status"]}
-    p_candidate = None
-    if candidate_model["status"] != "trained":
-        candidate_problems.append(f"training failed: {candidate_model.get('failure')}")
-    elif holdout is None:
-        candidate_problems.append("no holdout to judge it on")
-    else:
-        p_candidate, metrics, missing = _holdout_metrics(
-            candidate_model["model_uri"], holdout, holdout_month, policy
-        )
-        candidate_problems += gate.failures(metrics, missing)
-        candidate_evidence["holdout_metrics"] = metrics
-    candidate_evidence["problems"] = candidate_problems
-
-    incumbent = state.champion
-    incumbent_problems: list[str] = []
-    incumbent_evidence: dict[str, Any] | None = None
-    comparison = kappa_comparison = None
-    if incumbent is not None:
-        incumbent_problems += incumbent_staleness(incumbent, month, rules)
-        incumbent_evidence = {"version": incumbent.version, "training_month": incumbent.training_month}
-        if holdout is not None:
-            p_incumbent, metrics, missing = _holdout_metrics(
-                incumbent.model_uri, holdout, holdout_month, policy
-            )
-            incumbent_problems += gate.failures(metrics, missing)
-            incumbent_evidence["holdout_metrics"] = metrics
-            if p_candidate is not None:
-                y = holdout[CLAIM_STATUS].to_numpy()
-                bootstrap = {"confidence": rules.confidence, "resamples": rules.resamples, "seed": rules.seed}
-                comparison = paired_value_comparison(
-                    policy, y, p_candidate, p_incumbent, margin=rules.margin, **bootstrap
-                )
-                kappa_comparison = paired_kappa_comparison(
-                    y, policy.screen(p_candidate), policy.screen(p_incumbent), **bootstrap
-                )
-        incumbent_evidence["problems"] = incumbent_problems
-
-    verdict = judge(candidate_version, candidate_problems, incumbent, incumbent_problems, comparison)
-    candidate_ref = (
-        ModelRef(
-            version=int(candidate_version),
-            model_uri=candidate_model["model_uri"],
-            training_month=candidate_model["training_month"],
-            params=candidate_model.get("params", {}),
-            promoted_in=month[:7],
-        )
-        if candidate_version is not None
-        else None
-    )
-    new_state = advance(state, verdict, candidate_ref, config.promote)
-    outcome, reason = (
-        (verdict.outcome, verdict.reason)
-        if config.promote
-        else (f"record-only: {verdict.outcome}", verdict.reason)
-    )
-
-    # Rollbacks recorded on this month before: re-deciding the month keeps them.
-    rollbacks = []
-    for done in (recorded or {}).get("rollbacks", []) if config.promote else []:
-        champion = new_state.champion
-        if champion is None or champion.version != done["version"]:
-            context.log.warning(
-                f"Recorded rollback of v{done['version']} no longer applies to {month[:7]}: dropped"
-            )
-            continue
-        new_state, _ = roll_back(
-            new_state, reason=done["reason"], requested_by=done["requested_by"], month=month, at=done["at"]
-        )
-        rollbacks.append(done)
-    if rollbacks:
-        outcome = "rolled back"
-        reason += "; then rolled back: " + ", ".join(
-            f"v{r['version']} withdrawn ({r['requested_by']})" for r in rollbacks
-        )
-
-    champion, previous_champion = new_state.champion, new_state.previous_champion
-    return {
-        "training_month": month[:7],
-        "scores_month": shift_month_key(month, 1)[:7],
-        "model_name": model_name,
-        "outcome": outcome,
-        "reason": reason,
-        "would_promote": verdict.promote,
-        "promote_switch": config.promote,
-        "champion": asdict(champion) if champion else None,
-        "previous_champion": previous_champion.version if previous_champion else None,
-        "candidate": candidate_evidence,
-        "incumbent": incumbent_evidence,
-        "comparison": comparison.as_dict() if comparison else None,
-        "kappa_comparison": kappa_comparison.as_dict() if kappa_comparison else None,
-        "holdout": {"month": holdout_month, "rows": 0 if holdout is None else len(holdout)},
-        "policy": policy.as_dict(),
-        "gate": gate.as_dict(),
-        "rules": rules.as_dict(),
-        "state": new_state.as_dict(),
-        "rollbacks": rollbacks,
-        "launched_by": launched_by(context.run.tags, config.requested_by),
-        "dagster_run_id": context.run_id,
-        "decided_at": now,
-    }
-
-
-def _rolled_back(
-    context: dg.AssetExecutionContext, recorded: dict[str, Any] | None, request: RollbackRequest, now: str
-) -> dict[str, Any]:
-    """The latest decision with its champion withdrawn and the one before it restored (nothing re-judged)."""
-    from claims_platform.models.champion import ChainState, RollbackRefused, roll_back
-
-    month = context.partition_key
-    latest = max(context.instance.get_materialized_partitions(CHAMPION_DECISION) | {month})
-    if recorded is None or latest > month:
-        raise dg.Failure(
-            f"Roll back the latest decision ({latest[:7]}), not {month[:7]}: a rollback withdraws the champion of the "
-            f"decision in force. Launch `rollback_champion` for partition {latest}."
-        )
-    state = ChainState.from_dict(recorded["state"])
-    withdrawn = state.champion
-    try:
-        state, withdrawal = roll_back(
-            state, reason=request.reason, requested_by=request.requested_by, month=month, at=now
-        )
-    except RollbackRefused as refused:
-        raise dg.Failure(str(refused)) from refused
-    scored = _days_scored_by(context, withdrawal.version, withdrawn.promoted_in or month)
-    rollback = {
-        **asdict(withdrawal),
-        "days_scored_by_withdrawn": len(scored),
-        "first_day_scored": scored[0] if scored else None,
-        "last_day_scored": scored[-1] if scored else None,
-    }
-    champion, previous_champion = state.champion, state.previous_champion
-    return {
-        **recorded,
-        "outcome": "rolled back",
-        "reason": f"v{withdrawal.version} withdrawn, v{withdrawal.restored} restored: {request.reason}",
-        "champion": asdict(champion),
-        "previous_champion": previous_champion.version if previous_champion else None,
-        "state": state.as_dict(),
-        "rollbacks": [*recorded.get("rollbacks", []), rollback],
-        "launched_by": launched_by(context.run.tags, request.requested_by),
-        "dagster_run_id": context.run_id,
-        "decided_at": now,
-    }
 
 
 def _decision_metadata(registry: ModelRegistry, record: dict[str, Any]) -> dict[str, Any]:

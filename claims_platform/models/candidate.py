@@ -1,22 +1,32 @@
 """The month's candidate model: trained on the month's training set, tracked in MLflow, registered as a
 new version, and judged by the quality gate (a training failure is recorded as an ineligible candidate)."""
 
-import traceback
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from claims_platform.core import links
-from claims_platform.core.alerts import Alert, AlertsResource
+from claims_platform.core.alerts import AlertsResource
 from claims_platform.core.months import shift_month_key
 from claims_platform.core.partitions import month_before, monthly_partitions, require_month_order
 from claims_platform.core.pictures import png_markdown, sparkline_markdown
 from claims_platform.core.policy import DecisionPolicy
 from claims_platform.core.schema import CLAIM_STATUS
 from claims_platform.core.services import names_outages
+from claims_platform.models.candidate_records import (
+    CANDIDATE_MODEL,
+    CANDIDATE_QUALITY,
+    RECORD,
+    failed_candidate,
+    month_candidate,
+    reused_candidate,
+    warm_start_for_next,
+)
 from claims_platform.models.gate import QualityGate
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.models.tracking import (
@@ -33,10 +43,7 @@ from claims_platform.training.dataset import (
     fingerprint,
 )
 from claims_platform.training.metrics import calibration_bins
-from claims_platform.training.reuse import code_digest, reusable, reused_outcome, reused_record, training_key
-
-CANDIDATE_QUALITY = "candidate_quality"
-
+from claims_platform.training.reuse import code_digest, reusable, training_key
 
 _BUDGET = TrainingConfig()
 
@@ -117,23 +124,10 @@ def _as_image(png: bytes):
     return Image.open(io.BytesIO(png))
 
 
-def _warm_start_for_next(previous: dict | None, record: dict) -> dict | None:
-    """What the next month's search starts from: this candidate's hyperparameters if it is eligible,
-    else what this one started from (the last eligible candidate's)."""
-    if record.get("status") == "trained" and record["gate"]["passed"]:
-        return {
-            "params": record["params"],
-            "from_version": record["version"],
-            "from_month": record["training_month"],
-        }
-    return (previous or {}).get("warm_start_for_next")
-
-
 # What a candidate's training may fail with and still make a decision possible: too few labelled
 # months or rows (ValueError), the tuning guard or a study with no completed trial (RuntimeError),
 # numerical trouble. Anything else (a bug, memory, the network) fails the run loudly.
 TRAINING_FAILURES = (ValueError, RuntimeError, ArithmeticError)
-CANDIDATE_MODEL = dg.AssetKey("candidate_model")
 
 
 def _reliability_sparkline(y: np.ndarray, p: np.ndarray) -> dg.MarkdownMetadataValue:
@@ -184,19 +178,46 @@ def candidate_model(
     registry: ModelRegistry,
     alerts: AlertsResource,
 ):
-    """Train, evaluate, log to MLflow and register; a record of the candidate (trained or failed)."""
-    from claims_platform.models.packaging import log_trained_model
-    from claims_platform.models.reference import REFERENCE_ROWS, reference_drawn_from
-    from claims_platform.training.metrics import evaluate
-    from claims_platform.training.plots import calibration_png, feature_importance_png, roc_curve_png
-    from claims_platform.training.split import out_of_time_split
-    from claims_platform.training.train import train_model
-
+    """The month's candidate in its steps: the key of what it is trained from; the month's last candidate
+    reused when that key is unchanged, else a new one trained (or its failure recorded); its record; and
+    the quality check that says whether it is eligible."""
     month = context.partition_key
     previous = previous_candidate.get(shift_month_key(month, -1))
     require_month_order(context, CANDIDATE_MODEL, previous)
+    plan = _plan(context, config, training_set, previous, registry)
+    with _mlflow_run_failed_on_error(mlflow, plan.tracked):
+        mlflow.set_tags(plan.tracked.tags())
+        earlier = month_candidate(context) if config.reuse_unchanged else None
+        if (
+            earlier is not None
+            and reusable(earlier.record, plan.key)
+            and registry.has_version(earlier.record["version"])
+        ):
+            events = reused_candidate(context, earlier, previous, mlflow, plan.tracked, plan.digest)
+        else:
+            events = _new_candidate(context, training_set, plan, previous, mlflow, registry, alerts)
+    yield from events
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the month's candidate is trained from, and the key a retrain compares."""
+
+    month: str
+    budget: TrainingConfig
+    warm: dict | None  # the last eligible candidate's hyperparameters, when the search starts from them
+    tracked: TrainingRun
+    digest: str  # the training set's fingerprint
+    key: str
     # The candidate's own figures are at the default policy; the decision re-judges it at the chain's.
-    gate, policy = QualityGate(), DecisionPolicy()
+    policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+    gate: QualityGate = field(default_factory=QualityGate)
+
+
+def _plan(
+    context, config: CandidateModelConfig, training_set: pd.DataFrame, previous: dict | None, registry
+) -> _Plan:
+    month = context.partition_key
     warm = (previous or {}).get("warm_start_for_next") if config.warm_start else None
     budget = TrainingConfig(
         n_trials=config.n_trials,
@@ -214,104 +235,19 @@ def candidate_model(
     )
     digest = fingerprint(training_set)
     key = training_key(
-        fingerprint=digest,
-        budget=budget,
-        warm_start=warm["params"] if warm else None,
-        model_name=registry.model_name,
-        code=code_digest(),
-    )
+        fingerprint=digest, budget=budget, warm_start=warm["params"] if warm else None,
+        model_name=registry.model_name, code=code_digest(),
+    )  # fmt: skip
+    return _Plan(month, budget, warm, tracked, digest, key)
+
+
+@contextmanager
+def _mlflow_run_failed_on_error(mlflow, tracked: TrainingRun) -> Iterator[None]:
+    """An error (any: the run fails loudly) ends the candidate's MLflow run as FAILED, with a note that says
+    why: it must not stay RUNNING for ever, nor say it is in progress."""
     try:
-        mlflow.set_tags(tracked.tags())
-        earlier = _month_candidate(context) if config.reuse_unchanged else None
-        if (
-            earlier is not None
-            and reusable(earlier.record, key)
-            and registry.has_version(earlier.record["version"])
-        ):
-            yield from _reused_candidate(context, earlier, previous, mlflow, tracked, digest)
-            return
-        try:
-            if training_set.empty:
-                raise ValueError(
-                    "no labelled rows before the cutoff (see the training_set partition's label coverage)"
-                )
-            split = out_of_time_split(training_set)
-            trained = train_model(split.development, budget, warm_start=warm["params"] if warm else None)
-            y = split.holdout[CLAIM_STATUS].to_numpy()
-            p = trained.predict_proba(split.holdout)
-            missing = int(np.isnan(p).sum())
-            p = np.nan_to_num(
-                p, nan=0.0
-            )  # a missing prediction fails the gate below; plots and metrics need numbers
-            metrics = evaluate(y, p, policy.refer_at)
-        except TRAINING_FAILURES as error:
-            yield from _failed_candidate(context, month, error, previous, mlflow, alerts, registry, tracked)
-            return
-        plots = {
-            "roc_curve": roc_curve_png(y, p),
-            "calibration": calibration_png(y, p),
-            "feature_importance": feature_importance_png(trained.booster),
-        }
-        run_id, experiment_id = mlflow.active_run().info.run_id, mlflow.active_run().info.experiment_id
-        mlflow.log_params(
-            {**trained.params_for_logging(), **{f"split_{k}": v for k, v in split.summary().items()}}
-        )
-        mlflow.log_params(
-            {"warm_start": bool(warm), "warm_start_from_version": warm["from_version"] if warm else "none"}
-        )
-        mlflow.log_metrics({f"holdout_{k}": float(v) for k, v in metrics.items()})
-        mlflow.log_metrics({f"validation_{k}": float(v) for k, v in trained.validation_metrics.items()})
-        log_datasets(
-            training_set,
-            split.holdout,
-            month=month,
-            holdout_month=split.holdout_month,
-            # The stored training set and the fingerprint Dagster recorded for it (computed alike when unrecorded).
-            source=tracked.lineage.get("training_set_path") or f"training_set/{month}",
-            training_digest=tracked.lineage.get("training_set_fingerprint") or digest,
-            holdout_digest=fingerprint(split.holdout),
-            targets=CLAIM_STATUS,
-        )
-        for name, png in plots.items():
-            mlflow.log_image(_as_image(png), f"plots/{name}.png")
-        # Judged (above) with the calibrator fitted without the holdout; registered with it refitted on validation
-        # and holdout, whose probabilities the drift reference then carries.
-        deployed = trained.deployed(split.holdout, split.holdout_month, policy.refer_at)
-        reference = reference_drawn_from(
-            split.holdout,
-            deployed.predict_proba(split.holdout),
-            REFERENCE_ROWS,
-            seed=int(month[:7].replace("-", "")),
-        )
-        registry.ensure_registered_model()  # with its description, before the first version creates it bare
-        version = log_trained_model(
-            deployed,
-            reference=reference,
-            registered_model_name=registry.model_name,
-            tags={
-                "dagster_run_id": context.run_id,
-                "dagster_partition": month,
-                "training_month": month[:7],
-                "holdout_month": split.holdout_month,
-                "mlflow_run_id": run_id,
-            },
-            description=version_description(
-                tracked,
-                holdout_month=split.holdout_month,
-                metrics=metrics,
-                refer_at=policy.refer_at,
-                calibration=trained.calibration["method"],
-                mlflow_run_url=registry.run_url(run_id, experiment_id),
-            ),
-        )
-        model_uri = registry.artifact_uri(version)
-        gate_failures = gate.failures(metrics, missing)
-        outcome = trained_outcome(
-            registry.model_name, version, split.holdout_month, metrics, policy.refer_at, gate_failures
-        )
-        mlflow.set_tag(NOTE_TAG, tracked.description(outcome))
+        yield
     except BaseException as error:
-        # The run fails loudly; its MLflow run must not stay RUNNING forever, nor say it is in progress.
         if mlflow.active_run() is not None:  # (a failed training has ended it already)
             try:
                 mlflow.set_tag(
@@ -320,189 +256,238 @@ def candidate_model(
             finally:
                 mlflow.end_run(status="FAILED")
         raise
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """A candidate trained and judged on its out-of-time holdout."""
+
+    split: Any
+    trained: Any
+    y: np.ndarray
+    p: np.ndarray
+    missing: int  # holdout rows without a prediction (a gate failure)
+    metrics: dict[str, float]
+
+
+def _fit(training_set: pd.DataFrame, plan: _Plan) -> _Fitted:
+    """Split, train and judge (raises one of TRAINING_FAILURES when there is nothing to train on)."""
+    from claims_platform.training.metrics import evaluate
+    from claims_platform.training.split import out_of_time_split
+    from claims_platform.training.train import train_model
+
+    if training_set.empty:
+        raise ValueError(
+            "no labelled rows before the cutoff (see the training_set partition's label coverage)"
+        )
+    split = out_of_time_split(training_set)
+    trained = train_model(
+        split.development, plan.budget, warm_start=plan.warm["params"] if plan.warm else None
+    )
+    y = split.holdout[CLAIM_STATUS].to_numpy()
+    p = trained.predict_proba(split.holdout)
+    missing = int(np.isnan(p).sum())
+    p = np.nan_to_num(p, nan=0.0)  # a missing prediction fails the gate; plots and metrics need numbers
+    return _Fitted(split, trained, y, p, missing, evaluate(y, p, plan.policy.refer_at))
+
+
+def _new_candidate(context, training_set, plan: _Plan, previous, mlflow, registry, alerts) -> list:
+    """Train, track and register a new candidate; or record why it could not be trained."""
+    try:
+        fitted = _fit(training_set, plan)
+    except TRAINING_FAILURES as error:
+        return failed_candidate(context, plan.month, error, previous, mlflow, alerts, registry, plan.tracked)
+    registered = _track_and_register(context, training_set, fitted, plan, mlflow, registry)
     # dagster-mlflow ends its run only through a job hook; end it here so the run is complete even
     # when the asset is materialized from the UI.
     mlflow.end_run()
+    record = _trained_record(context, fitted, registered, plan, registry, previous)
+    return [
+        dg.Output(record, metadata=_trained_metadata(fitted, registered, plan, registry, record)),
+        _quality_check(fitted, registered, plan),
+    ]
+
+
+@dataclass(frozen=True)
+class _Registered:
+    """The registered version of a trained candidate, and what its MLflow run holds."""
+
+    version: str
+    model_uri: str
+    run_id: str
+    experiment_id: str
+    deployed: Any  # the model as registered: its calibrator refitted on validation and holdout
+    reference_rows: int
+    plots: dict[str, bytes]
+    gate_failures: list[str]
+
+
+def _track_and_register(context, training_set, fitted: _Fitted, plan: _Plan, mlflow, registry) -> _Registered:
+    """Log the candidate to its MLflow run, register it, and note the outcome on the run."""
+    run = mlflow.active_run().info
+    plots = _log_run(training_set, fitted, plan, mlflow)
+    deployed, reference, version = _register(context, fitted, plan, registry, run.run_id, run.experiment_id)
+    split, metrics = fitted.split, fitted.metrics
+    gate_failures = plan.gate.failures(metrics, fitted.missing)
+    outcome = trained_outcome(
+        registry.model_name, version, split.holdout_month, metrics, plan.policy.refer_at, gate_failures
+    )
+    mlflow.set_tag(NOTE_TAG, plan.tracked.description(outcome))
+    return _Registered(
+        version, registry.artifact_uri(version), run.run_id, run.experiment_id, deployed, len(reference), plots,
+        gate_failures,
+    )  # fmt: skip
+
+
+def _log_run(training_set, fitted: _Fitted, plan: _Plan, mlflow) -> dict[str, bytes]:
+    """The candidate's parameters, metrics, data and plots on its MLflow run; the plots (PNG bytes)."""
+    from claims_platform.training.plots import calibration_png, feature_importance_png, roc_curve_png
+
+    split, trained, warm, month = fitted.split, fitted.trained, plan.warm, plan.month
+    plots = {
+        "roc_curve": roc_curve_png(fitted.y, fitted.p),
+        "calibration": calibration_png(fitted.y, fitted.p),
+        "feature_importance": feature_importance_png(trained.booster),
+    }
+    mlflow.log_params(
+        {**trained.params_for_logging(), **{f"split_{k}": v for k, v in split.summary().items()}}
+    )
+    mlflow.log_params(
+        {"warm_start": bool(warm), "warm_start_from_version": warm["from_version"] if warm else "none"}
+    )
+    mlflow.log_metrics({f"holdout_{k}": float(v) for k, v in fitted.metrics.items()})
+    mlflow.log_metrics({f"validation_{k}": float(v) for k, v in trained.validation_metrics.items()})
+    log_datasets(
+        training_set,
+        split.holdout,
+        month=month,
+        holdout_month=split.holdout_month,
+        # The stored training set and the fingerprint Dagster recorded for it (computed alike when unrecorded).
+        source=plan.tracked.lineage.get("training_set_path") or f"training_set/{month}",
+        training_digest=plan.tracked.lineage.get("training_set_fingerprint") or plan.digest,
+        holdout_digest=fingerprint(split.holdout),
+        targets=CLAIM_STATUS,
+    )
+    for name, png in plots.items():
+        mlflow.log_image(_as_image(png), f"plots/{name}.png")
+    return plots
+
+
+def _register(context, fitted: _Fitted, plan: _Plan, registry, run_id: str, experiment_id: str):
+    """The model as deployed (judged with the calibrator fitted without the holdout; registered with it
+    refitted on validation and holdout, whose probabilities the drift reference then carries), its
+    reference, and its new registered version."""
+    from claims_platform.models.packaging import log_trained_model
+    from claims_platform.models.reference import REFERENCE_ROWS, reference_drawn_from
+
+    split, trained, month = fitted.split, fitted.trained, plan.month
+    deployed = trained.deployed(split.holdout, split.holdout_month, plan.policy.refer_at)
+    seed = int(month[:7].replace("-", ""))
+    reference = reference_drawn_from(
+        split.holdout, deployed.predict_proba(split.holdout), REFERENCE_ROWS, seed=seed
+    )
+    registry.ensure_registered_model()  # with its description, before the first version creates it bare
+    version = log_trained_model(
+        deployed,
+        reference=reference,
+        registered_model_name=registry.model_name,
+        tags={
+            "dagster_run_id": context.run_id, "dagster_partition": month, "training_month": month[:7],
+            "holdout_month": split.holdout_month, "mlflow_run_id": run_id,
+        },
+        description=version_description(
+            plan.tracked, holdout_month=split.holdout_month, metrics=fitted.metrics, refer_at=plan.policy.refer_at,
+            calibration=trained.calibration["method"], mlflow_run_url=registry.run_url(run_id, experiment_id),
+        ),
+    )  # fmt: skip
+    return deployed, reference, version
+
+
+def _trained_record(
+    context, fitted: _Fitted, registered: _Registered, plan: _Plan, registry, previous
+) -> dict:
+    """The candidate's stored record: what the champion decision and the next month's search read."""
+    trained, metrics, warm = fitted.trained, fitted.metrics, plan.warm
     record = {
         "status": "trained",
         "failure": None,
         "model_name": registry.model_name,
-        "version": version,
-        "model_uri": model_uri,
-        "mlflow_run_id": run_id,
-        "training_month": month[:7],
-        "holdout_month": split.holdout_month,
+        "version": registered.version,
+        "model_uri": registered.model_uri,
+        "mlflow_run_id": registered.run_id,
+        "training_month": plan.month[:7],
+        "holdout_month": fitted.split.holdout_month,
         "holdout_rows": int(metrics["rows"]),
-        "policy": policy.as_dict(),
+        "policy": plan.policy.as_dict(),
         "holdout_metrics": {k: float(v) for k, v in metrics.items()},
         "validation_metrics": {k: float(v) for k, v in trained.validation_metrics.items()},
-        "gate": {**gate.as_dict(), "passed": not gate_failures, "failures": gate_failures},
+        "gate": {
+            **plan.gate.as_dict(),
+            "passed": not registered.gate_failures,
+            "failures": registered.gate_failures,
+        },
         "params": trained.best_params,
         "warm_start": {"from_version": warm["from_version"], "used": True}
         if warm
         else {"from_version": None, "used": False},
         "tuning": {k: v for k, v in trained.tuning.items() if k != "trials"},
         "calibration": trained.calibration["method"],
-        "calibration_level_sd": deployed.calibrator["level_sd"],
+        "calibration_level_sd": registered.deployed.calibrator["level_sd"],
         "fit_seconds": round(trained.fit_seconds, 2),
-        "reference_rows": len(reference),
-        "training_key": key,  # what the model depends on: a retrain with the same key reuses it
+        "reference_rows": registered.reference_rows,
+        "training_key": plan.key,  # what the model depends on: a retrain with the same key reuses it
         "trained_by_dagster_run_id": context.run_id,
     }
-    record["warm_start_for_next"] = _warm_start_for_next(previous, record)
-    yield dg.Output(
-        record,
-        metadata={
-            "status": "trained",
-            "model_version": version,
-            "model": registry.version_reference(version),
-            "mlflow_run": registry.run_reference(run_id, experiment_id),
-            "mlflow_experiment": registry.experiment_reference(experiment_id),
-            "warm_start": f"from v{warm['from_version']} ({warm['from_month']})" if warm else "cold start",
-            "trials": int(trained.tuning.get("n_trials", 0)),
-            "calibration": trained.calibration["method"],
-            "calibration_deployed_on": (
-                f"{trained.calibration['fitted_on']} + holdout {split.holdout_month} ({len(trained.calibration_y) + len(split.holdout):,} rows)"
-            ),
-            "calibration_level_sd": round(deployed.calibrator["level_sd"], 4),
-            "holdout_month": split.holdout_month,
-            "holdout_rows": int(metrics["rows"]),
-            **{
-                f"holdout_{k}": round(float(v), 5)
-                for k, v in metrics.items()
-                if k not in ("rows", "threshold")
-            },
-            "kappa_at": f"the decision policy's screen, p >= {policy.refer_at}",
-            "fit_seconds": round(trained.fit_seconds, 1),
-            "best_params": dg.MetadataValue.json(trained.best_params),
-            # Inline on the page (the full charts below are one click away): predicted probability (line)
-            # against the claim rate observed (dots) in each equal-mass bin of the holdout.
-            "reliability": _reliability_sparkline(y, p),
-            **{f"plot_{name}": png_markdown(png, name) for name, png in plots.items()},
-            RECORD: dg.MetadataValue.json(record),
-        },
+    record["warm_start_for_next"] = warm_start_for_next(previous, record)
+    return record
+
+
+def _trained_metadata(
+    fitted: _Fitted, registered: _Registered, plan: _Plan, registry, record: dict
+) -> dict[str, Any]:
+    """What the candidate's partition shows: its version and runs, its tuning and calibration, its holdout."""
+    trained, metrics, split, warm = fitted.trained, fitted.metrics, fitted.split, plan.warm
+    run_id, experiment_id = registered.run_id, registered.experiment_id
+    deployed_on = (
+        f"{trained.calibration['fitted_on']} + holdout {split.holdout_month} "
+        f"({len(trained.calibration_y) + len(split.holdout):,} rows)"
     )
-    yield dg.AssetCheckResult(
+    return {
+        "status": "trained",
+        "model_version": registered.version,
+        "model": registry.version_reference(registered.version),
+        "mlflow_run": registry.run_reference(run_id, experiment_id),
+        "mlflow_experiment": registry.experiment_reference(experiment_id),
+        "warm_start": f"from v{warm['from_version']} ({warm['from_month']})" if warm else "cold start",
+        "trials": int(trained.tuning.get("n_trials", 0)),
+        "calibration": trained.calibration["method"],
+        "calibration_deployed_on": deployed_on,
+        "calibration_level_sd": round(registered.deployed.calibrator["level_sd"], 4),
+        "holdout_month": split.holdout_month,
+        "holdout_rows": int(metrics["rows"]),
+        **{f"holdout_{k}": round(float(v), 5) for k, v in metrics.items() if k not in ("rows", "threshold")},
+        "kappa_at": f"the decision policy's screen, p >= {plan.policy.refer_at}",
+        "fit_seconds": round(trained.fit_seconds, 1),
+        "best_params": dg.MetadataValue.json(trained.best_params),
+        # Inline on the page (the full charts below are one click away): predicted probability (line)
+        # against the claim rate observed (dots) in each equal-mass bin of the holdout.
+        "reliability": _reliability_sparkline(fitted.y, fitted.p),
+        **{f"plot_{name}": png_markdown(png, name) for name, png in registered.plots.items()},
+        RECORD: dg.MetadataValue.json(record),
+    }
+
+
+def _quality_check(fitted: _Fitted, registered: _Registered, plan: _Plan) -> dg.AssetCheckResult:
+    """Whether the candidate is eligible: the quality gate on its holdout."""
+    return dg.AssetCheckResult(
         check_name=CANDIDATE_QUALITY,
-        passed=not gate_failures,
+        passed=not registered.gate_failures,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(gate_failures) or "candidate fit to be compared with the champion",
+        description="; ".join(registered.gate_failures) or "candidate fit to be compared with the champion",
         metadata={
-            "roc_auc": float(metrics["roc_auc"]),
-            "ece": float(metrics["ece"]),
-            "missing_predictions": missing,
-            **gate.as_dict(),
+            "roc_auc": float(fitted.metrics["roc_auc"]),
+            "ece": float(fitted.metrics["ece"]),
+            "missing_predictions": fitted.missing,
+            **plan.gate.as_dict(),
         },
-    )
-
-
-RECORD = "record"  # the candidate's stored record, also on its materialization (what a retrain compares with)
-
-
-class _MonthCandidate(NamedTuple):
-    """The month's last materialized candidate: its record, the run that materialized it, its metadata."""
-
-    record: dict[str, Any]
-    run_id: str
-    metadata: dict[str, Any]
-
-
-def _month_candidate(context: dg.AssetExecutionContext) -> _MonthCandidate | None:
-    """This partition's last candidate, when its materialization carries its record."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=CANDIDATE_MODEL, asset_partitions=[context.partition_key]), limit=1
-    ).records
-    if not records:
-        return None
-    metadata = dict(records[0].asset_materialization.metadata)
-    entry = metadata.get(RECORD)
-    return _MonthCandidate(dict(entry.value), records[0].run_id, metadata) if entry is not None else None
-
-
-def _reused_candidate(
-    context: dg.AssetExecutionContext,
-    earlier: _MonthCandidate,
-    previous: dict | None,
-    mlflow,
-    tracked: TrainingRun,
-    digest: str,
-):
-    """The month's last candidate again (see :mod:`claims_platform.training.reuse`): nothing trained or registered."""
-    record = reused_record(earlier.record, dagster_run_id=context.run_id, earlier_run_id=earlier.run_id)
-    record["warm_start_for_next"] = _warm_start_for_next(previous, record)
-    version, trained_by = record["version"], record["trained_by_dagster_run_id"]
-    outcome = reused_outcome(record["model_name"], version, digest, trained_by)
-    context.log.info(f"{context.partition_key[:7]}: {outcome}")
-    mlflow.set_tags({NOTE_TAG: tracked.description(outcome), "reused_model_version": str(version)})
-    mlflow.end_run()
-    # The earlier materialization's figures and plots describe this same model; the IO manager adds its path.
-    kept = {k: v for k, v in earlier.metadata.items() if k not in ("path", RECORD, "reused", "trained_by")}
-    yield dg.Output(
-        record,
-        metadata={
-            "status": kept.pop("status", "trained"),
-            # Second on the page: why this run trained nothing, and the run that did.
-            "reused": f"v{version}: training set {digest}, budget, warm start and code unchanged, nothing trained",
-            "trained_by": dg.MetadataValue.url(links.dagster_run_url(trained_by)),
-            **kept,
-            RECORD: dg.MetadataValue.json(record),
-        },
-    )
-    gate, metrics = record["gate"], record["holdout_metrics"]
-    yield dg.AssetCheckResult(
-        check_name=CANDIDATE_QUALITY,
-        passed=bool(gate["passed"]),
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=("; ".join(gate["failures"]) or "candidate fit to be compared with the champion")
-        + f" (v{version} reused)",
-        metadata={
-            "roc_auc": float(metrics["roc_auc"]),
-            "ece": float(metrics["ece"]),
-            **{k: v for k, v in gate.items() if k not in ("passed", "failures")},
-        },
-    )
-
-
-def _failed_candidate(
-    context: dg.AssetExecutionContext,
-    month: str,
-    error: Exception,
-    previous: dict | None,
-    mlflow,
-    alerts: AlertsResource,
-    registry: ModelRegistry,
-    tracked: TrainingRun,
-):
-    """The record, check and alert of a candidate whose training failed (the chain still decides)."""
-    reason = f"{type(error).__name__}: {error}"
-    context.log.error(
-        f"Training failed for {month[:7]}; the candidate is ineligible.\n{traceback.format_exc()}"
-    )
-    run = mlflow.active_run().info
-    mlflow.set_tags({"failure": reason[:5000], NOTE_TAG: tracked.description(failed_outcome(reason[:2000]))})
-    mlflow.end_run(status="FAILED")
-    alerts.send(
-        Alert(
-            "error",
-            f"Training failed for {month[:7]}",
-            f"{reason}. The candidate is ineligible; the champion decision keeps the incumbent.",
-            fields={"month": month[:7], "run": context.run_id},
-        ),
-        log=context.log,
-    )
-    record = {"status": "failed", "failure": reason, "version": None, "training_month": month[:7]}
-    record["warm_start_for_next"] = _warm_start_for_next(previous, record)
-    yield dg.Output(
-        record,
-        metadata={
-            "status": "failed",
-            "failure": reason,
-            "mlflow_run": registry.run_reference(run.run_id, run.experiment_id),
-        },
-    )
-    yield dg.AssetCheckResult(
-        check_name=CANDIDATE_QUALITY,
-        passed=False,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"training failed: {reason}",
     )

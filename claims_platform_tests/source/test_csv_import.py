@@ -14,7 +14,9 @@ import pytest
 from claims_platform.core import schema, settings
 from claims_platform.core.months import add_months
 from claims_platform.source import csv_import
-from claims_platform.source.csv_import import (
+from claims_platform.source.csv_check import default_batch_name
+from claims_platform.source.csv_import import write_export
+from claims_platform.source.csv_parse import (
     EXPORT_COLUMNS,
     MAX_LISTED_PROBLEMS,
     BeforeFirstDayError,
@@ -22,11 +24,9 @@ from claims_platform.source.csv_import import (
     ExportFormatError,
     ImportOptionError,
     ImportPlanError,
-    default_batch_name,
     read_export,
-    spread_over_days,
-    write_export,
 )
+from claims_platform.source.csv_plan import spread_over_days
 from claims_platform.source.generator import World, simulate_days
 from claims_platform.source.warehouse import Warehouse
 from claims_platform.training.dataset import label_applications, training_window
@@ -484,11 +484,11 @@ def test_the_default_spread_of_10000_rows_trains_and_scores(export_10k: Path) ->
 
 def test_natural_spread_is_kept_when_it_trains_and_scores() -> None:
     # 1,200 a day for 6 months of rows: the first spread tried already scores two months.
-    from claims_platform.source.csv_import import _choose_spread
+    from claims_platform.source.csv_plan import choose_spread
 
     n = 1_200 * 181
     rng = np.random.default_rng(0)
-    chosen = _choose_spread(
+    chosen = choose_spread(
         n, FIRST, None, None, np.ones(n, bool), (rng.random(n) < 0.15).astype(int), 30, plan_import
     )
     assert chosen.how == f"at about {settings.DAILY_VOLUME:,} a day" and int(chosen.offsets[-1]) == 180
