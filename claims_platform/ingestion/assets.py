@@ -7,7 +7,9 @@ the run's other days are stored and flow on; the checks fail with ERROR (blockin
 when no day of the run is usable.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, date, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -179,6 +181,43 @@ def ingest_applications(
     it read up to are that partition's own metadata.
     """
     first_day, last_day = _days_of(context)
+    read = _read_and_judge(context, config, source, first_day, last_day)
+    _record_days(context, read)
+    _alert(context, alerts, read)
+    # Totals over a backfill's range say so in their names; each day's own figures are above.
+    common = {
+        "run_days": len(read.batches),
+        "run_rows_read": read.rows_read,
+        "run_quarantined_days": len(read.quarantined),
+    }
+    yield dg.Output(
+        {d.isoformat(): b.valid for d, b in read.batches.items()}, output_name="applications", metadata=common
+    )
+    top_rules = sorted(read.result.rule_counts.items(), key=lambda kv: -kv[1])[:20]
+    yield dg.Output(
+        {d.isoformat(): b.rejected for d, b in read.batches.items()},
+        output_name="rejected_applications",
+        metadata={**common, "run_rules_broken": dg.MetadataValue.json(dict(top_rules))},
+    )
+    yield from _checks(read, config.max_rejected_share)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A range of days read, validated once, and judged day by day."""
+
+    result: Any  # the contract's validation of the whole range
+    batches: dict  # day -> DayBatch, after the verdicts
+    rows_read: int
+    contract_rejected: dict  # day -> rows the contract rejected
+    watermarks: dict  # day -> the warehouse watermark it was read up to
+    quarantined: dict  # day -> why
+    implausible: dict
+    unusual: dict
+
+
+def _read_and_judge(context, config, source, first_day: date, last_day: date) -> _Read:
+    """Read the days from the source, validate them once, account for every row, and judge each day."""
     raw = source.read_applications(first_day, last_day)
     loaded_at = raw.pop(LOADED_AT) if LOADED_AT in raw.columns else None
     ids = raw[APPLICATION_ID].dropna().astype(str).unique() if APPLICATION_ID in raw.columns else []
@@ -188,8 +227,6 @@ def ingest_applications(
     if rows_read != sum(len(b.valid) + len(b.rejected) for b in batches.values()) or rows_read != len(raw):
         raise RuntimeError(f"Row accounting broken: read {len(raw)}, attributed {rows_read}")
     contract_rejected = {d: len(b.rejected) for d, b in batches.items()}
-    watermarks = _watermarks(raw, loaded_at)
-
     verdicts = judge_days(
         batches,
         _volume_history(source, first_day),
@@ -197,37 +234,43 @@ def ingest_applications(
         config.limits(),
         config.max_rejected_share,
     )
-    batches, quarantined, implausible, unusual = (
-        verdicts.batches,
-        verdicts.quarantined,
-        verdicts.implausible,
-        verdicts.unusual,
-    )
+    return _Read(
+        result, verdicts.batches, rows_read, contract_rejected, _watermarks(raw, loaded_at),
+        verdicts.quarantined, verdicts.implausible, verdicts.unusual,
+    )  # fmt: skip
 
-    for day, batch in batches.items():
+
+def _record_days(context, read: _Read) -> None:
+    """Each day's counts, verdict and watermark on its own partition of both outputs."""
+    for day, batch in read.batches.items():
         own = {
             ROWS_READ: batch.rows_read,
             "valid_rows": len(batch.valid),
-            REJECTED_ROWS: contract_rejected[day],
-            QUARANTINED_KEY: day in quarantined,
-            LOADED_THROUGH: watermarks.get(day, ""),
+            REJECTED_ROWS: read.contract_rejected[day],
+            QUARANTINED_KEY: day in read.quarantined,
+            LOADED_THROUGH: read.watermarks.get(day, ""),
         }
-        if day in quarantined:
-            own["quarantine_reason"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in quarantined[day]))
+        if day in read.quarantined:
+            own["quarantine_reason"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in read.quarantined[day]))
         key = day.isoformat()
         context.add_asset_metadata(own, asset_key="applications", partition_key=key)
         context.add_asset_metadata(
             {
                 ROWS_READ: batch.rows_read,
                 "rejected_rows": len(batch.rejected),
-                QUARANTINED_KEY: day in quarantined,
+                QUARANTINED_KEY: day in read.quarantined,
                 RULES_BROKEN: dg.MetadataValue.json(rules_broken(batch.rejected[REJECTION_REASON])),
             },
             asset_key="rejected_applications",
             partition_key=key,
         )
-    if quarantined:
-        alerts.send(_quarantine_alert(quarantined, batches, context.run_id), log=context.log)
+
+
+def _alert(context, alerts: AlertsResource, read: _Read) -> None:
+    """An error alert for quarantined days, a warning for days whose rejected share is out of line."""
+    if read.quarantined:
+        alerts.send(_quarantine_alert(read.quarantined, read.batches, context.run_id), log=context.log)
+    unusual = read.unusual
     if unusual:
         alerts.send(
             Alert(
@@ -240,81 +283,76 @@ def ingest_applications(
             log=context.log,
         )
 
-    # Totals over a backfill's range say so in their names; each day's own figures are above.
-    common = {"run_days": len(batches), "run_rows_read": rows_read, "run_quarantined_days": len(quarantined)}
-    yield dg.Output(
-        {d.isoformat(): b.valid for d, b in batches.items()},
-        output_name="applications",
-        metadata=common,
-    )
-    top_rules = sorted(result.rule_counts.items(), key=lambda kv: -kv[1])[:20]
-    yield dg.Output(
-        {d.isoformat(): b.rejected for d, b in batches.items()},
-        output_name="rejected_applications",
-        metadata={**common, "run_rules_broken": dg.MetadataValue.json(dict(top_rules))},
-    )
+
+def _checks(read: _Read, max_rejected_share: float) -> list[dg.AssetCheckResult]:
+    """The five checks of the range: columns, volume, rejected share, unique ids, share against history."""
+    result, batches, quarantined, implausible = read.result, read.batches, read.quarantined, read.implausible
     usable = len(batches) - len(quarantined)
-    yield dg.AssetCheckResult(
-        check_name=COLUMNS_PRESENT,
-        passed=not result.missing_columns,
-        metadata={
-            "missing_columns": dg.MetadataValue.json(list(result.missing_columns)),
-            "unexpected_columns": dg.MetadataValue.json(list(result.unexpected_columns)),
-        },
-    )
     empty = [str(d) for d, b in batches.items() if b.rows_read == 0]
-    yield dg.AssetCheckResult(
-        check_name=PLAUSIBLE_VOLUME,
-        passed=not implausible and not empty,
-        # An empty day is possible (an outage upstream, a holiday): it only warns.
-        severity=_severity(len(implausible), usable) if implausible else dg.AssetCheckSeverity.WARN,
-        description=_first_lines(implausible)
-        or (f"No applications on {', '.join(empty[:10])}" if empty else None),
-        metadata={
-            "implausible_days": dg.MetadataValue.json(
-                {d: batches[date.fromisoformat(d)].rows_read for d in implausible}
-            ),
-            "empty_days": dg.MetadataValue.json(empty),
-            "quarantined_days": dg.MetadataValue.json([str(d) for d in quarantined]),
-        },
-    )
     over = {str(d): p for d, ps in quarantined.items() for p in ps if p.startswith(REJECTED_SHARE)}
-    yield dg.AssetCheckResult(
-        check_name=REJECTED_SHARE,
-        passed=not over,
-        severity=_severity(len(over), usable),
-        description=_first_lines(over),
-        metadata={
-            "max_rejected_share": config.max_rejected_share,
-            "broken_days": dg.MetadataValue.json(
-                {
-                    d: round(
-                        contract_rejected[date.fromisoformat(d)] / batches[date.fromisoformat(d)].rows_read, 4
-                    )
-                    for d in over
-                }
-            ),
-        },
-    )
     duplicates = result.duplicate_ids
-    yield dg.AssetCheckResult(
-        check_name=UNIQUE_IDS,
-        passed=duplicates == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"{duplicates} row(s) rejected for an application_id already used (see rejected_applications)"
-            if duplicates
-            else None
+    return [
+        dg.AssetCheckResult(
+            check_name=COLUMNS_PRESENT,
+            passed=not result.missing_columns,
+            metadata={
+                "missing_columns": dg.MetadataValue.json(list(result.missing_columns)),
+                "unexpected_columns": dg.MetadataValue.json(list(result.unexpected_columns)),
+            },
         ),
-        metadata={"duplicate_rows": duplicates},
-    )
-    yield dg.AssetCheckResult(
-        check_name=SHARE_VS_HISTORY,
-        passed=not unusual,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=_first_lines(unusual),
-        metadata={"unusual_days": dg.MetadataValue.json(unusual)},
-    )
+        dg.AssetCheckResult(
+            check_name=PLAUSIBLE_VOLUME,
+            passed=not implausible and not empty,
+            # An empty day is possible (an outage upstream, a holiday): it only warns.
+            severity=_severity(len(implausible), usable) if implausible else dg.AssetCheckSeverity.WARN,
+            description=_first_lines(implausible)
+            or (f"No applications on {', '.join(empty[:10])}" if empty else None),
+            metadata={
+                "implausible_days": dg.MetadataValue.json(
+                    {d: batches[date.fromisoformat(d)].rows_read for d in implausible}
+                ),
+                "empty_days": dg.MetadataValue.json(empty),
+                "quarantined_days": dg.MetadataValue.json([str(d) for d in quarantined]),
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name=REJECTED_SHARE,
+            passed=not over,
+            severity=_severity(len(over), usable),
+            description=_first_lines(over),
+            metadata={
+                "max_rejected_share": max_rejected_share,
+                "broken_days": dg.MetadataValue.json(
+                    {
+                        d: round(
+                            read.contract_rejected[date.fromisoformat(d)]
+                            / batches[date.fromisoformat(d)].rows_read,
+                            4,
+                        )
+                        for d in over
+                    }
+                ),
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name=UNIQUE_IDS,
+            passed=duplicates == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"{duplicates} row(s) rejected for an application_id already used (see rejected_applications)"
+                if duplicates
+                else None
+            ),
+            metadata={"duplicate_rows": duplicates},
+        ),
+        dg.AssetCheckResult(
+            check_name=SHARE_VS_HISTORY,
+            passed=not read.unusual,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=_first_lines(read.unusual),
+            metadata={"unusual_days": dg.MetadataValue.json(read.unusual)},
+        ),
+    ]
 
 
 def _first_lines(messages: dict[str, str], limit: int = 5) -> str | None:

@@ -3,7 +3,7 @@ was estimated before them, and the reserve backtest.
 """
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -143,21 +143,10 @@ def model_performance(
 ):
     """Join the month's scores with their outcomes; measure, compare with the estimate, backtest the reserve."""
     from claims_platform.monitoring.reports import RenderedReport, classification_report
-    from claims_platform.training.metrics import evaluate
 
     month = context.partition_key
-    known_from = outcomes_known_from(month, config.label_lag_days)
     instant = now()
-    if instant.date() < known_from:
-        raise dg.Failure(
-            f"The outcomes of {month[:7]} are not all known yet: they are from {known_from} (the month's last day + "
-            f"{config.label_lag_days} days' label lag), and it is {instant:%Y-%m-%d %H:%M} UTC. "
-            "The `model_performance_sensor` materializes this partition automatically once they are."
-        )
-    if not application_scores:
-        raise dg.Failure(
-            f"No scored day in {month[:7]}: materialize `application_scores` for its days first."
-        )
+    _require_outcomes_known(month, config.label_lag_days, instant, application_scores)
     record = model_in_force[month]
     policy = DecisionPolicy.from_dict(record["policy"])
     scores = pd.concat([application_scores[d] for d in sorted(application_scores)], ignore_index=True)
@@ -172,69 +161,27 @@ def model_performance(
         raise dg.Failure(
             f"None of the {len(scores):,} scored applications of {month[:7]} has a known outcome in the warehouse."
         )
-    y = labelled[CLAIM_STATUS].astype("int64").to_numpy()
-    p = labelled[PREDICTION_COLUMN].to_numpy(dtype="float64")
-    realised = evaluate(y, p, policy.refer_at)
-    estimate = estimate_performance(p, policy.refer_at)
-    daily = daily_backtest(forecast, scores, outcomes)
-    accepted = accepted_outcomes(scores, outcomes).dropna(subset=[CLAIM_STATUS])
-    backtest = month_backtest(
-        daily, accepted[PREDICTION_COLUMN].to_numpy(), calibration_level_sd(record.get("model_uri"))
-    )
-    holdout = registry.run_metrics(record["version"]) if record.get("version") is not None else {}
-    holdout_kappa = float(holdout.get("holdout_kappa", np.nan))
-    bounds = PerformanceBounds(
-        kappa_margin=config.kappa_margin, ratio_low=config.ratio_low, ratio_high=config.ratio_high
-    )
-    failures = bounds.failures(realised["kappa"], holdout_kappa, backtest.actual_to_expected)
+    measured = _measure(config, record, policy, labelled, scores, forecast, outcomes, registry)
+    failures = measured.failures
     summary = {
         "month": month[:7],
         "model_version": record["version"],
         "days_scored": len(application_scores),
         "scored": len(scores),
         "with_outcome": len(labelled),
-        "policy": policy.as_dict(),
-        "realised": {k: float(v) for k, v in realised.items()},
-        "estimated": estimate.as_dict(),
-        "holdout_kappa": holdout_kappa if np.isfinite(holdout_kappa) else None,
-        "backtest": {
-            k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-            for k, v in backtest.as_dict().items()
-        },
-        "daily_backtest": json.loads(daily.to_json(orient="records")),
-        "failures": failures,
-        "passed": not failures,
+        **measured.summary(policy),
     }
     rendered = classification_report(labelled, month, policy.refer_at)
     report = RenderedReport(html=rendered.html, snapshot=rendered.snapshot, summary=summary)
-    # The month's own figures on its own partition (scores rounded; rates as percentages).
+    location = report_io_manager.location(context.asset_key.path, month)
     context.add_asset_metadata(
-        {
-            "model_version": record["version"],
-            "model": registry.version_reference(record["version"]),
-            "days_scored": len(application_scores),
-            "scored": len(scores),
-            "with_outcome": len(labelled),
-            "realised_kappa": round(realised["kappa"], 3),
-            "estimated_kappa": round(estimate.kappa, 3),
-            "estimated_kappa_95": f"{estimate.kappa_low:.3f}–{estimate.kappa_high:.3f}",
-            "holdout_kappa": round(holdout_kappa, 3) if np.isfinite(holdout_kappa) else "n/a",
-            "realised_roc_auc": round(realised["roc_auc"], 3),
-            "realised_brier": round(realised["brier"], 4),
-            "realised_calibration_error": percent(realised["ece"], 2),
-            "realised_claim_rate": percent(realised["claim_rate"], 2),
-            "estimated_claim_rate": percent(estimate.expected_claim_rate, 2),
-            "backtest_actual_claims": backtest.actual_claims,
-            "backtest_expected_claims": one_decimal(backtest.expected_claims),
-            "backtest_interval": f"{backtest.claims_low}–{backtest.claims_high} claims",
-            "backtest_actual_to_expected": round(backtest.actual_to_expected, 3),
-            "backtest_daily_coverage": f"{backtest.days_inside}/{backtest.days} days ({backtest.coverage:.0%})",
-            "backtest_days": _backtest_sparkline(daily),
-            "backtest_plot": _performance_plot(daily),
-            "report": dg.MetadataValue.path(report_io_manager.location(context.asset_key.path, month)),
-            "passed": not failures,
-        },
-        partition_key=month,
+        _month_metadata(record, registry, summary, measured, location), partition_key=month
+    )
+    realised, backtest, holdout_kappa, bounds = (
+        measured.realised,
+        measured.backtest,
+        measured.holdout_kappa,
+        measured.bounds,
     )
     yield dg.Output(report)
     yield dg.AssetCheckResult(
@@ -249,3 +196,110 @@ def model_performance(
             **asdict(bounds),
         },
     )
+
+
+def _require_outcomes_known(
+    month: str, label_lag_days: int, instant: datetime, application_scores: dict
+) -> None:
+    """Refuse a month whose outcomes are not all known yet, or that has no scored day."""
+    known_from = outcomes_known_from(month, label_lag_days)
+    if instant.date() < known_from:
+        raise dg.Failure(
+            f"The outcomes of {month[:7]} are not all known yet: they are from {known_from} (the month's last day + "
+            f"{label_lag_days} days' label lag), and it is {instant:%Y-%m-%d %H:%M} UTC. "
+            "The `model_performance_sensor` materializes this partition automatically once they are."
+        )
+    if not application_scores:
+        raise dg.Failure(
+            f"No scored day in {month[:7]}: materialize `application_scores` for its days first."
+        )
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """A month measured once its outcomes are known: realised, estimated, the reserve backtest, the check."""
+
+    realised: dict[str, float]
+    estimate: Any
+    daily: pd.DataFrame
+    backtest: Any
+    holdout_kappa: float
+    bounds: PerformanceBounds
+    failures: list[str]
+
+    def summary(self, policy: DecisionPolicy) -> dict[str, Any]:
+        finite = np.isfinite(self.holdout_kappa)
+        return {
+            "policy": policy.as_dict(),
+            "realised": {k: float(v) for k, v in self.realised.items()},
+            "estimated": self.estimate.as_dict(),
+            "holdout_kappa": self.holdout_kappa if finite else None,
+            "backtest": {
+                k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                for k, v in self.backtest.as_dict().items()
+            },
+            "daily_backtest": json.loads(self.daily.to_json(orient="records")),
+            "failures": self.failures,
+            "passed": not self.failures,
+        }
+
+
+def _measure(
+    config, record, policy: DecisionPolicy, labelled, scores, forecast, outcomes, registry
+) -> _Measured:
+    from claims_platform.training.metrics import evaluate
+
+    y = labelled[CLAIM_STATUS].astype("int64").to_numpy()
+    p = labelled[PREDICTION_COLUMN].to_numpy(dtype="float64")
+    realised = evaluate(y, p, policy.refer_at)
+    daily = daily_backtest(forecast, scores, outcomes)
+    accepted = accepted_outcomes(scores, outcomes).dropna(subset=[CLAIM_STATUS])
+    backtest = month_backtest(
+        daily, accepted[PREDICTION_COLUMN].to_numpy(), calibration_level_sd(record.get("model_uri"))
+    )
+    holdout = registry.run_metrics(record["version"]) if record.get("version") is not None else {}
+    holdout_kappa = float(holdout.get("holdout_kappa", np.nan))
+    bounds = PerformanceBounds(
+        kappa_margin=config.kappa_margin, ratio_low=config.ratio_low, ratio_high=config.ratio_high
+    )
+    failures = bounds.failures(realised["kappa"], holdout_kappa, backtest.actual_to_expected)
+    return _Measured(
+        realised, estimate_performance(p, policy.refer_at), daily, backtest, holdout_kappa, bounds, failures
+    )
+
+
+def _month_metadata(
+    record: dict, registry, summary: dict, measured: _Measured, location: str
+) -> dict[str, Any]:
+    """The month's own figures on its own partition (scores rounded; rates as percentages)."""
+    realised, estimate, backtest, holdout_kappa = (
+        measured.realised,
+        measured.estimate,
+        measured.backtest,
+        measured.holdout_kappa,
+    )
+    return {
+        "model_version": record["version"],
+        "model": registry.version_reference(record["version"]),
+        "days_scored": summary["days_scored"],
+        "scored": summary["scored"],
+        "with_outcome": summary["with_outcome"],
+        "realised_kappa": round(realised["kappa"], 3),
+        "estimated_kappa": round(estimate.kappa, 3),
+        "estimated_kappa_95": f"{estimate.kappa_low:.3f}–{estimate.kappa_high:.3f}",
+        "holdout_kappa": round(holdout_kappa, 3) if np.isfinite(holdout_kappa) else "n/a",
+        "realised_roc_auc": round(realised["roc_auc"], 3),
+        "realised_brier": round(realised["brier"], 4),
+        "realised_calibration_error": percent(realised["ece"], 2),
+        "realised_claim_rate": percent(realised["claim_rate"], 2),
+        "estimated_claim_rate": percent(estimate.expected_claim_rate, 2),
+        "backtest_actual_claims": backtest.actual_claims,
+        "backtest_expected_claims": one_decimal(backtest.expected_claims),
+        "backtest_interval": f"{backtest.claims_low}–{backtest.claims_high} claims",
+        "backtest_actual_to_expected": round(backtest.actual_to_expected, 3),
+        "backtest_daily_coverage": f"{backtest.days_inside}/{backtest.days} days ({backtest.coverage:.0%})",
+        "backtest_days": _backtest_sparkline(measured.daily),
+        "backtest_plot": _performance_plot(measured.daily),
+        "report": dg.MetadataValue.path(location),
+        "passed": not measured.failures,
+    }

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import brier_score_loss, cohen_kappa_score, log_loss, roc_auc_score
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 ECE_BINS = 10
 KAPPA_CONFIDENCE = 0.95
@@ -42,6 +42,14 @@ def kappa_from_counts(tp: Any, fp: Any, fn: Any, tn: Any) -> float | np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), 0.0)
     return float(kappa) if kappa.ndim == 0 else kappa
+
+
+def realised_kappa(y: Any, flagged: Any) -> float:
+    """Cohen's kappa of outcomes ``y`` against the screen's flags, from their 2x2 table (the one kappa)."""
+    y, flags = np.asarray(y, dtype=bool).ravel(), np.asarray(flagged, dtype=bool).ravel()
+    return float(
+        kappa_from_counts((y & flags).sum(), (~y & flags).sum(), (y & ~flags).sum(), (~y & ~flags).sum())
+    )
 
 
 def kappa_interval(
@@ -125,7 +133,7 @@ def evaluate(y_true: Any, p: Any, threshold: float) -> dict[str, float]:
     accepted = flagged == 0
     expected = float(prob[accepted].sum())
     return {
-        "kappa": float(cohen_kappa_score(y, flagged)),
+        "kappa": realised_kappa(y, flagged),
         "kappa_low": low,
         "kappa_high": high,
         "roc_auc": float(roc_auc_score(y, prob)),

@@ -63,3 +63,14 @@ def test_bad_probabilities_are_rejected():
         evaluate([0, 0], [0.1, 0.2], threshold=0.5)
     with pytest.raises(ValueError, match="labels but"):
         evaluate([0, 1, 1], [0.1, 0.2], threshold=0.5)
+
+
+def test_the_one_kappa_is_cohens_as_scikit_learn_computes_it():
+
+    from claims_platform.training.metrics import realised_kappa
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y, flagged = rng.random(500) < 0.15, rng.random(500) < rng.uniform(0.05, 0.5)
+        assert realised_kappa(y, flagged) == pytest.approx(cohen_kappa_score(y, flagged), abs=1e-12)
+    assert realised_kappa([0, 0, 0], [0, 0, 0]) == 0.0  # no agreement possible beyond chance: 0 by convention
