@@ -69,7 +69,8 @@ class ModelRegistry(dg.ConfigurableResource):
 
     def ensure_registered_model(self) -> None:
         """Create the registered model with its description, or give it the description if it has none
-        (a model first created by ``log_model(registered_model_name=...)`` has none)."""
+        (a model first created by ``log_model(registered_model_name=...)`` has none). Two monthly runs
+        training at once may both find it missing: the one that creates it second finds it there."""
         from mlflow.exceptions import MlflowException
 
         client = self.client()
@@ -78,8 +79,13 @@ class ModelRegistry(dg.ConfigurableResource):
         except MlflowException as error:
             if error.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
-            client.create_registered_model(self.model_name, description=MODEL_DESCRIPTION)
-            return
+            try:
+                client.create_registered_model(self.model_name, description=MODEL_DESCRIPTION)
+                return
+            except MlflowException as created_meanwhile:  # another run's training created it first
+                if created_meanwhile.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            model = client.get_registered_model(self.model_name)
         if not model.description:
             client.update_registered_model(self.model_name, description=MODEL_DESCRIPTION)
 

@@ -80,7 +80,11 @@ def _blocked_runs(instance: dg.DagsterInstance) -> set[str]:
 def _wait_until_both_are_blocked(instance: dg.DagsterInstance, processes, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while len(_blocked_runs(instance)) < 2:
-        if any(p.poll() is not None for p in processes):
+        ended = [p for p in processes if p.poll() is not None]
+        if ended:
+            for p in processes:  # the other one waits for the pool for ever: stop it before reading
+                if p not in ended:
+                    p.kill()
             raise AssertionError(
                 f"a run ended before waiting for the pool: {[p.communicate()[1][-2000:] for p in processes]}"
             )
