@@ -220,8 +220,27 @@ def monitoring_requests(
     handled_drift, handled_performance = set(cursor.get("drift", [])), set(cursor.get("performance", []))
     # A cursor from before drift was weighed asked a retrain for every episode it alerted on.
     handled_retrain = set(cursor.get("drift_retrain", cursor.get("drift", [])))
-    alerts: list[Alert] = []
     wanted: dict[RetrainTarget, list[str]] = {}
+    alerts = _drift_alerts(days, rules, today, latest_decided, handled_drift, handled_retrain, wanted)
+    alerts += _performance_alerts(performance, today, latest_decided, handled_performance, wanted)
+    requests = [
+        retrain_request(target, reasons)
+        for target, reasons in sorted(wanted.items(), key=lambda kv: kv[0].run_key)
+    ]
+    new_cursor = {
+        "drift": sorted(handled_drift),
+        "drift_retrain": sorted(handled_retrain),
+        "performance": sorted(handled_performance),
+    }
+    return alerts, requests, new_cursor
+
+
+def _drift_alerts(
+    days, rules, today, latest_decided, handled_drift: set, handled_retrain: set, wanted: dict
+) -> list[Alert]:
+    """One alert per new episode, and one upgrade with its retrain when an episode comes to matter
+    (``handled_*`` and ``wanted`` are updated)."""
+    alerts: list[Alert] = []
     newest = max(days) if days else None
     for episode in drift_episodes(days, rules):
         new = episode.start not in handled_drift
@@ -241,10 +260,16 @@ def monitoring_requests(
             target = retrain_target(max(episode.alert_day, episode.matters_from), today, latest_decided)
             wanted.setdefault(target, []).append(f"drift episode from {episode.start}")
         alerts.append(_drift_alert(episode, rules, target, upgrade=not new))
+    return alerts
+
+
+def _performance_alerts(performance, today, latest_decided, handled: set, wanted: dict) -> list[Alert]:
+    """One error alert and a retrain per newly failed month (``handled`` and ``wanted`` are updated)."""
+    alerts: list[Alert] = []
     for month, (metadata, timestamp) in sorted(performance.items()):
-        if metadata.get("passed", True) or month in handled_performance:
+        if metadata.get("passed", True) or month in handled:
             continue
-        handled_performance.add(month)
+        handled.add(month)
         measured_on = datetime.fromtimestamp(timestamp, UTC).date().isoformat()
         target = retrain_target(measured_on, today, latest_decided)
         wanted.setdefault(target, []).append(f"performance check failed for {month[:7]}")
@@ -259,16 +284,7 @@ def monitoring_requests(
                 dedupe_key=f"claims-performance-{month}",
             )
         )
-    requests = [
-        retrain_request(target, reasons)
-        for target, reasons in sorted(wanted.items(), key=lambda kv: kv[0].run_key)
-    ]
-    new_cursor = {
-        "drift": sorted(handled_drift),
-        "drift_retrain": sorted(handled_retrain),
-        "performance": sorted(handled_performance),
-    }
-    return alerts, requests, new_cursor
+    return alerts
 
 
 @dg.sensor(

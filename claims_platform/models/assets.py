@@ -262,19 +262,8 @@ def champion_decision(
             record = {**recorded, "record_only": {k: record[k] for k in _RECORD_ONLY_KEYS}}
     record["digest"] = _digest({"state": record["state"], "policy": record["policy"]})
 
-    # The registry's aliases follow the LATEST decision only, and never a record-only run.
     latest = max(context.instance.get_materialized_partitions(CHAMPION_DECISION) | {month})
-    champion, previous_champion = record["champion"], record["previous_champion"]
-    if not config.promote:
-        aliases: dict[str, Any] | str = "not moved: promote is false (record-only)"
-    elif latest > month:
-        aliases = f"not moved: {latest[:7]} is the latest decision"
-    else:
-        aliases = {
-            "champion": champion["version"] if champion else None,
-            "previous_champion": previous_champion,
-        }
-    record["aliases"] = aliases
+    record["aliases"] = aliases = _aliases(record, month, latest, config.promote)
     yield dg.Output(
         record,
         # What scores (state and policy) is the data: a re-decision that comes out the same does
@@ -293,6 +282,19 @@ def champion_decision(
         )
     registry.record(f"decision_{month[:7]}", {k: record.get(k) for k in _AUDIT_TAG_KEYS})
     _alert(context, alerts, record, rollback_run=config.rollback is not None)
+
+
+def _aliases(record: dict[str, Any], month: str, latest: str, promote: bool) -> dict[str, Any] | str:
+    """Where the registry's aliases go: they follow the LATEST decision only, and never a record-only run."""
+    if not promote:
+        return "not moved: promote is false (record-only)"
+    if latest > month:
+        return f"not moved: {latest[:7]} is the latest decision"
+    champion = record["champion"]
+    return {
+        "champion": champion["version"] if champion else None,
+        "previous_champion": record["previous_champion"],
+    }
 
 
 _RECORD_ONLY_KEYS = (

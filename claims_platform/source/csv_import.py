@@ -122,44 +122,25 @@ def prepare_import(
         raise ImportOptionError(
             f"{name} has an {DATE_COLUMN} column, which dates every row: --start, --days and --daily-volume do not apply"
         )
-    n = len(parsed.text)
-    chosen_start = start
-    start = start or settings.FIRST_DAY
-    if parsed.has_dates:
-        known = [d for d in parsed.dates or [] if d is not None]
-        placeholder = min(known) if known else settings.FIRST_DAY
-        row_dates = [d if d is not None else placeholder for d in parsed.dates or []]
-    else:
-        row_dates = [start] * n  # the contract does not depend on the day; the spread comes after
-    ids = [f"{batch}{BATCH_SEPARATOR}{i}" for i in parsed.index]
-    applications = pd.DataFrame({schema.APPLICATION_ID: ids, schema.APPLICATION_DATE: row_dates})
-    applications = pd.concat([applications, parsed.export[list(schema.FEATURES)]], axis=1)
-    contract, invalid = contract_problems(parsed, applications) if n else ([], np.zeros(0, dtype=bool))
-    problems = sort_problems(parsed.problems + contract, parsed.columns)
-    if problems and not (keep_invalid and all(p.keepable for p in problems)):
-        raise ExportFormatError(problems, name)
+    first = start or settings.FIRST_DAY
+    applications, invalid = _checked_rows(parsed, name, batch, first, keep_invalid)
     # The file is sound; whether the platform can hold its days is the platform's setting, told in one line.
-    earliest = min(row_dates, default=start)
+    earliest = min(applications[schema.APPLICATION_DATE], default=first)
     if earliest < settings.FIRST_DAY:
-        raise BeforeFirstDayError(name, earliest, "--start" if chosen_start is not None else DATE_COLUMN)
-
-    valid = ~invalid
+        raise BeforeFirstDayError(name, earliest, "--start" if start is not None else DATE_COLUMN)
     claims = parsed.export[schema.CLAIM_STATUS].to_numpy(dtype=np.int64)
-    if parsed.has_dates:
-        rows, claimed = day_counts(row_dates, valid, claims)
-        plan = planner(rows, claimed, label_lag_days)
-        how = f"from its {DATE_COLUMN} column"
-    else:
-        spread = choose_spread(n, start, days, daily_volume, valid, claims, label_lag_days, planner)
-        row_dates = [start + timedelta(days=int(o)) for o in spread.offsets]
-        applications[schema.APPLICATION_DATE] = row_dates
-        plan, how = spread.plan, f"spread in file order {spread.how}"
+    plan, how = _dated(
+        parsed, applications, ~invalid, claims, first, days, daily_volume, label_lag_days, planner
+    )
+    row_dates = list(applications[schema.APPLICATION_DATE])
     share = (
-        pd.Series(invalid).groupby(pd.Series(row_dates, dtype=object)).mean() if n else pd.Series(dtype=float)
+        pd.Series(invalid).groupby(pd.Series(row_dates, dtype=object)).mean()
+        if len(row_dates)
+        else pd.Series(dtype=float)
     )
     outcomes = pd.DataFrame(
         {
-            schema.APPLICATION_ID: ids,
+            schema.APPLICATION_ID: applications[schema.APPLICATION_ID],
             schema.CLAIM_STATUS: claims,
             schema.KNOWN_DATE: [d + timedelta(days=label_lag_days) for d in row_dates],
         }
@@ -177,6 +158,41 @@ def prepare_import(
         label_lag_days=label_lag_days,
         plan=plan,
     )
+
+
+def _checked_rows(
+    parsed, name: str, batch: str, start: date, keep_invalid: bool
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The export's rows with their ids and (given, or provisional) days, held to the data contract: every
+    problem refuses the file, unless ``keep_invalid`` and each one only breaks a contract rule."""
+    n = len(parsed.text)
+    if parsed.has_dates:
+        known = [d for d in parsed.dates or [] if d is not None]
+        placeholder = min(known) if known else settings.FIRST_DAY
+        row_dates = [d if d is not None else placeholder for d in parsed.dates or []]
+    else:
+        row_dates = [start] * n  # the contract does not depend on the day; the spread comes after
+    ids = [f"{batch}{BATCH_SEPARATOR}{i}" for i in parsed.index]
+    applications = pd.DataFrame({schema.APPLICATION_ID: ids, schema.APPLICATION_DATE: row_dates})
+    applications = pd.concat([applications, parsed.export[list(schema.FEATURES)]], axis=1)
+    contract, invalid = contract_problems(parsed, applications) if n else ([], np.zeros(0, dtype=bool))
+    problems = sort_problems(parsed.problems + contract, parsed.columns)
+    if problems and not (keep_invalid and all(p.keepable for p in problems)):
+        raise ExportFormatError(problems, name)
+    return applications, invalid
+
+
+def _dated(parsed, applications, valid, claims, start, days, daily_volume, label_lag_days, planner: Planner):
+    """The plan of the import and how its rows got their days: from its date column, or spread in file
+    order (``applications``' days are set to the spread)."""
+    if parsed.has_dates:
+        rows, claimed = day_counts(list(applications[schema.APPLICATION_DATE]), valid, claims)
+        return planner(rows, claimed, label_lag_days), f"from its {DATE_COLUMN} column"
+    spread = choose_spread(
+        len(applications), start, days, daily_volume, valid, claims, label_lag_days, planner
+    )
+    applications[schema.APPLICATION_DATE] = [start + timedelta(days=int(o)) for o in spread.offsets]
+    return spread.plan, f"spread in file order {spread.how}"
 
 
 def not_trainable_message(prepared: PreparedImport) -> str:

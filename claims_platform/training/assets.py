@@ -105,9 +105,7 @@ def training_set(
     source: ApplicationSource,
 ):
     """Point-in-time labelled rows for the month's model; never an outcome known after the cutoff."""
-    cutoff = datetime.fromisoformat(config.label_cutoff) if config.label_cutoff else None
-    if cutoff is not None and cutoff.tzinfo is not None:
-        cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
+    cutoff = _cutoff(config.label_cutoff)
     window = training_window(_month_of(context), config.window_months, cutoff, earliest=FIRST_DAY)
     days = [frame for key, frame in sorted(applications.items()) if window.first_day.isoformat() <= key]
     if not days:
@@ -147,7 +145,20 @@ def training_set(
             "fingerprint": fingerprint(rows),
         },
     )
-    yield dg.AssetCheckResult(
+    yield _rejected_unbiased(bias)
+
+
+def _cutoff(label_cutoff: str | None) -> datetime | None:
+    """The run config's label cutoff as naive UTC (None: the end of the month)."""
+    cutoff = datetime.fromisoformat(label_cutoff) if label_cutoff else None
+    if cutoff is not None and cutoff.tzinfo is not None:
+        cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
+    return cutoff
+
+
+def _rejected_unbiased(bias) -> dg.AssetCheckResult:
+    """Whether the rows the contract rejected claim like the training rows (a warning when not)."""
+    return dg.AssetCheckResult(
         check_name=REJECTED_UNBIASED,
         passed=not bias.biased(),
         severity=dg.AssetCheckSeverity.WARN,
