@@ -37,20 +37,17 @@ shows it (:mod:`claims_platform.monitoring.reports`) is built in a run of its ow
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from claims_platform.core import schema
+from claims_platform.core.column_kinds import ColumnKind, column_kinds
 from claims_platform.models.reference import PREDICTION_COLUMN
 
-ColumnKind = Literal["numerical", "categorical"]
 MISSING_LEVEL = "(missing)"
-# Integer columns with at most this many allowed values are compared as levels, not as numbers.
-MAX_ORDINAL_LEVELS = 10
 
 
 # Evidently's names of the two pinned tests.
@@ -200,20 +197,6 @@ def _resampled_distances(values: pd.Series, kind: ColumnKind, rows: np.ndarray) 
     levels = (np.arange(rows.shape[1]) + 0.5) / rows.shape[1]
     quantiles = np.quantile(present, levels)
     return np.abs(ordered - quantiles).mean(axis=1) / max(float(np.std(present)), 0.001)
-
-
-def column_kind(column: schema.Column) -> ColumnKind:
-    """How a feature is compared: levels for categories, flags and small ordinal integers; else numbers."""
-    if column.kind == "category" or column.levels is not None:
-        return "categorical"
-    if column.kind == "int" and column.high - column.low + 1 <= MAX_ORDINAL_LEVELS:
-        return "categorical"
-    return "numerical"
-
-
-def column_kinds(features: Iterable[str] = schema.FEATURES) -> dict[str, ColumnKind]:
-    """The kind of every feature, from the schema (never guessed from the data)."""
-    return {name: column_kind(schema.COLUMNS_BY_NAME[name]) for name in features}
 
 
 @dataclass(frozen=True)
