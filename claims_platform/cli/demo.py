@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from claims_platform.cli.runs import (
@@ -162,15 +162,53 @@ def main(
         return 1
 
 
-def _demo(months: int, today: date, seed: int, launch: bool) -> int:
-    from concurrent.futures import ThreadPoolExecutor
+@dataclass
+class _Found:
+    """What the demo's steps did, for its summary."""
 
-    from dagster import RunRequest
+    window: DemoWindow
+    drift_from: date
+    warehouse_url: str
+    simulated: int = 0
+    valid: int = 0
+    rejected: int = 0
+    decisions: list[dict] = field(default_factory=list)  # each decided month's champion decision, in order
+    decision_lines: list[str] | None = None
+    performance_lines: list[str] | None = None
+    forecast: object = None  # yesterday's reserve_forecast row
+    drift: dict | None = None  # each scored day's applications_drift metadata
+    alerts: tuple[list, list, str | None] = ([], [], None)  # requests, retrains, skip message
+
+
+def _demo(months: int, today: date, seed: int, launch: bool) -> int:
+    from claims_platform.source.warehouse import Warehouse
 
     quiet_output()
     env_file = project_env.env_file()
     project_env.load_env_file(env_file)
     instance = open_instance()
+    window = _first_day(instance, env_file, today, months)
+    started = time.perf_counter()
+    settings.local_home().mkdir(parents=True, exist_ok=True)
+    warehouse = Warehouse(settings.default_warehouse_url())
+    found = _Found(window, window.last_day - timedelta(days=DRIFT_DAYS - 1), warehouse.url)
+    platform = LocalPlatform(instance, tags=DEMO_TAGS, launch=launch)
+    try:
+        _simulate(platform, warehouse, found, seed)
+        _ingest(platform, found)
+        months_to_decide = _train(platform, found, months)
+        scoring = _score(platform, found)
+        _monitor(platform, found, scoring, months_to_decide)
+    finally:
+        platform.close()
+        warehouse.dispose()
+    # Every URL in the summary is shown with its password or token masked (a secret is never printed).
+    print(redact_url("\n".join(_summary(found, env_file, time.perf_counter() - started))))
+    return 0
+
+
+def _first_day(instance, env_file, today: date, months: int) -> DemoWindow:
+    """The demo's window; its first day becomes the partitions' (in this process and in ``.env``)."""
     target = target_first_day(today, months)
     window = demo_window(today, months, history_start(instance))
     # The demo's processes, and `make dev` after it (.env), start the partitions on the demo's first day.
@@ -186,131 +224,144 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
     _log(
         f"first day {window.first_day} ({settings.ENV_FIRST_DAY} in {env_file}, which `make dev` reads){kept}"
     )
+    return window
 
-    from claims_platform.core.months import add_months
+
+def _simulate(platform: LocalPlatform, warehouse, found: _Found, seed: int) -> None:
+    """[1/5] The window's days into the warehouse, while the code server starts in a process of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from claims_platform.source.scenarios import get_scenario
     from claims_platform.source.simulate import simulate_range
-    from claims_platform.source.warehouse import Warehouse
 
-    started = time.perf_counter()
-    settings.local_home().mkdir(parents=True, exist_ok=True)
-    warehouse = Warehouse(settings.default_warehouse_url())
-    drift_from = window.last_day - timedelta(days=DRIFT_DAYS - 1)
+    window = found.window
     _log(
         f"[1/5] simulating {window.days} days {window.first_day}..{window.last_day} into {redact_url(warehouse.url)} "
-        f"({DRIFT_SCENARIO} from {drift_from}); loading the code location {LOCATION} of {WORKSPACE_FILE.name}"
+        f"({DRIFT_SCENARIO} from {found.drift_from}); loading the code location {LOCATION} of {WORKSPACE_FILE.name}"
     )
-    platform = LocalPlatform(instance, tags=DEMO_TAGS, launch=launch)
-    try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # The code server starts (a process of its own) while this one simulates.
-            opening = pool.submit(platform.open)
-            simulated = simulate_range(
-                warehouse,
-                window.first_day,
-                window.last_day,
-                seed=seed,
-                scenario=get_scenario(DRIFT_SCENARIO, drift_from),
-            )
-            opening.result()
-        first, last = window.first_day.isoformat(), window.last_day.isoformat()
-        _log("[2/5] ingesting the days as one backfill run of daily_ingestion")
-        mlflow_store = _create_mlflow_store()
-        ingest = platform.run("daily_ingestion", range_request(first, last))
-        valid = sum(
-            int(m.get("valid_rows", 0)) for m in platform.materialized(ingest, "applications").values()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        opening = pool.submit(platform.open)
+        found.simulated = simulate_range(
+            warehouse,
+            window.first_day,
+            window.last_day,
+            seed=seed,
+            scenario=get_scenario(DRIFT_SCENARIO, found.drift_from),
         )
-        rejected = sum(
-            int(m.get("rejected_rows", 0))
-            for m in platform.materialized(ingest, "rejected_applications").values()
+        opening.result()
+
+
+def _ingest(platform: LocalPlatform, found: _Found) -> None:
+    """[2/5] The days as one backfill run of daily_ingestion (MLflow's store is created beside it)."""
+    _log("[2/5] ingesting the days as one backfill run of daily_ingestion")
+    mlflow_store = _create_mlflow_store()
+    ingest = platform.run(
+        "daily_ingestion",
+        range_request(found.window.first_day.isoformat(), found.window.last_day.isoformat()),
+    )
+    found.valid = sum(
+        int(m.get("valid_rows", 0)) for m in platform.materialized(ingest, "applications").values()
+    )
+    found.rejected = sum(
+        int(m.get("rejected_rows", 0))
+        for m in platform.materialized(ingest, "rejected_applications").values()
+    )
+    if mlflow_store is not None:
+        mlflow_store.wait()
+    quiet_mlflow()
+
+
+def _train(platform: LocalPlatform, found: _Found, months: int) -> list[str]:
+    """[3/5] Every month with enough labelled history trained and decided, in order; the months decided."""
+    from dagster import RunRequest
+
+    months_to_decide = decision_months(found.window)
+    if len(months_to_decide) < 3:
+        raise DemoError(
+            f"{months} months are too few to train on: use at least 4 (two labelled months + one to score)"
         )
-
-        months_to_decide = decision_months(window)
-        if len(months_to_decide) < 3:
-            raise DemoError(
-                f"{months} months are too few to train on: use at least 4 (two labelled months + one to score)"
-            )
-        decisions = []
-        if mlflow_store is not None:
-            mlflow_store.wait()
-        quiet_mlflow()
-        for i, month in enumerate(months_to_decide, start=1):
-            platform.run(
-                "monthly_training",
-                RunRequest(
-                    partition_key=month, run_config={"ops": {"candidate_model": {"config": DEMO_TRAINING}}}
-                ),
-            )
-            candidate, decision = (
-                platform.stored("candidate_model", month),
-                platform.stored("champion_decision", month),
-            )
-            decisions.append((candidate, decision))
-            _log(
-                f"[3/5] trained and decided {month[:7]} ({i}/{len(months_to_decide)}): {_short(decision)} — {clip(decision['reason'], 110)}"
-            )
-
-        # The first month with a model in force is the one after the first month with a champion.
-        first_champion = next((c["training_month"] for _, c in decisions if c["champion"]), None)
-        if first_champion is None:
-            raise DemoError(
-                "no month produced an eligible model: see the champion decisions in the Dagster UI (make dev)"
-            )
-        scoring_first = add_months(date.fromisoformat(f"{first_champion}-01"), 1).isoformat()
+    for i, month in enumerate(months_to_decide, start=1):
+        request = RunRequest(
+            partition_key=month, run_config={"ops": {"candidate_model": {"config": DEMO_TRAINING}}}
+        )
+        platform.run("monthly_training", request)
+        decision = platform.stored("champion_decision", month)
+        found.decisions.append(decision)
         _log(
-            f"[4/5] scoring {scoring_first}..{last} with the model in force each month, as one backfill run of nightly_scoring"
+            f"[3/5] trained and decided {month[:7]} ({i}/{len(months_to_decide)}): {_short(decision)} — {clip(decision['reason'], 110)}"
         )
-        from claims_platform.monitoring.reports import warm_report_workers
+    return months_to_decide
 
-        warm_report_workers()  # the drift reports' workers import Evidently on the core the scoring run leaves idle
-        platform.run(
-            "__ASSET_JOB",
-            range_request(
-                scoring_first,
-                window.last_day.replace(day=1).isoformat(),
-                asset_selection=[_key("model_in_force")],
-            ),
-        )
-        # The days are ingested already: the backfill materializes the nightly job's scoring assets only,
-        # as "Materialize selected" of those three assets would.
-        scoring = platform.run(
-            "nightly_scoring",
-            range_request(scoring_first, last, asset_selection=[_key(name) for name in SCORING_ASSETS]),
-        )
-        forecast = platform.stored("reserve_forecast", last).iloc[0]
-        drift = platform.materialized(scoring, "applications_drift")
-        _log(
-            "[5/5] monitoring: Evidently's drift reports, the months whose outcomes are known, the drift alert and its retrain"
-        )
-        from claims_platform.assembly.monitoring_sensors import drift_report_sensor, report_request
 
-        # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
-        platform.run("drift_reports", report_request(scoring), sensor_name=drift_report_sensor.name)
-        performance = _performance_tick(platform, months_to_decide)
-        # The summary's lines for these, as `claims-platform run` prints them (read before the retrain re-decides).
-        steps = Steps(platform, warehouse_url=warehouse.url, progress=_log)
-        decision_lines = [steps.decision_line(month) for month in months_to_decide]
-        performance_lines = [steps.performance_line(month) for month in performance]
-        raised, retrains, skipped = _monitoring_tick(platform)
-    finally:
-        platform.close()
-        warehouse.dispose()
+def _score(platform: LocalPlatform, found: _Found):
+    """[4/5] The models in force, then the days from the first champion's month as one nightly_scoring backfill."""
+    from claims_platform.core.months import add_months
+    from claims_platform.monitoring.reports import warm_report_workers
 
-    _, decision = decisions[-1]
-    champion = decision["champion"]
-    currency = str(forecast.get("currency", "GBP"))
+    # The first month with a model in force is the one after the first month with a champion.
+    first_champion = next((d["training_month"] for d in found.decisions if d["champion"]), None)
+    if first_champion is None:
+        raise DemoError(
+            "no month produced an eligible model: see the champion decisions in the Dagster UI (make dev)"
+        )
+    scoring_first = add_months(date.fromisoformat(f"{first_champion}-01"), 1).isoformat()
+    last = found.window.last_day.isoformat()
+    _log(
+        f"[4/5] scoring {scoring_first}..{last} with the model in force each month, as one backfill run of nightly_scoring"
+    )
+    warm_report_workers()  # the drift reports' workers import Evidently on the core the scoring run leaves idle
+    platform.run(
+        "__ASSET_JOB",
+        range_request(
+            scoring_first,
+            found.window.last_day.replace(day=1).isoformat(),
+            asset_selection=[_key("model_in_force")],
+        ),
+    )
+    # The days are ingested already: the backfill materializes the nightly job's scoring assets only,
+    # as "Materialize selected" of those three assets would.
+    scoring = platform.run(
+        "nightly_scoring",
+        range_request(scoring_first, last, asset_selection=[_key(name) for name in SCORING_ASSETS]),
+    )
+    found.forecast = platform.stored("reserve_forecast", last).iloc[0]
+    found.drift = platform.materialized(scoring, "applications_drift")
+    return scoring
+
+
+def _monitor(platform: LocalPlatform, found: _Found, scoring, months_to_decide: list[str]) -> None:
+    """[5/5] The drift reports, the months whose outcomes are known, the drift alert and its retrain."""
+    from claims_platform.assembly.monitoring_sensors import drift_report_sensor, report_request
+
+    _log(
+        "[5/5] monitoring: Evidently's drift reports, the months whose outcomes are known, the drift alert and its retrain"
+    )
+    # What `drift_report_sensor` requests after a successful nightly run: the same days' reports.
+    platform.run("drift_reports", report_request(scoring), sensor_name=drift_report_sensor.name)
+    performance = _performance_tick(platform, months_to_decide)
+    # The summary's lines for these, as `claims-platform run` prints them (read before the retrain re-decides).
+    steps = Steps(platform, warehouse_url=found.warehouse_url, progress=_log)
+    found.decision_lines = [steps.decision_line(month) for month in months_to_decide]
+    found.performance_lines = [steps.performance_line(month) for month in performance]
+    found.alerts = _monitoring_tick(platform)
+
+
+def _summary(found: _Found, env_file, elapsed: float) -> list[str]:
+    """The demo's closing summary: what it did, where everything is, and how to look."""
     from claims_platform.core.figures import money
 
-    elapsed = time.perf_counter() - started
-    home = os.environ["DAGSTER_HOME"]
-    lines = [
+    window, decision, forecast = found.window, found.decisions[-1], found.forecast
+    first, last = window.first_day.isoformat(), window.last_day.isoformat()
+    champion = decision["champion"]
+    currency = str(forecast.get("currency", "GBP"))
+    return [
         "",
         f"claims_platform demo — done in {elapsed:.0f} s",
         f"  first day     {window.first_day} (the partitions start there: {settings.ENV_FIRST_DAY} in {env_file})",
-        f"  warehouse     {redact_url(warehouse.url)}",
-        f"  simulated     {window.days} days, {simulated:,} applications",
-        f"  ingested      {valid:,} valid, {rejected:,} rejected ({first}..{last}, one run)",
-        *decision_lines,
+        f"  warehouse     {redact_url(found.warehouse_url)}",
+        f"  simulated     {window.days} days, {found.simulated:,} applications",
+        f"  ingested      {found.valid:,} valid, {found.rejected:,} rejected ({first}..{last}, one run)",
+        *found.decision_lines,
         f"  champion      {decision['model_name']} v{champion['version']} scores {decision['scores_month']}"
         f" — {decision['reason']}",
         f"  yesterday     {last}: {forecast['accept_count']} accepted, {forecast['refer_count']} referred, "
@@ -319,20 +370,17 @@ def _demo(months: int, today: date, seed: int, launch: bool) -> int:
         f"(95% {forecast['accepted_claims_low']}–{forecast['accepted_claims_high']}) → "
         f"{money(forecast['accepted_reserve'], currency)} at {money(forecast['average_claim_cost'], currency)} per claim "
         f"(without filtering: {money(forecast['all_reserve'], currency)})",
-        *performance_lines,
-        *_drift_lines(drift, raised, retrains, skipped, drift_from),
+        *found.performance_lines,
+        *_drift_lines(found.drift, *found.alerts, found.drift_from),
         f"  storage       {redact_url(settings.default_storage_url())}",
         f"  mlflow        {redact_url(settings.default_mlflow_tracking_uri())}",
         *_webhook_lines(),
-        f"  dagster home  {home}: every run above, linked to the code location {LOCATION}",
+        f"  dagster home  {os.environ['DAGSTER_HOME']}: every run above, linked to the code location {LOCATION}",
         "",
         "Open the UI:  make dev   then browse http://127.0.0.1:3000/runs (the runs, their logs) and /assets",
         "              (asset applications_drift_report); its daemon runs the nightly and monthly schedules and the sensors",
         "Evidently UI: make evidently   then browse http://127.0.0.1:8000 (the drift time series)",
     ]
-    # Every URL above is shown with its password or token masked (a secret is never printed).
-    print(redact_url("\n".join(lines)))
-    return 0
 
 
 def _webhook_lines() -> list[str]:

@@ -48,7 +48,7 @@ def import_file(args: argparse.Namespace, progress) -> tuple[object, list[str]]:
     import sqlalchemy as sa
 
     from claims_platform.source.csv_import import import_csv
-    from claims_platform.source.csv_parse import BeforeFirstDayError, CsvImportError, ExportFormatError
+    from claims_platform.source.csv_parse import CsvImportError, ExportFormatError
     from claims_platform.source.warehouse import Warehouse
     from claims_platform.training.import_plan import plan_import
 
@@ -75,32 +75,9 @@ def import_file(args: argparse.Namespace, progress) -> tuple[object, list[str]]:
         )
 
     try:
-        try:
-            summary = attempt()
-        except BeforeFirstDayError as early:
-            remedy = (
-                "give its rows later days (--start " + str(early.first_day) + ")"
-                if early.dated_by != "application_date"
-                else ""
-            )
-            if args.dry_run:
-                raise UserError(f"{early} (a dry run moves nothing)") from None
-            notes.append(settle_first_day(early.earliest, early.source_name, remedy=remedy) or "")
-            summary = attempt()
-    except ExportFormatError as error:
-        message = error.report()
-        if error.keepable_only:
-            message += (
-                "\n  every problem is a data-contract rule: --keep-invalid imports these rows anyway, and the "
-                "platform's ingestion routes them to rejected_applications with their reasons"
-            )
-        raise UserError(message) from None
-    except CsvImportError as error:
-        raise UserError(str(error)) from None
-    except sa.exc.SQLAlchemyError as error:
-        raise UserError(
-            f"writing to the warehouse {shown_url(url)} failed, nothing was written: {str(error).splitlines()[0]}"
-        ) from None
+        summary = _attempt_moving_first_day(attempt, args.dry_run, notes)
+    except (ExportFormatError, CsvImportError, sa.exc.SQLAlchemyError) as error:
+        raise _user_error(error, url) from None
     finally:
         warehouse.dispose()
     if not summary.prepared.plan.trainable_months:
@@ -111,12 +88,57 @@ def import_file(args: argparse.Namespace, progress) -> tuple[object, list[str]]:
     return summary, [n for n in notes if n]
 
 
+def _attempt_moving_first_day(attempt, dry_run: bool, notes: list[str]):
+    """The import; when its days start before the platform's first day, that day moved (where safe) and
+    the import tried again (a note says so)."""
+    from claims_platform.source.csv_parse import BeforeFirstDayError
+
+    try:
+        return attempt()
+    except BeforeFirstDayError as early:
+        remedy = (
+            "give its rows later days (--start " + str(early.first_day) + ")"
+            if early.dated_by != "application_date"
+            else ""
+        )
+        if dry_run:
+            raise UserError(f"{early} (a dry run moves nothing)") from None
+        notes.append(settle_first_day(early.earliest, early.source_name, remedy=remedy) or "")
+        return attempt()
+
+
+def _user_error(error: Exception, url: str) -> UserError:
+    """The one-line message of an export that cannot be imported, or of a warehouse that refused it."""
+    from claims_platform.source.csv_parse import CsvImportError, ExportFormatError
+
+    if isinstance(error, ExportFormatError):
+        message = error.report()
+        if error.keepable_only:
+            message += (
+                "\n  every problem is a data-contract rule: --keep-invalid imports these rows anyway, and the "
+                "platform's ingestion routes them to rejected_applications with their reasons"
+            )
+        return UserError(message)
+    if isinstance(error, CsvImportError):
+        return UserError(str(error))
+    return UserError(
+        f"writing to the warehouse {shown_url(url)} failed, nothing was written: {str(error).splitlines()[0]}"
+    )
+
+
 def import_lines(summary, warehouse_url: str | None) -> list[str]:
     """What the import read, wrote and planned."""
-    prepared = summary.prepared
-    plan = prepared.plan
-    per_day = prepared.rows_per_day
     target = shown_url(warehouse_url or settings.default_warehouse_url())
+    return [
+        *_read_lines(summary.prepared),
+        *_written_lines(summary, target),
+        *_plan_lines(summary.prepared.plan),
+    ]
+
+
+def _read_lines(prepared) -> list[str]:
+    """What the export held: rows, ids, rows kept despite the contract, days and outcomes."""
+    per_day = prepared.rows_per_day
     ids = (
         f"ids {prepared.batch}:<index>, from its index column"
         if prepared.has_index
@@ -133,6 +155,13 @@ def import_lines(summary, warehouse_url: str | None) -> list[str]:
         f"{per_day.min():,}–{per_day.max():,} rows/day, {prepared.spread}",
         f"outcomes: known {prepared.label_lag_days} days after each application",
     ]
+    return lines
+
+
+def _written_lines(summary, target: str) -> list[str]:
+    """What the import wrote (or, dry or unchanged, why nothing), and other batches on the same days."""
+    prepared = summary.prepared
+    lines: list[str] = []
     if summary.dry_run:
         lines.append(f"dry run: nothing written to {target}")
     elif summary.unchanged:
@@ -156,6 +185,12 @@ def import_lines(summary, warehouse_url: str | None) -> list[str]:
             "a simulation or `make demo` wrote): the platform trains and scores them with these. For this export alone, "
             f"use a fresh home ({settings.ENV_HOME} and DAGSTER_HOME elsewhere, or remove {settings.local_home()})"
         )
+    return lines
+
+
+def _plan_lines(plan) -> list[str]:
+    """Which months will train and which days can be scored, by which month's champion."""
+    lines: list[str] = []
     if plan.trainable_months:
         lines.append("trainable months: " + ", ".join(m.strftime("%Y-%m") for m in plan.trainable_months))
         lines.append(

@@ -207,10 +207,16 @@ def _month_range(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand's name is a key of ``COMMANDS``."""
-    from claims_platform.source import SCENARIO_NAMES
-
     parser = _Parser(prog="claims-platform", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_simulate, _add_import_csv, _add_run, _add_steps, _add_serve, _add_demo):
+        add(commands)
+    return parser
+
+
+def _add_simulate(commands) -> None:
+    """`simulate`: days of the world into the warehouse."""
+    from claims_platform.source import SCENARIO_NAMES
 
     simulate = commands.add_parser("simulate", help="simulate applications into the warehouse")
     simulate.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
@@ -224,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_warehouse(simulate)
 
+
+def _add_import_csv(commands) -> None:
+    """`import-csv`: a seed-format export, checked whole, in one transaction."""
     import_csv = commands.add_parser(
         "import-csv",
         help="import a seed-format CSV export into the warehouse (checked as a whole, one transaction)",
@@ -244,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     import_csv.add_argument("--dry-run", action="store_true", help="check and plan only; write nothing")
     _add_warehouse(import_csv)
 
+
+def _add_run(commands) -> None:
+    """`run`: from a file (or the warehouse) to answers, every step that is missing or stale."""
     run = commands.add_parser(
         "run",
         help="from a file (or the warehouse) to answers: import, ingest, train, score, report drift, measure",
@@ -262,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trials(run)
     _add_warehouse(run)
 
+
+def _add_steps(commands) -> None:
+    """`ingest`, `train`, `score`, `report`, `measure`: one step of `run` over the days or months given."""
     for name, unit, what in (
         (
             "ingest",
@@ -315,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"SQLAlchemy URL of the warehouse (default: ${settings.ENV_WAREHOUSE_URL} or a local SQLite file)",
         )  # fmt: skip
 
+
+def _add_serve(commands) -> None:
+    """`serve`: the registered champion over HTTP."""
     serve = commands.add_parser(
         "serve",
         help="serve the registered champion over HTTP (mlflow models serve), strict about every value",
@@ -330,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
     serve.add_argument("--port", type=_positive_int, default=5001, help="port (default: %(default)s)")
 
+
+def _add_demo(commands) -> None:
+    """`demo`: the last months simulated and run through the platform."""
     from claims_platform.cli.demo import DEMO_MONTHS
 
     demo = commands.add_parser(
@@ -344,7 +365,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--seed", type=int, default=settings.DEFAULT_WORLD_SEED, help="world seed (default: %(default)s)"
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

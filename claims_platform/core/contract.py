@@ -255,69 +255,79 @@ def validate_applications(
     """
     last_day = last_day or first_day
     raw = raw.reset_index(drop=True)
-    rows_read = len(raw)
     missing = tuple(c for c in APPLICATION_COLUMNS if c not in raw.columns)
     unexpected = tuple(c for c in raw.columns if c not in APPLICATION_COLUMNS)
     if missing:
-        reason = "; ".join(f"column '{c}': missing from the batch" for c in missing)
-        reasons = pd.Series(reason, index=raw.index, dtype="object")
-        return ValidationResult(
-            valid=empty_applications(),
-            rejected=_rejected_frame(raw, reasons),
-            rows_read=rows_read,
-            missing_columns=missing,
-            unexpected_columns=unexpected,
-            rule_counts={f"{c}: present": rows_read for c in missing},
-        )
-    frame = raw[list(APPLICATION_COLUMNS)]
-    # Categorical levels are strings; keep None as None so it fails `required`, not `isin`.
-    for name in CATEGORICAL_FEATURES:
-        frame[name] = frame[name].map(
-            lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-        )
-
-    type_failures = _failures(_types_schema(), frame)
-    # A value that could not be read as its type fails that rule only; its `null` after coercion
-    # must not also be reported as a missing value.
-    bad_type_rows = pd.Index(type_failures["index"].unique())
-    readable = frame.drop(index=bad_type_rows)
-    coerced = _types_schema().validate(readable) if len(readable) else readable
-    rule_failures = _failures(_rules_schema(first_day, last_day), coerced)
-    # Identity is judged on rows whose id and date are themselves readable and in the window.
-    identifiable = coerced.drop(
-        index=rule_failures.loc[
-            rule_failures["column"].isin([APPLICATION_ID, APPLICATION_DATE]), "index"
-        ].unique()
-    )
-    identity_failures = _identity_failures(identifiable, earlier_days or {}) if len(identifiable) else None
-
-    failures = pd.concat([type_failures, rule_failures, identity_failures], ignore_index=True)
-    failures = failures[
-        ~((failures["rule"] == "required (not null)") & failures["index"].isin(bad_type_rows))
-    ]
-    if len(failures):
-        failures = failures.assign(
-            text="column '"
-            + failures["column"]
-            + "': "
-            + failures["rule"]
-            + " (value "
-            + failures["value"]
-            + ")"
-        )
-        reasons = failures.groupby("index", sort=True)["text"].agg("; ".join)
-        rule_counts = (failures["column"] + ": " + failures["rule"]).value_counts().to_dict()
-    else:
-        reasons = pd.Series(dtype="object")
-        rule_counts = {}
+        return _without_columns(raw, missing, unexpected)
+    failures, coerced = _all_failures(_as_read(raw), first_day, last_day, earlier_days or {})
+    reasons, rule_counts = _reasons(failures)
     valid = coerced.drop(index=reasons.index.intersection(coerced.index))
     return ValidationResult(
         valid=_typed(valid) if len(valid) else empty_applications(),
         rejected=_rejected_frame(raw, reasons) if len(reasons) else empty_rejected(),
-        rows_read=rows_read,
+        rows_read=len(raw),
         unexpected_columns=unexpected,
-        rule_counts={k: int(v) for k, v in rule_counts.items()},
+        rule_counts=rule_counts,
     )
+
+
+def _without_columns(
+    raw: pd.DataFrame, missing: tuple[str, ...], unexpected: tuple[str, ...]
+) -> ValidationResult:
+    """A batch missing contract columns: every row rejected, naming the missing columns."""
+    reason = "; ".join(f"column '{c}': missing from the batch" for c in missing)
+    reasons = pd.Series(reason, index=raw.index, dtype="object")
+    return ValidationResult(
+        valid=empty_applications(),
+        rejected=_rejected_frame(raw, reasons),
+        rows_read=len(raw),
+        missing_columns=missing,
+        unexpected_columns=unexpected,
+        rule_counts={f"{c}: present": len(raw) for c in missing},
+    )
+
+
+def _as_read(raw: pd.DataFrame) -> pd.DataFrame:
+    """The contract's columns, categorical levels as strings (None stays None, so it fails `required`,
+    not `isin`)."""
+    frame = raw[list(APPLICATION_COLUMNS)]
+    for name in CATEGORICAL_FEATURES:
+        frame[name] = frame[name].map(
+            lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+        )
+    return frame
+
+
+def _all_failures(
+    frame: pd.DataFrame, first_day: date, last_day: date, earlier_days: Mapping[str, date]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every (row, column, rule, value) the batch breaks, and its readable rows coerced to their types.
+
+    A value that could not be read as its type fails that rule only: its `null` after coercion is not
+    also reported as a missing value. Identity (unique, not stored before) is judged on the rows whose id
+    and date are themselves readable and in the window.
+    """
+    type_failures = _failures(_types_schema(), frame)
+    bad_type_rows = pd.Index(type_failures["index"].unique())
+    readable = frame.drop(index=bad_type_rows)
+    coerced = _types_schema().validate(readable) if len(readable) else readable
+    rule_failures = _failures(_rules_schema(first_day, last_day), coerced)
+    unidentifiable = rule_failures["column"].isin([APPLICATION_ID, APPLICATION_DATE])
+    identifiable = coerced.drop(index=rule_failures.loc[unidentifiable, "index"].unique())
+    identity_failures = _identity_failures(identifiable, earlier_days) if len(identifiable) else None
+    failures = pd.concat([type_failures, rule_failures, identity_failures], ignore_index=True)
+    masked = (failures["rule"] == "required (not null)") & failures["index"].isin(bad_type_rows)
+    return failures[~masked], coerced
+
+
+def _reasons(failures: pd.DataFrame) -> tuple[pd.Series, dict[str, int]]:
+    """Each failing row's reason (every column and rule it broke, with the value) and the count per rule."""
+    if not len(failures):
+        return pd.Series(dtype="object"), {}
+    text = "column '" + failures["column"] + "': " + failures["rule"] + " (value " + failures["value"] + ")"
+    reasons = failures.assign(text=text).groupby("index", sort=True)["text"].agg("; ".join)
+    counts = (failures["column"] + ": " + failures["rule"]).value_counts().to_dict()
+    return reasons, {k: int(v) for k, v in counts.items()}
 
 
 def empty_rejected() -> pd.DataFrame:

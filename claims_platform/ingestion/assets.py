@@ -286,65 +286,11 @@ def _alert(context, alerts: AlertsResource, read: _Read) -> None:
 
 def _checks(read: _Read, max_rejected_share: float) -> list[dg.AssetCheckResult]:
     """The five checks of the range: columns, volume, rejected share, unique ids, share against history."""
-    result, batches, quarantined, implausible = read.result, read.batches, read.quarantined, read.implausible
-    usable = len(batches) - len(quarantined)
-    empty = [str(d) for d, b in batches.items() if b.rows_read == 0]
-    over = {str(d): p for d, ps in quarantined.items() for p in ps if p.startswith(REJECTED_SHARE)}
-    duplicates = result.duplicate_ids
     return [
-        dg.AssetCheckResult(
-            check_name=COLUMNS_PRESENT,
-            passed=not result.missing_columns,
-            metadata={
-                "missing_columns": dg.MetadataValue.json(list(result.missing_columns)),
-                "unexpected_columns": dg.MetadataValue.json(list(result.unexpected_columns)),
-            },
-        ),
-        dg.AssetCheckResult(
-            check_name=PLAUSIBLE_VOLUME,
-            passed=not implausible and not empty,
-            # An empty day is possible (an outage upstream, a holiday): it only warns.
-            severity=_severity(len(implausible), usable) if implausible else dg.AssetCheckSeverity.WARN,
-            description=_first_lines(implausible)
-            or (f"No applications on {', '.join(empty[:10])}" if empty else None),
-            metadata={
-                "implausible_days": dg.MetadataValue.json(
-                    {d: batches[date.fromisoformat(d)].rows_read for d in implausible}
-                ),
-                "empty_days": dg.MetadataValue.json(empty),
-                "quarantined_days": dg.MetadataValue.json([str(d) for d in quarantined]),
-            },
-        ),
-        dg.AssetCheckResult(
-            check_name=REJECTED_SHARE,
-            passed=not over,
-            severity=_severity(len(over), usable),
-            description=_first_lines(over),
-            metadata={
-                "max_rejected_share": max_rejected_share,
-                "broken_days": dg.MetadataValue.json(
-                    {
-                        d: round(
-                            read.contract_rejected[date.fromisoformat(d)]
-                            / batches[date.fromisoformat(d)].rows_read,
-                            4,
-                        )
-                        for d in over
-                    }
-                ),
-            },
-        ),
-        dg.AssetCheckResult(
-            check_name=UNIQUE_IDS,
-            passed=duplicates == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=(
-                f"{duplicates} row(s) rejected for an application_id already used (see rejected_applications)"
-                if duplicates
-                else None
-            ),
-            metadata={"duplicate_rows": duplicates},
-        ),
+        _columns_check(read.result),
+        _volume_check(read),
+        _rejected_share_check(read, max_rejected_share),
+        _unique_ids_check(read.result.duplicate_ids),
         dg.AssetCheckResult(
             check_name=SHARE_VS_HISTORY,
             passed=not read.unusual,
@@ -353,6 +299,70 @@ def _checks(read: _Read, max_rejected_share: float) -> list[dg.AssetCheckResult]
             metadata={"unusual_days": dg.MetadataValue.json(read.unusual)},
         ),
     ]
+
+
+def _columns_check(result) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=COLUMNS_PRESENT,
+        passed=not result.missing_columns,
+        metadata={
+            "missing_columns": dg.MetadataValue.json(list(result.missing_columns)),
+            "unexpected_columns": dg.MetadataValue.json(list(result.unexpected_columns)),
+        },
+    )
+
+
+def _volume_check(read: _Read) -> dg.AssetCheckResult:
+    """Implausible volumes fail (quarantined days); an empty day (an outage upstream, a holiday) only warns."""
+    batches, implausible = read.batches, read.implausible
+    empty = [str(d) for d, b in batches.items() if b.rows_read == 0]
+    usable = len(batches) - len(read.quarantined)
+    return dg.AssetCheckResult(
+        check_name=PLAUSIBLE_VOLUME,
+        passed=not implausible and not empty,
+        severity=_severity(len(implausible), usable) if implausible else dg.AssetCheckSeverity.WARN,
+        description=_first_lines(implausible)
+        or (f"No applications on {', '.join(empty[:10])}" if empty else None),
+        metadata={
+            "implausible_days": dg.MetadataValue.json(
+                {d: batches[date.fromisoformat(d)].rows_read for d in implausible}
+            ),
+            "empty_days": dg.MetadataValue.json(empty),
+            "quarantined_days": dg.MetadataValue.json([str(d) for d in read.quarantined]),
+        },
+    )
+
+
+def _rejected_share_check(read: _Read, max_rejected_share: float) -> dg.AssetCheckResult:
+    """Days whose contract-rejected share is over the limit (quarantined), with each day's share."""
+    over = {str(d): p for d, ps in read.quarantined.items() for p in ps if p.startswith(REJECTED_SHARE)}
+    shares = {
+        d: round(
+            read.contract_rejected[date.fromisoformat(d)] / read.batches[date.fromisoformat(d)].rows_read, 4
+        )
+        for d in over
+    }
+    return dg.AssetCheckResult(
+        check_name=REJECTED_SHARE,
+        passed=not over,
+        severity=_severity(len(over), len(read.batches) - len(read.quarantined)),
+        description=_first_lines(over),
+        metadata={"max_rejected_share": max_rejected_share, "broken_days": dg.MetadataValue.json(shares)},
+    )
+
+
+def _unique_ids_check(duplicates: int) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=UNIQUE_IDS,
+        passed=duplicates == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{duplicates} row(s) rejected for an application_id already used (see rejected_applications)"
+            if duplicates
+            else None
+        ),
+        metadata={"duplicate_rows": duplicates},
+    )
 
 
 def _first_lines(messages: dict[str, str], limit: int = 5) -> str | None:

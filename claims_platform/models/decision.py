@@ -135,6 +135,28 @@ def _kept_rollbacks(recorded: dict | None, state, month: str, promote: bool, log
     return state, kept
 
 
+def _candidate_ref(candidate_model: dict, month: str):
+    """The month's registered candidate as the chain of champions records it (None when none was)."""
+    from claims_platform.models.champion import ModelRef
+
+    version = candidate_model.get("version")
+    if version is None:
+        return None
+    return ModelRef(
+        version=int(version), model_uri=candidate_model["model_uri"], training_month=candidate_model["training_month"],
+        params=candidate_model.get("params", {}), promoted_in=month[:7],
+    )  # fmt: skip
+
+
+def _outcome(verdict, promote: bool, rollbacks: list[dict]) -> tuple[str, str]:
+    """The decision's outcome and reason: the verdict's (recorded only with promotion off), then any rollback."""
+    outcome = verdict.outcome if promote else f"record-only: {verdict.outcome}"
+    if not rollbacks:
+        return outcome, verdict.reason
+    withdrawn = ", ".join(f"v{r['version']} withdrawn ({r['requested_by']})" for r in rollbacks)
+    return "rolled back", f"{verdict.reason}; then rolled back: {withdrawn}"
+
+
 def decide(
     judged: Judged,
     previous: dict[str, Any] | None,
@@ -150,33 +172,28 @@ def decide(
     run_id: str,
 ) -> dict[str, Any]:
     """Judge the month's candidate against the incumbent left by the month before: the decision record."""
-    from claims_platform.models.champion import ChainState, ModelRef, advance, judge
+    from claims_platform.models.champion import ChainState, advance, judge
 
     state = ChainState.from_dict(previous["state"] if previous else None)
     holdout, holdout_month = holdout_of(training_set)
     candidate = _candidate_evidence(candidate_model, holdout, holdout_month, judged)
     incumbent = _incumbent_evidence(state.champion, month, holdout, holdout_month, judged)
     comparison, kappa_comparison = _comparisons(holdout, candidate, incumbent, judged)
-    version = candidate_model.get("version")
     verdict = judge(
-        version, candidate.problems, state.champion, incumbent.problems if incumbent else [], comparison
+        candidate_model.get("version"),
+        candidate.problems,
+        state.champion,
+        incumbent.problems if incumbent else [],
+        comparison,
     )
-    candidate_ref = None
-    if version is not None:
-        candidate_ref = ModelRef(
-            version=int(version), model_uri=candidate_model["model_uri"], training_month=candidate_model["training_month"],
-            params=candidate_model.get("params", {}), promoted_in=month[:7],
-        )  # fmt: skip
     new_state, rollbacks = _kept_rollbacks(
-        recorded, advance(state, verdict, candidate_ref, judged.promote), month, judged.promote, log
+        recorded,
+        advance(state, verdict, _candidate_ref(candidate_model, month), judged.promote),
+        month,
+        judged.promote,
+        log,
     )
-    outcome = verdict.outcome if judged.promote else f"record-only: {verdict.outcome}"
-    reason = verdict.reason
-    if rollbacks:
-        outcome = "rolled back"
-        reason += "; then rolled back: " + ", ".join(
-            f"v{r['version']} withdrawn ({r['requested_by']})" for r in rollbacks
-        )
+    outcome, reason = _outcome(verdict, judged.promote, rollbacks)
     champion, previous_champion = new_state.champion, new_state.previous_champion
     return {
         "training_month": month[:7],

@@ -151,18 +151,8 @@ def model_performance(
     policy = DecisionPolicy.from_dict(record["policy"])
     scores = pd.concat([application_scores[d] for d in sorted(application_scores)], ignore_index=True)
     forecast = pd.concat([reserve_forecast[d] for d in sorted(reserve_forecast)], ignore_index=True)
-    first, last = date.fromisoformat(min(application_scores)), date.fromisoformat(max(application_scores))
-    outcomes = source.read_outcomes(first, last, known_before=instant.replace(tzinfo=None))
-    joined = scores.merge(
-        outcomes[[APPLICATION_ID, CLAIM_STATUS]], on=APPLICATION_ID, how="left", validate="one_to_one"
-    )
-    labelled = joined.dropna(subset=[CLAIM_STATUS])
-    if labelled.empty:
-        raise dg.Failure(
-            f"None of the {len(scores):,} scored applications of {month[:7]} has a known outcome in the warehouse."
-        )
+    outcomes, labelled = _with_outcomes(scores, source, application_scores, instant, month)
     measured = _measure(config, record, policy, labelled, scores, forecast, outcomes, registry)
-    failures = measured.failures
     summary = {
         "month": month[:7],
         "model_version": record["version"],
@@ -177,23 +167,40 @@ def model_performance(
     context.add_asset_metadata(
         _month_metadata(record, registry, summary, measured, location), partition_key=month
     )
-    realised, backtest, holdout_kappa, bounds = (
-        measured.realised,
-        measured.backtest,
-        measured.holdout_kappa,
-        measured.bounds,
-    )
     yield dg.Output(report)
-    yield dg.AssetCheckResult(
+    yield _performance_check(measured)
+
+
+def _with_outcomes(
+    scores: pd.DataFrame, source: ApplicationSource, days: dict, instant: datetime, month: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The outcomes known now of the month's days, and the scored applications that have one."""
+    first, last = date.fromisoformat(min(days)), date.fromisoformat(max(days))
+    outcomes = source.read_outcomes(first, last, known_before=instant.replace(tzinfo=None))
+    joined = scores.merge(
+        outcomes[[APPLICATION_ID, CLAIM_STATUS]], on=APPLICATION_ID, how="left", validate="one_to_one"
+    )
+    labelled = joined.dropna(subset=[CLAIM_STATUS])
+    if labelled.empty:
+        raise dg.Failure(
+            f"None of the {len(scores):,} scored applications of {month[:7]} has a known outcome in the warehouse."
+        )
+    return outcomes, labelled
+
+
+def _performance_check(measured) -> dg.AssetCheckResult:
+    """The month's check: realised kappa and actual/expected claims within their bounds."""
+    realised, backtest, holdout_kappa = measured.realised, measured.backtest, measured.holdout_kappa
+    return dg.AssetCheckResult(
         check_name=PERFORMANCE_CHECK,
-        passed=not failures,
+        passed=not measured.failures,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(failures) or "realised kappa and actual/expected claims within bounds",
+        description="; ".join(measured.failures) or "realised kappa and actual/expected claims within bounds",
         metadata={
             "realised_kappa": float(realised["kappa"]),
             "holdout_kappa": holdout_kappa if np.isfinite(holdout_kappa) else None,
             "actual_to_expected": float(backtest.actual_to_expected),
-            **asdict(bounds),
+            **asdict(measured.bounds),
         },
     )
 
