@@ -339,7 +339,7 @@ def score_iid(world, model: Model, months: int) -> list[list[DayScores]]:
 class SensorTally:
     """What the monitoring sensor raised over a stretch of days, evaluated once a day."""
 
-    alert_days: tuple[str, ...]  # the alert day of each alert raised (drift episodes)
+    alert_days: tuple[str, ...]  # the day each alert was raised (the newest day the sensor saw)
     levels: tuple[str, ...]
     retrains: int  # distinct run keys requested (the daemon runs a key once)
 
@@ -358,7 +358,7 @@ def replay_sensor(days: dict[str, object], latest_decided: str) -> SensorTally:
         alerts, requests, cursor = monitoring_requests(
             window, {}, cursor, rules, newest + timedelta(days=1), latest_decided
         )
-        alert_days += [a.fields.get("alert day", day) for a in alerts]
+        alert_days += [day for _ in alerts]
         levels += [a.level for a in alerts]
         run_keys |= {r.run_key for r in requests}
     return SensorTally(tuple(alert_days), tuple(levels), len(run_keys))

@@ -247,6 +247,8 @@ def _drift_alerts(
         comes_to_matter = episode.matters_from is not None and episode.start not in handled_retrain
         if not (new or comes_to_matter):
             continue
+        if new and episode.awaiting and episode.matters_from is None and episode.alert_day == newest:
+            continue  # its first day that matters is today: tomorrow says whether it is an error or a warning
         if (
             newest
             and episode.alert_day

@@ -102,6 +102,10 @@ class DriftEpisode:
     ended: str | None = None  # the last day of the quiet stretch that ended it; None while it goes on
     matters_from: str | None = None  # the day from which its drift matters; None: a warning so far
     reasons: tuple[str, ...] = ()  # why it matters (the days' reasons, or the week's level)
+    # Its alert day is the first day whose drift matters: whether the episode matters is known the day
+    # after (a second such day, or the week's level), so its alert waits a day rather than warn and then
+    # come back as an error.
+    awaiting: bool = False
 
 
 def _calendar(days: Mapping[str, DriftDay]) -> list[str]:
@@ -136,6 +140,9 @@ def drift_episodes(days: Mapping[str, DriftDay], rules: EpisodeRules = EpisodeRu
                 for earlier in run[:-1]:
                     _weigh(open_, earlier, days[earlier], False, rules, shifts)
                 _weigh(open_, day, today, shifted, rules, shifts)
+                open_["awaiting"] = (
+                    open_["matters_from"] is None and len(open_["mattering"]) == 1 and today.worth_a_retrain
+                )
             continue
         if drifted:
             open_["days"].append(day)
@@ -185,6 +192,7 @@ def _episode(state: dict, ended: str | None) -> DriftEpisode:
         ended,
         state["matters_from"],
         state["reasons"],
+        state.get("awaiting", False),
     )
 
 

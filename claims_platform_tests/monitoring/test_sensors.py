@@ -127,6 +127,25 @@ def test_drift_the_model_barely_uses_warns_without_a_retrain_and_is_upgraded_onc
     )
 
 
+def test_an_alert_whose_first_day_that_matters_is_today_waits_a_day_for_its_level():
+    # The third drifted day alerts, and it is the first whose drift reaches the predictions: the morning
+    # after it, nothing yet (one such day can be chance)...
+    assert monitoring_requests(_days("2026-03-01", "..wwM"), {}, {}, RULES, TODAY)[:2] == ([], [])
+    [episode] = drift_episodes(_days("2026-03-01", "..wwM"), RULES)
+    assert episode.awaiting and episode.matters_from is None
+    # ... and the morning after the next day, ONE alert: an error with its retrain when that day matters too,
+    alerts, requests, cursor = monitoring_requests(_days("2026-03-01", "..wwMM"), {}, {}, RULES, TODAY)
+    assert [a.level for a in alerts] == ["error"] and len(requests) == 1
+    assert monitoring_requests(_days("2026-03-01", "..wwMMM"), {}, cursor, RULES, TODAY)[:2] == ([], [])
+    # a warning when it does not (never a warning then an error for the same first days).
+    alerts, requests, _ = monitoring_requests(_days("2026-03-01", "..wwM."), {}, {}, RULES, TODAY)
+    assert [a.level for a in alerts] == ["warning"] and requests == []
+    # An episode that does not reach the predictions on its alert day warns at once.
+    assert [a.level for a in monitoring_requests(_days("2026-03-01", "..Mww"), {}, {}, RULES, TODAY)[0]] == [
+        "warning"
+    ]
+
+
 def test_an_old_episode_found_by_a_backfill_of_history_is_not_news():
     days = {**_days("2026-01-01", "DDD"), **_days("2026-03-01", "....")}
     assert monitoring_requests(days, {}, {}, RULES, TODAY)[:2] == ([], [])
@@ -277,6 +296,10 @@ def test_one_day_that_matters_is_enough_when_the_weeks_level_corroborates_it():
     corroborated = {**days, **flagged}
     alerts, requests, _ = monitoring_requests(corroborated, {}, {}, RULES, TODAY)
     assert [a.level for a in alerts] == ["error"] and len(requests) == 1
-    # The same days with the week's level at the reference's: one day can be chance, a warning.
+    # The same days with the week's level at the reference's: one day can be chance; the alert waits for
+    # the next day, and with that day quiet it is a warning.
     level = {d: replace(v, level=replace(v.level, mean=0.15)) for d, v in corroborated.items()}
-    assert [a.level for a in monitoring_requests(level, {}, {}, RULES, TODAY)[0]] == ["warning"]
+    assert monitoring_requests(level, {}, {}, RULES, TODAY)[:2] == ([], [])
+    quiet = replace(level["2026-03-07"], level=replace(level["2026-03-07"].level, mean=0.15))
+    next_day = {**level, "2026-03-11": quiet}
+    assert [a.level for a in monitoring_requests(next_day, {}, {}, RULES, TODAY)[0]] == ["warning"]
