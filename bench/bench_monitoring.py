@@ -513,6 +513,11 @@ def _job_selection(world, job: str) -> str:
     )
 
 
+def _explain(rows: str) -> str:
+    """Run config of the nightly run explaining ``rows`` (application_scores' ``explain``)."""
+    return json.dumps({"ops": {"application_scores": {"config": {"explain": rows}}}})
+
+
 def timing() -> list[dict]:
     """Measurement 4: a year of drift reports as one run; a nightly run with and without the drift step."""
     from bench.bench_scoring import (
@@ -562,6 +567,23 @@ def timing() -> list[dict]:
         runs = {
             "nightly": [*materialize, nightly_selection, "--partition", NIGHTLY_DAY],
             "nightly_without_drift": [*materialize, NIGHTLY_SELECTION, "--partition", NIGHTLY_DAY],
+            # Reasons (TreeSHAP) off, and for every row: what the default (referrals and declines) costs.
+            "nightly_without_reasons": [
+                *materialize,
+                nightly_selection,
+                "--partition",
+                NIGHTLY_DAY,
+                "--config-json",
+                _explain("none"),
+            ],
+            "nightly_reasons_for_all": [
+                *materialize,
+                nightly_selection,
+                "--partition",
+                NIGHTLY_DAY,
+                "--config-json",
+                _explain("all"),
+            ],
             "report": [*materialize, report_selection, "--partition", NIGHTLY_DAY],
             "trivial": [
                 dagster,
@@ -648,6 +670,24 @@ def timing() -> list[dict]:
                 round(median["trivial_in_process"], 2),
                 "s",
                 spread["trivial_in_process"],
+            ),
+            _m(
+                "the same without reasons (explain: none; median)",
+                round(median["nightly_without_reasons"], 2),
+                "s",
+                spread["nightly_without_reasons"],
+            ),
+            _m(
+                "nightly with reasons for referrals and declines (the default) / without reasons",
+                round(median["nightly"] / median["nightly_without_reasons"], 2),
+                "x",
+                "<= 1.2",
+            ),
+            _m(
+                "nightly with reasons for every row (explain: all) / without reasons",
+                round(median["nightly_reasons_for_all"] / median["nightly_without_reasons"], 2),
+                "x",
+                f"info; {spread['nightly_reasons_for_all']}",
             ),
             _m(
                 "nightly with drift decision / without",

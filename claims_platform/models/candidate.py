@@ -16,6 +16,7 @@ from claims_platform.core.months import shift_month_key
 from claims_platform.core.partitions import month_before, monthly_partitions, require_month_order
 from claims_platform.core.pictures import png_markdown, sparkline_markdown
 from claims_platform.core.policy import DecisionPolicy
+from claims_platform.core.protected import protected_columns
 from claims_platform.core.schema import CLAIM_STATUS
 from claims_platform.core.services import names_outages
 from claims_platform.models.candidate_records import (
@@ -225,6 +226,7 @@ def _plan(
         tuning_rows=config.tuning_rows,
         max_boost_rounds=config.max_boost_rounds,
         max_tuning_seconds=config.max_tuning_seconds,
+        protected=tuple(sorted(protected_columns().items())),
     )
     # Name, description, code version, Dagster run id, partition and link, the training set's lineage.
     tracked = TrainingRun(

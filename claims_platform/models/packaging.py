@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.types.schema import ColSpec, DataType, Schema
+from mlflow.types.schema import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
 from claims_platform.models import pyfunc
+from claims_platform.models.pyfunc import REASONS_PARAM
 from claims_platform.training import runtime
 
 if TYPE_CHECKING:  # a trained model is what is packaged; packaging does not need training's code
@@ -66,9 +67,14 @@ def model_signature(spec: Mapping[str, Any]) -> ModelSignature:
     batch lacking a feature column (naming it) and drops columns the model does not use (an index, ids,
     labels), logging their names.
     """
-    inputs = Schema([ColSpec(DataType.string, name) for name in spec["features"]])
+    inputs = Schema(
+        [ColSpec(DataType.string, name) for name in spec["features"]]
+        + [ColSpec(DataType.string, REASONS_PARAM, required=False)]  # CSV's way to ask for reasons
+    )
     return ModelSignature(
-        inputs=inputs, outputs=Schema([ColSpec(DataType.double, runtime.PROBABILITY_COLUMN)])
+        inputs=inputs,
+        outputs=Schema([ColSpec(DataType.double, runtime.PROBABILITY_COLUMN)]),
+        params=ParamSchema([ParamSpec(REASONS_PARAM, DataType.boolean, False)]),
     )
 
 

@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 RUNTIME_ARTIFACT = "runtime"  # the artifact key of the shipped runtime file (also in loading.py)
+REASONS_PARAM = "reasons"  # params {"reasons": true}, or a CSV column `reasons`: each row's reasons too
 RUNTIME_MODULE_PREFIX = "claims_model_runtime_"
 
 
@@ -64,20 +65,39 @@ class ClaimsModel(mlflow.pyfunc.PythonModel):
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> pd.Series:
-        """``claim_probability`` per input row (same index), calibrated, in [0, 1].
+    ) -> pd.Series | pd.DataFrame:
+        """``claim_probability`` per input row (same index), calibrated, in (0, 1).
 
         Rows are held to the model's data contract first: any that break it fail the whole request
         with an ``INVALID_PARAMETER_VALUE`` error (HTTP 400 from ``mlflow models serve``) naming
         row, column and rule — never a silent score.
+
+        Asked for reasons (``params={"reasons": True}``; over CSV, which carries no params, a column
+        ``reasons`` true on any row), a frame instead: ``claim_probability`` and each row's features that
+        raised it the most with their contributions and the reason in words, as the platform stores them.
         """
+        explain = _asked_for_reasons(model_input, params)
         try:
+            if explain and hasattr(self.scorer, "explain"):
+                return self.scorer.explain(
+                    model_input.drop(columns=[REASONS_PARAM], errors="ignore"), check=True
+                )
             p = self.scorer.predict(model_input, check=True)
         except self.runtime.ContractViolation as err:
             raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
         return pd.Series(
             np.asarray(p, dtype=np.float64), index=model_input.index, name=self.runtime.PROBABILITY_COLUMN
         )
+
+
+def _asked_for_reasons(model_input: pd.DataFrame, params: dict[str, Any] | None) -> bool:
+    """Whether the request asks for reasons: the ``reasons`` param, or a true ``reasons`` column (CSV)."""
+    if params and params.get(REASONS_PARAM):
+        return True
+    if REASONS_PARAM not in model_input.columns:
+        return False
+    flags = model_input[REASONS_PARAM].astype(str).str.strip().str.lower()
+    return bool(flags.isin(["true", "1", "yes"]).any())
 
 
 mlflow.models.set_model(ClaimsModel())

@@ -24,6 +24,13 @@ from claims_platform.core.schema import APPLICATION_DATE, APPLICATION_ID, COLUMN
 from claims_platform.core.services import names_outages
 from claims_platform.models.loading import calibration_level_sd, load_scorer_cached
 from claims_platform.models.registry import ModelRegistry
+from claims_platform.scoring.reasons import (
+    REASON_COLUMN_DESCRIPTIONS,
+    REASON_COLUMNS,
+    Explain,
+    decision_reasons,
+    reason_dtype,
+)
 from claims_platform.scoring.reserve import forecast_claims
 
 GROUP = "scoring"
@@ -37,6 +44,7 @@ SCORE_COLUMNS = (
     "decision",
     "model_name",
     "model_version",
+    *REASON_COLUMNS,
 )
 
 
@@ -51,6 +59,7 @@ SCORE_COLUMN_DESCRIPTIONS = {
     "decision": "accept, refer (to an underwriter) or decline, by the decision policy the model was chosen under.",
     "model_name": "Registered model that scored the application.",
     "model_version": "Version of the registered model that scored the application (the model in force that month).",
+    **REASON_COLUMN_DESCRIPTIONS,
 }
 FORECAST_COLUMN_DESCRIPTIONS = {
     "day": "The day forecast (the partition).",
@@ -87,6 +96,8 @@ def _declared_schema(descriptions: dict[str, str], dtype_of) -> dg.TableSchema:
 
 
 def _score_dtype(name: str) -> str:
+    if name in REASON_COLUMN_DESCRIPTIONS:
+        return reason_dtype(name)
     return {"claim_probability": "float64", "model_version": "int64"}.get(name, "object")
 
 
@@ -100,8 +111,11 @@ class NoModelInForce(Exception):
     """A month has no model to score it with (the platform's first months, or only ineligible candidates)."""
 
 
-def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict[str, pd.DataFrame]:
-    """Score each day with the model in force in its month and its policy; one predict call per model."""
+def score_days(
+    days: dict[str, pd.DataFrame], in_force: dict[str, dict], explain: Explain = "refer_and_decline"
+) -> dict[str, pd.DataFrame]:
+    """Score each day with the model in force in its month and its policy (one predict call per model),
+    with the reasons of the decisions ``explain`` covers (:mod:`claims_platform.scoring.reasons`)."""
     days_by_model: dict[tuple, list[str]] = {}
     for day in days:
         record = in_force[month_key(day)]
@@ -117,24 +131,43 @@ def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict
     scored: dict[str, pd.DataFrame] = {}
     for (model_name, version, model_uri, policy), model_days in days_by_model.items():
         frames = [days[d] for d in model_days]
-        probability = load_scorer_cached(model_uri).predict(pd.concat(frames, ignore_index=True))
+        rows = pd.concat(frames, ignore_index=True)
+        scorer = load_scorer_cached(model_uri)
+        probability = scorer.predict(rows)
+        decision = policy.decide(probability)
+        reasons = decision_reasons(scorer, rows, decision, explain)
         offset = 0
         for day, frame in zip(model_days, frames, strict=True):
-            p = probability[offset : offset + len(frame)]
+            part = slice(offset, offset + len(frame))
             offset += len(frame)
+            p = probability[part]
             scored[day] = pd.DataFrame(
                 {
                     APPLICATION_ID: frame[APPLICATION_ID].to_numpy(dtype=object),
                     APPLICATION_DATE: frame[APPLICATION_DATE].to_numpy(dtype=object),
                     "claim_probability": p,
                     "risk_band": risk_band(p).astype(object),
-                    "decision": policy.decide(p).astype(object),
+                    "decision": decision[part].astype(object),
                     "model_name": model_name,
                     "model_version": np.full(len(frame), version, dtype="int64"),
+                    **{column: reasons[column].to_numpy()[part] for column in REASON_COLUMNS},
                 },
                 columns=list(SCORE_COLUMNS),
             )
     return {day: scored[day] for day in days}
+
+
+class ScoringConfig(dg.Config):
+    """Which decisions carry their reasons."""
+
+    explain: str = Field(
+        default="refer_and_decline",
+        pattern=r"^(refer_and_decline|all|none)$",
+        description=(
+            "Rows whose reasons are computed (exact TreeSHAP, ~25x a prediction's cost per row): "
+            "'refer_and_decline' (the decisions that must be explained), 'all' or 'none'."
+        ),
+    )
 
 
 @dg.asset(
@@ -147,12 +180,14 @@ def score_days(days: dict[str, pd.DataFrame], in_force: dict[str, dict]) -> dict
     metadata={"dagster/column_schema": _declared_schema(SCORE_COLUMN_DESCRIPTIONS, _score_dtype)},
     description=(
         "Every valid application of the day scored by the model in force in its month, with the decision policy it "
-        "was chosen under: calibrated claim probability, risk band, accept / refer / decline, model name and version."
+        "was chosen under: calibrated claim probability, risk band, accept / refer / decline, model name and version, "
+        "and for referrals and declines the features that raised the probability the most, with their contributions."
     ),
 )
 @names_outages
 def application_scores(
     context: dg.AssetExecutionContext,
+    config: ScoringConfig,
     applications: dict[str, pd.DataFrame],
     model_in_force: dict[str, dict],
     registry: ModelRegistry,
@@ -164,7 +199,7 @@ def application_scores(
             f"No model in force for month(s) {missing}: materialize `model_in_force` for them first."
         )
     try:
-        scored = score_days(applications, model_in_force)
+        scored = score_days(applications, model_in_force, config.explain)
     except NoModelInForce as error:
         raise dg.Failure(str(error)) from error
     for day, frame in scored.items():

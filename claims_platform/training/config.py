@@ -8,6 +8,8 @@ ineligible and the champion kept); it never decides how much tuning a model gets
 
 from dataclasses import dataclass
 
+from claims_platform.core.protected import DEFAULT_PROTECTED
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -39,10 +41,18 @@ class TrainingConfig:
     # faster when the machine is idle, crawl as soon as another process takes a core. Fixed, because
     # deterministic mode is reproducible per thread count.
     num_threads: int = 1
+    # The protected characteristics declared (column, purpose), sorted: the excluded ones are not features,
+    # and a changed declaration changes the training key (core/protected.py).
+    protected: tuple[tuple[str, str], ...] = tuple(sorted(DEFAULT_PROTECTED.items()))
 
     def __post_init__(self) -> None:
         for name in ("n_trials", "warm_start_trials", "tuning_rows", "max_boost_rounds", "num_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for column, purpose in self.protected:
+            if purpose not in ("excluded", "monitored"):
+                raise ValueError(
+                    f"protected column {column!r}: purpose must be excluded or monitored, got {purpose!r}"
+                )
         if not self.max_tuning_seconds > 0:
             raise ValueError(f"max_tuning_seconds must be positive, got {self.max_tuning_seconds}")

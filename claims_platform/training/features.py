@@ -8,6 +8,10 @@ Dropped, and why:
   which the trees see at full resolution, so it adds nothing but a second column sharing one signal
   (and halving that signal's apparent importance).
 
+Excluded by declaration: the protected characteristics declared ``excluded``
+(:mod:`claims_platform.core.protected`; ``gender`` by default) are never features; the spec records the
+declaration, so the model says what it was kept from.
+
 Kept although derived: ``bmi`` = weight / height². A tree cannot form a ratio of two columns from
 axis-aligned splits, so the derived column can carry information that ``height_cm`` and
 ``weight_kg`` alone expose only through many splits.
@@ -15,12 +19,18 @@ axis-aligned splits, so the derived column can carry information that ``height_c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from claims_platform.core import schema
+from claims_platform.core.protected import DEFAULT_PROTECTED, excluded
 
 # 2: a per-feature ``contract`` (kind, bounds, levels, nullable) that the registered model enforces.
-SPEC_VERSION = 2
+# 3: ``protected``, the protected characteristics declared when it was trained (excluded ones dropped).
+SPEC_VERSION = 3
+EXCLUDED_REASON = (
+    "protected characteristic, excluded from the model (CLAIMS_PROTECTED_COLUMNS); kept for monitoring"
+)
 
 DROPPED_COLUMNS: dict[str, str] = {
     schema.APPLICATION_ID: "identifier, no information about the applicant",
@@ -29,9 +39,15 @@ DROPPED_COLUMNS: dict[str, str] = {
 }
 
 
-def model_features() -> tuple[str, ...]:
-    """The model's features in schema order: every schema feature not in :data:`DROPPED_COLUMNS`."""
-    return tuple(name for name in schema.FEATURES if name not in DROPPED_COLUMNS)
+def dropped_columns(protected: Mapping[str, str] = DEFAULT_PROTECTED) -> dict[str, str]:
+    """Every column the model does not see, with why: :data:`DROPPED_COLUMNS` and the excluded protected ones."""
+    return {**DROPPED_COLUMNS, **dict.fromkeys(excluded(protected), EXCLUDED_REASON)}
+
+
+def model_features(protected: Mapping[str, str] = DEFAULT_PROTECTED) -> tuple[str, ...]:
+    """The model's features in schema order: every schema feature not dropped (:func:`dropped_columns`)."""
+    dropped = dropped_columns(protected)
+    return tuple(name for name in schema.FEATURES if name not in dropped)
 
 
 def feature_contract(name: str) -> dict[str, Any]:
@@ -50,13 +66,14 @@ def feature_contract(name: str) -> dict[str, Any]:
     }
 
 
-def feature_spec() -> dict[str, Any]:
+def feature_spec(protected: Mapping[str, str] = DEFAULT_PROTECTED) -> dict[str, Any]:
     """The JSON-serialisable feature spec that ``training.runtime`` applies and enforces.
 
     Categorical levels are the schema's fixed levels, so category codes do not depend on the data;
-    ``contract`` holds every feature's rules (see :func:`feature_contract`).
+    ``contract`` holds every feature's rules (see :func:`feature_contract`); ``protected`` the declaration
+    the model was trained under.
     """
-    features = model_features()
+    features = model_features(protected)
     categorical = {
         name: list(schema.COLUMNS_BY_NAME[name].levels or ())
         for name in schema.CATEGORICAL_FEATURES
@@ -67,6 +84,7 @@ def feature_spec() -> dict[str, Any]:
         "features": list(features),
         "categorical": categorical,
         "contract": {name: feature_contract(name) for name in features},
-        "dropped": dict(DROPPED_COLUMNS),
+        "dropped": dropped_columns(protected),
+        "protected": dict(protected),
         "target": schema.CLAIM_STATUS,
     }

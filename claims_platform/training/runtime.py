@@ -18,7 +18,16 @@ comes from the model's other artifacts:
   (built by ``claims_platform.training.features``).
 
 What a loader may rely on, in this and every later version of the file: :func:`scorer_from_artifacts`
-and the :class:`Scorer` it returns (``predict(frame, check=...)``), and :class:`ContractViolation`.
+and the :class:`Scorer` it returns (``predict(frame, check=...)``; from the versions that explain,
+``explain(frame, check=...)`` and ``contributions(frame)``), and :class:`ContractViolation`.
+
+**Reasons** (:meth:`Scorer.explain`): each row's features that pushed its probability up the most, with
+their signed contributions. LightGBM's own TreeSHAP (``pred_contrib``) splits each row's raw margin
+exactly into one contribution per feature plus the model's base margin (the training rows' mean). The
+calibrator is a monotone map ``g`` of the margin, so the contributions are carried through it by one
+factor per row: ``φ·(g(m) − g(b))/(m − b)``, with ``m`` the row's margin and ``b`` the base. They then
+add up, with the base probability ``g(b)``, to the calibrated probability itself, keep their signs
+(``g`` is increasing) and their ranking, and are in the units the decision is taken in.
 
 Training imports this module from the platform too (:func:`prepare_features`,
 :func:`apply_calibrator`, :func:`predict_claim_probability`), so training, nightly scoring and the
@@ -53,6 +62,11 @@ RULE_LEVELS = "one of the levels"
 RULE_RANGE = "in range"
 
 MAX_LISTED_VIOLATIONS = 20  # in an error message; the rest are counted
+
+REASON_COUNT = 3  # features named per row: those that pushed its probability up the most
+REASON_FEATURE = "reason_{}_feature"  # the i-th feature's name (None when fewer pushed it up)
+REASON_CONTRIBUTION = "reason_{}_contribution"  # its contribution to the calibrated probability
+REASON_TEXT = "reason"  # "previous claim rate 5 (+0.21), credit score 1 312 (+0.08)"
 
 
 @dataclass(frozen=True)
@@ -251,6 +265,109 @@ def predict_claim_probability(
 
 
 @dataclass(frozen=True)
+class Contributions:
+    """Each row's margin and probability split into one contribution per feature plus a base.
+
+    ``margin_contributions.sum(axis=1) + base_margin`` is the booster's raw margin of each row, and
+    ``contributions.sum(axis=1) + base_probability`` its calibrated probability (see the module's
+    docstring for how the calibration is carried through).
+    """
+
+    features: list[str]
+    margin_contributions: np.ndarray  # rows × features, log-odds
+    base_margin: float
+    contributions: np.ndarray  # rows × features, probability
+    base_probability: float
+    probability: np.ndarray
+
+
+def claim_contributions(
+    booster: lgb.Booster, calibrator: Mapping[str, Any], spec: Mapping[str, Any], frame: pd.DataFrame
+) -> Contributions:
+    """TreeSHAP contributions of each feature to each row's margin and calibrated probability."""
+    features = list(spec["features"])
+    if len(frame) == 0:
+        empty = np.empty((0, len(features)))
+        base = 0.0
+        return Contributions(
+            features,
+            empty,
+            base,
+            empty,
+            float(apply_calibrator(calibrator, np.array([base]))[0]),
+            np.empty(0),
+        )
+    features_frame = prepare_features(frame, spec)
+    raw = np.asarray(booster.predict(features_frame, pred_contrib=True), dtype=np.float64)
+    margin_contributions, base_margin = raw[:, :-1], float(raw[0, -1])
+    # The margin as the prediction computes it (the contributions add up to it to ~1e-14), so that a row's
+    # probability is the same asked for reasons or not.
+    margin = booster.predict(features_frame, raw_score=True)
+    probability = apply_calibrator(calibrator, margin)
+    base_probability = float(apply_calibrator(calibrator, np.array([base_margin]))[0])
+    gap = margin - base_margin
+    near = np.abs(gap) < 1e-9
+    # The calibrator's secant from the base to the row's margin (its local slope where they meet).
+    step = 1e-4
+    slope_at = (apply_calibrator(calibrator, margin + step) - apply_calibrator(calibrator, margin - step)) / (
+        2 * step
+    )
+    factor = np.where(near, slope_at, (probability - base_probability) / np.where(near, 1.0, gap))
+    return Contributions(
+        features=features,
+        margin_contributions=margin_contributions,
+        base_margin=base_margin,
+        contributions=margin_contributions * factor[:, None],
+        base_probability=base_probability,
+        probability=probability,
+    )
+
+
+def _value_text(value: Any) -> str:
+    """A feature's value as a reason shows it: levels and whole numbers as they are, others to 4 digits."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "missing"
+    try:
+        number = float(value)  # a number, or a number sent as text (the served model takes text)
+    except (TypeError, ValueError):
+        return str(value)  # a level
+    if np.isnan(number):
+        return "missing"
+    return str(int(number)) if number.is_integer() else f"{number:.4g}"
+
+
+def _contribution_text(contribution: float) -> str:
+    return f"{contribution:+.2f}" if abs(contribution) >= 0.005 else f"{contribution:+.3f}"
+
+
+def reasons(frame: pd.DataFrame, found: Contributions, count: int = REASON_COUNT) -> pd.DataFrame:
+    """Per row (same index): the ``count`` features that raised its probability the most (positive
+    contributions only, largest first), their contributions, and the reason as one line of text."""
+    n = len(frame)
+    order = (
+        np.argsort(-found.contributions, axis=1, kind="stable")[:, :count] if n else np.empty((0, count), int)
+    )
+    top = np.take_along_axis(found.contributions, order, axis=1) if n else np.empty((0, count))
+    raised = top > 0
+    names = np.asarray(found.features, dtype=object)
+    columns: dict[str, Any] = {}
+    for i in range(count):
+        columns[REASON_FEATURE.format(i + 1)] = np.where(raised[:, i], names[order[:, i]], None) if n else []
+        columns[REASON_CONTRIBUTION.format(i + 1)] = np.where(raised[:, i], top[:, i], np.nan) if n else []
+    values = frame.reindex(columns=found.features)
+    texts = []
+    for row in range(n):
+        parts = [
+            f"{found.features[j].replace('_', ' ')} {_value_text(values.iat[row, j])} ({_contribution_text(c)})"
+            for j, c, up in zip(order[row], top[row], raised[row], strict=True)
+            if up
+        ]
+        texts.append(", ".join(parts) if parts else "no feature raised the probability above the base rate")
+    columns[REASON_TEXT] = texts
+    return pd.DataFrame(columns, index=frame.index)
+
+
+@dataclass(frozen=True)
 class Scorer:
     """A registered model's booster, calibrator and feature spec, ready to score."""
 
@@ -275,6 +392,21 @@ class Scorer:
             if violations:
                 raise ContractViolation(violations)
         return predict_claim_probability(self.booster, self.calibrator, self.spec, frame)
+
+    def contributions(self, frame: pd.DataFrame) -> Contributions:
+        """Each feature's contribution to each row's margin and calibrated probability (TreeSHAP)."""
+        return claim_contributions(self.booster, self.calibrator, self.spec, frame)
+
+    def explain(self, frame: pd.DataFrame, check: bool = False) -> pd.DataFrame:
+        """``claim_probability`` and the reasons of each row (same index): see :func:`reasons`."""
+        if check:
+            violations = check_contract(frame, self.spec)
+            if violations:
+                raise ContractViolation(violations)
+        found = self.contributions(frame)
+        explained = reasons(frame, found)
+        explained.insert(0, PROBABILITY_COLUMN, found.probability)
+        return explained
 
 
 def scorer_from_artifacts(read: Callable[[str], str]) -> Scorer:

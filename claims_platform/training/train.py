@@ -286,14 +286,7 @@ def _tune(
     train: lgb.Dataset, valid: lgb.Dataset, config: TrainingConfig, warm_start: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the Optuna study for its whole trial budget; ``(best_params, summary)``."""
-    if not warm_start:  # None, or an incumbent without parameters: a cold start
-        first_trial, adjustments, budget = dict(DEFAULT_TRIAL), {}, config.n_trials
-        sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=COLD_STARTUP_TRIALS)
-    else:
-        first_trial, adjustments = warm_start_params(warm_start)
-        budget = config.warm_start_trials
-        # The incumbent is the only start-up trial: TPE samples around it from the second trial on.
-        sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=1)
+    first_trial, adjustments, budget, sampler = _study_start(config, warm_start)
 
     def objective(trial: optuna.Trial) -> float:
         booster = _fit({**_base_params(config), **_suggest(trial)}, train, valid, config)
@@ -301,6 +294,47 @@ def _tune(
         return float(booster.best_score["validation"]["binary_logloss"])
 
     started = time.perf_counter()
+    optuna_logging = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.WARNING)  # one INFO line per trial is noise in a Dagster log
+    try:
+        study = optuna.create_study(direction="minimize", sampler=sampler)
+        study.enqueue_trial(first_trial)
+        study.optimize(
+            objective, n_trials=budget, callbacks=[_tuning_guard(config, budget, started)], n_jobs=1
+        )
+    finally:
+        optuna.logging.set_verbosity(optuna_logging)
+    wall_seconds = time.perf_counter() - started
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(completed) != budget:  # objective errors propagate, so this is a broken invariant
+        raise RuntimeError(f"{len(completed)} of {budget} Optuna trials completed")
+    summary = {
+        "objective": "validation binary log loss (minimised)",
+        "warm_start": bool(warm_start),
+        "warm_start_params": first_trial if warm_start else None,
+        "warm_start_adjustments": adjustments,
+        "n_trials": budget,
+        "n_complete": len(completed),
+        **_study_summary(study, wall_seconds, config),
+    }
+    return dict(study.best_trial.params), summary
+
+
+def _study_start(
+    config: TrainingConfig, warm_start: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any], int, optuna.samplers.BaseSampler]:
+    """``(first trial's parameters, adjustments made to the incumbent's, trial budget, sampler)``."""
+    if not warm_start:  # None, or an incumbent without parameters: a cold start
+        sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=COLD_STARTUP_TRIALS)
+        return dict(DEFAULT_TRIAL), {}, config.n_trials, sampler
+    first_trial, adjustments = warm_start_params(warm_start)
+    # The incumbent is the only start-up trial: TPE samples around it from the second trial on.
+    sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=1)
+    return first_trial, adjustments, config.warm_start_trials, sampler
+
+
+def _tuning_guard(config: TrainingConfig, budget: int, started: float):
+    """The study's callback that fails the run once tuning has run longer than its guard."""
 
     def guard(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         # Checked between trials only: a fit is never cut, so no trial's value depends on the load.
@@ -313,26 +347,13 @@ def _tune(
                 + (_SPINNING_THREADS_HINT if _spinning_threads(config) else "")
             )
 
-    optuna_logging = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(logging.WARNING)  # one INFO line per trial is noise in a Dagster log
-    try:
-        study = optuna.create_study(direction="minimize", sampler=sampler)
-        study.enqueue_trial(first_trial)
-        study.optimize(objective, n_trials=budget, callbacks=[guard], n_jobs=1)
-    finally:
-        optuna.logging.set_verbosity(optuna_logging)
-    wall_seconds = time.perf_counter() - started
-    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(completed) != budget:  # objective errors propagate, so this is a broken invariant
-        raise RuntimeError(f"{len(completed)} of {budget} Optuna trials completed")
+    return guard
+
+
+def _study_summary(study: optuna.Study, wall_seconds: float, config: TrainingConfig) -> dict[str, Any]:
+    """The finished study's best trial, its time against the guard, and every trial."""
     best = study.best_trial
-    summary = {
-        "objective": "validation binary log loss (minimised)",
-        "warm_start": bool(warm_start),
-        "warm_start_params": first_trial if warm_start else None,
-        "warm_start_adjustments": adjustments,
-        "n_trials": budget,
-        "n_complete": len(completed),
+    return {
         "best_trial": best.number,
         "best_value": float(best.value),
         "first_trial_value": float(study.trials[0].value),
@@ -351,7 +372,43 @@ def _tune(
             for t in study.trials
         ],
     }
-    return dict(best.params), summary
+
+
+def _refit(
+    params: dict[str, Any],
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    config: TrainingConfig,
+) -> tuple[lgb.Booster, int]:
+    """The tuned parameters fitted on every training row, early-stopped on validation: ``(booster, trees)``."""
+    full_set = _dataset(x_train, y_train)
+    booster = _fit(params, full_set, _dataset(x_valid, y_valid, reference=full_set), config)
+    best_iteration = int(booster.best_iteration) or booster.current_iteration()
+    # Keep exactly the early-stopped trees, so the saved text model predicts what was validated.
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best_iteration)), best_iteration
+
+
+def _calibration_set(
+    booster: lgb.Booster,
+    params: dict[str, Any],
+    best_iteration: int,
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    development_rows: int,
+    config: TrainingConfig,
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """What the calibrator is fitted on: ``(which rows, outcomes, margins)``. Cross-fitted margins of every
+    development row while there are at most ``cross_fit_max_rows``; else the booster's on validation."""
+    (x_train, y_train), (x_valid, y_valid) = train, valid
+    if development_rows > config.cross_fit_max_rows:
+        return "validation", y_valid, booster.predict(x_valid, raw_score=True)
+    y = np.concatenate([y_train, y_valid])
+    margins = cross_fitted_margins(
+        params, best_iteration, pd.concat([x_train, x_valid]), y, config.calibration_folds, config.seed
+    )
+    return "cross-fitted development", y, margins
 
 
 def train_model(
@@ -368,7 +425,7 @@ def train_model(
     """
     config = config or TrainingConfig()
     started = time.perf_counter()
-    spec = features.feature_spec()
+    spec = features.feature_spec(dict(config.protected))
     train, validation, validation_start = validation_split(development, fraction=config.validation_fraction)
     y_train = train[schema.CLAIM_STATUS].to_numpy(np.int64)
     y_valid = validation[schema.CLAIM_STATUS].to_numpy(np.int64)
@@ -383,28 +440,13 @@ def train_model(
     )
 
     stage_seconds["tuning"] = time.perf_counter() - started - sum(stage_seconds.values())
-    full_set = _dataset(x_train, y_train)
     params = {**_base_params(config), **best_params}
-    booster = _fit(params, full_set, _dataset(x_valid, y_valid, reference=full_set), config)
-    best_iteration = int(booster.best_iteration) or booster.current_iteration()
-    # Keep exactly the early-stopped trees, so the saved text model predicts what was validated.
-    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best_iteration))
+    booster, best_iteration = _refit(params, x_train, y_train, x_valid, y_valid, config)
 
     stage_seconds["refit"] = time.perf_counter() - started - sum(stage_seconds.values())
-    if len(development) <= config.cross_fit_max_rows:
-        calibration_rows = "cross-fitted development"
-        calibration_y = np.concatenate([y_train, y_valid])
-        calibration_margin = cross_fitted_margins(
-            params,
-            best_iteration,
-            pd.concat([x_train, x_valid]),
-            calibration_y,
-            config.calibration_folds,
-            config.seed,
-        )
-    else:
-        calibration_rows, calibration_y = "validation", y_valid
-        calibration_margin = booster.predict(x_valid, raw_score=True)
+    calibration_rows, calibration_y, calibration_margin = _calibration_set(
+        booster, params, best_iteration, (x_train, y_train), (x_valid, y_valid), len(development), config
+    )
     choice = choose_calibrator(
         calibration_margin, calibration_y, folds=config.calibration_folds, seed=config.seed
     )

@@ -535,3 +535,33 @@ def test_a_retrain_on_an_unchanged_training_set_reuses_the_months_candidate(worl
     # Another budget is another model: trained, not reused.
     other = _retrain(world, request, max_boost_rounds=120)
     assert other.success and other.output_for_node("candidate_model")["version"] == versions + 2
+
+
+def test_referrals_and_declines_carry_the_reasons_the_registered_model_gives(world):
+    import mlflow
+
+    from claims_platform.core import schema
+    from claims_platform.training import runtime
+
+    result = world.run_range("nightly_scoring", "2025-07-02", "2025-07-02")
+    scores = result.output_for_node("application_scores")["2025-07-02"]
+    applications = result.output_for_node("ingest_applications", "applications")["2025-07-02"]
+    adverse = scores[scores["decision"] != "accept"]
+    assert len(adverse) > 10
+    assert (
+        adverse[runtime.REASON_TEXT].notna().all() and adverse[runtime.REASON_FEATURE.format(1)].notna().all()
+    )
+    assert scores.loc[scores["decision"] == "accept", runtime.REASON_TEXT].isna().all()
+    # The same rows through the registered model (the code `mlflow models serve` runs), asked for reasons.
+    mlflow.set_tracking_uri(world.tracking_uri)
+    model = mlflow.pyfunc.load_model(_in_force(world, "2025-07-01")["model_uri"])
+    rows = applications.set_index(schema.APPLICATION_ID).loc[
+        adverse[schema.APPLICATION_ID], list(schema.FEATURES)
+    ]
+    served = model.predict(rows.reset_index(drop=True).astype(object), params={"reasons": True})
+    assert served[runtime.REASON_TEXT].tolist() == adverse[runtime.REASON_TEXT].tolist()
+    np.testing.assert_allclose(
+        served[runtime.REASON_CONTRIBUTION.format(1)],
+        adverse[runtime.REASON_CONTRIBUTION.format(1)],
+        rtol=1e-12,
+    )

@@ -209,3 +209,30 @@ def test_extra_columns_are_ignored_and_logged_by_name(served, export_rows, train
     np.testing.assert_array_equal(p, trained.predict_proba(export_rows.head(5)))
     log = served.log.read_text(errors="replace")
     assert "application_id" in log and "claim_status" in log
+
+
+def _reasons_frame(response: requests.Response) -> pd.DataFrame:
+    assert response.status_code == 200, response.text[-2000:]
+    return pd.DataFrame(response.json()["predictions"])
+
+
+def test_asked_for_reasons_json_and_csv_give_the_runtime_s_own_reasons(served, trained, export_rows):
+    from claims_platform.training import runtime
+
+    expected = runtime.Scorer(trained.booster, trained.calibrator, trained.spec).explain(export_rows)
+    payload = json.loads(_split_json(export_rows))
+    payload["params"] = {"reasons": True}
+    by_json = _reasons_frame(_invoke(served, json.dumps(payload), "application/json"))
+    # CSV carries no params: a column `reasons` asks instead.
+    by_csv = _reasons_frame(_invoke(served, export_rows.assign(reasons="true").to_csv(), "text/csv"))
+    for got in (by_json, by_csv):
+        assert list(got.columns) == list(expected.columns)
+        np.testing.assert_array_equal(got[runtime.PROBABILITY_COLUMN], trained.predict_proba(export_rows))
+        assert got[runtime.REASON_TEXT].tolist() == expected[runtime.REASON_TEXT].tolist()
+        for i in range(1, runtime.REASON_COUNT + 1):
+            feature, contribution = runtime.REASON_FEATURE.format(i), runtime.REASON_CONTRIBUTION.format(i)
+            assert got[feature].tolist() == expected[feature].tolist()
+            np.testing.assert_allclose(got[contribution].astype(float), expected[contribution], rtol=1e-12)
+    # Not asked: the probabilities alone, as before.
+    plain = _invoke(served, _split_json(export_rows.head(3)), "application/json").json()["predictions"]
+    assert [set(row) for row in plain] == [{runtime.PROBABILITY_COLUMN}] * 3

@@ -33,8 +33,22 @@ def test_the_key_is_stable_and_ignores_the_time_guard():
         {"warm_start": {"learning_rate": 0.06, "num_leaves": 31}},
         {"model_name": "claims_classifier_eu"},
         {"code": "fedcba9876543210"},
+        {
+            "budget": TrainingConfig(
+                n_trials=6, warm_start_trials=2, tuning_rows=30_000, protected=(("gender", "monitored"),)
+            )
+        },
     ],
-    ids=["training set", "budget", "recipe", "cold start", "warm start", "model name", "code"],
+    ids=[
+        "training set",
+        "budget",
+        "recipe",
+        "cold start",
+        "warm start",
+        "model name",
+        "code",
+        "protected columns",
+    ],
 )
 def test_anything_the_model_depends_on_changes_the_key(change):
     assert training_key(**{**BASE, **change}) != training_key(**BASE)
