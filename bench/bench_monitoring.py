@@ -25,7 +25,9 @@ ingestion does), scored with the model's calibrated probabilities and measured w
 trained for 2025-03, ``model_in_force`` seeded for 2025-03..2026-02, the year scored by a real
 in-process scoring backfill), then as subprocesses (as the daemon launches runs):
 (b) one day's ``nightly_scoring`` run (ingestion, scores, forecast and the drift DECISION
-``applications_drift``), the same without ``applications_drift``, the day's ``drift_reports`` run
+``applications_drift``), the same without ``applications_drift``, the same with no reasons computed and
+with every row's (``application_scores``' ``explain``: none, all; the default explains the referrals
+and declines), the day's ``drift_reports`` run
 (the Evidently report, requested after the nightly run by ``drift_report_sensor``), and
 ``bench/trivial_defs.py`` (Dagster's default executor, and in process); interleaved, medians. The
 Evidently workspace then holds one snapshot (the day re-reported);

@@ -164,7 +164,7 @@ class ScoringConfig(dg.Config):
         default="refer_and_decline",
         pattern=r"^(refer_and_decline|all|none)$",
         description=(
-            "Rows whose reasons are computed (exact TreeSHAP, ~25x a prediction's cost per row): "
+            "Rows whose reasons are computed (exact TreeSHAP, about 100x a prediction's cost per row): "
             "'refer_and_decline' (the decisions that must be explained), 'all' or 'none'."
         ),
     )

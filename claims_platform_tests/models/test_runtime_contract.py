@@ -33,7 +33,7 @@ def _with(rows: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
 
 
 def test_feature_spec_carries_the_schema_contract():
-    assert SPEC["spec_version"] == features.SPEC_VERSION == 2
+    assert SPEC["spec_version"] == features.SPEC_VERSION == 3
     assert list(SPEC["contract"]) == SPEC["features"]
     for name, rules in SPEC["contract"].items():
         column = schema.COLUMNS_BY_NAME[name]
@@ -68,9 +68,9 @@ def test_valid_rows_pass(valid_rows):
         ("financial_hist_1", np.inf, runtime.RULE_RANGE, "value inf is out of range -100..100"),
         ("age", "forty", runtime.RULE_NUMBER, "value 'forty' is not a number"),
         ("financial_hist_2", "1.5 %", runtime.RULE_NUMBER, "value '1.5 %' is not a number"),
-        ("gender", True, runtime.RULE_NUMBER, "value True is not a number"),
+        ("uk_residence", True, runtime.RULE_NUMBER, "value True is not a number"),
         ("age", 40.5, runtime.RULE_WHOLE, "value 40.5 is not a whole number"),
-        ("gender", 2, runtime.RULE_LEVELS, "value 2 is not one of the levels 0, 1"),
+        ("uk_residence", 2, runtime.RULE_LEVELS, "value 2 is not one of the levels 0, 1"),
         ("family_history_3", 0.5, runtime.RULE_LEVELS, "value 0.5 is not one of the levels 0, 1"),
     ],
 )
@@ -123,11 +123,16 @@ def test_scorer_checks_the_contract_only_when_asked(trained, valid_rows):
 def test_signature_declares_every_feature_as_text_so_the_contract_judges_each_value():
     signature = packaging.model_signature(SPEC)
     types = dict(zip(signature.inputs.input_names(), signature.inputs.input_types(), strict=True))
-    assert list(types) == SPEC["features"]
+    # The features, then the optional column a CSV request asks for reasons with (CSV carries no params).
+    assert list(types) == [*SPEC["features"], pyfunc.REASONS_PARAM]
+    assert signature.params.to_dict() == [
+        {"name": pyfunc.REASONS_PARAM, "type": "boolean", "default": False, "shape": None}
+    ]
     # MLflow's cast would decide first otherwise: a long column refuses a null with MLflow's error and
     # truncates 40.5 to 40 over JSON; as text, every value reaches the contract as it was sent.
     assert set(types.values()) == {DataType.string}
-    assert all(spec.required for spec in signature.inputs.inputs)  # a missing column is still refused by name
+    # A missing feature column is still refused by name.
+    assert [spec.name for spec in signature.inputs.inputs if not spec.required] == [pyfunc.REASONS_PARAM]
     assert signature.outputs.input_names() == [runtime.PROBABILITY_COLUMN]
     assert signature.outputs.input_types() == [DataType.double]
     sent = pd.DataFrame({name: pd.Series([None], dtype=object) for name in SPEC["features"]})

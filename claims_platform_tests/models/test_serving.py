@@ -142,7 +142,7 @@ BAD_VALUES = [
     ("location", "ZZ", "row 2, column 'location': value 'ZZ' is not one of the levels A..Z"),
     ("location", None, "row 2, column 'location': value is null, but the column is required (not nullable)"),
     ("age", 200, "row 2, column 'age': value 200 is out of range 17..95"),
-    ("gender", 2, "row 2, column 'gender': value 2 is not one of the levels 0, 1"),
+    ("uk_residence", 2, "row 2, column 'uk_residence': value 2 is not one of the levels 0, 1"),
     ("location", 7, "row 2, column 'location': value 7 is not one of the levels A..Z"),
     ("age", None, "row 2, column 'age': value is null, but the column is required (not nullable)"),
     ("age", "forty", "row 2, column 'age': value 'forty' is not a number"),
@@ -170,7 +170,7 @@ def test_a_json_row_that_breaks_the_contract_gets_400_naming_it(served, export_r
 # In CSV every value is text: what the message quotes is the text sent.
 CSV_EXPECTED = {
     ("age", 200): "row 2, column 'age': value '200' is out of range 17..95",
-    ("gender", 2): "row 2, column 'gender': value '2' is not one of the levels 0, 1",
+    ("uk_residence", 2): "row 2, column 'uk_residence': value '2' is not one of the levels 0, 1",
     ("location", 7): "row 2, column 'location': value '7' is not one of the levels A..Z",
     ("age", 40.5): "row 2, column 'age': value '40.5' is not a whole number",
 }

@@ -87,7 +87,9 @@ def test_feature_spec_follows_the_schema():
     assert "income level" not in spec["features"] and "income level" in spec["dropped"]
     assert schema.APPLICATION_ID in spec["dropped"] and schema.APPLICATION_DATE in spec["dropped"]
     assert "bmi" in spec["features"]
-    assert len(spec["features"]) == len(schema.FEATURES) - 1
+    # Also dropped: gender, a protected characteristic excluded by default (core/protected.py).
+    assert "gender" not in spec["features"] and "protected characteristic" in spec["dropped"]["gender"]
+    assert len(spec["features"]) == len(schema.FEATURES) - 2
     assert set(spec["categorical"]) == set(schema.CATEGORICAL_FEATURES)
 
 
