@@ -323,5 +323,23 @@ def log_datasets(
             # of a month's training time); the columns' types are the frame's dtypes, read off a sample.
             # `schema` is a cached property: setting it here is what MLflow would compute.
             dataset.__dict__["schema"] = mlflow.models.infer_signature(frame.head(SCHEMA_SAMPLE_ROWS)).inputs
-        mlflow.log_input(training, context=TRAINING_CONTEXT)
-        mlflow.log_input(evaluation, context=EVALUATION_CONTEXT)
+        log_input_once(training, TRAINING_CONTEXT)
+        log_input_once(evaluation, EVALUATION_CONTEXT)
+
+
+def log_input_once(dataset, context: str) -> None:
+    """``mlflow.log_input`` into the active run, surviving another run logging the same dataset at once.
+
+    MLflow's SQL store looks a dataset up by (experiment, name, digest) and inserts it when absent, in
+    two statements. Two trainings of the same month started together (a scheduled one and a retrain,
+    say) both find it absent, and the second insert breaks the unique key (``dataset_pk``). Logging an
+    input is idempotent, so the one retry finds the dataset the other run inserted and links it; a
+    second failure is a real error and is raised.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.log_input(dataset, context=context)
+    except MlflowException:
+        mlflow.log_input(dataset, context=context)
