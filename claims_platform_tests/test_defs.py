@@ -29,6 +29,8 @@ def test_definitions_load_and_pin_the_asset_graph():
         "applications:unique_application_ids",
         "applications_drift:applications_drift_within_threshold",
         "candidate_model:candidate_quality",
+        "candidate_model:fairness_within_tolerance",
+        "model_performance:fairness_within_tolerance",
         "model_performance:performance_within_bounds",
         "training_set:rejected_rows_unbiased",
     ]

@@ -380,6 +380,8 @@ def _summary(found: _Found, env_file, elapsed: float) -> list[str]:
         "Open the UI:  make dev   then browse http://127.0.0.1:3000/runs (the runs, their logs) and /assets",
         "              (asset applications_drift_report); its daemon runs the nightly and monthly schedules and the sensors",
         "Evidently UI: make evidently   then browse http://127.0.0.1:8000 (the drift time series)",
+        f"Model card:   .venv/bin/claims-platform model-card {champion['version']}   (the champion's: what it was "
+        "measured on, for whom, how it was judged)",
     ]
 
 

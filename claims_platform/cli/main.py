@@ -123,6 +123,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": _lazy("run_command", "cmd_report"),
     "measure": _lazy("run_command", "cmd_measure"),
     "serve": _lazy("serve_command", "cmd_serve"),
+    "model-card": _lazy("model_card_command", "cmd_model_card"),
     "demo": cmd_demo,
 }
 
@@ -209,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand's name is a key of ``COMMANDS``."""
     parser = _Parser(prog="claims-platform", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_simulate, _add_import_csv, _add_run, _add_steps, _add_serve, _add_demo):
+    for add in (_add_simulate, _add_import_csv, _add_run, _add_steps, _add_serve, _add_model_card, _add_demo):
         add(commands)
     return parser
 
@@ -347,6 +348,20 @@ def _add_serve(commands) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
     serve.add_argument("--port", type=_positive_int, default=5001, help="port (default: %(default)s)")
+
+
+def _add_model_card(commands) -> None:
+    """`model-card`: a registered version's model card."""
+    card = commands.add_parser(
+        "model-card",
+        help="print a registered version's model card (written at training, completed by its champion decision)",
+    )
+    card.add_argument(
+        "version", type=_positive_int, metavar="VERSION", help="the registered version's number"
+    )
+    card.add_argument(
+        "--html", action="store_true", help="print the self-contained HTML page instead of Markdown"
+    )
 
 
 def _add_demo(commands) -> None:

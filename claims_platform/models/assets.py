@@ -269,7 +269,7 @@ def champion_decision(
         # What scores (state and policy) is the data: a re-decision that comes out the same does
         # not mark the next month stale; one that differs does.
         data_version=dg.DataVersion(record["digest"]),
-        metadata=_decision_metadata(registry, record),
+        metadata={**_decision_metadata(registry, record), **_card_link(registry, candidate_model, record)},
     )
     # After the decision is stored: the registry only ever points at a stored decision.
     if isinstance(aliases, dict):
@@ -282,6 +282,22 @@ def champion_decision(
         )
     registry.record(f"decision_{month[:7]}", {k: record.get(k) for k in _AUDIT_TAG_KEYS})
     _alert(context, alerts, record, rollback_run=config.rollback is not None)
+
+
+def _card_link(registry: ModelRegistry, candidate_model: dict, record: dict[str, Any]) -> dict[str, Any]:
+    """The candidate's model card, written again with this decision's comparison; a link to it. A record-only
+    run leaves the card as the recorded decision wrote it; a candidate that failed, or was recorded before
+    versions carried cards, has none."""
+    if "card_facts" not in candidate_model or (record.get("candidate") or {}).get("version") is None:
+        return {}
+    from claims_platform.models.cards import card_url, write_model_card
+
+    if "record_only" in record:
+        run = registry.client().get_run(candidate_model["mlflow_run_id"])
+        return {
+            "model_card": dg.MetadataValue.url(card_url(registry, run.info.run_id, run.info.experiment_id))
+        }
+    return {"model_card": dg.MetadataValue.url(write_model_card(registry, candidate_model, decision=record))}
 
 
 def _aliases(record: dict[str, Any], month: str, latest: str, promote: bool) -> dict[str, Any] | str:
@@ -330,12 +346,39 @@ def _decision_metadata(registry: ModelRegistry, record: dict[str, Any]) -> dict[
         "scores_month": record["scores_month"],
         "candidate": registry.version_reference(record["candidate"]["version"]),
         **(_comparison_metadata(comparison, record.get("kappa_comparison")) if comparison else {}),
+        **({"importance_ranking": _ranking_table(record["importance"])} if record.get("importance") else {}),
         **({"record_only": record["record_only"]["outcome"]} if "record_only" in record else {}),
         "policy": dg.MetadataValue.json(record["policy"]),
         "aliases": dg.MetadataValue.json(aliases) if isinstance(aliases, dict) else aliases,
         "launched_by": record["launched_by"],
         "decision": dg.MetadataValue.json(record),
     }
+
+
+def _ranking_table(importance: dict[str, Any]) -> dg.TableMetadataValue:
+    """The candidate's top features by importance beside the incumbent's ranks (+ moved up)."""
+    columns = {
+        "feature": "string",
+        "rank": "int",
+        "share": "float",
+        "incumbent_rank": "string",
+        "moved": "string",
+    }
+    rows = [
+        dg.TableRecord(
+            {
+                "feature": move["feature"],
+                "rank": move["rank"],
+                "share": move["share"],
+                "incumbent_rank": "—" if move["incumbent_rank"] is None else str(move["incumbent_rank"]),
+                "moved": "new" if move["moved"] is None else f"{move['moved']:+d}" if move["moved"] else "=",
+            }
+        )
+        for move in importance["top"]
+    ]
+    return dg.MetadataValue.table(
+        rows, schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns.items()])
+    )
 
 
 def _comparison_metadata(comparison: dict[str, Any], kappa: dict[str, Any] | None) -> dict[str, Any]:

@@ -28,7 +28,9 @@ from claims_platform.models.candidate_records import (
     reused_candidate,
     warm_start_for_next,
 )
+from claims_platform.models.cards import write_model_card
 from claims_platform.models.gate import QualityGate
+from claims_platform.models.importance import shap_importance
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.models.tracking import (
     NOTE_TAG,
@@ -43,14 +45,22 @@ from claims_platform.training.config import TrainingConfig
 from claims_platform.training.dataset import (
     fingerprint,
 )
+from claims_platform.training.fairness import FairnessTolerance, auc_interval, group_table, protected_in
+from claims_platform.training.fairness_report import (
+    FAIRNESS_CHECK,
+    FAIRNESS_CHECK_DESCRIPTION,
+    FairnessConfig,
+    FairnessReport,
+)
 from claims_platform.training.metrics import calibration_bins
 from claims_platform.training.reuse import code_digest, reusable, training_key
 
 _BUDGET = TrainingConfig()
 
 
-class CandidateModelConfig(dg.Config):
-    """The tuning budget: numbers of trials (the result never depends on the machine's load)."""
+class CandidateModelConfig(FairnessConfig):
+    """The tuning budget: numbers of trials (the result never depends on the machine's load); the fairness
+    check's tolerances."""
 
     n_trials: int = Field(
         default=_BUDGET.n_trials, ge=1, le=500, description="Optuna trials of a cold start."
@@ -160,7 +170,13 @@ def _reliability_sparkline(y: np.ndarray, p: np.ndarray) -> dg.MarkdownMetadataV
             # (it enforces the same gate itself).
             blocking=False,
             description="Trained, holdout AUC above the floor, calibration error under the ceiling, no missing predictions.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            FAIRNESS_CHECK,
+            asset=CANDIDATE_MODEL,
+            blocking=False,
+            description=FAIRNESS_CHECK_DESCRIPTION + " On the holdout.",
+        ),
     ],
     description=(
         "The month's candidate: LightGBM tuned with Optuna (a number of trials, warm-started from the last eligible candidate's "
@@ -213,6 +229,7 @@ class _Plan:
     # The candidate's own figures are at the default policy; the decision re-judges it at the chain's.
     policy: DecisionPolicy = field(default_factory=DecisionPolicy)
     gate: QualityGate = field(default_factory=QualityGate)
+    fairness: FairnessTolerance = field(default_factory=FairnessTolerance)
 
 
 def _plan(
@@ -240,7 +257,7 @@ def _plan(
         fingerprint=digest, budget=budget, warm_start=warm["params"] if warm else None,
         model_name=registry.model_name, code=code_digest(),
     )  # fmt: skip
-    return _Plan(month, budget, warm, tracked, digest, key)
+    return _Plan(month, budget, warm, tracked, digest, key, fairness=config.fairness_tolerance())
 
 
 @contextmanager
@@ -270,6 +287,7 @@ class _Fitted:
     p: np.ndarray
     missing: int  # holdout rows without a prediction (a gate failure)
     metrics: dict[str, float]
+    importance: dict[str, Any]  # mean |TreeSHAP| per feature on the holdout (models/importance.py)
 
 
 def _fit(training_set: pd.DataFrame, plan: _Plan) -> _Fitted:
@@ -290,7 +308,10 @@ def _fit(training_set: pd.DataFrame, plan: _Plan) -> _Fitted:
     p = trained.predict_proba(split.holdout)
     missing = int(np.isnan(p).sum())
     p = np.nan_to_num(p, nan=0.0)  # a missing prediction fails the gate; plots and metrics need numbers
-    return _Fitted(split, trained, y, p, missing, evaluate(y, p, plan.policy.refer_at))
+    importance = shap_importance(
+        trained.booster, trained.spec, split.holdout, seed=int(plan.month[:7].replace("-", ""))
+    )
+    return _Fitted(split, trained, y, p, missing, evaluate(y, p, plan.policy.refer_at), importance)
 
 
 def _new_candidate(context, training_set, plan: _Plan, previous, mlflow, registry, alerts) -> list:
@@ -303,11 +324,43 @@ def _new_candidate(context, training_set, plan: _Plan, previous, mlflow, registr
     # dagster-mlflow ends its run only through a job hook; end it here so the run is complete even
     # when the asset is materialized from the UI.
     mlflow.end_run()
+    holdout = fitted.split.holdout_month
+    fairness = FairnessReport(
+        _holdout_groups(fitted, plan), plan.fairness, CANDIDATE_MODEL, f"the holdout {holdout}",
+        f"candidate v{registered.version} on its holdout {holdout}",
+        {"month": plan.month[:7], "version": str(registered.version), "run": context.run_id},
+    )  # fmt: skip
     record = _trained_record(context, fitted, registered, plan, registry, previous)
-    return [
-        dg.Output(record, metadata=_trained_metadata(fitted, registered, plan, registry, record)),
-        _quality_check(fitted, registered, plan),
-    ]
+    record["fairness"] = fairness.record()
+    record["card_facts"] = _card_facts(fitted, plan)
+    card = write_model_card(registry, record, calibration_png=registered.plots["calibration"])
+    fairness.send_alert(alerts, context.log)
+    metadata = {
+        **_trained_metadata(fitted, registered, plan, registry, record),
+        "model_card": dg.MetadataValue.url(card),
+        **fairness.metadata(),
+    }
+    return [dg.Output(record, metadata=metadata), _quality_check(fitted, registered, plan), fairness.check()]
+
+
+def _card_facts(fitted: _Fitted, plan: _Plan) -> dict[str, Any]:
+    """What the model card needs beyond the record: the training set's lineage, the AUC's interval, the
+    features and the protected declaration (kept in the record so the decision can write the card again)."""
+    spec = fitted.trained.spec
+    return {
+        "lineage": dict(plan.tracked.lineage),
+        "auc_interval": list(auc_interval(fitted.y, fitted.p)[1:]),
+        "features": list(spec["features"]),
+        "protected": dict(spec.get("protected") or {}),
+    }
+
+
+def _holdout_groups(fitted: _Fitted, plan: _Plan) -> pd.DataFrame:
+    """Outcomes by group of every protected column on the holdout, decided as the policy would."""
+    return group_table(
+        fitted.split.holdout, fitted.y, fitted.p, plan.policy.decide(fitted.p),
+        protected_in(dict(plan.budget.protected)), plan.fairness, refer_at=plan.policy.refer_at,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -349,7 +402,7 @@ def _log_run(training_set, fitted: _Fitted, plan: _Plan, mlflow) -> dict[str, by
     plots = {
         "roc_curve": roc_curve_png(fitted.y, fitted.p),
         "calibration": calibration_png(fitted.y, fitted.p),
-        "feature_importance": feature_importance_png(trained.booster),
+        "feature_importance": feature_importance_png(fitted.importance["shares"]),
     }
     mlflow.log_params(
         {**trained.params_for_logging(), **{f"split_{k}": v for k, v in split.summary().items()}}
@@ -392,6 +445,7 @@ def _register(context, fitted: _Fitted, plan: _Plan, registry, run_id: str, expe
     version = log_trained_model(
         deployed,
         reference=reference,
+        importance=fitted.importance,
         registered_model_name=registry.model_name,
         tags={
             "dagster_run_id": context.run_id, "dagster_partition": month, "training_month": month[:7],
@@ -437,6 +491,7 @@ def _trained_record(
         "calibration_level_sd": registered.deployed.calibrator["level_sd"],
         "fit_seconds": round(trained.fit_seconds, 2),
         "reference_rows": registered.reference_rows,
+        "importance": {k: fitted.importance[k] for k in ("method", "rows", "shares")},
         "training_key": plan.key,  # what the model depends on: a retrain with the same key reuses it
         "trained_by_dagster_run_id": context.run_id,
     }

@@ -5,11 +5,14 @@ import traceback
 from typing import Any, NamedTuple
 
 import dagster as dg
+import pandas as pd
 
 from claims_platform.core import links
 from claims_platform.core.alerts import Alert, AlertsResource
 from claims_platform.models.registry import ModelRegistry
 from claims_platform.models.tracking import NOTE_TAG, TrainingRun, failed_outcome
+from claims_platform.training.fairness import GROUP_COLUMNS
+from claims_platform.training.fairness_report import fairness_check, fairness_not_measured
 from claims_platform.training.reuse import reused_outcome, reused_record
 
 CANDIDATE_MODEL = dg.AssetKey("candidate_model")
@@ -93,7 +96,15 @@ def reused_candidate(
             **{k: v for k, v in gate.items() if k not in ("passed", "failures")},
         },
     )
-    return [output, check]
+    fairness = record.get("fairness")
+    if fairness is None:  # a candidate recorded before groups were reported
+        return [
+            output,
+            check,
+            fairness_not_measured(CANDIDATE_MODEL, f"v{version} was recorded before groups were"),
+        ]
+    groups = pd.DataFrame(fairness["groups"], columns=list(GROUP_COLUMNS))
+    return [output, check, fairness_check(groups, CANDIDATE_MODEL, f"the holdout {record['holdout_month']}")]
 
 
 def failed_candidate(
@@ -139,4 +150,8 @@ def failed_candidate(
         severity=dg.AssetCheckSeverity.ERROR,
         description=f"training failed: {reason}",
     )
-    return [output, check]
+    return [
+        output,
+        check,
+        fairness_not_measured(CANDIDATE_MODEL, "training failed: no model to judge by group"),
+    ]

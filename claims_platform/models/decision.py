@@ -157,6 +157,21 @@ def _outcome(verdict, promote: bool, rollbacks: list[dict]) -> tuple[str, str]:
     return "rolled back", f"{verdict.reason}; then rolled back: {withdrawn}"
 
 
+def _importance_moves(candidate_model: dict, champion, candidate: _Evidence, incumbent: _Evidence | None):
+    """The candidate's top features by importance, each with the incumbent's rank: how the ranking moved.
+    None when the candidate was not judged (nothing to rank)."""
+    from claims_platform.models.importance import ranking_moves
+    from claims_platform.models.loading import importance_with_method
+
+    if candidate.p is None:
+        return None
+    method, shares = importance_with_method(candidate_model["model_uri"])
+    incumbent_method, old = (None, {})
+    if incumbent is not None and incumbent.p is not None:
+        incumbent_method, old = importance_with_method(champion.model_uri)
+    return {"method": method, "incumbent_method": incumbent_method, "top": ranking_moves(shares, old)}
+
+
 def decide(
     judged: Judged,
     previous: dict[str, Any] | None,
@@ -209,6 +224,7 @@ def decide(
         "incumbent": incumbent.record if incumbent else None,
         "comparison": comparison.as_dict() if comparison else None,
         "kappa_comparison": kappa_comparison.as_dict() if kappa_comparison else None,
+        "importance": _importance_moves(candidate_model, state.champion, candidate, incumbent),
         "holdout": {"month": holdout_month, "rows": 0 if holdout is None else len(holdout)},
         "policy": judged.policy.as_dict(),
         "gate": judged.gate.as_dict(),

@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from claims_platform.core.services import names_outages
-from claims_platform.models.importance import gain_shares
+from claims_platform.models.importance import GAIN_METHOD, IMPORTANCE_ARTIFACT, gain_shares
 
 if TYPE_CHECKING:
     import numpy as np
@@ -190,12 +190,35 @@ def calibration_level_sd(model_uri: str | None) -> float:
     return float(load_scorer_cached(model_uri).calibrator.get("level_sd", 0.0))
 
 
-@lru_cache(maxsize=8)
+@names_outages
+def load_importance(model_uri: str) -> dict | None:
+    """The importance shipped with the model at ``model_uri`` (``importance.json``: method, rows, mean_abs,
+    shares), or None for a model registered before models shipped one."""
+    import json
+
+    with local_model_folder(model_uri) as folder:
+        try:
+            files = _artifact_files(folder, IMPORTANCE_ARTIFACT, KeyError(IMPORTANCE_ARTIFACT))
+        except KeyError:
+            return None
+        return json.loads(files[IMPORTANCE_ARTIFACT].read_text(encoding="utf-8"))
+
+
 def importance_cached(model_uri: str) -> dict[str, float]:
-    """Each feature's share of the model's gain (:func:`~claims_platform.models.importance.gain_shares`),
-    once per process per URI; empty for a shipped scorer that exposes no booster and feature list."""
+    """Each feature's share of the model's importance, once per process per URI: the mean |TreeSHAP| shares
+    it ships (:func:`load_importance`); for a model registered before it shipped them, its share of the
+    booster's gain; empty for a shipped scorer that exposes no booster and feature list."""
+    return dict(importance_with_method(model_uri)[1])
+
+
+@lru_cache(maxsize=8)
+def importance_with_method(model_uri: str) -> tuple[str, dict[str, float]]:
+    """``(method, shares)`` of :func:`importance_cached` (the method says which importance it is)."""
+    shipped = load_importance(model_uri)
+    if shipped is not None:
+        return shipped["method"], dict(shipped["shares"])
     scorer = load_scorer_cached(model_uri)
     booster, spec = getattr(scorer, "booster", None), getattr(scorer, "spec", None)
     if booster is None or not spec or "features" not in spec:
-        return {}
-    return gain_shares(booster, spec["features"])
+        return GAIN_METHOD, {}
+    return GAIN_METHOD, gain_shares(booster, spec["features"])

@@ -10,7 +10,10 @@ A registered model is self-contained. Its files (under the model's ``artifacts/`
 - ``reference.parquet`` (artifact ``reference``): the reference sample for drift monitoring — a
   seeded sample of the holdout month's feature columns with the model's own predicted probability
   (no ids, dates or outcomes), so the reference travels with the model and is the same wherever it
-  is read (:func:`claims_platform.models.loading.load_reference`).
+  is read (:func:`claims_platform.models.loading.load_reference`);
+- ``importance.json`` (artifact ``importance``): each feature's mean absolute TreeSHAP contribution on
+  the holdout and its share (:func:`claims_platform.models.importance.shap_importance`), which the
+  drift rules weigh a drifted column by.
 
 Beside them MLflow keeps ``pyfunc.py`` (the wrapper, under ``code/``), the signature (every feature as
 text, so that the model's contract, not MLflow's cast, judges each value: :func:`model_signature`), the
@@ -37,6 +40,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
 from claims_platform.models import pyfunc
+from claims_platform.models.importance import IMPORTANCE_ARTIFACT
 from claims_platform.models.pyfunc import REASONS_PARAM
 from claims_platform.training import runtime
 
@@ -120,12 +124,14 @@ def write_artifacts(
     folder: Path,
     runtime_file: Path | None = None,
     reference: pd.DataFrame | None = None,
+    importance: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The model's files into ``folder``: runtime code, booster text, calibrator and spec JSON, reference sample.
 
     Returns the pyfunc's artifacts mapping (key → path). ``runtime_file`` defaults to the installed
     :mod:`claims_platform.training.runtime`, the code the model was trained and validated with.
-    ``reference`` (feature columns and ``claim_probability``) is stored as Parquet when given.
+    ``reference`` (feature columns and ``claim_probability``) is stored as Parquet when given, and
+    ``importance`` as JSON.
     """
     paths = {
         pyfunc.RUNTIME_ARTIFACT: folder / RUNTIME_FILE_NAME,
@@ -140,6 +146,9 @@ def write_artifacts(
     if reference is not None:
         paths[REFERENCE_ARTIFACT] = folder / "reference.parquet"
         reference.to_parquet(paths[REFERENCE_ARTIFACT], index=False)
+    if importance is not None:
+        paths[IMPORTANCE_ARTIFACT] = folder / "importance.json"
+        paths[IMPORTANCE_ARTIFACT].write_text(json.dumps(importance, indent=2), encoding="utf-8")
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -163,6 +172,7 @@ def log_trained_model(
     tags: Mapping[str, str] | None = None,
     runtime_file: Path | None = None,
     reference: pd.DataFrame | None = None,
+    importance: Mapping[str, Any] | None = None,
     description: str | None = None,
 ) -> int:
     """Log ``trained`` into the ACTIVE MLflow run and register it; the new model version number.
@@ -170,7 +180,8 @@ def log_trained_model(
     ``tags`` (e.g. partition, window, label cutoff) are set on the model version, beside the
     calibration method and the run id; ``description`` (Markdown: what it is, its month, holdout
     figures, the runs) is shown on the version's page. ``runtime_file`` replaces the shipped runtime (tests only);
-    ``reference`` is the drift reference sample shipped with the model (see the module docstring).
+    ``reference`` is the drift reference sample and ``importance`` the features' importance shipped with the
+    model (see the module docstring).
     Raises ``RuntimeError`` without an active run: the caller owns the run, its params and its metrics.
     """
     run = mlflow.active_run()
@@ -179,7 +190,7 @@ def log_trained_model(
     # The model's environment is `pip_requirements()`, pinned; MLflow would otherwise also copy the
     # whole platform's uv.lock and pyproject.toml (Dagster and all) into the model's artifacts.
     with _env("MLFLOW_LOG_UV_FILES", "false"), tempfile.TemporaryDirectory(prefix="claims_model_") as folder:
-        artifacts = write_artifacts(trained, Path(folder), runtime_file, reference)
+        artifacts = write_artifacts(trained, Path(folder), runtime_file, reference, importance)
         shipped = Path(artifacts[pyfunc.RUNTIME_ARTIFACT]).read_bytes()
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,

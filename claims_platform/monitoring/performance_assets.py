@@ -13,10 +13,12 @@ import pandas as pd
 from pydantic import Field
 
 from claims_platform.core import settings
+from claims_platform.core.alerts import AlertsResource
 from claims_platform.core.figures import one_decimal, percent
 from claims_platform.core.partitions import monthly_partitions
 from claims_platform.core.pictures import figure_markdown, sparkline_markdown
 from claims_platform.core.policy import DecisionPolicy
+from claims_platform.core.protected import protected_columns
 from claims_platform.core.schema import APPLICATION_ID, CLAIM_STATUS
 from claims_platform.core.services import names_outages
 from claims_platform.models.loading import calibration_level_sd
@@ -31,6 +33,13 @@ from claims_platform.monitoring.backtest import (
 from claims_platform.monitoring.drift import PREDICTION_COLUMN
 from claims_platform.monitoring.estimation import estimate_performance
 from claims_platform.source.resources import ApplicationSource
+from claims_platform.training.fairness import group_table, protected_in
+from claims_platform.training.fairness_report import (
+    FAIRNESS_CHECK,
+    FAIRNESS_CHECK_DESCRIPTION,
+    FairnessConfig,
+    FairnessReport,
+)
 
 GROUP = "monitoring"
 OWNERS = ["team:data-science", "team:actuarial"]
@@ -43,8 +52,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class ModelPerformanceConfig(dg.Config):
-    """When the month's measured performance fails its check."""
+class ModelPerformanceConfig(FairnessConfig):
+    """When the month's measured performance fails its check; the fairness check's tolerances."""
 
     kappa_margin: float = Field(
         default=_DEFAULT_BOUNDS.kappa_margin,
@@ -122,12 +131,18 @@ def _performance_plot(daily: pd.DataFrame) -> dg.MarkdownMetadataValue:
             PERFORMANCE_CHECK,
             asset="model_performance",
             description="Realised kappa within the margin of the model's holdout kappa; actual/expected claims within the band.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            FAIRNESS_CHECK,
+            asset="model_performance",
+            description=FAIRNESS_CHECK_DESCRIPTION + " On the month's outcomes.",
+        ),
     ],
     description=(
         "Once the month's outcomes are known: realised kappa at the decision policy, AUC, Brier and calibration of the "
         "month's scores, the estimate made before the labels next to what happened, an Evidently classification report, "
-        "and the reserve backtest (actual claims among accepted applicants against the nightly forecasts' intervals)."
+        "the reserve backtest (actual claims among accepted applicants against the nightly forecasts' intervals), and "
+        "outcomes by group of every protected column."
     ),
 )
 @names_outages
@@ -139,6 +154,7 @@ def model_performance(
     model_in_force: dict[str, dict],
     source: ApplicationSource,
     registry: ModelRegistry,
+    alerts: AlertsResource,
     report_io_manager: dg.ResourceParam[Any],
 ):
     """Join the month's scores with their outcomes; measure, compare with the estimate, backtest the reserve."""
@@ -153,6 +169,11 @@ def model_performance(
     forecast = pd.concat([reserve_forecast[d] for d in sorted(reserve_forecast)], ignore_index=True)
     outcomes, labelled = _with_outcomes(scores, source, application_scores, instant, month)
     measured = _measure(config, record, policy, labelled, scores, forecast, outcomes, registry)
+    fairness = FairnessReport(
+        _month_groups(config, labelled, source, application_scores, policy), config.fairness_tolerance(),
+        "model_performance", month[:7], f"{month[:7]}'s outcomes (model v{record['version']})",
+        {"month": month[:7], "run": context.run_id},
+    )  # fmt: skip
     summary = {
         "month": month[:7],
         "model_version": record["version"],
@@ -160,15 +181,40 @@ def model_performance(
         "scored": len(scores),
         "with_outcome": len(labelled),
         **measured.summary(policy),
+        "fairness": fairness.record(),
     }
     rendered = classification_report(labelled, month, policy.refer_at)
     report = RenderedReport(html=rendered.html, snapshot=rendered.snapshot, summary=summary)
     location = report_io_manager.location(context.asset_key.path, month)
     context.add_asset_metadata(
-        _month_metadata(record, registry, summary, measured, location), partition_key=month
+        {**_month_metadata(record, registry, summary, measured, location), **fairness.metadata()},
+        partition_key=month,
     )
+    fairness.send_alert(alerts, context.log)
     yield dg.Output(report)
     yield _performance_check(measured)
+    yield fairness.check()
+
+
+def _month_groups(
+    config: "ModelPerformanceConfig",
+    labelled: pd.DataFrame,
+    source: ApplicationSource,
+    days: dict,
+    policy: DecisionPolicy,
+) -> pd.DataFrame:
+    """Outcomes by group of every protected column, among the month's scored applications with an outcome
+    (their protected columns read back from the warehouse: the scores do not carry them)."""
+    columns = protected_in(protected_columns())
+    applications = source.read_applications(date.fromisoformat(min(days)), date.fromisoformat(max(days)))
+    rows = labelled.merge(
+        applications[[APPLICATION_ID, *columns]], on=APPLICATION_ID, how="left", validate="one_to_one"
+    )
+    p = rows[PREDICTION_COLUMN].to_numpy(dtype="float64")
+    return group_table(
+        rows, rows[CLAIM_STATUS].astype("int64").to_numpy(), p, rows["decision"].to_numpy(), columns,
+        config.fairness_tolerance(), refer_at=policy.refer_at,
+    )  # fmt: skip
 
 
 def _with_outcomes(

@@ -1,13 +1,13 @@
 """Drift that matters: whether a drifted day can move decisions, and so is worth a retrain (pure).
 
 A drift test flags a column whatever the model makes of it. The columns it flags most easily (``age``,
-``income``, ``location``) carry about 1–2% of the demo models' gain, so a 4-year shift of ``age``
+``income``, ``location``) carry about 1–2% of the demo models' importance, so a 4-year shift of ``age``
 alerts while neither the predictions nor the label-free performance estimate move. A drifted day
 MATTERS when at least one of these holds:
 
 - the predicted probabilities drifted (their own pinned test): the decisions move with them;
 - the drifted feature columns together carry at least ``min_importance_share`` of the model in force's
-  importance (its share of the booster's gain, :mod:`claims_platform.models.importance`; a derived
+  importance (mean |TreeSHAP| on its holdout, :mod:`claims_platform.models.importance`; a derived
   column counts as its source, once);
 - the day's estimated kappa (the plug-in estimate from its calibrated probabilities, before any outcome)
   lies more than ``max_kappa_drop`` below the reference sample's AND below the chance floor of a day of
@@ -144,7 +144,7 @@ def drift_relevance(
 ) -> DriftRelevance:
     """Whether a day's drift matters (see the module's docstring).
 
-    ``importance``: the model's gain share per feature (empty or None when unknown: then drifted columns
+    ``importance``: the model's importance share per feature (empty or None when unknown: then drifted columns
     count as mattering, as before importance was weighed); ``estimated_kappa``: the day's plug-in
     estimate; ``reference_kappa``: the reference sample's plug-in estimate and the chance floor of a day
     of this size (:func:`kappa_floor`).

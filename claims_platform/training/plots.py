@@ -74,14 +74,15 @@ def calibration_png(
     return _png(plt, fig)
 
 
-def feature_importance_png(booster: Any, top: int = 15, title: str = "Feature importance (gain)") -> bytes:
-    """Horizontal bars of the ``top`` features by total split gain of a LightGBM booster."""
+def feature_importance_png(
+    shares: Mapping[str, float], top: int = 15, title: str = "Feature importance (mean |TreeSHAP|, holdout)"
+) -> bytes:
+    """Horizontal bars of the ``top`` features by their share of the model's importance."""
     plt, fig, ax = _figure()
-    gain = np.asarray(booster.feature_importance(importance_type="gain"), float)
-    names = np.asarray(booster.feature_name())
-    order = np.argsort(gain)[::-1][:top][::-1]
-    share = gain[order] / gain.sum() if gain.sum() > 0 else gain[order]
-    ax.barh(names[order], share)
-    ax.set(xlabel="share of total gain", title=title)
+    names = np.asarray(list(shares))
+    values = np.asarray([shares[name] for name in names], float)
+    order = np.argsort(values)[::-1][:top][::-1]
+    ax.barh(names[order], values[order])
+    ax.set(xlabel="share of the model's importance", title=title)
     ax.tick_params(axis="y", labelsize=7)
     return _png(plt, fig)

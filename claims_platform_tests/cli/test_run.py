@@ -217,6 +217,23 @@ def test_every_run_is_linked_to_the_code_location(world) -> None:
         instance.dispose()
 
 
+def test_a_versions_model_card_prints_what_was_measured_and_how_it_was_judged(world) -> None:
+    card = world.user.run("model-card", "1").stdout
+    assert card.startswith("# Model card: claims_classifier version 1\n")
+    for section in ("Intended use and decision policy", "Holdout performance", "Calibration", "Top features",
+                    "Outcomes by protected group (holdout)", "Drift reference", "Known limits",
+                    "Comparison with the champion"):  # fmt: skip
+        assert f"\n## {section}\n" in card, section
+    assert "Excluded (never a feature" in card and "`gender`" in card.split("Excluded")[1].split(".")[0]
+    assert "| gender | 1 |" in card  # the group table reports the excluded column
+    assert "first champion" in card  # the decision that judged it wrote its section
+    page = world.user.run("model-card", "1", "--html").stdout
+    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page and "<script" not in page
+    missing = world.user.run("model-card", "99", ok=False)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert "no version 99" in missing.stderr
+
+
 @pytest.fixture(scope="module")
 def champion(world):
     """`claims-platform serve` (the champion, via `mlflow models serve`) on a free loopback port."""

@@ -72,6 +72,11 @@ def test_the_chain_decides_every_month_from_the_first(world):
     assert comparison["rows"] == may["holdout"]["rows"] > 1000
     assert comparison["low"] <= comparison["difference"] <= comparison["high"]
     assert comparison["metric"] == "value per application" and may["kappa_comparison"]["metric"] == "kappa"
+    # How the features' ranking moved from the incumbent's: both ranked by mean |TreeSHAP| on their holdouts.
+    moves = may["importance"]
+    assert moves["method"] == moves["incumbent_method"] and moves["method"].startswith("mean |TreeSHAP|")
+    assert [m["rank"] for m in moves["top"]] == list(range(1, 11))
+    assert all(m["incumbent_rank"] is not None for m in moves["top"][:3])
     assert (
         may["policy"] == DecisionPolicy().as_dict()
     )  # the thresholds of least expected cost, with their costs
@@ -84,6 +89,20 @@ def test_the_first_model_is_tracked_in_mlflow_with_its_lineage(world):
     candidate = world.runs["2025-03-01"].output_for_node("candidate_model")
     assert candidate["version"] == 1 and candidate["holdout_month"] == "2025-02"
     assert candidate["holdout_metrics"]["roc_auc"] > 0.9 and candidate["gate"]["passed"]
+    # gender is excluded from the model, and reported by group on the holdout with the monitored columns.
+    groups = {(g["column"], g["group"]) for g in candidate["fairness"]["groups"]}
+    assert {("gender", "0"), ("gender", "1"), ("age", "18–34"), ("location", "A")} <= groups
+    checks = world.runs["2025-03-01"].get_asset_check_evaluations()
+    assert [c.passed for c in checks if c.check_name == "fairness_within_tolerance"] == [True]
+    # Its model card, in MLflow with the version's files: what was measured, and the decision that judged it.
+    from claims_platform.models.cards import read_model_card
+
+    card = read_model_card(world.registry, 1)
+    assert (
+        "## Holdout performance" in card
+        and "first champion" in card.split("## Comparison with the champion")[1]
+    )
+    assert "<img" in read_model_card(world.registry, 1, as_html=True)
     run = world.registry.client().get_run(candidate["mlflow_run_id"])
     assert run.data.tags["dagster_partition"] == "2025-03-01"
     assert run.data.tags["mlflow.runName"] == "claims_model 2025-03"
@@ -378,6 +397,20 @@ def test_model_performance_measures_may_against_its_estimate_and_backtests_the_r
     )
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "performance_within_bounds"]
     assert check.passed
+    # Outcomes by protected group once they are known: gender's groups too, though the model does not use it.
+    fairness = summary["fairness"]
+    by_group = {(g["column"], g["group"]): g for g in fairness["groups"]}
+    assert (
+        sum(g["applications"] for (column, _), g in by_group.items() if column == "gender")
+        == summary["with_outcome"]
+    )
+    assert (
+        by_group[("gender", "1")]["claim_low"]
+        <= by_group[("gender", "1")]["claim_rate"]
+        <= by_group[("gender", "1")]["claim_high"]
+    )
+    [fair] = [c for c in result.get_asset_check_evaluations() if c.check_name == "fairness_within_tolerance"]
+    assert fair.passed and fairness["flags"] == []
 
 
 def _sensor_tick(world, cursor=None):
@@ -436,6 +469,10 @@ def test_drift_the_model_barely_uses_warns_and_one_that_moves_predictions_retrai
     )
     assert day["drift_level"].value == "warning"  # income carries a few percent of the model's gain
     assert set(day["drifted_column_importance"].value) == {"income", "income level"}
+    # Weighed by the importance the model in force (v1, March's candidate) recorded: mean |TreeSHAP|.
+    v1 = world.runs["2025-03-01"].output_for_node("candidate_model")["importance"]
+    assert v1["method"].startswith("mean |TreeSHAP|")
+    assert day["drifted_column_importance"].value["income"] == pytest.approx(v1["shares"]["income"], abs=5e-4)
     # Income is a column the model barely uses: one alert at warning level, no retrain.
     first = _sensor_tick(world)
     assert first.run_requests == []

@@ -42,6 +42,8 @@ SMALL_BUDGET = {"n_trials": 2, "warm_start_trials": 2, "tuning_rows": 3000, "max
 STARTUP_SECONDS = 90
 # The MLflow UI's routes (react-router templates in its bundle) and the REST call proving the object exists.
 ROUTES = {
+    # A run's page opened on one of its files (the model card): the run page's sub-route names the file.
+    r"experiments/(?P<experiment_id>[^/]+)/runs/(?P<run_id>[^/]+)/artifacts/(?P<path>.+)": "/experiments/:experimentId/runs/:runUuid/*",
     r"experiments/(?P<experiment_id>[^/]+)/runs/(?P<run_id>[^/]+)": "/experiments/:experimentId/runs/:runUuid",
     r"experiments/(?P<experiment_id>[^/]+)": "/experiments/:experimentId",
     r"models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)": "/models/:modelName/versions/:version",
@@ -213,6 +215,11 @@ def _exists(ui_url: str, route: str) -> dict:
             break
     else:
         raise AssertionError(f"not an MLflow UI route: {route}")
+    if "path" in ids:  # the file itself, as the run page's artifact view fetches it
+        served = requests.get(
+            f"{ui_url}/get-artifact", params={"path": ids["path"], "run_uuid": ids["run_id"]}, timeout=10
+        )
+        assert served.status_code == 200 and served.content, (route, served.status_code)
     if "run_id" in ids:
         answer = requests.get(f"{api}/runs/get", params={"run_id": ids["run_id"]}, timeout=10)
         assert answer.status_code == 200, answer.text
@@ -234,7 +241,7 @@ def test_every_mlflow_link_in_dagster_metadata_opens_in_the_mlflow_ui(tracked):
     urls = {
         key: value.value for key, value in tracked.candidate.items() if isinstance(value, dg.UrlMetadataValue)
     }
-    assert set(urls) >= {"model", "mlflow_run", "mlflow_experiment"}
+    assert set(urls) >= {"model", "mlflow_run", "mlflow_experiment", "model_card"}
     urls["registered_model"] = tracked.registry.model_url()
     bundle = _served_bundle(tracked.ui_url)
     for key, url in urls.items():
@@ -247,7 +254,7 @@ def test_every_mlflow_link_in_dagster_metadata_opens_in_the_mlflow_ui(tracked):
         if key == "model":
             assert answer["model_version"]["version"] == str(tracked.record["version"])
             assert answer["model_version"]["run_id"] == tracked.record["mlflow_run_id"]
-        if key == "mlflow_run":
+        if key in ("mlflow_run", "model_card"):
             assert answer["run"]["info"]["run_name"] == "claims_model 2025-04"
 
 

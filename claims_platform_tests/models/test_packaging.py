@@ -29,6 +29,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
 
 from claims_platform.core import schema, settings
 from claims_platform.models import loading, packaging, pyfunc
+from claims_platform.models.importance import GAIN_METHOD, SHAP_METHOD, gain_shares
 from claims_platform.training import runtime
 from claims_platform_tests.environment import unset
 from claims_platform_tests.models.mlflow_sandbox import temporary_mlflow
@@ -70,7 +71,10 @@ def registered(trained, tmp_path_factory):
             with warnings.catch_warnings(record=True) as caught, mlflow.start_run(experiment_id=experiment):
                 warnings.simplefilter("always")
                 first = packaging.log_trained_model(
-                    trained, registered_model_name=MODEL_NAME, tags={"partition": "2025-04"}
+                    trained,
+                    registered_model_name=MODEL_NAME,
+                    tags={"partition": "2025-04"},
+                    importance={"method": SHAP_METHOD, "rows": 1, "mean_abs": {}, "shares": {"age": 1.0}},
                 )
             with mlflow.start_run(experiment_id=experiment):
                 second = packaging.log_trained_model(
@@ -102,6 +106,14 @@ def _local(uri: str) -> Path:
     return Path(fsspec.core.url_to_fs(uri)[1])
 
 
+def test_a_version_ships_its_importance_and_an_older_one_is_weighed_by_its_gain(trained, registered):
+    from claims_platform.models.loading import importance_with_method
+
+    assert importance_with_method(registered.artifact_uri[1]) == (SHAP_METHOD, {"age": 1.0})
+    method, shares = importance_with_method(registered.artifact_uri[2])  # logged without one
+    assert method == GAIN_METHOD and shares == gain_shares(trained.booster, trained.spec["features"])
+
+
 def test_log_needs_an_active_run(trained, registered):
     with pytest.raises(RuntimeError, match="active MLflow run"):
         packaging.log_trained_model(trained, registered_model_name=MODEL_NAME)
@@ -117,6 +129,7 @@ def test_registered_model_ships_its_runtime_a_typed_signature_and_a_synthetic_ex
         "booster": "artifacts/booster.txt",
         "calibrator": "artifacts/calibrator.json",
         "feature_spec": "artifacts/feature_spec.json",
+        "importance": "artifacts/importance.json",
     }
     shipped = (folder / artifacts["runtime"]).read_bytes()
     assert shipped == Path(runtime.__file__).read_bytes()

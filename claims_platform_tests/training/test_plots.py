@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from claims_platform.core import schema
+from claims_platform.models.importance import shap_importance
 from claims_platform.training import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -14,7 +15,7 @@ def test_plots_are_small_pngs(trained, parts):
     images = [
         plots.roc_curve_png(y, {"candidate": p, "champion": p**1.1}),
         plots.calibration_png(y, p),
-        plots.feature_importance_png(trained.booster),
+        plots.feature_importance_png(shap_importance(trained.booster, trained.spec, parts.holdout)["shares"]),
     ]
     for image in images:
         assert image.startswith(PNG_MAGIC)

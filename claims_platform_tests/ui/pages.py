@@ -147,6 +147,15 @@ def wait_for_mlflow_version(tab: Page, model_name: str, version: int) -> None:
     tab.get_by_text(model_name, exact=True).first.wait_for()
 
 
+def wait_for_model_card(tab: Page, model_name: str, version: int) -> Locator:
+    """MLflow's view of the run's files shows the version's HTML model card (in its frame); its title."""
+    title = tab.frame_locator("iframe").first.get_by_text(
+        f"Model card: {model_name} version {version}", exact=True
+    )
+    title.wait_for()
+    return title
+
+
 def close_mlflow_assistant(tab: Page) -> None:
     """MLflow 3 opens its assistant panel beside every page; a screenshot is clearer without it."""
     tab.wait_for_timeout(2000)  # the panel slides in after the page (cosmetic: screenshots only)

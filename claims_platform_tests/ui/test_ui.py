@@ -139,6 +139,25 @@ def test_a_models_page_links_to_its_version_in_mlflow(served, page):
     assert pages.metadata_link(page, "model") == href
 
 
+def test_a_versions_model_card_opens_from_its_candidate_and_its_decision(served, page, tmp_path):
+    training = served.world.training
+    version = training.output_for_node("candidate_model")["version"]
+    month = demo_instance.TRAINING_MONTH
+    pages.open_partition(page, served.dagster_url, "candidate_model", month)
+    from_candidate = pages.metadata_link(page, "model_card")
+    pages.open_partition(page, served.dagster_url, "champion_decision", month)
+    assert pages.metadata_link(page, "model_card") == from_candidate
+    assert from_candidate.startswith(served.mlflow_url) and from_candidate.endswith(
+        "/artifacts/model_card/model_card.html"
+    )
+    tab = pages.follow_link(page, "model_card")
+    pages.wait_for_model_card(tab, MODEL, version)
+    card = tab.frame_locator("iframe").first
+    card.get_by_text("Outcomes by protected group (holdout)", exact=True).wait_for()
+    card.get_by_text("first champion", exact=False).first.wait_for()  # the decision's own section
+    tab.screenshot(path=str(tmp_path / "model_card.png"))
+
+
 def test_the_runs_page_shows_the_runs_that_built_the_world(served, page):
     page.goto(f"{served.dagster_url}/runs")
     for job in ("daily_ingestion", "monthly_training", "nightly_scoring"):
