@@ -354,13 +354,19 @@ def reasons(frame: pd.DataFrame, found: Contributions, count: int = REASON_COUNT
     for i in range(count):
         columns[REASON_FEATURE.format(i + 1)] = np.where(raised[:, i], names[order[:, i]], None) if n else []
         columns[REASON_CONTRIBUTION.format(i + 1)] = np.where(raised[:, i], top[:, i], np.nan) if n else []
-    values = frame.reindex(columns=found.features)
+    # Each reason's value, picked from the rows as one array per rank (reading cell by cell through pandas
+    # was a seventh of a year-long scoring run's time).
+    values = frame.reindex(columns=found.features).to_numpy(dtype=object)
+    ranks = order.shape[1]
+    picked = [values[np.arange(n), order[:, i]].tolist() for i in range(ranks)]
+    labels = [name.replace("_", " ") for name in found.features]
+    order_rows, top_rows, raised_rows = order.tolist(), top.tolist(), raised.tolist()
     texts = []
     for row in range(n):
         parts = [
-            f"{found.features[j].replace('_', ' ')} {_value_text(values.iat[row, j])} ({_contribution_text(c)})"
-            for j, c, up in zip(order[row], top[row], raised[row], strict=True)
-            if up
+            f"{labels[order_rows[row][i]]} {_value_text(picked[i][row])} ({_contribution_text(top_rows[row][i])})"
+            for i in range(ranks)
+            if raised_rows[row][i]
         ]
         texts.append(", ".join(parts) if parts else "no feature raised the probability above the base rate")
     columns[REASON_TEXT] = texts
