@@ -172,6 +172,24 @@ def _importance_moves(candidate_model: dict, champion, candidate: _Evidence, inc
     return {"method": method, "incumbent_method": incumbent_method, "top": ranking_moves(shares, old)}
 
 
+def _advance_chain(
+    state, candidate_model: dict, candidate, incumbent, comparison, recorded, judged: Judged, *, month, log
+):
+    """The verdict on the month's candidate and the chain it leaves: ``(verdict, new state, rollbacks kept)``."""
+    from claims_platform.models.champion import advance, judge
+
+    verdict = judge(
+        candidate_model.get("version"),
+        candidate.problems,
+        state.champion,
+        incumbent.problems if incumbent else [],
+        comparison,
+    )
+    advanced = advance(state, verdict, _candidate_ref(candidate_model, month), judged.promote)
+    new_state, rollbacks = _kept_rollbacks(recorded, advanced, month, judged.promote, log)
+    return verdict, new_state, rollbacks
+
+
 def decide(
     judged: Judged,
     previous: dict[str, Any] | None,
@@ -187,26 +205,15 @@ def decide(
     run_id: str,
 ) -> dict[str, Any]:
     """Judge the month's candidate against the incumbent left by the month before: the decision record."""
-    from claims_platform.models.champion import ChainState, advance, judge
+    from claims_platform.models.champion import ChainState
 
     state = ChainState.from_dict(previous["state"] if previous else None)
     holdout, holdout_month = holdout_of(training_set)
     candidate = _candidate_evidence(candidate_model, holdout, holdout_month, judged)
     incumbent = _incumbent_evidence(state.champion, month, holdout, holdout_month, judged)
     comparison, kappa_comparison = _comparisons(holdout, candidate, incumbent, judged)
-    verdict = judge(
-        candidate_model.get("version"),
-        candidate.problems,
-        state.champion,
-        incumbent.problems if incumbent else [],
-        comparison,
-    )
-    new_state, rollbacks = _kept_rollbacks(
-        recorded,
-        advance(state, verdict, _candidate_ref(candidate_model, month), judged.promote),
-        month,
-        judged.promote,
-        log,
+    verdict, new_state, rollbacks = _advance_chain(
+        state, candidate_model, candidate, incumbent, comparison, recorded, judged, month=month, log=log
     )
     outcome, reason = _outcome(verdict, judged.promote, rollbacks)
     champion, previous_champion = new_state.champion, new_state.previous_champion

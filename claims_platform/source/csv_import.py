@@ -132,32 +132,39 @@ def prepare_import(
     plan, how = _dated(
         parsed, applications, ~invalid, claims, first, days, daily_volume, label_lag_days, planner
     )
-    row_dates = list(applications[schema.APPLICATION_DATE])
-    share = (
-        pd.Series(invalid).groupby(pd.Series(row_dates, dtype=object)).mean()
-        if len(row_dates)
-        else pd.Series(dtype=float)
-    )
-    outcomes = pd.DataFrame(
-        {
-            schema.APPLICATION_ID: applications[schema.APPLICATION_ID],
-            schema.CLAIM_STATUS: claims,
-            schema.KNOWN_DATE: [d + timedelta(days=label_lag_days) for d in row_dates],
-        }
-    )
     return PreparedImport(
         source_name=name,
         batch=batch,
         has_index=parsed.has_index,
         has_dates=parsed.has_dates,
         applications=applications,
-        outcomes=outcomes,
+        outcomes=_outcomes(applications, claims, label_lag_days),
         invalid_rows=int(invalid.sum()),
-        worst_invalid_share=float(share.max()) if len(share) else 0.0,
+        worst_invalid_share=_worst_day_share(invalid, list(applications[schema.APPLICATION_DATE])),
         spread=how,
         label_lag_days=label_lag_days,
         plan=plan,
     )
+
+
+def _outcomes(applications: pd.DataFrame, claims: np.ndarray, label_lag_days: int) -> pd.DataFrame:
+    """The rows' outcomes, each known ``label_lag_days`` after its application."""
+    return pd.DataFrame(
+        {
+            schema.APPLICATION_ID: applications[schema.APPLICATION_ID],
+            schema.CLAIM_STATUS: claims,
+            schema.KNOWN_DATE: [
+                d + timedelta(days=label_lag_days) for d in applications[schema.APPLICATION_DATE]
+            ],
+        }
+    )
+
+
+def _worst_day_share(invalid: np.ndarray, row_dates: list[date]) -> float:
+    """The largest share of invalid rows on any one day (0 for no rows)."""
+    if not row_dates:
+        return 0.0
+    return float(pd.Series(invalid).groupby(pd.Series(row_dates, dtype=object)).mean().max())
 
 
 def _checked_rows(

@@ -411,6 +411,28 @@ def _calibration_set(
     return "cross-fitted development", y, margins
 
 
+def _split_inputs(development: pd.DataFrame, spec: dict, config: TrainingConfig):
+    """The development rows split by time (the validation rows last): ``(x, y)`` of the training rows and of
+    the validation rows, and the validation's first day."""
+    train, validation, validation_start = validation_split(development, fraction=config.validation_fraction)
+    return (
+        (runtime.prepare_features(train, spec), train[schema.CLAIM_STATUS].to_numpy(np.int64)),
+        (runtime.prepare_features(validation, spec), validation[schema.CLAIM_STATUS].to_numpy(np.int64)),
+        validation_start,
+    )
+
+
+def _calibration_record(choice, validation_start, fitted_on: str, fitted_rows: int) -> dict[str, Any]:
+    """What a model records of its calibration: the method chosen, on which rows, and the choice's report."""
+    return {
+        "method": choice.method,
+        "validation_start": validation_start.isoformat(),
+        "fitted_on": fitted_on,
+        "fitted_rows": int(fitted_rows),
+        **choice.report,
+    }
+
+
 def train_model(
     development: pd.DataFrame, config: TrainingConfig | None = None, warm_start: dict[str, Any] | None = None
 ) -> TrainedModel:
@@ -426,11 +448,7 @@ def train_model(
     config = config or TrainingConfig()
     started = time.perf_counter()
     spec = features.feature_spec(dict(config.protected))
-    train, validation, validation_start = validation_split(development, fraction=config.validation_fraction)
-    y_train = train[schema.CLAIM_STATUS].to_numpy(np.int64)
-    y_valid = validation[schema.CLAIM_STATUS].to_numpy(np.int64)
-    x_train = runtime.prepare_features(train, spec)
-    x_valid = runtime.prepare_features(validation, spec)
+    (x_train, y_train), (x_valid, y_valid), validation_start = _split_inputs(development, spec, config)
 
     stage_seconds = {"prepare": time.perf_counter() - started}
     tuning_rows = _stratified_subsample(y_train, config.tuning_rows, config.seed)
@@ -460,15 +478,9 @@ def train_model(
         best_params={**best_params, "bagging_freq": 1},
         best_iteration=best_iteration,
         tuning=tuning,
-        calibration={
-            "method": choice.method,
-            "validation_start": validation_start.isoformat(),
-            "fitted_on": calibration_rows,
-            "fitted_rows": int(len(calibration_y)),
-            **choice.report,
-        },
+        calibration=_calibration_record(choice, validation_start, calibration_rows, len(calibration_y)),
         validation_metrics=validation_metrics,
-        rows={"train": len(train), "validation": len(validation), "tuning": len(tuning_rows)},
+        rows={"train": len(y_train), "validation": len(y_valid), "tuning": len(tuning_rows)},
         fit_seconds=time.perf_counter() - started,
         stage_seconds=stage_seconds,
         calibration_margin=calibration_margin,
