@@ -4,11 +4,14 @@ Evidently 0.7's public API builds reports and opens a ``Workspace``; writing one
 workspace's file store WITHOUT opening the workspace (which reads every snapshot: 2.7 s for a year,
 growing) has no public path, nor has the JSON encoder its own ``Snapshot.dumps`` uses. Each function
 here says why; ``claims_platform_tests/adapters/test_evidently_internals.py`` pins what it relies on.
+Nor can a standalone HTML report refer to Evidently's script bundle instead of inlining it (3.4 MB a
+report): :func:`html_library_files` names the files it inlines.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -46,3 +49,15 @@ def snapshot_json(data: dict[str, Any]) -> str:
     from evidently.legacy.utils import NumpyEncoder
 
     return json.dumps(data, cls=NumpyEncoder)
+
+
+def html_library_files() -> dict[str, Path]:
+    """The two files Evidently inlines into every standalone HTML report: ``"script"``, its UI bundle
+    (``index.js``, 3.4 MB, inlined as ``<script>…</script>``), and ``"font"``, its icon font (inlined
+    base64 as a ``data:`` URL), from ``evidently/nbextension/static`` where its legacy HTML template
+    reads them (``evidently.legacy.utils.dashboard.STATIC_PATH``). The public ``get_html_str`` always
+    inlines both; only the legacy ``SaveMode.FOLDER`` of the old ``Suite`` refers to copies instead."""
+    from evidently.legacy.utils.dashboard import STATIC_PATH
+
+    static = Path(STATIC_PATH)
+    return {"script": static / "index.js", "font": static / "material-ui-icons.woff2"}

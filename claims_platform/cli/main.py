@@ -124,6 +124,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "measure": _lazy("run_command", "cmd_measure"),
     "serve": _lazy("serve_command", "cmd_serve"),
     "model-card": _lazy("model_card_command", "cmd_model_card"),
+    "export-report": _lazy("export_report_command", "cmd_export_report"),
     "demo": cmd_demo,
 }
 
@@ -210,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand's name is a key of ``COMMANDS``."""
     parser = _Parser(prog="claims-platform", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_simulate, _add_import_csv, _add_run, _add_steps, _add_serve, _add_model_card, _add_demo):
+    for add in (
+        _add_simulate, _add_import_csv, _add_run, _add_steps, _add_serve, _add_model_card, _add_export_report, _add_demo
+    ):  # fmt: skip
         add(commands)
     return parser
 
@@ -361,6 +364,27 @@ def _add_model_card(commands) -> None:
     )
     card.add_argument(
         "--html", action="store_true", help="print the self-contained HTML page instead of Markdown"
+    )
+
+
+def _add_export_report(commands) -> None:
+    """`export-report`: a stored Evidently report as one standalone HTML file."""
+    export = commands.add_parser(
+        "export-report",
+        help="write a stored Evidently report as one standalone HTML file (opens offline; to mail or attach)",
+        description=(
+            "Stored reports refer to Evidently's script bundle, kept once beside them; this writes one with the "
+            "bundle inlined: a day's drift report (YYYY-MM-DD) or a month's performance report (YYYY-MM)."
+        ),
+    )
+    export.add_argument(
+        "when", metavar="DAY|MONTH", help="YYYY-MM-DD (drift report) or YYYY-MM (performance report)"
+    )
+    export.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="where to write it (default: <report>-<when>.html; - for stdout)",
     )
 
 

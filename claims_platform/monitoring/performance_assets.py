@@ -3,7 +3,7 @@ was estimated before them, and the reserve backtest.
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -158,7 +158,7 @@ def model_performance(
     report_io_manager: dg.ResourceParam[Any],
 ):
     """Join the month's scores with their outcomes; measure, compare with the estimate, backtest the reserve."""
-    from claims_platform.monitoring.reports import RenderedReport, classification_report
+    from claims_platform.monitoring.reports import classification_report
 
     month = context.partition_key
     instant = now()
@@ -184,7 +184,7 @@ def model_performance(
         "fairness": fairness.record(),
     }
     rendered = classification_report(labelled, month, policy.refer_at)
-    report = RenderedReport(html=rendered.html, snapshot=rendered.snapshot, summary=summary)
+    report = replace(rendered, summary=summary)
     location = report_io_manager.location(context.asset_key.path, month)
     context.add_asset_metadata(
         {**_month_metadata(record, registry, summary, measured, location), **fairness.metadata()},

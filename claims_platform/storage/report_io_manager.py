@@ -19,8 +19,10 @@ complete); if any file of any partition fails, every folder gets its old files b
 from __future__ import annotations
 
 import json
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableIOManagerFactory, InitResourceContext, InputContext, OutputContext
@@ -31,6 +33,7 @@ from upath import UPath
 from claims_platform.adapters.dagster_internals import (
     is_partition_dict_type,
     safe_partition_path,
+    upath_asset_path,
     upath_base_path,
 )
 from claims_platform.storage.locations import file_store_for, is_local, storage_root
@@ -38,6 +41,9 @@ from claims_platform.storage.partitioned import PartitionedUPathIOManager
 
 REPORT_FILE = "report.html"  # the file a reader opens: a loaded input's report_path
 SUMMARY_FILE = "summary.json"  # the report's summary, written last (a folder with a new summary is complete)
+# Beside the partitions' folders: files that every partition's report refers to (``../_shared/<name>``),
+# stored once per asset instead of once per partition. Not a partition key: partition keys are dates.
+SHARED_FOLDER = "_shared"
 
 
 class StoredReport(ABC):
@@ -48,6 +54,11 @@ class StoredReport(ABC):
     @abstractmethod
     def files(self) -> Mapping[str, bytes]:
         """The report's files by name (``REPORT_FILE`` among them), written before the summary."""
+
+    def shared_files(self) -> Mapping[str, Path]:
+        """Files the report refers to as ``../SHARED_FOLDER/<name>``, by name -> the local file to copy.
+        A name must change with its content: a file already stored under its name is not written again."""
+        return {}
 
 
 class ReportUPathIOManager(PartitionedUPathIOManager):
@@ -60,6 +71,7 @@ class ReportUPathIOManager(PartitionedUPathIOManager):
         super().__init__(base_path=base_path)
         self._is_local = is_local(base_path)
         self.file_store = file_store_for(base_path)
+        self._shared_stored: set[str] = set()  # shared files known to be stored (checked once a run)
 
     def wants_partition_dict(self, typing_type: Any) -> bool:
         return is_partition_dict_type(typing_type)
@@ -75,6 +87,34 @@ class ReportUPathIOManager(PartitionedUPathIOManager):
         """Where a partition's file is (or will be) stored: a local path or an s3:// URL."""
         path = upath_base_path(self).joinpath(*asset_path)
         return str(self.make_safe_partition_path(path, partition) / file)
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        reports = obj.values() if isinstance(obj, Mapping) else [obj]
+        shared = {
+            name: source
+            for report in reports
+            if isinstance(report, StoredReport)
+            for name, source in report.shared_files().items()
+        }
+        if shared:  # before the reports that refer to them
+            folder = upath_asset_path(self, context)
+            self.store_shared(folder if context.has_asset_partitions else folder.parent, shared)
+        super().handle_output(context, obj)
+
+    def store_shared(self, asset_folder: UPath, shared: Mapping[str, Path]) -> None:
+        """Each shared file not yet stored in ``asset_folder/SHARED_FOLDER``, staged and then moved in place
+        (a reader never sees half a file; two runs writing one name write the same bytes)."""
+        for name, source in sorted(shared.items()):
+            path = asset_folder / SHARED_FOLDER / name
+            if name in self._shared_stored or path.exists():
+                self._shared_stored.add(name)
+                continue
+            self.make_directory(path.parent)
+            staged = path.with_name(f".{name}.{uuid.uuid4().hex}.staging")
+            self.file_store.write(staged, source.read_bytes())
+            self.file_store.replace(staged, path)
+            self.file_store.delete([staged])  # S3 copies; a local rename left nothing
+            self._shared_stored.add(name)
 
     def files_to_write(
         self, context: OutputContext, obj: StoredReport, path: UPath, partition_key: str | None

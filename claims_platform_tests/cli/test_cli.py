@@ -321,3 +321,25 @@ def test_import_csv_user_errors_are_one_line_and_write_nothing(
     err = one_line_error(capsys, argv, expected)
     assert err.startswith("claims-platform import-csv: error: ")
     assert rows_in(url) == before == 600
+
+
+def test_export_report_inlines_the_shared_library_into_one_file(tmp_path: Path, monkeypatch, capsys) -> None:
+    from claims_platform.core.settings import ENV_STORAGE_URL
+
+    storage = tmp_path / "storage"
+    day = storage / "applications_drift_report" / "2025-06-01"
+    day.mkdir(parents=True)
+    (day / "report.html").write_text(
+        '<html><script src="../_shared/evidently-x.js"></script><p>drift</p></html>'
+    )
+    (day.parent / "_shared").mkdir()
+    (day.parent / "_shared" / "evidently-x.js").write_text("window.drawDashboard = () => 1;")
+    monkeypatch.setenv(ENV_STORAGE_URL, str(storage))
+    out = tmp_path / "one.html"
+    assert cli.main(["export-report", "2025-06-01", "--out", str(out)]) == 0
+    assert out.read_text() == "<html><script>window.drawDashboard = () => 1;</script><p>drift</p></html>"
+    assert cli.main(["export-report", "2025-06-02"]) == 2
+    assert cli.main(["export-report", "June"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "no applications_drift_report report for 2025-06-02" in errors[0]
+    assert "neither a day" in errors[1]

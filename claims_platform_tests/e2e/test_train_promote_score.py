@@ -7,6 +7,7 @@ March's candidate is the first champion; April's and May's are promoted (an eage
 lineage grows); June's decision applies a gate no model can pass: "ineligible, champion kept".
 """
 
+import gzip
 import json
 from datetime import date
 
@@ -324,8 +325,11 @@ def test_may_is_scored_and_reported_day_by_day_without_drift(world):
         parser = HTMLParser()
         parser.feed((folder / "report.html").read_text())  # parses as HTML
         assert "<html" in (folder / "report.html").read_text()[:2000].lower()
-        snapshot = Snapshot.load(str(folder / "snapshot.json"))
+        snapshot = Snapshot.loads(gzip.decompress((folder / "snapshot.json.gz").read_bytes()).decode())
         assert snapshot.metric_results  # Evidently reads its own snapshot back
+        # A day's report is small: Evidently's script bundle is stored once, beside the days' folders.
+        assert sum((folder / name).stat().st_size for name in ("report.html", "snapshot.json.gz")) < 300_000
+        assert [p.suffix for p in sorted((storage / "_shared").iterdir())] == [".js", ".woff2"]
     events = world.instance.fetch_materializations(
         dg.AssetKey("applications_drift_report"), limit=200
     ).records

@@ -170,7 +170,7 @@ def test_production_end_to_end(stack, recent):
             f"application_scores/{day}.parquet",
             f"reserve_forecast/{day}.parquet",
             f"applications_drift_report/{day}/report.html",
-            f"applications_drift_report/{day}/snapshot.json",
+            f"applications_drift_report/{day}/snapshot.json.gz",
         ):
             assert f"{STORAGE_PREFIX}/{key}" in stored, f"missing s3://{stack.bucket}/{STORAGE_PREFIX}/{key}"
     assert not [k for k in stored if ".staging" in k or k.endswith(".backup")], "temporaries left in S3"

@@ -101,7 +101,7 @@ def _object_keys(asset: str, day: str) -> list[str]:
     if asset == "applications_drift_report":
         return [
             f"{STORAGE_PREFIX}/{asset}/{day}/{name}"
-            for name in ("report.html", "snapshot.json", "summary.json")
+            for name in ("report.html", "snapshot.json.gz", "summary.json")
         ]
     if asset == "applications_drift":
         return [f"{STORAGE_PREFIX}/{asset}/{day}.json", f"{STORAGE_PREFIX}/{asset}/{day}.parquet"]

@@ -7,6 +7,7 @@ Dagster must have recorded no materialization for the failed run, and a re-run m
 every day new. Failures are injected by wrapping the IO manager's own methods; storage is real.
 """
 
+import gzip
 import io
 import json
 import threading
@@ -62,7 +63,7 @@ def _json_version(backend: StorageBackend, day: str) -> str:
 def _report_version(backend: StorageBackend, day: str) -> str:
     summary = backend.read_json(f"{ASSET}/{day}/summary.json")
     html = backend.read_bytes(f"{ASSET}/{day}/report.html").decode()
-    snapshot = backend.read_json(f"{ASSET}/{day}/snapshot.json")
+    snapshot = json.loads(gzip.decompress(backend.read_bytes(f"{ASSET}/{day}/snapshot.json.gz")))
     # The three files of a folder must come from the same write.
     assert html == f"<html><body>{day} {summary['version']}</body></html>"
     assert snapshot == {"version": summary["version"]}
@@ -91,7 +92,9 @@ REPORT = Format(
         snapshot=json.dumps({"version": version}),
         summary={"day": day, "version": version},
     ),
-    files=lambda day: [f"{ASSET}/{day}/{name}" for name in ("report.html", "snapshot.json", "summary.json")],
+    files=lambda day: [
+        f"{ASSET}/{day}/{name}" for name in ("report.html", "snapshot.json.gz", "summary.json")
+    ],
     stored_version=_report_version,
 )
 FORMATS = [pytest.param(f, id=f.name) for f in (PARQUET, JSON, REPORT)]
@@ -253,7 +256,7 @@ def test_single_partition_run_is_all_or_nothing_too(
 def test_report_folder_half_committed_gets_all_its_old_files_back(
     backend: StorageBackend, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ):
-    # The third day's report.html and snapshot.json are already replaced when its summary fails.
+    # The third day's report.html and snapshot.json.gz are already replaced when its summary fails.
     assert backfill(REPORT, backend, instance, "old", OLD_DAYS).success
     old = stored(backend)
     store = LocalFiles if backend.name == "local" else S3Objects

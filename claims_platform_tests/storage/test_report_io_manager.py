@@ -51,7 +51,7 @@ class _Tags(HTMLParser):
 def test_each_day_gets_a_folder_with_html_snapshot_and_summary(backend: StorageBackend):
     assert _run(backend, daily_report).success
     expected = sorted(
-        f"daily_report/{d}/{f}" for d in DAYS for f in ("report.html", "snapshot.json", "summary.json")
+        f"daily_report/{d}/{f}" for d in DAYS for f in ("report.html", "snapshot.json.gz", "summary.json")
     )
     assert backend.stored_files() == expected
     parser = _Tags()
@@ -71,3 +71,30 @@ def test_a_downstream_asset_loads_each_days_summary_with_where_its_report_is(bac
     loaded = drifted_days.loaded  # type: ignore[attr-defined]
     assert [loaded[d]["drifted"] for d in DAYS] == [False, True, False]
     assert loaded[DAYS[0]]["report_path"] == backend.full_path(f"daily_report/{DAYS[0]}/report.html")
+
+
+def test_files_the_reports_share_are_stored_once_beside_the_days_and_never_rewritten(backend, tmp_path):
+    library = tmp_path / "library.js"
+    library.write_text("var drawn = true;")
+
+    @dg.asset(partitions_def=DAILY, io_manager_key="reports", backfill_policy=dg.BackfillPolicy.single_run())
+    def shared_report(context: dg.AssetExecutionContext) -> dict[str, RenderedReport]:
+        return {
+            day: RenderedReport(
+                html=f'<html><body><script src="../_shared/lib-1.js"></script>{day}</body></html>',
+                snapshot="{}",
+                summary={"day": day},
+                shared={"lib-1.js": library},
+            )
+            for day in context.partition_keys
+        }
+
+    assert _run(backend, shared_report).success
+    files = backend.stored_files()
+    assert [f for f in files if "_shared" in f] == ["shared_report/_shared/lib-1.js"]
+    assert len([f for f in files if f.endswith("report.html")]) == len(DAYS)
+    assert backend.read_bytes("shared_report/_shared/lib-1.js") == b"var drawn = true;"
+    library.write_text("changed content would have a new name")
+    assert _run(backend, shared_report).success  # a name already stored is not written again
+    assert backend.read_bytes("shared_report/_shared/lib-1.js") == b"var drawn = true;"
+    assert not [f for f in backend.stored_files() if "staging" in f]
