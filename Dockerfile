@@ -38,11 +38,13 @@ RUN groupadd --system --gid 10001 dagster \
 
 COPY --from=build /opt/venv /opt/venv
 
-# Two instance folders: the one-host/shared-storage profile (default) and the ECS profile
-# (set DAGSTER_HOME=/opt/dagster/ecs on the ECS task definitions).
+# Three instance folders: the one-host/shared-storage profile (default), the ECS profile (set
+# DAGSTER_HOME=/opt/dagster/ecs on the ECS task definitions) and the Kubernetes one (/opt/dagster/k8s).
 COPY deploy/dagster.yaml deploy/workspace.yaml /opt/dagster/home/
 COPY deploy/ecs/dagster.yaml /opt/dagster/ecs/dagster.yaml
 COPY deploy/workspace.yaml /opt/dagster/ecs/workspace.yaml
+COPY deploy/k8s/dagster.yaml /opt/dagster/k8s/dagster.yaml
+COPY deploy/workspace.yaml /opt/dagster/k8s/workspace.yaml
 
 ENV PATH=/opt/venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/home \

@@ -55,9 +55,18 @@ ECS_ENV = {
 }
 
 
+K8S_ENV = {
+    "CLAIMS_K8S_NAMESPACE": "claims-platform",
+    "CLAIMS_K8S_SERVICE_ACCOUNT": "claims-platform-runs",
+    "CLAIMS_K8S_INSTANCE_CONFIG_MAP": "claims-platform-instance",
+    "CLAIMS_K8S_ENV_CONFIG_MAP": "claims-platform-env",
+    "CLAIMS_K8S_ENV_SECRET": "claims-platform-secrets",
+}
+
+
 @pytest.fixture
 def production_env(monkeypatch):
-    for name, value in {**PRODUCTION_ENV, **ECS_ENV}.items():
+    for name, value in {**PRODUCTION_ENV, **ECS_ENV, **K8S_ENV}.items():
         monkeypatch.setenv(name, value)
     return monkeypatch
 
@@ -123,7 +132,7 @@ def test_instance_needs_its_environment(production_env):
 
 
 def test_lanes_queue_monitoring_and_retries(production_env):
-    for folder in (DEPLOY, DEPLOY / "ecs"):
+    for folder in (DEPLOY, DEPLOY / "ecs", DEPLOY / "k8s"):
         config = instance_config(folder)
         limits = {limit["key"]: limit for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]}
         # The lane tag is the one the jobs carry: one run per lane value at a time.
@@ -180,6 +189,65 @@ def test_ecs_run_launcher_validates_and_builds_without_aws(production_env):
     assert not secret_names & set(launcher.env_vars)
     assert not [name for name in launcher.env_vars if re.search("PASSWORD|SECRET", name)]
     assert "DAGSTER_HOME" in launcher.env_vars  # the run task must load this same instance
+
+
+def test_k8s_instance_differs_only_in_launcher_and_monitoring(production_env):
+    compose_config, k8s_config = instance_config(DEPLOY), instance_config(DEPLOY / "k8s")
+    for same in ("storage", "run_coordinator", "concurrency", "run_retries", "compute_logs"):
+        assert k8s_config[same] == compose_config[same], same
+
+
+def test_k8s_run_launcher_validates_and_builds_without_a_cluster(production_env, tmp_path):
+    from dagster_k8s import K8sRunLauncher
+
+    section = instance_config(DEPLOY / "k8s")["run_launcher"]
+    klass, value = resolve_class(section)
+    assert klass is K8sRunLauncher
+    # In a cluster the launcher reads the pod's service account; here a kubeconfig naming no real cluster
+    # stands in for it (the constructor loads the config and makes clients, and calls nothing).
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "dummy"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    launcher = K8sRunLauncher.from_config_value(
+        None, {**value, "load_incluster_config": False, "kubeconfig_file": str(kubeconfig)}
+    )
+    assert value["load_incluster_config"] is True  # as deployed: the pod's own service account
+    assert launcher.job_namespace == K8S_ENV["CLAIMS_K8S_NAMESPACE"]
+    assert launcher.service_account_name == K8S_ENV["CLAIMS_K8S_SERVICE_ACCOUNT"]
+    assert launcher.instance_config_map == K8S_ENV["CLAIMS_K8S_INSTANCE_CONFIG_MAP"]
+    assert launcher.dagster_home == "/opt/dagster/k8s"
+    assert launcher.env_config_maps == [K8S_ENV["CLAIMS_K8S_ENV_CONFIG_MAP"]]
+    assert launcher.env_secrets == [K8S_ENV["CLAIMS_K8S_ENV_SECRET"]]
+    # Secrets travel as a Secret, never as plain environment values in the instance file.
+    assert not [name for name in launcher.env_vars or [] if re.search("PASSWORD|SECRET|URL", name)]
+    resources = value["run_k8s_config"]["container_config"]["resources"]
+    assert resources["requests"]["memory"] == resources["limits"]["memory"] == "8Gi"
+    assert value["run_k8s_config"]["container_config"]["security_context"]["runAsNonRoot"] is True
+
+
+def test_k8s_run_launcher_rejects_an_unknown_field(production_env):
+    from dagster_k8s import K8sRunLauncher
+
+    section = instance_config(DEPLOY / "k8s")["run_launcher"]
+    result = process_config(K8sRunLauncher.config_type(), {**section["config"], "sidecars": True})
+    assert not result.success
+
+
+def test_the_image_holds_each_instance_folder():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for folder in ("ecs", "k8s"):
+        assert f"COPY deploy/{folder}/dagster.yaml /opt/dagster/{folder}/dagster.yaml" in dockerfile
+        assert f"COPY deploy/workspace.yaml /opt/dagster/{folder}/workspace.yaml" in dockerfile
 
 
 def test_ecs_run_launcher_rejects_an_unknown_field(production_env):
