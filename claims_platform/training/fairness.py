@@ -30,16 +30,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from claims_platform.core import schema
 from claims_platform.core.policy import DECLINE, REFER
 
 AGE_BANDS: tuple[tuple[int, int], ...] = ((18, 34), (35, 49), (50, 64), (65, 95))
-Z95 = float(norm.ppf(0.975))
+Z95 = NormalDist().inv_cdf(0.975)
 GROUP_COLUMNS = (
     "column",
     "group",
@@ -85,7 +85,7 @@ class FairnessTolerance:
 
     def z(self, comparisons: int) -> float:
         """The two-sided z of each of ``comparisons`` tests for the table's family-wise confidence."""
-        return float(norm.ppf(1.0 - (1.0 - self.family_confidence) / (2.0 * max(comparisons, 1))))
+        return NormalDist().inv_cdf(1.0 - (1.0 - self.family_confidence) / (2.0 * max(comparisons, 1)))
 
 
 def group_labels(values: pd.Series, column: str) -> pd.Series:
