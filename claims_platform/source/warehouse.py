@@ -23,10 +23,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -74,6 +74,12 @@ def _as_date(value: date | datetime | str) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(value)
+
+
+def _dates(values: Sequence[date | datetime | str]) -> np.ndarray:
+    """Dates as ``date`` objects, each distinct value parsed once (a year of rows holds 365 of them)."""
+    codes, distinct = pd.factorize(np.array(values, dtype=object))
+    return np.array([_as_date(d) for d in distinct] + [None], dtype=object)[codes]
 
 
 def _column_values(series: pd.Series) -> list:
@@ -351,22 +357,39 @@ class Warehouse:
             result.close()
         return pd.DataFrame(rows, columns=columns)
 
+    def _read_columns(self, statement: sa.Select) -> dict[str, tuple]:
+        """The statement's values column by column, as the driver returns them (see :meth:`_read`). A
+        frame built from rows types every value twice (a year of applications: 2.6 s); each column typed
+        once from its own values takes a fifth of that."""
+        with self.engine.connect() as conn:
+            result = conn.execute(statement)
+            names = list(result.keys())
+            rows = result.cursor.fetchall()
+            result.close()
+        return (
+            dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else {name: () for name in names}
+        )
+
     @staticmethod
-    def _typed_applications(frame: pd.DataFrame) -> pd.DataFrame:
-        dtypes = {}
+    def _typed_applications(columns: Mapping[str, tuple]) -> pd.DataFrame:
+        """The applications' columns in the generator's dtypes: levels as text (None stays None), numbers
+        as float64, whole-number columns as int64 when every value is there and whole (else float64, so
+        the data contract sees a missing or fractional value and names it)."""
+        typed: dict[str, Any] = {
+            schema.APPLICATION_ID: np.array(columns[schema.APPLICATION_ID], dtype=object),
+            schema.APPLICATION_DATE: _dates(columns[schema.APPLICATION_DATE]),
+        }
         for column in schema.COLUMNS:
-            series = frame[column.name]
+            values = columns[column.name]
             if column.kind == "category":
-                # None stays None; everything else is text as stored.
-                dtypes[column.name] = object
-            elif column.kind == "int" and not series.isna().any():
-                dtypes[column.name] = np.int64
-            else:
-                dtypes[column.name] = np.float64
-        frame = frame.astype(dtypes)
-        for column in schema.CATEGORICAL_FEATURES:
-            frame[column] = frame[column].where(frame[column].notna(), None)
-        return frame[list(schema.APPLICATION_COLUMNS)]
+                typed[column.name] = np.array(values, dtype=object)
+                continue
+            numbers = np.array(values, dtype=np.float64)  # None -> NaN
+            whole = (
+                column.kind == "int" and not np.isnan(numbers).any() and (numbers == np.round(numbers)).all()
+            )
+            typed[column.name] = numbers.astype(np.int64) if whole else numbers
+        return pd.DataFrame(typed, columns=list(schema.APPLICATION_COLUMNS))
 
     def read_applications(self, day: date) -> pd.DataFrame:
         """``day``'s applications: ``schema.APPLICATION_COLUMNS``, sorted by id, the generator's dtypes."""
@@ -384,17 +407,14 @@ class Warehouse:
         if with_loaded_at:
             columns.append(table.c[LOADED_AT])
         statement = sa.select(*columns).where(table.c[schema.APPLICATION_DATE].between(start, end))
-        frame = self._read(statement)
-        frame[schema.APPLICATION_DATE] = [_as_date(d) for d in frame[schema.APPLICATION_DATE]]
+        values = self._read_columns(statement)
+        typed = self._typed_applications(values)
+        if with_loaded_at:
+            typed[LOADED_AT] = pd.to_datetime(pd.Series(values[LOADED_AT], dtype=object))
         # Sorted in pandas, not SQL: PostgreSQL's text collation may order ids differently from Python.
-        frame = frame.sort_values(
+        return typed.sort_values(
             [schema.APPLICATION_DATE, schema.APPLICATION_ID], kind="stable", ignore_index=True
         )
-        loaded = frame.pop(LOADED_AT) if with_loaded_at else None
-        typed = self._typed_applications(frame)
-        if loaded is not None:
-            typed[LOADED_AT] = pd.to_datetime(loaded)
-        return typed
 
     def read_outcomes(
         self,
