@@ -60,7 +60,7 @@ K8S_ENV = {
     "CLAIMS_K8S_SERVICE_ACCOUNT": "claims-platform-runs",
     "CLAIMS_K8S_INSTANCE_CONFIG_MAP": "claims-platform-instance",
     "CLAIMS_K8S_ENV_CONFIG_MAP": "claims-platform-env",
-    "CLAIMS_K8S_ENV_SECRET": "claims-platform-secrets",
+    "CLAIMS_K8S_ENV_SECRET": "dummy-secret-name",
 }
 
 
