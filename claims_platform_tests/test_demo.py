@@ -23,6 +23,8 @@ import pytest
 from claims_platform.cli import demo
 from claims_platform.core import project_env, settings
 
+pytestmark = pytest.mark.slow  # the demo's world built and run: `make test`, not `make test-fast`
+
 DAGSTER_YAML = """\
 storage:
   sqlite:

@@ -23,6 +23,10 @@ from claims_platform.core import schema
 from claims_platform.source.csv_import import write_export
 from claims_platform.source.generator import World, simulate_days
 
+pytestmark = (
+    pytest.mark.slow
+)  # the command line in subprocesses on a fresh home: `make test`, not `make test-fast`
+
 BIN = Path(sys.executable).parent
 
 

@@ -21,6 +21,10 @@ from claims_platform.models.registry import CHAMPION, PREVIOUS_CHAMPION
 from claims_platform_tests.platform_world import EAGER_PROMOTION, QUIET, SMALL_BUDGET, PlatformWorld
 from claims_platform_tests.webhook import serve_webhook
 
+pytestmark = (
+    pytest.mark.slow
+)  # whole months trained and decided through Dagster: `make test`, not `make test-fast`
+
 MONTHS = ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01", "2025-05-01"]
 STRICT_GATE = {"min_auc": 0.9999}
 

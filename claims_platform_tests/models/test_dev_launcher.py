@@ -16,6 +16,8 @@ from claims_platform.cli import dev
 from claims_platform.core import settings
 from claims_platform_tests.models.loopback import alive, descendants, free_port, stop_group, wait_for_ok
 
+pytestmark = pytest.mark.slow  # `make dev`'s servers started and stopped: `make test`, not `make test-fast`
+
 STARTUP_SECONDS = 120
 DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 
