@@ -119,6 +119,59 @@ def _compare(baseline: str, rounds: int = ROUNDS) -> None:
             print(measurement)
 
 
+# Rows per call at 1x (a night) and 100x (a night of 120,000 applications), and the throughput test's rows.
+AGAINST_LIGHTGBM_ROWS = {"1x": 1_200, "100x": 120_000, "1M rows": 1_000_000}
+AGAINST_LIGHTGBM_ROUNDS = 7
+
+
+def against_lightgbm(scorer, policy, pool: pd.DataFrame) -> list[dict]:
+    """The platform's scoring (rows as stored -> features -> booster -> calibrator -> decision and risk band)
+    against LightGBM's own ``Booster.predict`` of the same booster on the same rows' feature matrix, built
+    beforehand (LightGBM's floor: what any platform using this model pays). Interleaved, medians of
+    AGAINST_LIGHTGBM_ROUNDS, at 1x, 100x and a million rows."""
+    from claims_platform.core.policy import risk_band
+    from claims_platform.training.runtime import prepare_features
+
+    results = []
+    for label, n in AGAINST_LIGHTGBM_ROWS.items():
+        rows = pool.iloc[np.arange(n) % len(pool)].reset_index(drop=True)
+        features = prepare_features(rows, scorer.spec)
+        times: dict[str, list[float]] = {"platform": [], "lightgbm": []}
+        for _ in range(AGAINST_LIGHTGBM_ROUNDS):
+            started = time.perf_counter()
+            scorer.booster.predict(features, raw_score=True)
+            times["lightgbm"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            p = scorer.predict(rows)
+            policy.decide(p), risk_band(p)
+            times["platform"].append(time.perf_counter() - started)
+        platform, lightgbm = (statistics.median(times[k]) for k in ("platform", "lightgbm"))
+        results += [
+            {
+                "name": f"scoring {n:,} rows ({label}): the platform / LightGBM's own predict",
+                "value": round(platform / lightgbm, 3),
+                "unit": "x",
+                "target": f"<= 1.3; {platform * 1000:.1f} ms against {lightgbm * 1000:.1f} ms, medians of "
+                f"{AGAINST_LIGHTGBM_ROUNDS} interleaved",
+            },
+            {
+                "name": f"scoring {n:,} rows ({label}): the platform's throughput / LightGBM's",
+                "value": round(lightgbm / platform, 3),
+                "unit": "-",
+                "target": f">= 0.9; {n / platform:,.0f} rows/s against {n / lightgbm:,.0f}",
+            },
+        ]
+    results.append(
+        {
+            "name": "load average after the comparison",
+            "value": os.getloadavg()[0],
+            "unit": "-",
+            "target": "1-minute, 2 cores",
+        }
+    )
+    return results
+
+
 def run() -> list[dict]:
     """Build the world once, then take every scoring measurement on it."""
     from claims_platform.core.policy import DecisionPolicy, risk_band
@@ -305,6 +358,9 @@ def run() -> list[dict]:
                 "target": None,
             }
         )
+
+        # 4b. Scoring against LightGBM's own predict of the same booster on the same rows, side by side.
+        results += against_lightgbm(scorer, policy, pool)
 
         # 5. Before / after a change: the same year with a baseline checkout's code, side by side.
         if os.environ.get("BENCH_BASELINE"):
