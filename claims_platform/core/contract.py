@@ -301,6 +301,9 @@ def _as_text(series: pd.Series) -> pd.Series:
     """Each value as ``str`` gives it (in one pass of numpy's, not a Python call per value); a missing
     value (None, NaN) as it was."""
     values = series.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        # Text already (as the warehouse returns it): nothing to convert.
+        return series if series.dtype == object else pd.Series(values, index=series.index, name=series.name)
     missing = pd.isna(values)
     text = values.astype(str).astype(object)
     text[missing] = values[missing]
