@@ -22,17 +22,23 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from claims_platform.core import schema, settings
+from claims_platform.source.warehouse_values import (
+    as_date,
+    column_values,
+    row_set,
+    typed_applications,
+    utc_naive,
+)
 
 APPLICATIONS = "applications"
 CLAIM_OUTCOMES = "claim_outcomes"
@@ -61,64 +67,6 @@ def _metadata() -> tuple[sa.MetaData, sa.Table, sa.Table]:
         sa.Column(schema.KNOWN_DATE, sa.Date, nullable=False, index=True),
     )
     return metadata, applications, outcomes
-
-
-def _utc_naive(moment: datetime) -> datetime:
-    """Timestamps are stored as naive UTC (SQLite has no time zones)."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def _as_date(value: date | datetime | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
-
-
-def _dates(values: Sequence[date | datetime | str]) -> np.ndarray:
-    """Dates as ``date`` objects, each distinct value parsed once (a year of rows holds 365 of them)."""
-    codes, distinct = pd.factorize(np.array(values, dtype=object))
-    return np.array([_as_date(d) for d in distinct] + [None], dtype=object)[codes]
-
-
-def _column_values(series: pd.Series) -> list:
-    """A column as DBAPI-ready Python values: NaN/NA -> None, numpy scalars -> Python scalars.
-
-    An integer column that pandas holds as float64 (it has nulls) goes back to ints; a fractional value
-    there cannot be stored in an INTEGER column and is an error, not a silent rounding.
-    """
-    values = series.tolist()
-    column = schema.COLUMNS_BY_NAME.get(str(series.name))
-    if series.dtype.kind == "f" and column is not None and column.kind == "int":
-        finite = series[np.isfinite(series)]
-        if not (finite == np.round(finite)).all() or np.isinf(series).any():
-            bad = (
-                series[np.isinf(series) | (np.isfinite(series) & (series != np.round(series)))]
-                .head(3)
-                .tolist()
-            )
-            raise ValueError(f"integer column {series.name!r} holds non-integer values, e.g. {bad}")
-        return [None if math.isnan(v) else int(v) for v in values]
-    if series.dtype.kind == "f":
-        return [None if math.isnan(v) else v for v in values]
-    if series.dtype == object:
-        return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
-    return values
-
-
-def _row_set(columns: list[list]) -> list[tuple]:
-    """Rows (given column by column) in a form equal for equal content, whoever wrote or read them: dates as
-    ISO text (SQLite returns text, PostgreSQL dates), integral floats as ints, sorted."""
-
-    def plain(value):
-        if isinstance(value, datetime | date):
-            return _as_date(value).isoformat()
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
-
-    return sorted(zip(*([plain(v) for v in column] for column in columns), strict=True), key=repr)
 
 
 class BatchWrite(NamedTuple):
@@ -204,7 +152,7 @@ class Warehouse:
         dates = set(applications[schema.APPLICATION_DATE].unique())
         if dates - {day}:
             raise ValueError(f"write_day({day}): rows dated {sorted(dates - {day})}")
-        stamp = _utc_naive(loaded_at or datetime.now(UTC))
+        stamp = utc_naive(loaded_at or datetime.now(UTC))
         app_columns = self._columns(applications, self.applications, {LOADED_AT: stamp})
         outcome_columns = self._columns(outcomes, self.outcomes, {})
         day_ids = sa.select(self.applications.c[schema.APPLICATION_ID]).where(
@@ -262,7 +210,7 @@ class Warehouse:
                 raise ValueError(
                     f"{what}: ids outside the batch {id_prefix!r}, e.g. {foreign.head(3).tolist()}"
                 )
-        stamp = _utc_naive(loaded_at or datetime.now(UTC))
+        stamp = utc_naive(loaded_at or datetime.now(UTC))
         app_columns = self._columns(applications, self.applications, {LOADED_AT: stamp})
         outcome_columns = self._columns(outcomes, self.outcomes, {})
 
@@ -282,22 +230,22 @@ class Warehouse:
                     self._stored_rows(conn, table, in_batch(table))
                     for table in (self.applications, self.outcomes)
                 ]
-                if stored == [_row_set(app_columns[:-1]), _row_set(outcome_columns)]:
-                    return BatchWrite(0, 0, tuple(_as_date(d) for d in earlier_days), unchanged=True)
+                if stored == [row_set(app_columns[:-1]), row_set(outcome_columns)]:
+                    return BatchWrite(0, 0, tuple(as_date(d) for d in earlier_days), unchanged=True)
             conn.execute(sa.delete(self.outcomes).where(in_batch(self.outcomes)))
             replaced = conn.execute(sa.delete(self.applications).where(in_batch(self.applications))).rowcount
             self._bulk_insert(conn, self.applications, app_columns)
             self._bulk_insert(conn, self.outcomes, outcome_columns)
-        return BatchWrite(len(applications), int(replaced or 0), tuple(_as_date(d) for d in earlier_days))
+        return BatchWrite(len(applications), int(replaced or 0), tuple(as_date(d) for d in earlier_days))
 
     @staticmethod
     def _stored_rows(conn: sa.Connection, table: sa.Table, where: sa.ColumnElement[bool]) -> list[tuple]:
-        """The rows of ``table`` that ``where`` selects, as :func:`_row_set` gives them (without ``loaded_at``)."""
+        """The rows of ``table`` that ``where`` selects, as :func:`row_set` gives them (without ``loaded_at``)."""
         columns = [c for c in table.columns if c.name != LOADED_AT]
         result = conn.execute(sa.select(*columns).where(where))
         rows = result.cursor.fetchall()
         result.close()
-        return _row_set(
+        return row_set(
             [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in columns]
         )
 
@@ -305,7 +253,7 @@ class Warehouse:
     def _columns(frame: pd.DataFrame, table: sa.Table, constants: dict) -> list[list]:
         """The frame's values column by column in ``table``'s column order, DBAPI-ready."""
         return [
-            [constants[c.name]] * len(frame) if c.name in constants else _column_values(frame[c.name])
+            [constants[c.name]] * len(frame) if c.name in constants else column_values(frame[c.name])
             for c in table.columns
         ]
 
@@ -370,27 +318,6 @@ class Warehouse:
             dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else {name: () for name in names}
         )
 
-    @staticmethod
-    def _typed_applications(columns: Mapping[str, tuple]) -> pd.DataFrame:
-        """The applications' columns in the generator's dtypes: levels as text (None stays None), numbers
-        as float64, whole-number columns as int64 when every value is there and whole (else float64, so
-        the data contract sees a missing or fractional value and names it)."""
-        typed: dict[str, Any] = {
-            schema.APPLICATION_ID: np.array(columns[schema.APPLICATION_ID], dtype=object),
-            schema.APPLICATION_DATE: _dates(columns[schema.APPLICATION_DATE]),
-        }
-        for column in schema.COLUMNS:
-            values = columns[column.name]
-            if column.kind == "category":
-                typed[column.name] = np.array(values, dtype=object)
-                continue
-            numbers = np.array(values, dtype=np.float64)  # None -> NaN
-            whole = (
-                column.kind == "int" and not np.isnan(numbers).any() and (numbers == np.round(numbers)).all()
-            )
-            typed[column.name] = numbers.astype(np.int64) if whole else numbers
-        return pd.DataFrame(typed, columns=list(schema.APPLICATION_COLUMNS))
-
     def read_applications(self, day: date) -> pd.DataFrame:
         """``day``'s applications: ``schema.APPLICATION_COLUMNS``, sorted by id, the generator's dtypes."""
         return self.read_applications_between(day, day)
@@ -408,7 +335,7 @@ class Warehouse:
             columns.append(table.c[LOADED_AT])
         statement = sa.select(*columns).where(table.c[schema.APPLICATION_DATE].between(start, end))
         values = self._read_columns(statement)
-        typed = self._typed_applications(values)
+        typed = typed_applications(values)
         if with_loaded_at:
             typed[LOADED_AT] = pd.to_datetime(pd.Series(values[LOADED_AT], dtype=object))
         # Sorted in pandas, not SQL: PostgreSQL's text collation may order ids differently from Python.
@@ -432,7 +359,7 @@ class Warehouse:
         ``application_ids`` and/or to applications dated ``first_day``..``last_day`` (inclusive).
         """
         if isinstance(known_before, datetime):
-            cutoff = _utc_naive(known_before)
+            cutoff = utc_naive(known_before)
         else:
             cutoff = datetime.combine(known_before, time())
         last_known_day = cutoff.date() if cutoff.time() > time() else cutoff.date() - timedelta(days=1)
@@ -458,7 +385,7 @@ class Warehouse:
             ]
             frame = pd.concat(parts, ignore_index=True) if parts else self._read(statement.where(sa.false()))
         frame = frame.astype({schema.CLAIM_STATUS: np.int64})
-        frame[schema.KNOWN_DATE] = [_as_date(d) for d in frame[schema.KNOWN_DATE]]
+        frame[schema.KNOWN_DATE] = [as_date(d) for d in frame[schema.KNOWN_DATE]]
         return frame.sort_values(schema.APPLICATION_ID, kind="stable", ignore_index=True)
 
     def first_days(self, application_ids: Iterable[str], before: date) -> dict[str, date]:
@@ -479,7 +406,7 @@ class Warehouse:
                     .group_by(id_column)
                 )
                 for application_id, day in conn.execute(statement):
-                    first[application_id] = _as_date(day)
+                    first[application_id] = as_date(day)
         return first
 
     def loaded_days(self, start: date, end: date) -> pd.DataFrame:
@@ -506,7 +433,7 @@ class Warehouse:
             .order_by(table.c[schema.APPLICATION_DATE])
         )
         frame = self._read(statement)
-        frame[schema.APPLICATION_DATE] = [_as_date(d) for d in frame[schema.APPLICATION_DATE]]
+        frame[schema.APPLICATION_DATE] = [as_date(d) for d in frame[schema.APPLICATION_DATE]]
         frame["rows"] = frame["rows"].astype(np.int64)
         # SQLite's max() over a DATETIME column returns the stored text; parse it back.
         frame["last_loaded_at"] = pd.to_datetime(frame["last_loaded_at"])
@@ -545,7 +472,7 @@ class Warehouse:
         frame = self._read(statement)
         if frame.empty:
             return empty
-        frame[schema.APPLICATION_DATE] = [_as_date(d) for d in frame[schema.APPLICATION_DATE]]
+        frame[schema.APPLICATION_DATE] = [as_date(d) for d in frame[schema.APPLICATION_DATE]]
         return frame.astype({"rows": np.int64, "claims": np.int64})
 
     def count_applications(self, start: date, end: date, *, excluding_prefix: str | None = None) -> int:
@@ -566,4 +493,4 @@ class Warehouse:
         column = self.applications.c[schema.APPLICATION_DATE]
         with self.engine.connect() as conn:
             values = conn.execute(sa.select(column).distinct().order_by(column)).scalars().all()
-        return [_as_date(v) for v in values]
+        return [as_date(v) for v in values]
