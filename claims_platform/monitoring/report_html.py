@@ -11,7 +11,7 @@ folders (:data:`~claims_platform.storage.report_io_manager.SHARED_FOLDER`)::
 so a day's report.html still opens in a browser with no network (a page read from disk may load a script
 from a folder beside it), from the storage folder or from a copy of the asset's folder. The files are
 named by their content, so a newer Evidently adds its own and never changes what an older report reads.
-:func:`standalone` inlines them again: one file to mail or attach (``claims-platform report``).
+:func:`standalone` inlines them again: one file to mail or attach (``claims-platform export-report``).
 
 The report's own data (its widgets and their plots: ~35 KB of JSON per column's distribution, floats at
 full precision) is inlined gzipped and base64-encoded, and the page inflates it with the browser's own
